@@ -1,0 +1,36 @@
+#pragma once
+// Connection strings: where they come from, how they are shown, how they are
+// changed. Both libpq forms are accepted: URLs (postgresql://u:p@h:5432/db)
+// and key=value strings (host=h dbname=db password=p).
+
+#include <optional>
+#include <string>
+
+namespace pgrace {
+
+// The connection string to use, in order of precedence: `from_command_line`
+// (--dsn), then $PGRACE_DSN, then $DATABASE_URL. nullopt means "start an
+// ephemeral server". An empty value counts as not given.
+std::optional<std::string> resolve_dsn(const std::optional<std::string>& from_command_line);
+
+// `dsn` with every password replaced by "***", in the form it was given.
+// Safe for logs and reports. Never throws.
+std::string redact_dsn(const std::string& dsn);
+
+// `text` (e.g. a libpq error message that quotes the DSN) with every password
+// that appears in `dsn` replaced by "***". Never throws.
+std::string scrub_secrets(const std::string& text, const std::string& dsn);
+
+// Checks that libpq can parse `dsn`. Throws pgrace::Error (infrastructure)
+// with a redacted one-line message if not.
+void validate_dsn(const std::string& dsn);
+
+// `dsn` rewritten as a key=value string that connects to database `dbname`
+// instead. Other parameters, the password included, are kept.
+// Throws pgrace::Error like validate_dsn for an unparsable dsn.
+std::string dsn_with_database(const std::string& dsn, const std::string& dbname);
+
+// The value of parameter `key` in `dsn` (e.g. "dbname", "host"), if set.
+std::optional<std::string> dsn_parameter(const std::string& dsn, const std::string& key);
+
+}  // namespace pgrace

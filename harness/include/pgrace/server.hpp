@@ -1,0 +1,71 @@
+#pragma once
+// Where pgrace's PostgreSQL comes from: an existing server named by a
+// connection string, or (the default) an ephemeral local server that pgrace
+// starts for the run and removes afterwards.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace pgrace {
+
+namespace detail {
+class EphemeralCluster;
+}
+
+// Settings of an ephemeral server. The defaults are what pgrace runs with.
+struct EphemeralServerOptions {
+  int max_connections = 300;              // enough for the largest --threads (256) plus pools
+  std::string deadlock_timeout = "20ms";  // PostgreSQL's default is 1s
+  std::chrono::milliseconds ready_timeout{30000};
+};
+
+// How long provisioning an ephemeral server took, in milliseconds.
+struct ProvisionTimings {
+  bool cache_hit = false;  // false: this start ran initdb to fill the template cache
+  double initdb_ms = 0;    // 0 on a cache hit
+  double copy_ms = 0;      // copying the cached template cluster
+  double start_ms = 0;     // from launching postgres to its accepting connections
+  double total_ms = 0;
+};
+
+class Server {
+ public:
+  // Connects to `dsn` if given, else starts an ephemeral server.
+  // Throws pgrace::Error (infrastructure) when the DSN is invalid or
+  // unreachable (within PGCONNECT_TIMEOUT, default 5 s) or the ephemeral server
+  // cannot be started; messages are redacted. Use resolve_dsn() (dsn.hpp) to
+  // apply --dsn / $PGRACE_DSN / $DATABASE_URL precedence first.
+  static std::unique_ptr<Server> open(const std::optional<std::string>& dsn,
+                                      const EphemeralServerOptions& options = {});
+
+  // Stops an ephemeral server and removes its directory; a DSN server is
+  // left alone. Thread-safe with the Ctrl-C handler.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Connection string of the server's maintenance database. May contain a
+  // password: never print it, print display_dsn().
+  const std::string& dsn() const { return dsn_; }
+  // The connection string with passwords replaced by "***".
+  std::string display_dsn() const;
+  // "ephemeral" or "dsn".
+  const char* source() const { return cluster_ ? "ephemeral" : "dsn"; }
+  // The server's version, e.g. "15.18 (Debian 15.18-0+deb12u1)".
+  const std::string& version() const { return version_; }
+  // Provisioning timings; all zero for a DSN server.
+  const ProvisionTimings& timings() const { return timings_; }
+  // The ephemeral server's data directory parent (private, mode 0700), or "".
+  std::string directory() const;
+
+ private:
+  Server() = default;
+  std::string dsn_;
+  std::string version_;
+  ProvisionTimings timings_;
+  std::unique_ptr<detail::EphemeralCluster> cluster_;
+};
+
+}  // namespace pgrace
