@@ -4,6 +4,8 @@ namespace pgrace::cli {
 
 Selected add_commands(CLI::App& app) {
   auto selected = std::make_shared<std::function<int()>>();
+  add_list_command(app, selected);
+  add_run_command(app, selected);
   add_server_command(app, selected);
   add_smoke_command(app, selected);
   return selected;

@@ -3,6 +3,7 @@
 // errors to exit codes.
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <iostream>
 
 #include "commands.hpp"
@@ -11,6 +12,7 @@
 
 int main(int argc, char** argv) {
   pgrace::install_termination_handler();
+  std::signal(SIGPIPE, SIG_IGN);  // a lost server connection is an error to report, not a crash
   CLI::App app{"pgrace: finds races in transaction code by running it concurrently against a real "
                "PostgreSQL and checking invariants"};
   app.set_version_flag("--version", "pgrace " PGRACE_VERSION);

@@ -1,0 +1,61 @@
+#pragma once
+// Invariants: what must be true of the database (and of the run) after a
+// scenario's concurrent work. A violation is data, never an abort: the name,
+// a reason and the witnesses (the offending rows or values).
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <pqxx/transaction>
+#include <string>
+#include <vector>
+
+#include "pgrace/outcome.hpp"
+
+namespace pgrace {
+
+// What a C++ predicate sees: a read-only transaction on the scenario's
+// database and the outcome counts of the run so far.
+struct CheckContext {
+  pqxx::work& tx;
+  const std::map<OutcomeClass, long>& outcomes;
+  long transactions;  // threads x iterations planned (0 in duration mode)
+  long count(OutcomeClass kind) const {
+    auto it = outcomes.find(kind);
+    return it == outcomes.end() ? 0 : it->second;
+  }
+};
+
+// A predicate returns the witnesses of a violation; empty means it held.
+using Predicate = std::function<std::vector<std::string>(const CheckContext&)>;
+
+struct Invariant {
+  std::string name;         // e.g. "total balance is conserved"
+  std::string kind;         // "no_rows", "equals" or "predicate"
+  std::string sql;          // no_rows and equals
+  std::string expected;     // equals: the value the query must return, as text
+  Predicate predicate;      // predicate
+  bool during_run = true;   // also checked while the workers run (first-violation time)
+};
+
+// Holds when `sql` returns no rows; each returned row is a witness.
+Invariant no_rows(std::string name, std::string sql);
+
+// Holds when `sql` returns one row whose first column, as text, is `expected`
+// (NULL reads as "NULL").
+Invariant equals(std::string name, std::string sql, std::string expected);
+
+// Holds when `check` returns no witnesses. With `during_run` false it is only
+// checked after the run (use that for counts that are final only at the end).
+Invariant predicate(std::string name, Predicate check, bool during_run = true);
+
+// Holds when no transaction ended with `kind` (e.g. deadlock): the witness
+// says how many did.
+Invariant no_outcome(std::string name, OutcomeClass kind);
+
+// Checks `invariant` and returns its witnesses (empty: held). At most
+// `max_witnesses` are returned. SQL errors propagate as pqxx exceptions.
+std::vector<std::string> check_invariant(const Invariant& invariant, const CheckContext& context,
+                                         std::size_t max_witnesses);
+
+}  // namespace pgrace

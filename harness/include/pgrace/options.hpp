@@ -1,0 +1,36 @@
+#pragma once
+// A scenario's own options (`pgrace run NAME -o key=value`). Scenarios read
+// them with defaults when they are created; an option that no scenario read
+// is a usage error, so a typo never silently runs the default.
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace pgrace {
+
+class Options {
+ public:
+  Options() = default;
+  // Parses "key=value" items. Throws pgrace::Error (usage) on a malformed item.
+  explicit Options(const std::vector<std::string>& items);
+
+  // The value of `key` converted to long / double / string, or `fallback` if
+  // unset; marks `key` as read. Throws pgrace::Error (usage) if the value does
+  // not convert. Not thread-safe: read options while constructing a scenario.
+  long get_int(const std::string& key, long fallback);
+  double get_double(const std::string& key, double fallback);
+  std::string get_string(const std::string& key, const std::string& fallback);
+
+  // Keys that were given but never read.
+  std::vector<std::string> unread() const;
+  // Every key that was read (given or not), for error messages.
+  const std::set<std::string>& read_keys() const { return read_; }
+
+ private:
+  std::map<std::string, std::string> values_;
+  std::set<std::string> read_;
+};
+
+}  // namespace pgrace

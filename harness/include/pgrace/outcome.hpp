@@ -1,0 +1,40 @@
+#pragma once
+// How a transaction ended. Every attempt a worker makes gets exactly one
+// outcome; database errors are classified by SQLSTATE.
+
+#include <exception>
+#include <string>
+
+namespace pgrace {
+
+enum class OutcomeClass {
+  committed,              // the transaction committed
+  rejected,               // the application declined (e.g. insufficient funds)
+  serialization_failure,  // 40001
+  deadlock,               // 40P01
+  lock_not_available,     // 55P03 (lock_timeout, NOWAIT)
+  cancelled,              // 57014 (statement_timeout, cancel)
+  constraint_violation,   // 23xxx
+  connection_lost,        // 08xxx, 57P0x, broken connection: an infrastructure error
+  other_sql_error,        // any other SQLSTATE
+  scenario_error,         // a C++ exception from the scenario itself (a bug in it)
+};
+
+struct Outcome {
+  OutcomeClass kind;
+  std::string sqlstate;  // "" for committed, rejected and scenario_error
+  std::string message;   // the error's first line; "" when there is none
+};
+
+// "committed", "serialization_failure", ... (the names used in reports).
+const char* to_string(OutcomeClass kind);
+
+// Classifies the exception a transaction attempt ended with. libpqxx 6.4
+// throws serialization_failure and deadlock_detected outside sql_error; both
+// are recognised. Never throws.
+Outcome classify(const std::exception_ptr& error);
+
+// Whether a retry policy may retry this outcome (40001 and 40P01).
+bool is_retryable(OutcomeClass kind);
+
+}  // namespace pgrace

@@ -1,0 +1,136 @@
+#pragma once
+// Writing a scenario: subclass pgrace::Scenario in one .cpp file and add one
+// registration line, PGRACE_REGISTER_SCENARIO(MyScenario). See README,
+// "Write your own scenario".
+//
+//   class MyScenario : public pgrace::Scenario {
+//    public:
+//     static pgrace::ScenarioInfo info();                 // name, expectation, knobs
+//     explicit MyScenario(pgrace::Options& options);      // read options here
+//     std::string schema() const override;                // CREATE TABLE ...
+//     void seed(pqxx::work& tx) override;                 // INSERT the starting state
+//     pgrace::TxResult transaction(pgrace::Worker& w) override;  // the concurrent work
+//     std::vector<pgrace::Invariant> invariants() const override;
+//   };
+//   PGRACE_REGISTER_SCENARIO(MyScenario);
+
+#include <functional>
+#include <memory>
+#include <pqxx/connection>
+#include <pqxx/result>
+#include <pqxx/transaction>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pgrace/invariant.hpp"
+#include "pgrace/knobs.hpp"
+#include "pgrace/options.hpp"
+
+namespace pgrace {
+
+// What a scenario's run is expected to show.
+struct Expectation {
+  // Empty: every invariant holds ("hold"). Otherwise exactly these invariants
+  // are violated, on every run ("violation": a bundled demonstration of a
+  // known-unsafe pattern).
+  std::set<std::string> violated;
+  bool expects_violation() const { return !violated.empty(); }
+};
+inline Expectation expect_hold() { return {}; }
+inline Expectation expect_violation(std::set<std::string> invariants) { return {std::move(invariants)}; }
+
+struct ScenarioInfo {
+  std::string name;         // dotted, e.g. "transfer.for_update"
+  std::string description;  // one paragraph: the invariant and the race it targets
+  Expectation expectation;
+  Knobs defaults;           // the command line may override them
+  bool uses_shared_pool = false;  // Worker::shared_pool() is only available when true
+};
+
+// Statements issued the way a connection pool without checkout issues them
+// (node-postgres' pool.query): each statement goes to whichever pooled
+// connection is next, in autocommit mode. Transactions started with BEGIN
+// through it therefore do not stay on one connection. Thread-safe.
+class SharedPool {
+ public:
+  virtual ~SharedPool() = default;
+  // Runs one statement with parameters $1.. on the next pooled connection.
+  // SQL errors propagate as pqxx exceptions.
+  virtual pqxx::result query(const std::string& sql, const std::vector<std::string>& params = {}) = 0;
+};
+
+// What one worker thread hands its transaction function. Not thread-safe:
+// it belongs to its worker.
+class Worker {
+ public:
+  virtual ~Worker() = default;
+  // This worker's own connection, opened before the run, at the run's
+  // isolation level (plain pqxx::work transactions use it).
+  virtual pqxx::connection& connection() = 0;
+  // A pool shared by all workers (for scenarios that demonstrate pool misuse).
+  virtual SharedPool& shared_pool() = 0;
+  // Seeded from --seed and the worker index: the same seed gives each worker
+  // the same sequence.
+  virtual std::mt19937_64& rng() = 0;
+  virtual int index() const = 0;       // 0 .. threads-1
+  virtual long iteration() const = 0;  // 0 .. iterations-1
+  virtual int attempt() const = 0;     // 0 for the first try, then 1.. for retries
+
+  // A uniformly drawn integer in [low, high].
+  long uniform(long low, long high) { return std::uniform_int_distribution<long>(low, high)(rng()); }
+};
+
+// How a transaction function ends when it does not throw.
+enum class TxResult {
+  committed,  // it committed
+  rejected,   // the application refused (e.g. insufficient funds) and rolled back
+};
+
+class Scenario {
+ public:
+  virtual ~Scenario() = default;
+  // SQL that creates the schema in an empty database. Run once per distinct
+  // text: the database is kept as a template and cloned for every run.
+  virtual std::string schema() const = 0;
+  // Called once for every worker connection before the run: declare prepared
+  // statements here (connection.prepare(name, sql)).
+  virtual void prepare(pqxx::connection& connection) { (void)connection; }
+  // Inserts the starting state. Called on empty tables before each repetition.
+  virtual void seed(pqxx::work& tx) = 0;
+  // One transaction. Called concurrently by every worker, `iterations` times
+  // each. Database errors are left to propagate: pgrace classifies them,
+  // retries them per the retry policy and counts them.
+  virtual TxResult transaction(Worker& worker) = 0;
+  // What must hold afterwards.
+  virtual std::vector<Invariant> invariants() const = 0;
+};
+
+using ScenarioFactory = std::function<std::unique_ptr<Scenario>(Options&)>;
+
+struct ScenarioDefinition {
+  ScenarioInfo info;
+  ScenarioFactory make;
+};
+
+// Adds a scenario to the registry; returns true. Used by the macro below.
+// Throws std::logic_error for a duplicate name.
+bool register_scenario(ScenarioDefinition definition);
+
+// All registered scenarios, sorted by name.
+const std::vector<ScenarioDefinition>& registered_scenarios();
+
+}  // namespace pgrace
+
+#define PGRACE_CONCAT_INNER(a, b) a##b
+#define PGRACE_CONCAT(a, b) PGRACE_CONCAT_INNER(a, b)
+
+// Registers scenario class `Class` (with a static info() and a constructor
+// taking pgrace::Options&). One line per scenario, at namespace scope.
+#define PGRACE_REGISTER_SCENARIO(Class)                                                  \
+  static const bool PGRACE_CONCAT(pgrace_registered_, __LINE__) [[maybe_unused]] =       \
+      ::pgrace::register_scenario(                                                       \
+          {Class::info(), [](::pgrace::Options& options) -> std::unique_ptr<::pgrace::Scenario> { \
+             return std::make_unique<Class>(options);                                    \
+           }})

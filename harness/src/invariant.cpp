@@ -1,0 +1,63 @@
+#include "pgrace/invariant.hpp"
+
+#include <pqxx/pqxx>
+
+namespace pgrace {
+namespace {
+
+std::string describe_row(const pqxx::row& row) {
+  std::string text = "(";
+  for (pqxx::row::size_type i = 0; i < row.size(); ++i) {
+    if (i) text += ", ";
+    text += std::string(row[i].name()) + "=" + (row[i].is_null() ? "NULL" : row[i].c_str());
+  }
+  return text + ")";
+}
+
+}  // namespace
+
+Invariant no_rows(std::string name, std::string sql) {
+  return Invariant{std::move(name), "no_rows", std::move(sql), "", {}, true};
+}
+
+Invariant equals(std::string name, std::string sql, std::string expected) {
+  return Invariant{std::move(name), "equals", std::move(sql), std::move(expected), {}, true};
+}
+
+Invariant predicate(std::string name, Predicate check, bool during_run) {
+  return Invariant{std::move(name), "predicate", "", "", std::move(check), during_run};
+}
+
+Invariant no_outcome(std::string name, OutcomeClass kind) {
+  return predicate(std::move(name), [kind](const CheckContext& c) -> std::vector<std::string> {
+    long n = c.count(kind);
+    if (n == 0) return {};
+    return {std::to_string(n) + " transaction(s) ended in " + to_string(kind)};
+  });
+}
+
+std::vector<std::string> check_invariant(const Invariant& invariant, const CheckContext& context,
+                                         std::size_t max_witnesses) {
+  std::vector<std::string> witnesses;
+  if (invariant.kind == "no_rows") {
+    pqxx::result rows = context.tx.exec(invariant.sql);
+    for (const auto& row : rows) {
+      if (witnesses.size() >= max_witnesses) {
+        witnesses.push_back("... " + std::to_string(rows.size() - max_witnesses) + " more row(s)");
+        break;
+      }
+      witnesses.push_back(describe_row(row));
+    }
+  } else if (invariant.kind == "equals") {
+    pqxx::result rows = context.tx.exec(invariant.sql);
+    std::string actual = rows.empty() ? "no row" : rows[0][0].is_null() ? "NULL" : rows[0][0].c_str();
+    if (actual != invariant.expected)
+      witnesses.push_back("expected " + invariant.expected + ", got " + actual);
+  } else {
+    witnesses = invariant.predicate(context);
+    if (witnesses.size() > max_witnesses) witnesses.resize(max_witnesses);
+  }
+  return witnesses;
+}
+
+}  // namespace pgrace

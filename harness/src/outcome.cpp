@@ -1,0 +1,70 @@
+#include "pgrace/outcome.hpp"
+
+#include <pqxx/except>
+
+namespace pgrace {
+namespace {
+
+std::string first_line(const char* what) {
+  std::string text = what ? what : "";
+  if (auto newline = text.find('\n'); newline != std::string::npos) text.resize(newline);
+  return text;
+}
+
+OutcomeClass class_of_sqlstate(const std::string& state) {
+  if (state == "40001") return OutcomeClass::serialization_failure;
+  if (state == "40P01") return OutcomeClass::deadlock;
+  if (state == "55P03") return OutcomeClass::lock_not_available;
+  if (state == "57014") return OutcomeClass::cancelled;
+  if (state.rfind("23", 0) == 0) return OutcomeClass::constraint_violation;
+  if (state.rfind("08", 0) == 0 || state.rfind("57P0", 0) == 0) return OutcomeClass::connection_lost;
+  return OutcomeClass::other_sql_error;
+}
+
+}  // namespace
+
+const char* to_string(OutcomeClass kind) {
+  switch (kind) {
+    case OutcomeClass::committed: return "committed";
+    case OutcomeClass::rejected: return "rejected";
+    case OutcomeClass::serialization_failure: return "serialization_failure";
+    case OutcomeClass::deadlock: return "deadlock";
+    case OutcomeClass::lock_not_available: return "lock_not_available";
+    case OutcomeClass::cancelled: return "cancelled";
+    case OutcomeClass::constraint_violation: return "constraint_violation";
+    case OutcomeClass::connection_lost: return "connection_lost";
+    case OutcomeClass::other_sql_error: return "other_sql_error";
+    case OutcomeClass::scenario_error: return "scenario_error";
+  }
+  return "unknown";
+}
+
+Outcome classify(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const pqxx::sql_error& e) {  // before broken_connection: it carries a SQLSTATE
+    return {class_of_sqlstate(e.sqlstate()), e.sqlstate(), first_line(e.what())};
+  } catch (const pqxx::serialization_failure& e) {
+    return {OutcomeClass::serialization_failure, "40001", first_line(e.what())};
+  } catch (const pqxx::deadlock_detected& e) {
+    return {OutcomeClass::deadlock, "40P01", first_line(e.what())};
+  } catch (const pqxx::statement_completion_unknown& e) {
+    return {OutcomeClass::connection_lost, "08007", first_line(e.what())};
+  } catch (const pqxx::transaction_rollback& e) {
+    return {OutcomeClass::other_sql_error, "40000", first_line(e.what())};
+  } catch (const pqxx::broken_connection& e) {
+    return {OutcomeClass::connection_lost, "08006", first_line(e.what())};
+  } catch (const pqxx::in_doubt_error& e) {
+    return {OutcomeClass::connection_lost, "08007", first_line(e.what())};
+  } catch (const std::exception& e) {
+    return {OutcomeClass::scenario_error, "", first_line(e.what())};
+  } catch (...) {
+    return {OutcomeClass::scenario_error, "", "unknown exception"};
+  }
+}
+
+bool is_retryable(OutcomeClass kind) {
+  return kind == OutcomeClass::serialization_failure || kind == OutcomeClass::deadlock;
+}
+
+}  // namespace pgrace
