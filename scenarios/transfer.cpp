@@ -4,7 +4,9 @@
 // one is the twin of a safe one, so the invariants are shown both to catch the
 // bug and to hold without it.
 
+#include <chrono>
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "embedded_sql.hpp"
 #include "pgrace/error.hpp"
@@ -22,15 +24,20 @@ struct Move {
 };
 
 // Accounts 1..accounts, each starting with `balance`; workers move random
-// amounts in 1..max_amount between two distinct random accounts.
+// amounts in 1..max_amount between two distinct random accounts. Between
+// reading and writing, a transfer spends think_us microseconds, as application
+// code does (a fraud check, a call to another service): the window in which
+// the round's other transfers run. Safe and unsafe twins get the same window.
 class TransferBase : public Scenario {
  public:
   explicit TransferBase(Options& options)
       : accounts_(options.get_int("accounts", 4)),
         balance_(options.get_int("balance", 100)),
-        max_amount_(options.get_int("max_amount", 100)) {
-    if (accounts_ < 2 || balance_ < 0 || max_amount_ < 1)
-      throw Error(ExitCode::usage, "transfer options need accounts >= 2, balance >= 0, max_amount >= 1");
+        max_amount_(options.get_int("max_amount", 100)),
+        think_us_(options.get_int("think_us", 500)) {
+    if (accounts_ < 2 || balance_ < 0 || max_amount_ < 1 || think_us_ < 0)
+      throw Error(ExitCode::usage,
+                  "transfer options need accounts >= 2, balance >= 0, max_amount >= 1, think_us >= 0");
   }
 
   std::string schema() const override { return embedded_sql("transfer.sql"); }
@@ -54,6 +61,10 @@ class TransferBase : public Scenario {
   }
 
  protected:
+  void think() const {
+    if (think_us_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(think_us_));
+  }
+
   Move pick(Worker& w) const {
     long from = w.uniform(1, accounts_);
     long to = w.uniform(1, accounts_ - 1);
@@ -61,28 +72,32 @@ class TransferBase : public Scenario {
     return {from, to, w.uniform(1, max_amount_)};
   }
 
-  // Debits and credits with relative updates and commits.
+  // Debits and credits with relative updates, in id order (so that these
+  // updates alone never deadlock), and commits.
   static TxResult move_and_commit(pqxx::work& tx, const Move& m) {
-    tx.exec_prepared0("debit", m.from, m.amount);
+    if (m.from < m.to) tx.exec_prepared0("debit", m.from, m.amount);
     tx.exec_prepared0("credit", m.to, m.amount);
+    if (m.from > m.to) tx.exec_prepared0("debit", m.from, m.amount);
     tx.commit();
     return TxResult::committed;
   }
 
   // Reads both balances without locks, checks funds in C++, writes the
-  // computed balances back.
-  static TxResult read_check_write(Worker& w, const Move& m) {
+  // computed balances back (in id order, so the writes never deadlock).
+  TxResult read_check_write(Worker& w, const Move& m) const {
     pqxx::work tx(w.connection());
     const long from_balance = tx.exec_prepared1("balance", m.from)[0].as<long>();
     const long to_balance = tx.exec_prepared1("balance", m.to)[0].as<long>();
     if (from_balance < m.amount) return TxResult::rejected;  // the work's destructor rolls back
-    tx.exec_prepared0("set_balance", m.from, from_balance - m.amount);
+    think();
+    if (m.from < m.to) tx.exec_prepared0("set_balance", m.from, from_balance - m.amount);
     tx.exec_prepared0("set_balance", m.to, to_balance + m.amount);
+    if (m.from > m.to) tx.exec_prepared0("set_balance", m.from, from_balance - m.amount);
     tx.commit();
     return TxResult::committed;
   }
 
-  long accounts_, balance_, max_amount_;
+  long accounts_, balance_, max_amount_, think_us_;
 };
 
 class ReadModifyWrite : public TransferBase {
@@ -116,6 +131,7 @@ class CheckThenDebit : public TransferBase {
     const Move m = pick(w);
     pqxx::work tx(w.connection());
     if (tx.exec_prepared1("balance", m.from)[0].as<long>() < m.amount) return TxResult::rejected;
+    think();
     return move_and_commit(tx, m);
   }
 };
@@ -143,6 +159,7 @@ class ForUpdate : public TransferBase {
     for (const auto& row : tx.exec_prepared("lock_pair", m.from, m.to))
       if (row[0].as<long>() == m.from) from_balance = row[1].as<long>();
     if (from_balance < m.amount) return TxResult::rejected;
+    think();
     return move_and_commit(tx, m);
   }
 };
@@ -151,17 +168,20 @@ class ForUpdateUnordered : public ForUpdate {
  public:
   using ForUpdate::ForUpdate;
   static ScenarioInfo info() {
+    Knobs knobs;
+    knobs.iterations = 15;  // each deadlock stalls its round for deadlock_timeout
     return {"transfer.for_update_unordered",
             "Like transfer.for_update, but locks the source row first and then the target. Two transfers "
             "in opposite directions each hold one lock and wait for the other's: PostgreSQL aborts one "
             "with a deadlock (40P01), violating \"no transaction lost to a deadlock\". Money stays safe.",
             expect_violation({kNoDeadlock}),
-            Knobs{}};
+            knobs};
   }
   TxResult transaction(Worker& w) override {
     const Move m = pick(w);
     pqxx::work tx(w.connection());
     const long from_balance = tx.exec_prepared1("balance_for_update", m.from)[0].as<long>();
+    think();
     tx.exec_prepared1("balance_for_update", m.to);
     if (from_balance < m.amount) return TxResult::rejected;
     return move_and_commit(tx, m);
@@ -199,7 +219,7 @@ class PoolMisuse : public PoolTransferBase {
   using PoolTransferBase::PoolTransferBase;
   static ScenarioInfo info() {
     Knobs knobs;
-    knobs.iterations = 10;  // every round strands statements behind lock waits: keep it short
+    knobs.iterations = 5;  // every round strands statements behind lock waits: keep it short
     ScenarioInfo i{"transfer.pool_misuse",
                    "The classic Node.js bug: BEGIN, the credit, the debit and COMMIT or ROLLBACK are each "
                    "sent with pool.query(), so they land on whichever pooled connection is free. When the "
@@ -232,12 +252,14 @@ class PoolCheckout : public PoolTransferBase {
  public:
   using PoolTransferBase::PoolTransferBase;
   static ScenarioInfo info() {
+    Knobs knobs;
+    knobs.iterations = 20;  // credit-then-debit deadlocks in opposite transfers; each costs deadlock_timeout
     return {"transfer.pool_checkout",
             "The fix for transfer.pool_misuse: the same credit-then-debit transfer, with every statement "
             "on one checked-out connection. A debit that fails its CHECK (balance >= 0) rolls back the "
             "credit with it: the total is conserved and no balance goes negative.",
             expect_hold(),
-            Knobs{}};
+            knobs};
   }
   TxResult transaction(Worker& w) override {
     const Move m = pick(w);

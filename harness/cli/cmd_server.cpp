@@ -17,11 +17,12 @@ void add_server_command(CLI::App& app, const Selected& selected) {
   command->callback([selected] {
     *selected = [] {
       auto server = Server::open(std::nullopt);
-      std::cout << std::fixed << std::setprecision(1) << "PostgreSQL " << server->version() << " ready in " << server->timings().total_ms
-                << " ms; connect with:\n  psql \"" << server->display_dsn() << "\"\n"
-                << "Press Ctrl-C to stop it and remove " << server->directory() << "\n"
-                << std::flush;
-      wait_for_termination_signal();
+      wait_for_termination_signal([&] {
+        std::cout << std::fixed << std::setprecision(1) << "PostgreSQL " << server->version() << " ready in "
+                  << server->timings().total_ms << " ms; connect with:\n  psql \"" << server->display_dsn()
+                  << "\"\nPress Ctrl-C to stop it and remove " << server->directory() << "\n"
+                  << std::flush;
+      });
       server.reset();
       std::cout << "stopped\n";
       return 0;

@@ -21,10 +21,25 @@ const std::regex& url_query_password() {
   static const std::regex re(R"(([?&]password=)([^&#\s]*))", std::regex::icase);
   return re;
 }
+// As libpq reads key=value: a quoted value (possibly unterminated: then
+// everything to the end) or an unquoted one up to white space, with
+// backslash escapes in both.
 const std::regex& keyword_password() {
-  static const std::regex re(R"((\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s']*))",
+  static const std::regex re(R"((\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s\\])*))",
                              std::regex::icase);
   return re;
+}
+
+bool is_url(const std::string& dsn) {
+  static const std::regex re(R"(^\s*postgres(ql)?://)", std::regex::icase);
+  return std::regex_search(dsn, re);
+}
+
+// Applies every redaction rule, whatever the form: for free text.
+std::string redact_everything(const std::string& text) {
+  std::string out = std::regex_replace(text, url_userinfo_password(), "$1***@");
+  out = std::regex_replace(out, url_query_password(), "$1***");
+  return std::regex_replace(out, keyword_password(), "$1***");
 }
 
 using ConninfoOptions = std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)>;
@@ -47,8 +62,10 @@ std::vector<std::string> passwords_in(const std::string& dsn) {
   for (const std::regex* re : {&url_userinfo_password(), &url_query_password(), &keyword_password()}) {
     for (std::sregex_iterator it(dsn.begin(), dsn.end(), *re), end; it != end; ++it) {
       std::string value = (*it)[2].str();
-      if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'')
-        found.push_back(value.substr(1, value.size() - 2));
+      if (!value.empty() && value.front() == '\'') {
+        found.push_back(value.substr(1));
+        if (value.size() >= 2 && value.back() == '\'') found.push_back(value.substr(1, value.size() - 2));
+      }
       found.push_back(value);
     }
   }
@@ -81,9 +98,9 @@ std::optional<std::string> resolve_dsn(const std::optional<std::string>& from_co
 }
 
 std::string redact_dsn(const std::string& dsn) {
+  if (!is_url(dsn)) return std::regex_replace(dsn, keyword_password(), "$1***");
   std::string out = std::regex_replace(dsn, url_userinfo_password(), "$1***@");
-  out = std::regex_replace(out, url_query_password(), "$1***");
-  return std::regex_replace(out, keyword_password(), "$1***");
+  return std::regex_replace(out, url_query_password(), "$1***");
 }
 
 std::string scrub_secrets(const std::string& text, const std::string& dsn) {
@@ -93,7 +110,7 @@ std::string scrub_secrets(const std::string& text, const std::string& dsn) {
     for (std::size_t at = out.find(secret); at != std::string::npos; at = out.find(secret, at + 3))
       out.replace(at, secret.size(), "***");
   }
-  return redact_dsn(out);
+  return redact_everything(out);
 }
 
 void validate_dsn(const std::string& dsn) {

@@ -54,6 +54,15 @@ std::string cache_key(const ServerBinaries& bin, const std::string& initdb_args)
   return name.str();
 }
 
+// Whether `account` may enter and write into `dir` (the server's account
+// creates its data directory there).
+bool reachable_by(const fs::path& dir, const Account& account) {
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  if (!account.switch_user) return access(dir.c_str(), W_OK | X_OK) == 0;
+  return (st.st_mode & S_IXOTH) || (st.st_uid == account.uid) || (st.st_gid == account.gid && (st.st_mode & S_IXGRP));
+}
+
 void chown_to(const fs::path& path, const Account& account) {
   if (account.switch_user && chown(path.c_str(), account.uid, account.gid) != 0)
     throw infrastructure_error("cannot hand " + path.string() + " to the postgres account: " +
@@ -137,6 +146,10 @@ EphemeralCluster::EphemeralCluster(const EphemeralServerOptions& options) {
   const ServerBinaries bin = find_server_binaries();
   account_ = server_account();
   const fs::path base = base_directory();
+  if (!reachable_by(base, account_))
+    throw infrastructure_error(base.string() + " is not reachable by the account the server runs as (uid " +
+                               std::to_string(account_.uid) +
+                               "): point PGRACE_TMPDIR at a directory it can enter (e.g. mode 1777 or 0755)");
 
   std::string pattern = (base / "pgrace-XXXXXX").string();
   if (!mkdtemp(pattern.data()))
@@ -257,13 +270,13 @@ void EphemeralCluster::launch(const ServerBinaries& bin, const EphemeralServerOp
       fs::remove(dir_ / "pids" / std::to_string(postmaster_));
       postmaster_ = -1;
       throw infrastructure_error("the ephemeral PostgreSQL server exited while starting (status " +
-                                 std::to_string(*status) + "); its log ends with:\n" +
+                                 std::to_string(*status) + "); its log ends with: " +
                                  tail_of_file(log, 10));
     }
     if (Clock::now() > deadline)
       throw infrastructure_error("the ephemeral PostgreSQL server did not accept connections within " +
                                  std::to_string(options.ready_timeout.count()) +
-                                 " ms; its log ends with:\n" + tail_of_file(log, 10));
+                                 " ms; its log ends with: " + tail_of_file(log, 10));
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   timings_.start_ms = ms_since(launch_start);

@@ -134,7 +134,7 @@ std::string tail_of_file(const std::filesystem::path& path, int lines) {
     if (static_cast<int>(last.size()) > lines) last.pop_front();
   }
   std::string out;
-  for (const auto& l : last) out += l + "\n";
+  for (const auto& l : last) out += (out.empty() ? "" : " | ") + l;
   return out;
 }
 

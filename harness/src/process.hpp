@@ -47,7 +47,7 @@ void terminate_and_reap(pid_t pid, int sig, std::chrono::milliseconds grace);
 // Runs `argv` to completion; returns its exit status.
 int run(const std::vector<std::string>& argv, const SpawnOptions& options);
 
-// The last `lines` lines of file `path` ("" if unreadable).
+// The last `lines` lines of file `path`, joined by " | " ("" if unreadable).
 std::string tail_of_file(const std::filesystem::path& path, int lines);
 
 }  // namespace pgrace::detail

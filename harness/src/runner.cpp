@@ -47,7 +47,7 @@ void prepare_session(pqxx::connection& connection, Isolation isolation, const st
 std::string lower_deadlock_timeout(pqxx::connection& connection) {
   try {
     pqxx::nontransaction tx(connection);
-    tx.exec("SET deadlock_timeout = '20ms'");
+    tx.exec("SET deadlock_timeout = '10ms'");
   } catch (const pqxx::sql_error&) {
     // Not a superuser: keep the server's value.
   }

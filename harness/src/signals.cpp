@@ -72,10 +72,15 @@ void install_termination_handler() {
   std::thread(signal_loop).detach();
 }
 
-int wait_for_termination_signal() {
+int wait_for_termination_signal(const std::function<void()>& once_waiting) {
   State& s = state();
   std::unique_lock lock(s.mutex);
   ++s.waiters;
+  if (once_waiting) {
+    lock.unlock();
+    once_waiting();
+    lock.lock();
+  }
   s.signalled.wait(lock, [&] { return s.received != 0; });
   --s.waiters;
   return s.received;

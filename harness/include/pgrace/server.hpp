@@ -17,7 +17,7 @@ class EphemeralCluster;
 // Settings of an ephemeral server. The defaults are what pgrace runs with.
 struct EphemeralServerOptions {
   int max_connections = 600;              // --threads up to 256, each with a pool connection
-  std::string deadlock_timeout = "20ms";  // PostgreSQL's default is 1s
+  std::string deadlock_timeout = "10ms";  // PostgreSQL's default is 1s
   std::chrono::milliseconds ready_timeout{30000};
 };
 

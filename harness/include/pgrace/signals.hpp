@@ -4,6 +4,8 @@
 // exits with 128+signal. (SIGKILL cannot be caught: each ephemeral server also
 // has a watchdog process that cleans up when pgrace disappears.)
 
+#include <functional>
+
 namespace pgrace {
 
 // Installs the handler. Call once, first thing in main(), before any other
@@ -13,7 +15,9 @@ void install_termination_handler();
 
 // Blocks until a termination signal arrives and returns its number; while a
 // caller waits here, the signal does not end the process, so the caller can
-// shut down in order. Requires install_termination_handler().
-int wait_for_termination_signal();
+// shut down in order. `once_waiting` runs as soon as the wait is in place
+// (print "press Ctrl-C" there: a signal after it is never lost).
+// Requires install_termination_handler().
+int wait_for_termination_signal(const std::function<void()>& once_waiting = {});
 
 }  // namespace pgrace
