@@ -11,7 +11,9 @@ std::string first_line(const char* what) {
   return text;
 }
 
-OutcomeClass class_of_sqlstate(const std::string& state) {
+}  // namespace
+
+OutcomeClass classify_sqlstate(const std::string& state) {
   if (state == "40001") return OutcomeClass::serialization_failure;
   if (state == "40P01") return OutcomeClass::deadlock;
   if (state == "55P03") return OutcomeClass::lock_not_available;
@@ -20,8 +22,6 @@ OutcomeClass class_of_sqlstate(const std::string& state) {
   if (state.rfind("08", 0) == 0 || state.rfind("57P0", 0) == 0) return OutcomeClass::connection_lost;
   return OutcomeClass::other_sql_error;
 }
-
-}  // namespace
 
 const char* to_string(OutcomeClass kind) {
   switch (kind) {
@@ -43,7 +43,7 @@ Outcome classify(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
   } catch (const pqxx::sql_error& e) {  // before broken_connection: it carries a SQLSTATE
-    return {class_of_sqlstate(e.sqlstate()), e.sqlstate(), first_line(e.what())};
+    return {classify_sqlstate(e.sqlstate()), e.sqlstate(), first_line(e.what())};
   } catch (const pqxx::serialization_failure& e) {
     return {OutcomeClass::serialization_failure, "40001", first_line(e.what())};
   } catch (const pqxx::deadlock_detected& e) {

@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "database.hpp"
+#include "interleave_runner.hpp"
+#include "session_setup.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
@@ -34,25 +36,6 @@ std::map<OutcomeClass, long> snapshot(const LiveCounts& counts) {
   for (std::size_t i = 0; i < counts.size(); ++i)
     if (long n = counts[i].load()) out[static_cast<OutcomeClass>(i)] = n;
   return out;
-}
-
-void prepare_session(pqxx::connection& connection, Isolation isolation, const std::string& name) {
-  pqxx::nontransaction tx(connection);
-  tx.exec(std::string("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL ") + to_sql(isolation));
-  tx.exec("SET statement_timeout = '30s'");  // nothing hangs forever: a stuck statement ends in 57014
-  tx.exec("SET application_name = " + tx.quote(name));
-}
-
-// Lowers deadlock_timeout where the server lets us (superuser); reports the value in force.
-std::string lower_deadlock_timeout(pqxx::connection& connection) {
-  try {
-    pqxx::nontransaction tx(connection);
-    tx.exec("SET deadlock_timeout = '10ms'");
-  } catch (const pqxx::sql_error&) {
-    // Not a superuser: keep the server's value.
-  }
-  pqxx::nontransaction tx(connection);
-  return tx.exec("SHOW deadlock_timeout")[0][0].as<std::string>();
 }
 
 class WorkerState final : public Worker {
@@ -207,19 +190,19 @@ Connections open_connections(const std::string& dsn, const ScenarioInfo& info, S
   Connections c;
   c.control = connect(dsn);
   c.monitor = connect(dsn);
-  prepare_session(*c.monitor, Isolation::read_committed, "pgrace-monitor");
+  detail::prepare_session(*c.monitor, Isolation::read_committed, "pgrace-monitor");
   for (int i = 0; i < knobs.threads; ++i) {
     c.workers.push_back(connect(dsn));
-    prepare_session(*c.workers.back(), knobs.isolation, "pgrace-worker-" + std::to_string(i));
-    deadlock_timeout = lower_deadlock_timeout(*c.workers.back());
+    detail::prepare_session(*c.workers.back(), knobs.isolation, "pgrace-worker-" + std::to_string(i));
+    deadlock_timeout = detail::lower_deadlock_timeout(*c.workers.back());
     scenario.prepare(*c.workers.back());
   }
   if (info.uses_shared_pool) {
     std::vector<std::unique_ptr<pqxx::connection>> pooled;
     for (int i = 0; i < knobs.threads; ++i) {
       pooled.push_back(connect(dsn));
-      prepare_session(*pooled.back(), knobs.isolation, "pgrace-pool-" + std::to_string(i));
-      lower_deadlock_timeout(*pooled.back());
+      detail::prepare_session(*pooled.back(), knobs.isolation, "pgrace-pool-" + std::to_string(i));
+      detail::lower_deadlock_timeout(*pooled.back());
       // A statement stuck behind a transaction that only a later statement
       // can end must give up rather than stall the round.
       pqxx::nontransaction tx(*pooled.back());
@@ -250,6 +233,8 @@ Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings) {
 
 ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                             const RunSettings& settings, const ProgressCallback& progress) {
+  if (auto sessions = scenario.sessions(); !sessions.empty())
+    return detail::run_interleaved(server, info, scenario, sessions, settings);
   ScenarioResult result;
   result.info = info;
   result.knobs = apply_overrides(info.defaults, settings);

@@ -19,10 +19,19 @@ namespace pgrace {
 struct CheckContext {
   pqxx::work& tx;
   const std::map<OutcomeClass, long>& outcomes;
-  long transactions;  // threads x iterations planned (0 in duration mode)
+  long transactions;  // threads x iterations planned (0 in duration mode and interleave mode)
+  // Interleave mode: what each step observed (step name -> its rows as text,
+  // or "error:SQLSTATE" if it failed). Null in stress mode.
+  const std::map<std::string, std::string>* observations = nullptr;
   long count(OutcomeClass kind) const {
     auto it = outcomes.find(kind);
     return it == outcomes.end() ? 0 : it->second;
+  }
+  // The observation of `step` ("" if it did not run).
+  std::string observed(const std::string& step) const {
+    if (!observations) return "";
+    auto it = observations->find(step);
+    return it == observations->end() ? "" : it->second;
   }
 };
 

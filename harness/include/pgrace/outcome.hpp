@@ -34,6 +34,10 @@ const char* to_string(OutcomeClass kind);
 // are recognised. Never throws.
 Outcome classify(const std::exception_ptr& error);
 
+// The class of a SQLSTATE ("40001" -> serialization_failure, "23505" ->
+// constraint_violation, ...; unknown codes -> other_sql_error).
+OutcomeClass classify_sqlstate(const std::string& sqlstate);
+
 // Whether a retry policy may retry this outcome (40001 and 40P01).
 bool is_retryable(OutcomeClass kind);
 

@@ -3,6 +3,7 @@
 // together by a barrier, then the invariants are checked. Workers never judge:
 // they record outcomes, and the calling thread judges after joining them.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -28,6 +29,10 @@ struct RunSettings {
   std::uint64_t seed = 0;
   int repeat = 1;                  // fresh state (TRUNCATE + seed) before each repetition
   std::size_t max_witnesses = 10;  // per invariant
+  // Interleave mode:
+  std::size_t max_schedules = 1000;                     // sample this many when there are more
+  std::vector<std::vector<std::string>> schedules;      // run these instead of the scenario's
+  std::chrono::milliseconds step_timeout{5000};         // neither done nor seen waiting: cancelled
 };
 
 // `defaults` with the overrides of `settings` applied. Throws pgrace::Error
@@ -41,6 +46,29 @@ struct InvariantResult {
   int violated_runs = 0;                    // repetitions in which it was violated
   std::vector<std::string> witnesses;       // from the first violating repetition, bounded
   std::optional<double> first_violation_ms; // since release, first violating repetition
+};
+
+// Interleave mode: one step as it ran in a schedule.
+struct StepRecord {
+  std::string step;
+  std::string session;
+  std::string sql;          // what it sent (for C++ steps, every statement, "; "-joined)
+  std::string outcome;      // "ok", "error", "cancelled" or "not_run"
+  bool waited = false;      // seen blocked on another session's lock before it ended
+  std::string sqlstate;     // for "error" and "cancelled"
+  std::string message;
+  std::string observation;  // its rows as text
+  int completed_as = -1;    // its place in the order of completion (0-based); -1: never completed
+};
+
+// Interleave mode: one schedule and what happened.
+struct ScheduleResult {
+  std::vector<std::string> schedule;      // step names in the order they were started
+  std::vector<StepRecord> steps;          // the same order
+  std::vector<std::string> completion_order;
+  std::vector<std::string> violated;      // invariants violated after it
+  bool feasible = true;                   // false: a step's session was still waiting when its turn came
+  std::string note;                       // why it was infeasible, or what was cancelled
 };
 
 struct LatencySummary {
@@ -74,6 +102,12 @@ struct ScenarioResult {
   std::vector<double> first_violation_ms;  // per violating repetition, since release
   PhaseTimings phases;
   std::string deadlock_timeout;  // in force for the workers' sessions
+  // Interleave mode ("interleave"); else "stress". Here repetitions counts
+  // schedules explored and violating_runs the schedules that violated.
+  std::string mode = "stress";
+  std::uint64_t schedules_total = 0;          // all interleavings (or listed schedules)
+  long schedules_infeasible = 0;
+  std::vector<ScheduleResult> violating_schedules;  // shortest, then lexicographically first, first; at most 20
 };
 
 // Called about once a second during long runs: scenario name, repetition,
@@ -81,7 +115,11 @@ struct ScenarioResult {
 using ProgressCallback = std::function<void(const std::string&, int, long)>;
 
 // Runs `scenario` (created from `info`'s definition) on `server` in its own
-// database, `settings.repeat` times, and judges the result. Throws
+// database and judges the result: in stress mode `settings.repeat` times; in
+// interleave mode (the scenario has sessions) once per schedule. A stress
+// scenario matches when exactly the expected invariants are violated in
+// every repetition; an interleave scenario when exactly they are violated in
+// some schedule (none for "hold"). Throws
 // pgrace::Error (infrastructure) if the server is lost; a scenario's own C++
 // exceptions become verdict "error".
 ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scenario& scenario,

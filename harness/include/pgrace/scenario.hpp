@@ -15,18 +15,21 @@
 //   PGRACE_REGISTER_SCENARIO(MyScenario);
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <pqxx/connection>
 #include <pqxx/result>
 #include <pqxx/transaction>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "pgrace/invariant.hpp"
 #include "pgrace/knobs.hpp"
 #include "pgrace/options.hpp"
+#include "pgrace/steps.hpp"
 
 namespace pgrace {
 
@@ -47,6 +50,8 @@ struct ScenarioInfo {
   Expectation expectation;
   Knobs defaults;           // the command line may override them
   bool uses_shared_pool = false;  // Worker::shared_pool() is only available when true
+  // Free-form labels, e.g. {"anomaly": "G0", "level": "read committed"} for pgrace matrix.
+  std::map<std::string, std::string> labels{};
 };
 
 // Statements issued the way a connection pool without checkout issues them
@@ -99,10 +104,21 @@ class Scenario {
   virtual void prepare(pqxx::connection& connection) { (void)connection; }
   // Inserts the starting state. Called on empty tables before each repetition.
   virtual void seed(pqxx::work& tx) = 0;
-  // One transaction. Called concurrently by every worker, `iterations` times
-  // each. Database errors are left to propagate: pgrace classifies them,
-  // retries them per the retry policy and counts them.
-  virtual TxResult transaction(Worker& worker) = 0;
+  // Stress mode: one transaction. Called concurrently by every worker,
+  // `iterations` times each. Database errors are left to propagate: pgrace
+  // classifies them, retries them per the retry policy and counts them.
+  // Interleave scenarios do not override it.
+  virtual TxResult transaction(Worker& worker) {
+    (void)worker;
+    throw std::logic_error("this scenario has no stress-mode transaction");
+  }
+  // Interleave mode: the sessions and their steps. A scenario that returns
+  // sessions is run one step at a time instead of by concurrent workers.
+  virtual std::vector<Session> sessions() const { return {}; }
+  // Interleave mode: the schedules to run, each a list of step names. Empty:
+  // every interleaving that keeps each session's order (sampled with
+  // --max-schedules when there are too many).
+  virtual std::vector<std::vector<std::string>> schedules() const { return {}; }
   // What must hold afterwards.
   virtual std::vector<Invariant> invariants() const = 0;
 };

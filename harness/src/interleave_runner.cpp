@@ -1,0 +1,437 @@
+#include "interleave_runner.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "database.hpp"
+#include "pgrace/connection.hpp"
+#include "pgrace/dsn.hpp"
+#include "pgrace/error.hpp"
+#include "pgrace/schedule.hpp"
+#include "session_setup.hpp"
+
+namespace pgrace {
+
+pqxx::result StepContext::exec(const std::string& sql) {
+  sent_ += (sent_.empty() ? "" : "; ") + sql;
+  pqxx::nontransaction tx(connection_);
+  return tx.exec(sql);
+}
+
+const std::string& StepContext::observed(const std::string& step) const {
+  auto it = observations_.find(step);
+  if (it == observations_.end()) throw std::logic_error("step " + step + " has not run (yet)");
+  return it->second;
+}
+
+namespace detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+std::string rows_text(const pqxx::result& rows) {
+  std::string text;
+  for (const auto& row : rows) {
+    if (!text.empty()) text += ';';
+    for (pqxx::row::size_type i = 0; i < row.size(); ++i)
+      text += (i ? "," : "") + std::string(row[i].is_null() ? "NULL" : row[i].c_str());
+  }
+  return text;
+}
+
+// One session: its connection and a thread that runs its steps, so that a
+// step blocked on a lock blocks only that thread.
+class SessionThread {
+ public:
+  explicit SessionThread(std::unique_ptr<pqxx::connection> connection)
+      : connection_(std::move(connection)), pid_(connection_->backendpid()), thread_([this] { loop(); }) {}
+  ~SessionThread() {
+    {
+      std::lock_guard lock(mutex_);
+      quit_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+
+  int pid() const { return pid_; }
+  pqxx::connection& connection() { return *connection_; }
+
+  // Starts `job` on the session's thread. The session must be idle.
+  void submit(std::function<void()> job) {
+    {
+      std::lock_guard lock(mutex_);
+      job_ = std::move(job);
+      busy_ = true;
+    }
+    changed_.notify_all();
+  }
+  // Waits until the current job is done or `timeout` passes; true if idle.
+  bool wait_idle(std::chrono::microseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return !busy_; });
+  }
+  bool busy() {
+    std::lock_guard lock(mutex_);
+    return busy_;
+  }
+  // Runs `job` here and waits for it (setup and teardown statements).
+  void run(std::function<void()> job) {
+    submit(std::move(job));
+    wait_idle(std::chrono::hours(1));
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      changed_.wait(lock, [&] { return quit_ || job_; });
+      if (quit_) return;
+      auto job = std::move(job_);
+      job_ = nullptr;
+      lock.unlock();
+      job();
+      lock.lock();
+      busy_ = false;
+      changed_.notify_all();
+    }
+  }
+
+  std::unique_ptr<pqxx::connection> connection_;
+  int pid_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::function<void()> job_;
+  bool busy_ = false;
+  bool quit_ = false;
+  std::thread thread_;  // last: starts after everything it uses exists
+};
+
+struct StepRef {
+  std::size_t session;
+  const Step* step;
+};
+
+// What one schedule needs while it runs.
+class ScheduleRun {
+ public:
+  ScheduleRun(std::vector<std::unique_ptr<SessionThread>>& sessions, const std::vector<Session>& definitions,
+              pqxx::connection& control, std::chrono::milliseconds step_timeout)
+      : sessions_(sessions), definitions_(definitions), control_(control), step_timeout_(step_timeout) {}
+
+  ScheduleResult run(const std::vector<StepRef>& order, std::map<std::string, std::string>& observations) {
+    ScheduleResult result;
+    result.steps.resize(order.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      result.schedule.push_back(order[i].step->name);
+      result.steps[i].step = order[i].step->name;
+      result.steps[i].session = definitions_[order[i].session].name;
+      result.steps[i].sql = order[i].step->sql;
+      result.steps[i].outcome = "not_run";
+    }
+    for (std::size_t s = 0; s < sessions_.size(); ++s)
+      if (!definitions_[s].setup_sql.empty()) run_plain(s, definitions_[s].setup_sql);
+
+    std::vector<int> running(sessions_.size(), -1);  // the step each session is busy with
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      const std::size_t s = order[i].session;
+      if (running[s] >= 0 && !sessions_[s]->wait_idle(step_timeout_)) {
+        result.feasible = false;
+        result.note = "step " + order[i].step->name + " cannot start: session " + definitions_[s].name +
+                      " is still waiting in step " + result.steps[running[s]].step;
+        break;
+      }
+      collect(result, observations, running);
+      running[s] = static_cast<int>(i);
+      dispatch(result.steps[i], *order[i].step, *sessions_[s], observations);
+      await_or_detect_wait(result, i, s, running);
+      collect(result, observations, running);
+    }
+    // Steps still waiting: give them their timeout, then cancel them.
+    for (std::size_t s = 0; s < sessions_.size(); ++s) {
+      if (running[s] < 0) continue;
+      if (!sessions_[s]->wait_idle(step_timeout_)) {
+        cancel(s);
+        result.note += (result.note.empty() ? "" : "; ") + std::string("step ") + result.steps[running[s]].step +
+                       " was still waiting when the schedule ended: cancelled";
+      }
+    }
+    collect(result, observations, running);
+    for (std::size_t s = 0; s < sessions_.size(); ++s) run_plain(s, "ROLLBACK");  // a warning if none is open
+    return result;
+  }
+
+ private:
+  void run_plain(std::size_t s, const std::string& sql) {
+    std::exception_ptr failure;
+    SessionThread& session = *sessions_[s];
+    session.run([&] {
+      try {
+        pqxx::nontransaction tx(session.connection());
+        tx.exec(sql);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    });
+    if (failure) {
+      Outcome o = classify(failure);
+      if (o.kind == OutcomeClass::connection_lost) throw infrastructure_error("lost a session's connection: " + o.message);
+      throw usage_error("session " + definitions_[s].name + " failed to run '" + sql + "': " + o.message);
+    }
+  }
+
+  void dispatch(StepRecord& record, const Step& step, SessionThread& session,
+                const std::map<std::string, std::string>& observations) {
+    // The job owns copies of what it reads; the record is read back only
+    // after the session reports idle (its mutex orders the two).
+    session.submit([&record, &step, &session, snapshot = observations, this]() mutable {
+      std::optional<StepContext> context;  // outlives the try: its sent() is reported on error too
+      try {
+        if (step.action) {
+          context.emplace(session.connection(), snapshot);
+          step.action(*context);
+          auto it = snapshot.find(step.name);
+          record.observation = it == snapshot.end() ? "" : it->second;
+        } else {
+          pqxx::nontransaction tx(session.connection());
+          record.observation = rows_text(tx.exec(step.sql));
+        }
+        record.outcome = "ok";
+      } catch (...) {
+        Outcome o = classify(std::current_exception());
+        record.outcome = o.kind == OutcomeClass::cancelled ? "cancelled" : "error";
+        record.sqlstate = o.sqlstate;
+        record.message = o.message;
+      }
+      if (context) record.sql = context->sent();
+      std::lock_guard lock(order_mutex_);
+      record.completed_as = completions_++;
+    });
+  }
+
+  // Waits until step `i` completes, or is seen waiting for a lock held by
+  // another session, or exceeds the step timeout (then it is cancelled).
+  void await_or_detect_wait(ScheduleResult& result, std::size_t i, std::size_t s, std::vector<int>& running) {
+    std::string others = "{";
+    for (std::size_t o = 0; o < sessions_.size(); ++o)
+      if (o != s) others += (others.size() > 1 ? "," : "") + std::to_string(sessions_[o]->pid());
+    others += "}";
+    const auto deadline = Clock::now() + step_timeout_;
+    auto wait = std::chrono::microseconds(200);
+    for (;;) {
+      if (sessions_[s]->wait_idle(wait)) return;
+      pqxx::nontransaction tx(control_);
+      if (tx.exec_params("SELECT pg_isolation_test_session_is_blocked($1, $2::int[])", sessions_[s]->pid(), others)[0][0]
+              .as<bool>()) {
+        result.steps[i].waited = true;
+        return;
+      }
+      if (Clock::now() > deadline) {
+        cancel(s);
+        result.note += (result.note.empty() ? "" : "; ") + std::string("step ") + result.steps[i].step +
+                       " neither completed nor waited on a lock within " +
+                       std::to_string(step_timeout_.count()) + " ms: cancelled";
+        (void)running;
+        return;
+      }
+      wait = std::min(wait * 2, std::chrono::microseconds(2000));
+    }
+  }
+
+  void cancel(std::size_t s) {
+    pqxx::nontransaction tx(control_);
+    tx.exec_params("SELECT pg_cancel_backend($1)", sessions_[s]->pid());
+    if (!sessions_[s]->wait_idle(std::chrono::seconds(10)))
+      throw infrastructure_error("a step of session " + definitions_[s].name + " ignored its cancellation");
+  }
+
+  // Folds the finished steps into the observations and the completion order.
+  void collect(ScheduleResult& result, std::map<std::string, std::string>& observations, std::vector<int>& running) {
+    for (std::size_t s = 0; s < sessions_.size(); ++s) {
+      if (running[s] < 0 || sessions_[s]->busy()) continue;
+      const StepRecord& record = result.steps[running[s]];
+      if (record.outcome == "error" && record.sqlstate.rfind("08", 0) == 0)
+        throw infrastructure_error("lost the connection of session " + record.session + ": " + record.message);
+      observations[record.step] = record.outcome == "ok" ? record.observation : "error:" + record.sqlstate;
+      running[s] = -1;
+    }
+    std::vector<const StepRecord*> done;
+    for (const auto& r : result.steps)
+      if (r.completed_as >= 0) done.push_back(&r);
+    std::sort(done.begin(), done.end(), [](auto* a, auto* b) { return a->completed_as < b->completed_as; });
+    result.completion_order.clear();
+    for (auto* r : done) result.completion_order.push_back(r->step);
+  }
+
+  std::vector<std::unique_ptr<SessionThread>>& sessions_;
+  const std::vector<Session>& definitions_;
+  pqxx::connection& control_;
+  std::chrono::milliseconds step_timeout_;
+  std::mutex order_mutex_;
+  int completions_ = 0;
+};
+
+// The schedules to run, as steps.
+std::vector<std::vector<StepRef>> resolve_schedules(const std::vector<Session>& sessions, Scenario& scenario,
+                                                    const RunSettings& settings, std::uint64_t& total) {
+  std::map<std::string, StepRef> by_name;
+  std::vector<int> steps_per_session;
+  for (std::size_t s = 0; s < sessions.size(); ++s) {
+    steps_per_session.push_back(static_cast<int>(sessions[s].steps.size()));
+    for (const auto& step : sessions[s].steps) by_name[step.name] = {s, &step};
+  }
+  auto listed = settings.schedules.empty() ? scenario.schedules() : settings.schedules;
+  std::vector<std::vector<StepRef>> out;
+  if (!listed.empty()) {
+    total = listed.size();
+    for (const auto& names : listed) {
+      std::vector<StepRef> schedule;
+      for (const auto& name : names) {
+        auto it = by_name.find(name);
+        if (it == by_name.end()) {
+          std::string known;
+          for (const auto& [n, ref] : by_name) known += (known.empty() ? "" : " ") + n;
+          throw usage_error("schedule names unknown step '" + name + "' (steps: " + known + ")");
+        }
+        schedule.push_back(it->second);
+      }
+      out.push_back(schedule);
+    }
+    return out;
+  }
+  total = count_interleavings(steps_per_session);
+  for (const auto& order : interleavings(steps_per_session, settings.max_schedules, settings.seed)) {
+    std::vector<std::size_t> next(sessions.size(), 0);
+    std::vector<StepRef> schedule;
+    for (int s : order) schedule.push_back({static_cast<std::size_t>(s), &sessions[s].steps[next[s]++]});
+    out.push_back(schedule);
+  }
+  return out;
+}
+
+bool shorter_then_lexicographic(const ScheduleResult& a, const ScheduleResult& b) {
+  if (a.schedule.size() != b.schedule.size()) return a.schedule.size() < b.schedule.size();
+  return a.schedule < b.schedule;
+}
+
+}  // namespace
+
+ScenarioResult run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
+                               const std::vector<Session>& sessions, const RunSettings& settings) {
+  ScenarioResult result;
+  result.info = info;
+  result.mode = "interleave";
+  result.knobs = apply_overrides(info.defaults, settings);
+  result.seed = settings.seed;
+  const std::vector<Invariant> invariants = scenario.invariants();
+  for (const auto& invariant : invariants) {
+    InvariantResult entry;
+    entry.name = invariant.name;
+    entry.kind = invariant.kind;
+    result.invariants.push_back(entry);
+  }
+  const auto schedules = resolve_schedules(sessions, scenario, settings, result.schedules_total);
+
+  auto phase_start = Clock::now();
+  const std::string database = create_scenario_database(server.dsn(), scenario.schema(), info.name);
+  struct DropAtExit {
+    const std::string& dsn;
+    const std::string& name;
+    ~DropAtExit() { drop_database(dsn, name); }
+  } drop_at_exit{server.dsn(), database};
+  const std::string dsn = dsn_with_database(server.dsn(), database);
+
+  std::set<std::string> violated_anywhere;
+  std::vector<ScheduleResult> violating;
+  {
+    auto control = connect(dsn);
+    std::vector<std::unique_ptr<SessionThread>> threads;
+    for (const auto& session : sessions) {
+      auto connection = connect(dsn);
+      prepare_session(*connection, result.knobs.isolation, "pgrace-" + session.name);
+      result.deadlock_timeout = lower_deadlock_timeout(*connection);
+      threads.push_back(std::make_unique<SessionThread>(std::move(connection)));
+    }
+    result.phases.setup_ms = ms_between(phase_start, Clock::now());
+
+    for (const auto& order : schedules) {
+      phase_start = Clock::now();
+      reset_tables(*control, scenario);
+      result.phases.reset_ms += ms_between(phase_start, Clock::now());
+
+      phase_start = Clock::now();
+      std::map<std::string, std::string> observations;
+      ScheduleRun run(threads, sessions, *control, settings.step_timeout);
+      ScheduleResult schedule = run.run(order, observations);
+      result.phases.run_ms += ms_between(phase_start, Clock::now());
+      ++result.repetitions;
+
+      std::map<OutcomeClass, long> counts;
+      for (const auto& step : schedule.steps) {
+        if (step.outcome == "not_run") continue;
+        ++result.attempts;
+        OutcomeClass kind = OutcomeClass::committed;
+        if (step.outcome != "ok") {
+          kind = classify_sqlstate(step.sqlstate);
+          ++result.sqlstates[step.sqlstate.empty() ? "unknown" : step.sqlstate];
+        }
+        ++counts[kind];
+        ++result.outcomes[kind];
+      }
+      if (!schedule.feasible) {
+        ++result.schedules_infeasible;
+        continue;
+      }
+      phase_start = Clock::now();
+      {
+        pqxx::work tx(*control);
+        CheckContext context{tx, counts, 0, &observations};
+        for (std::size_t i = 0; i < invariants.size(); ++i) {
+          std::vector<std::string> witnesses;
+          try {
+            witnesses = check_invariant(invariants[i], context, settings.max_witnesses);
+          } catch (const pqxx::sql_error& e) {
+            throw usage_error("invariant '" + invariants[i].name + "' of " + info.name +
+                              " failed to run: " + std::string(e.what()).substr(0, 300));
+          }
+          if (witnesses.empty()) continue;
+          schedule.violated.push_back(invariants[i].name);
+          violated_anywhere.insert(invariants[i].name);
+          InvariantResult& out = result.invariants[i];
+          if (out.held) out.witnesses = witnesses;
+          out.held = false;
+          ++out.violated_runs;
+        }
+      }
+      result.phases.check_ms += ms_between(phase_start, Clock::now());
+      if (!schedule.violated.empty()) {
+        ++result.violating_runs;
+        violating.push_back(std::move(schedule));
+      }
+    }
+    phase_start = Clock::now();
+  }
+  std::sort(violating.begin(), violating.end(), shorter_then_lexicographic);
+  if (violating.size() > 20) violating.resize(20);
+  result.violating_schedules = std::move(violating);
+  result.verdict = result.violating_runs > 0 ? "violated" : "held";
+  result.matched = violated_anywhere == info.expectation.violated;
+  result.throughput_tps = result.phases.run_ms > 0 ? result.repetitions / (result.phases.run_ms / 1000.0) : 0;
+  result.phases.teardown_ms = ms_between(phase_start, Clock::now());
+  return result;
+}
+
+}  // namespace detail
+}  // namespace pgrace
