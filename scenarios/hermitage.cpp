@@ -208,7 +208,9 @@ class HermitageScenario : public Scenario {
 };
 
 [[maybe_unused]] const bool registered = [] {
+  int row = 0;
   for (const Anomaly& anomaly : anomalies()) {
+    ++row;
     for (Isolation level : {Isolation::read_committed, Isolation::repeatable_read, Isolation::serializable}) {
       const bool occurs = anomaly.allowed_at.count(level) > 0;
       ScenarioInfo info;
@@ -219,7 +221,7 @@ class HermitageScenario : public Scenario {
       for (const auto& invariant : anomaly.invariants) invariant_names.insert(invariant.name);
       info.expectation = occurs ? expect_violation(invariant_names) : expect_hold();
       info.defaults.isolation = level;
-      info.labels = {{"anomaly", anomaly.title}, {"level", to_sql(level)}};
+      info.labels = {{"anomaly", anomaly.title}, {"level", to_sql(level)}, {"row", std::to_string(row)}};
       register_scenario({info, [anomaly](Options&) -> std::unique_ptr<Scenario> {
                            return std::make_unique<HermitageScenario>(anomaly);
                          }});

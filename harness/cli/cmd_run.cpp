@@ -2,13 +2,13 @@
 
 #include <chrono>
 #include <iostream>
-#include <random>
 
 #include "commands.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/report.hpp"
 #include "pgrace/runner.hpp"
+#include "run_common.hpp"
 #include "selection.hpp"
 
 namespace pgrace::cli {
@@ -47,33 +47,16 @@ int run(const RunOptions& o) {
   }
   settings.retries = o.retries;
   settings.repeat = o.repeat;
-  settings.seed = o.seed ? *o.seed : std::random_device{}() * 4294967296ULL + std::random_device{}();
-  Options options(o.options);
-  std::vector<std::unique_ptr<Scenario>> scenarios;
-  for (const auto* d : selected) {
-    apply_overrides(d->info.defaults, settings);
-    scenarios.push_back(d->make(options));
-  }
-  if (auto unread = options.unread(); !unread.empty()) {
-    std::string known;
-    for (const auto& k : options.read_keys()) known += (known.empty() ? "" : ", ") + k;
-    throw usage_error("option '" + unread.front() + "' is not read by any selected scenario (they read: " +
-                      (known.empty() ? "none" : known) + ")");
-  }
+  settings.seed = o.seed ? *o.seed : random_seed();
+  auto scenarios = make_scenarios(selected, o.options, settings);
+  if (!o.report.empty()) check_writable(o.report);
+  if (!o.junit.empty()) check_writable(o.junit);
 
   auto server = Server::open(resolve_dsn(o.dsn));
   if (!o.quiet)
     std::cout << "pgrace " << PGRACE_VERSION << " on PostgreSQL " << server->version() << " (" << server->source()
               << "), seed " << settings.seed << "\n";
-  RunReport report;
-  report.tool_version = PGRACE_VERSION;
-  report.started_at = utc_now();
-  report.server_source = server->source();
-  report.server_version = server->version();
-  report.server_dsn = server->display_dsn();
-  report.provision = server->timings();
-  report.seed = settings.seed;
-  report.repeat = settings.repeat;
+  RunReport report = new_report(*server, settings);
   ProgressCallback progress;
   if (!o.quiet)
     progress = [&](const std::string& name, int repetition, long ended) {
@@ -84,10 +67,7 @@ int run(const RunOptions& o) {
     report.scenarios.push_back(run_scenario(*server, selected[i]->info, *scenarios[i], settings, progress));
     if (!o.quiet) std::cout << summary_text(report.scenarios.back()) << std::flush;
   }
-  report.exit_code = exit_code_of(report.scenarios);
-  report.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-  if (!o.report.empty()) write_file_atomically(o.report, to_json(report).dump(2) + "\n");
-  if (!o.junit.empty()) write_file_atomically(o.junit, to_junit(report));
+  finish_report(report, started, o.report, o.junit);
   int matched = 0;
   for (const auto& r : report.scenarios) matched += r.matched;
   std::cout << matched << "/" << report.scenarios.size() << " scenarios matched their expectation";

@@ -6,6 +6,8 @@ Selected add_commands(CLI::App& app) {
   auto selected = std::make_shared<std::function<int()>>();
   add_list_command(app, selected);
   add_run_command(app, selected);
+  add_explore_command(app, selected);
+  add_matrix_command(app, selected);
   add_server_command(app, selected);
   add_smoke_command(app, selected);
   return selected;

@@ -147,7 +147,7 @@ class ScheduleRun {
     std::vector<int> running(sessions_.size(), -1);  // the step each session is busy with
     for (std::size_t i = 0; i < order.size(); ++i) {
       const std::size_t s = order[i].session;
-      if (running[s] >= 0 && !sessions_[s]->wait_idle(step_timeout_)) {
+      if (running[s] >= 0 && !settle(s)) {
         result.feasible = false;
         result.note = "step " + order[i].step->name + " cannot start: session " + definitions_[s].name +
                       " is still waiting in step " + result.steps[running[s]].step;
@@ -156,13 +156,14 @@ class ScheduleRun {
       collect(result, observations, running);
       running[s] = static_cast<int>(i);
       dispatch(result.steps[i], *order[i].step, *sessions_[s], observations);
-      await_or_detect_wait(result, i, s, running);
+      await_or_detect_wait(result, i, s);
       collect(result, observations, running);
     }
-    // Steps still waiting: give them their timeout, then cancel them.
+    // Steps still waiting when the schedule is over: nothing left in it can
+    // release them, so they are cancelled.
     for (std::size_t s = 0; s < sessions_.size(); ++s) {
       if (running[s] < 0) continue;
-      if (!sessions_[s]->wait_idle(step_timeout_)) {
+      if (!settle(s)) {
         cancel(s);
         result.note += (result.note.empty() ? "" : "; ") + std::string("step ") + result.steps[running[s]].step +
                        " was still waiting when the schedule ended: cancelled";
@@ -223,18 +224,12 @@ class ScheduleRun {
 
   // Waits until step `i` completes, or is seen waiting for a lock held by
   // another session, or exceeds the step timeout (then it is cancelled).
-  void await_or_detect_wait(ScheduleResult& result, std::size_t i, std::size_t s, std::vector<int>& running) {
-    std::string others = "{";
-    for (std::size_t o = 0; o < sessions_.size(); ++o)
-      if (o != s) others += (others.size() > 1 ? "," : "") + std::to_string(sessions_[o]->pid());
-    others += "}";
+  void await_or_detect_wait(ScheduleResult& result, std::size_t i, std::size_t s) {
     const auto deadline = Clock::now() + step_timeout_;
     auto wait = std::chrono::microseconds(200);
     for (;;) {
       if (sessions_[s]->wait_idle(wait)) return;
-      pqxx::nontransaction tx(control_);
-      if (tx.exec_params("SELECT pg_isolation_test_session_is_blocked($1, $2::int[])", sessions_[s]->pid(), others)[0][0]
-              .as<bool>()) {
+      if (is_blocked(s)) {
         result.steps[i].waited = true;
         return;
       }
@@ -243,10 +238,34 @@ class ScheduleRun {
         result.note += (result.note.empty() ? "" : "; ") + std::string("step ") + result.steps[i].step +
                        " neither completed nor waited on a lock within " +
                        std::to_string(step_timeout_.count()) + " ms: cancelled";
-        (void)running;
         return;
       }
       wait = std::min(wait * 2, std::chrono::microseconds(2000));
+    }
+  }
+
+  bool is_blocked(std::size_t s) {
+    std::string others = "{";
+    for (std::size_t o = 0; o < sessions_.size(); ++o)
+      if (o != s) others += (others.size() > 1 ? "," : "") + std::to_string(sessions_[o]->pid());
+    others += "}";
+    pqxx::nontransaction tx(control_);
+    return tx.exec_params("SELECT pg_isolation_test_session_is_blocked($1, $2::int[])", sessions_[s]->pid(), others)[0][0]
+        .as<bool>();
+  }
+
+  // Waits for session `s`'s running step to end. Returns false, without
+  // waiting longer, once it is blocked and no other session is running
+  // anything that could release it (only idle sessions hold its locks), or
+  // after the step timeout.
+  bool settle(std::size_t s) {
+    const auto deadline = Clock::now() + step_timeout_;
+    for (;;) {
+      if (sessions_[s]->wait_idle(std::chrono::milliseconds(1))) return true;
+      bool others_running = false;
+      for (std::size_t o = 0; o < sessions_.size(); ++o) others_running |= o != s && sessions_[o]->busy();
+      if (!others_running && is_blocked(s)) return sessions_[s]->wait_idle(std::chrono::milliseconds(0));
+      if (Clock::now() > deadline) return false;
     }
   }
 

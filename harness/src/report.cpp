@@ -72,8 +72,40 @@ int exit_code_of(const std::vector<ScenarioResult>& results) {
   return static_cast<int>(ExitCode::ok);
 }
 
+nlohmann::json to_json(const ScheduleResult& schedule) {
+  using nlohmann::json;
+  json steps = json::array();
+  for (const auto& step : schedule.steps)
+    steps.push_back({{"step", step.step},
+                     {"session", step.session},
+                     {"sql", step.sql},
+                     {"outcome", step.outcome},
+                     {"waited", step.waited},
+                     {"sqlstate", step.sqlstate.empty() ? json() : json(step.sqlstate)},
+                     {"message", step.message.empty() ? json() : json(step.message)},
+                     {"observation", step.observation},
+                     {"completed_as", step.completed_as >= 0 ? json(step.completed_as) : json()}});
+  return {{"schedule", schedule.schedule},
+          {"feasible", schedule.feasible},
+          {"note", schedule.note.empty() ? json() : json(schedule.note)},
+          {"violated", schedule.violated},
+          {"completion_order", schedule.completion_order},
+          {"steps", steps}};
+}
+
 nlohmann::json to_json(const ScenarioResult& r) {
   using nlohmann::json;
+  json schedules = json();
+  if (r.mode == "interleave") {
+    json violating = json::array();
+    for (const auto& s : r.violating_schedules) violating.push_back(to_json(s));
+    schedules = {{"total", r.schedules_total},
+                 {"explored", r.repetitions},
+                 {"infeasible", r.schedules_infeasible},
+                 {"violating", r.violating_runs},
+                 {"minimal_reproducer", r.violating_schedules.empty() ? json() : to_json(r.violating_schedules.front())},
+                 {"violating_schedules", violating}};
+  }
   json invariants = json::array();
   for (const auto& inv : r.invariants) {
     invariants.push_back({{"name", inv.name},
@@ -93,6 +125,8 @@ nlohmann::json to_json(const ScenarioResult& r) {
   return {
       {"name", r.info.name},
       {"description", r.info.description},
+      {"mode", r.mode},
+      {"schedules", schedules},
       {"expectation",
        {{"verdict", r.info.expectation.expects_violation() ? "violation" : "hold"},
         {"violated", r.info.expectation.violated}}},
@@ -197,12 +231,45 @@ std::string to_junit(const RunReport& report) {
   return out.str();
 }
 
+std::string schedule_text(const ScheduleResult& schedule) {
+  std::ostringstream out;
+  std::size_t width = 0;
+  for (const auto& step : schedule.steps) width = std::max(width, step.session.size() + step.step.size() + 1);
+  for (std::size_t i = 0; i < schedule.steps.size(); ++i) {
+    const StepRecord& s = schedule.steps[i];
+    const std::string label = s.session + " " + s.step;
+    out << "  " << std::setw(2) << i + 1 << ". " << label << std::string(width - label.size() + 2, ' ');
+    if (s.outcome == "not_run") {
+      out << "(not run)\n";
+      continue;
+    }
+    out << (s.waited ? "waited, then " : "") << (s.outcome == "ok" ? "ok" : s.outcome + " " + s.sqlstate);
+    if (s.waited || s.completed_as >= 0) out << " (completed " << (s.completed_as >= 0 ? std::to_string(s.completed_as + 1) : "never") << ")";
+    if (s.outcome == "ok" && !s.observation.empty()) out << " -> " << s.observation;
+    out << "\n       " << std::string(width + 2, ' ') << (s.sql.empty() ? "(C++ step sent nothing)" : s.sql) << "\n";
+  }
+  if (!schedule.note.empty()) out << "  note: " << schedule.note << "\n";
+  return out.str();
+}
+
 std::string summary_text(const ScenarioResult& r) {
   std::ostringstream out;
   const char* mark = r.matched ? "ok  " : "FAIL";
   out << mark << " " << r.info.name << ": " << r.verdict;
   if (r.verdict == "violated") out << " " << violated_text(r);
   out << " (expected " << expectation_text(r.info.expectation) << ")";
+  if (r.mode == "interleave") {
+    out << ", " << r.violating_runs << "/" << r.repetitions << " schedules violated";
+    if (r.schedules_infeasible) out << " (" << r.schedules_infeasible << " infeasible)";
+    out << ", " << to_sql(r.knobs.isolation) << "\n";
+    if (!r.violating_schedules.empty())
+      out << "     minimal reproducer: " << [&] {
+        std::string text;
+        for (const auto& step : r.violating_schedules.front().schedule) text += (text.empty() ? "" : " ") + step;
+        return text;
+      }() << "\n";
+    return out.str();
+  }
   if (r.repetitions > 1) out << ", violated in " << r.violating_runs << "/" << r.repetitions << " runs";
   out << "\n";
   if (!r.error.empty()) out << "     error: " << r.error << "\n";
@@ -246,6 +313,20 @@ void write_file_atomically(const std::string& path, const std::string& content) 
     fs::remove(temporary, ec);
     throw usage_error("cannot write report " + path + ": " + ec.message() + " (choose a writable path)");
   }
+}
+
+void check_writable(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  std::error_code ec;
+  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
+  const fs::path probe = target.string() + ".probe." + std::to_string(getpid());
+  std::ofstream out(probe);
+  if (!out)
+    throw usage_error("cannot write report " + path + ": " + std::strerror(errno) + " (choose a writable path)");
+  out.close();
+  fs::remove(probe, ec);
+  if (fs::is_directory(target, ec)) throw usage_error("report path " + path + " is a directory: give a file name");
 }
 
 std::string utc_now() {

@@ -329,7 +329,7 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
           throw infrastructure_error("lost the connection to the server while running " + info.name + ": " +
                                      scrub_secrets(worker->fatal->message, server.dsn()));
         if (worker->fatal && result.error.empty())
-          result.error = "the scenario threw: " + worker->fatal->message;
+          result.error = "the scenario threw: " + scrub_secrets(worker->fatal->message, server.dsn());
         for (auto& [kind, n] : worker->outcomes) result.outcomes[kind] += n;
         for (auto& [state, n] : worker->sqlstates) result.sqlstates[state] += n;
         result.attempts += worker->attempts;

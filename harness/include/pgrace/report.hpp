@@ -41,6 +41,17 @@ std::string to_junit(const RunReport& report);
 // A few lines per scenario for the terminal.
 std::string summary_text(const ScenarioResult& result);
 
+// Interleave mode: a schedule as numbered steps with their SQL and outcomes,
+// for replaying by hand in psql (one terminal per session).
+std::string schedule_text(const ScheduleResult& schedule);
+
+nlohmann::json to_json(const ScheduleResult& schedule);
+
+// Checks that a report can be written to `path` (creating missing parent
+// directories), so that a run fails before it starts rather than after.
+// Throws pgrace::Error (usage) naming the path.
+void check_writable(const std::string& path);
+
 // Writes `content` to `path` via a temporary file and rename, so a reader
 // never sees half a report. Creates missing parent directories. Throws
 // pgrace::Error (usage) naming the path if it cannot be written.
