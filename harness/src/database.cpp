@@ -69,10 +69,8 @@ void build_template(const std::string& maintenance_dsn, pqxx::connection& mainte
   }
 }
 
-}  // namespace
-
-std::string create_scenario_database(const std::string& maintenance_dsn, const std::string& schema,
-                                     const std::string& scenario_name) {
+std::string create_database_from_template(const std::string& maintenance_dsn, const std::string& schema,
+                                          const std::string& scenario_name) {
   auto maintenance = connect(maintenance_dsn);
   const std::string template_name = "pgrace_tpl_" + hex_hash(schema);
   bool exists = false;
@@ -85,6 +83,20 @@ std::string create_scenario_database(const std::string& maintenance_dsn, const s
   exec_autocommit(*maintenance, "CREATE DATABASE " + maintenance->quote_name(name) + " TEMPLATE " +
                                     maintenance->quote_name(template_name));
   return name;
+}
+
+}  // namespace
+
+std::string create_scenario_database(const std::string& maintenance_dsn, const std::string& schema,
+                                     const std::string& scenario_name) {
+  try {
+    return create_database_from_template(maintenance_dsn, schema, scenario_name);
+  } catch (const pqxx::sql_error& e) {
+    std::string reason = scrub_secrets(e.what(), maintenance_dsn);
+    if (auto newline = reason.find('\n'); newline != std::string::npos) reason.resize(newline);
+    throw infrastructure_error("cannot create a database for " + scenario_name + ": " + reason +
+                               " (pgrace needs a role with CREATEDB on the server)");
+  }
 }
 
 void drop_database(const std::string& maintenance_dsn, const std::string& name) noexcept {

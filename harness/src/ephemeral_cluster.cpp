@@ -257,6 +257,7 @@ void EphemeralCluster::launch(const ServerBinaries& bin, const EphemeralServerOp
       "-c", "full_page_writes=off",
       "-c", "autovacuum=off",
       "-c", "jit=off",
+      "-c", "dynamic_shared_memory_type=mmap",  // segments live in the data directory, removed with it
       "-c", "shared_buffers=64MB",
       "-c", "max_wal_size=256MB",
   };
