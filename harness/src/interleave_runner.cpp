@@ -402,9 +402,9 @@ ScenarioResult run_interleaved(const Server& server, const ScenarioInfo& info, S
         if (step.outcome == "not_run") continue;
         ++result.attempts;
         OutcomeClass kind = OutcomeClass::committed;
-        if (step.outcome != "ok") {
-          kind = classify_sqlstate(step.sqlstate);
-          ++result.sqlstates[step.sqlstate.empty() ? "unknown" : step.sqlstate];
+        if (step.outcome != "ok") {  // no SQLSTATE: the C++ step itself threw
+          kind = step.sqlstate.empty() ? OutcomeClass::scenario_error : classify_sqlstate(step.sqlstate);
+          ++result.sqlstates[step.sqlstate.empty() ? to_string(kind) : step.sqlstate];
         }
         ++counts[kind];
         ++result.outcomes[kind];
@@ -436,6 +436,7 @@ ScenarioResult run_interleaved(const Server& server, const ScenarioInfo& info, S
       }
       result.phases.check_ms += ms_between(phase_start, Clock::now());
       if (!schedule.violated.empty()) {
+        for (auto& step : schedule.steps) step.message = scrub_secrets(step.message, server.dsn());
         ++result.violating_runs;
         violating.push_back(std::move(schedule));
       }

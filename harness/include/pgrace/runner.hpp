@@ -118,8 +118,8 @@ using ProgressCallback = std::function<void(const std::string&, int, long)>;
 // database and judges the result: in stress mode `settings.repeat` times; in
 // interleave mode (the scenario has sessions) once per schedule. A stress
 // scenario matches when exactly the expected invariants are violated in
-// every repetition; an interleave scenario when exactly they are violated in
-// some schedule (none for "hold"). Throws
+// every repetition; an interleave scenario when the invariants violated
+// across all its schedules are exactly the expected ones (none for "hold"). Throws
 // pgrace::Error (infrastructure) if the server is lost; a scenario's own C++
 // exceptions become verdict "error".
 ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scenario& scenario,
