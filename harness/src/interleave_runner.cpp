@@ -134,6 +134,7 @@ class ScheduleRun {
   ScheduleResult run(const std::vector<StepRef>& order, std::map<std::string, std::string>& observations) {
     ScheduleResult result;
     result.steps.resize(order.size());
+    written_.assign(order.size(), {});
     for (std::size_t i = 0; i < order.size(); ++i) {
       result.schedule.push_back(order[i].step->name);
       result.steps[i].step = order[i].step->name;
@@ -153,11 +154,11 @@ class ScheduleRun {
                       " is still waiting in step " + result.steps[running[s]].step;
         break;
       }
-      collect(result, observations, running);
+      collect(result, observations, running, -1);
       running[s] = static_cast<int>(i);
-      dispatch(result.steps[i], *order[i].step, *sessions_[s], observations);
+      dispatch(i, result.steps[i], *order[i].step, *sessions_[s], observations);
       await_or_detect_wait(result, i, s);
-      collect(result, observations, running);
+      collect(result, observations, running, static_cast<int>(i));
     }
     // Steps still waiting when the schedule is over: nothing left in it can
     // release them, so they are cancelled.
@@ -169,7 +170,7 @@ class ScheduleRun {
                        " was still waiting when the schedule ended: cancelled";
       }
     }
-    collect(result, observations, running);
+    collect(result, observations, running, -1);
     for (std::size_t s = 0; s < sessions_.size(); ++s) run_plain(s, "ROLLBACK");  // a warning if none is open
     return result;
   }
@@ -193,11 +194,12 @@ class ScheduleRun {
     }
   }
 
-  void dispatch(StepRecord& record, const Step& step, SessionThread& session,
+  void dispatch(std::size_t i, StepRecord& record, const Step& step, SessionThread& session,
                 const std::map<std::string, std::string>& observations) {
-    // The job owns copies of what it reads; the record is read back only
-    // after the session reports idle (its mutex orders the two).
-    session.submit([&record, &step, &session, snapshot = observations, this]() mutable {
+    // The job owns copies of what it reads; the record and written_[i] are
+    // read back only after the session reports idle (its mutex orders the two).
+    session.submit([&record, &step, &session, &written = written_[i], before = observations,
+                    snapshot = observations]() mutable {
       std::optional<StepContext> context;  // outlives the try: its sent() is reported on error too
       try {
         if (step.action) {
@@ -217,8 +219,10 @@ class ScheduleRun {
         record.message = o.message;
       }
       if (context) record.sql = context->sent();
-      std::lock_guard lock(order_mutex_);
-      record.completed_as = completions_++;
+      for (const auto& [key, value] : snapshot) {  // what the step observed, under any key
+        auto it = before.find(key);
+        if (it == before.end() || it->second != value) written[key] = value;
+      }
     });
   }
 
@@ -276,14 +280,24 @@ class ScheduleRun {
       throw infrastructure_error("a step of session " + definitions_[s].name + " ignored its cancellation");
   }
 
-  // Folds the finished steps into the observations and the completion order.
-  void collect(ScheduleResult& result, std::map<std::string, std::string>& observations, std::vector<int>& running) {
-    for (std::size_t s = 0; s < sessions_.size(); ++s) {
-      if (running[s] < 0 || sessions_[s]->busy()) continue;
-      const StepRecord& record = result.steps[running[s]];
+  // Folds the finished steps into the observations and numbers their
+  // completions as the isolation tester reports them: the step just run
+  // (`current`, or -1) first, then earlier steps it released, in schedule order.
+  void collect(ScheduleResult& result, std::map<std::string, std::string>& observations, std::vector<int>& running,
+               int current) {
+    std::vector<std::pair<int, std::size_t>> finished;  // (step index, session)
+    for (std::size_t s = 0; s < sessions_.size(); ++s)
+      if (running[s] >= 0 && !sessions_[s]->busy()) finished.emplace_back(running[s], s);
+    std::sort(finished.begin(), finished.end(), [current](const auto& a, const auto& b) {
+      return (a.first == current) != (b.first == current) ? a.first == current : a.first < b.first;
+    });
+    for (const auto& [index, s] : finished) {
+      StepRecord& record = result.steps[index];
       if (record.outcome == "error" && record.sqlstate.rfind("08", 0) == 0)
         throw infrastructure_error("lost the connection of session " + record.session + ": " + record.message);
+      for (const auto& [key, value] : written_[index]) observations[key] = value;
       observations[record.step] = record.outcome == "ok" ? record.observation : "error:" + record.sqlstate;
+      record.completed_as = completions_++;
       running[s] = -1;
     }
     std::vector<const StepRecord*> done;
@@ -298,7 +312,7 @@ class ScheduleRun {
   const std::vector<Session>& definitions_;
   pqxx::connection& control_;
   std::chrono::milliseconds step_timeout_;
-  std::mutex order_mutex_;
+  std::vector<std::map<std::string, std::string>> written_;  // per step: what a C++ step observed
   int completions_ = 0;
 };
 
@@ -309,7 +323,9 @@ std::vector<std::vector<StepRef>> resolve_schedules(const std::vector<Session>& 
   std::vector<int> steps_per_session;
   for (std::size_t s = 0; s < sessions.size(); ++s) {
     steps_per_session.push_back(static_cast<int>(sessions[s].steps.size()));
-    for (const auto& step : sessions[s].steps) by_name[step.name] = {s, &step};
+    for (const auto& step : sessions[s].steps)
+      if (!by_name.emplace(step.name, StepRef{s, &step}).second)
+        throw usage_error("step name '" + step.name + "' is used twice: step names must be unique in a scenario");
   }
   auto listed = settings.schedules.empty() ? scenario.schedules() : settings.schedules;
   std::vector<std::vector<StepRef>> out;
@@ -317,6 +333,7 @@ std::vector<std::vector<StepRef>> resolve_schedules(const std::vector<Session>& 
     total = listed.size();
     for (const auto& names : listed) {
       std::vector<StepRef> schedule;
+      std::vector<std::size_t> next(sessions.size(), 0);  // position in each session's steps
       for (const auto& name : names) {
         auto it = by_name.find(name);
         if (it == by_name.end()) {
@@ -324,6 +341,14 @@ std::vector<std::vector<StepRef>> resolve_schedules(const std::vector<Session>& 
           for (const auto& [n, ref] : by_name) known += (known.empty() ? "" : " ") + n;
           throw usage_error("schedule names unknown step '" + name + "' (steps: " + known + ")");
         }
+        const auto& steps = sessions[it->second.session].steps;
+        std::size_t at = next[it->second.session];
+        while (at < steps.size() && &steps[at] != it->second.step) ++at;
+        if (at == steps.size())
+          throw usage_error("schedule runs step '" + name + "' after '" + steps[next[it->second.session] - 1].name +
+                            "', but session " + sessions[it->second.session].name +
+                            " declares it earlier: a session's steps must appear in their declared order, once each");
+        next[it->second.session] = at + 1;
         schedule.push_back(it->second);
       }
       out.push_back(schedule);

@@ -13,8 +13,9 @@ namespace pgrace::detail {
 // Runs every schedule of `sessions` (the scenario's listed ones, those of
 // `settings.schedules`, or all interleavings, sampled down to
 // `settings.max_schedules` with `settings.seed`), checks the invariants after
-// each and judges. Throws pgrace::Error: usage for a schedule naming an
-// unknown step or leaving steps out of order, infrastructure if the server is lost.
+// each and judges. Throws pgrace::Error: usage for duplicate step names or a
+// schedule naming an unknown step or running a session's steps out of their
+// declared order (steps may be left out), infrastructure if the server is lost.
 ScenarioResult run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                                const std::vector<Session>& sessions, const RunSettings& settings);
 

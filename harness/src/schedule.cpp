@@ -36,8 +36,9 @@ std::uint64_t count_interleavings(const std::vector<int>& steps_per_session) {
       const std::uint64_t numerator = placed + static_cast<std::uint64_t>(i);
       const std::uint64_t g = std::gcd(binomial, static_cast<std::uint64_t>(i));
       const std::uint64_t b = binomial / g, d = static_cast<std::uint64_t>(i) / g;
-      if (b > kMax / numerator) return kMax;
-      binomial = b * (numerator / d);  // numerator divisible by d: C stays integral
+      const std::uint64_t factor = numerator / d;  // exact: the binomial stays integral
+      if (b > kMax / factor) return kMax;
+      binomial = b * factor;
     }
     if (binomial != 0 && total > kMax / binomial) return kMax;
     total *= binomial;
