@@ -1,5 +1,6 @@
 #include "pgrace/options.hpp"
 
+#include <cerrno>
 #include <cstdlib>
 
 #include "pgrace/error.hpp"
@@ -20,9 +21,10 @@ long Options::get_int(const std::string& key, long fallback) {
   auto it = values_.find(key);
   if (it == values_.end()) return fallback;
   char* end = nullptr;
+  errno = 0;
   long value = std::strtol(it->second.c_str(), &end, 10);
-  if (it->second.empty() || *end != '\0')
-    throw usage_error("option " + key + "=" + it->second + " is not an integer: give a whole number");
+  if (it->second.empty() || *end != '\0' || errno == ERANGE)
+    throw usage_error("option " + key + "=" + it->second + " is not an integer in range: give a whole number");
   return value;
 }
 

@@ -145,12 +145,14 @@ void worker_main(Repetition& rep, WorkerState& worker, boost::barrier& start, bo
   rep.changed.notify_all();
 }
 
-// Checks the during-run invariants every few milliseconds until told to stop.
+// Checks the during-run invariants until told to stop: every 5 ms at first,
+// when races show up, then less often (up to every 25 ms).
 void monitor_main(Repetition& rep, pqxx::connection& connection, Clock::time_point released) {
   try {
-    for (;;) {
+    for (auto poll = std::chrono::milliseconds(5);; poll = std::min(poll + std::chrono::milliseconds(1),
+                                                                    std::chrono::milliseconds(25))) {
       {
-        pqxx::work tx(connection);
+        pqxx::nontransaction tx(connection);  // one round trip per invariant: it shares the server with the run
         const auto counts = snapshot(rep.live);
         CheckContext context{tx, counts, 0};
         for (std::size_t i = 0; i < rep.invariants.size(); ++i) {
@@ -164,7 +166,7 @@ void monitor_main(Repetition& rep, pqxx::connection& connection, Clock::time_poi
         }
       }
       std::unique_lock lock(rep.mutex);
-      if (rep.changed.wait_for(lock, std::chrono::milliseconds(5), [&] { return rep.monitor_stop; })) return;
+      if (rep.changed.wait_for(lock, poll, [&] { return rep.monitor_stop; })) return;
     }
   } catch (const std::exception& e) {
     rep.monitor_failure = e.what();
@@ -206,7 +208,7 @@ Connections open_connections(const std::string& dsn, const ScenarioInfo& info, S
       // A statement stuck behind a transaction that only a later statement
       // can end must give up rather than stall the round.
       pqxx::nontransaction tx(*pooled.back());
-      tx.exec("SET lock_timeout = '50ms'");
+      tx.exec("SET lock_timeout = '20ms'");
     }
     c.pool = std::make_unique<detail::RoundRobinPool>(std::move(pooled));
   }
@@ -231,10 +233,10 @@ Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings) {
   return k;
 }
 
-ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scenario& scenario,
-                            const RunSettings& settings, const ProgressCallback& progress) {
-  if (auto sessions = scenario.sessions(); !sessions.empty())
-    return detail::run_interleaved(server, info, scenario, sessions, settings);
+namespace {
+
+ScenarioResult run_stress(const Server& server, const ScenarioInfo& info, Scenario& scenario,
+                          const RunSettings& settings, const ProgressCallback& progress) {
   ScenarioResult result;
   result.info = info;
   result.knobs = apply_overrides(info.defaults, settings);
@@ -401,6 +403,23 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
   }
   result.phases.teardown_ms = ms_between(phase_start, Clock::now());
   return result;
+}
+
+}  // namespace
+
+ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scenario& scenario,
+                            const RunSettings& settings, const ProgressCallback& progress) {
+  try {
+    if (auto sessions = scenario.sessions(); !sessions.empty())
+      return detail::run_interleaved(server, info, scenario, sessions, settings);
+    return run_stress(server, info, scenario, settings, progress);
+  } catch (const pqxx::broken_connection& e) {  // outside the workers: resetting, checking, ...
+    throw infrastructure_error("lost the connection to the server while running " + info.name + ": " +
+                               scrub_secrets(std::string(e.what()).substr(0, 300), server.dsn()));
+  } catch (const pqxx::in_doubt_error& e) {
+    throw infrastructure_error("lost the connection to the server while running " + info.name + ": " +
+                               scrub_secrets(std::string(e.what()).substr(0, 300), server.dsn()));
+  }
 }
 
 }  // namespace pgrace

@@ -14,10 +14,10 @@
 
 namespace pgrace {
 
-// What a C++ predicate sees: a read-only transaction on the scenario's
+// What a C++ predicate sees: a transaction on the scenario's
 // database and the outcome counts of the run so far.
 struct CheckContext {
-  pqxx::work& tx;
+  pqxx::transaction_base& tx;  // read only; during the run, an autocommit one
   const std::map<OutcomeClass, long>& outcomes;
   long transactions;  // threads x iterations planned (0 in duration mode and interleave mode)
   // Interleave mode: what each step observed (step name -> its rows as text,

@@ -1,0 +1,256 @@
+// Process-level tests of `pgrace list` and `pgrace run` (the pgrace program
+// itself, as a child process): exit codes (0 all matched, 1 a mismatch,
+// 2 usage, 3 infrastructure), the JSON and JUnit reports, and that a bad
+// command line fails before any server starts and before any report is
+// written, and that a password in a DSN never shows.
+//
+// The invariant the `run` tests check end to end: `run 'transfer.*'` on an
+// ephemeral server (the nine stress scenarios of scenarios/transfer.cpp and
+// the interleave ones) matches every bundled expectation and says so with exit
+// code 0 and a report whose every scenario is matched; and when the database
+// makes an unsafe scenario safe (read-modify-write at SERIALIZABLE with
+// retries) the run reports verdict "held", matched false, and exits 1.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "test_support.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace pgrace::test;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+const std::set<std::string> kTransferNames = {
+    "transfer.article_fix",  "transfer.article_guarded",     "transfer.check_then_debit",
+    "transfer.for_update",   "transfer.for_update_unordered", "transfer.pool_checkout",
+    "transfer.pool_misuse",  "transfer.read_modify_write",   "transfer.serializable_retry",
+};
+const std::set<std::string> kExpectViolation = {"transfer.article_fix", "transfer.check_then_debit",
+                                                "transfer.for_update_unordered", "transfer.pool_misuse",
+                                                "transfer.read_modify_write"};
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+int count_lines(const std::string& text) {
+  int lines = 0;
+  for (char c : text) lines += c == '\n';
+  if (!text.empty() && text.back() != '\n') ++lines;
+  return lines;
+}
+
+// The environment for a run that must fail before starting a server: no DSN,
+// and server directories (and the template cache) under the empty `tmp`, so
+// the test can see that nothing was started. Runs that do start a server use
+// the default directory, where the template cache is warm.
+EnvOverrides env_in(const TempDir& tmp) { return without_dsn({{"PGRACE_TMPDIR", tmp.path().string()}}); }
+
+bool is_empty_dir(const fs::path& dir) { return fs::is_empty(dir); }
+
+std::string output_of(const RunResult& r) {
+  return "exit " + std::to_string(r.exit_code) + " after " + std::to_string(r.seconds) + " s\nstdout:\n" + r.out +
+         "\nstderr:\n" + r.err;
+}
+
+TEST(CliList, ListsAllTransferScenarios) {
+  const RunResult r = run_pgrace({"list"});
+  ASSERT_EQ(r.exit_code, 0) << output_of(r);
+  std::set<std::string> listed;
+  static const std::regex name(R"(^(transfer\.[a-z_]+)\s+\[expect (hold|violation))");
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, name) && kTransferNames.count(m.str(1))) {
+      listed.insert(m.str(1));
+      EXPECT_EQ(m.str(2) == "violation", kExpectViolation.count(m.str(1)) > 0) << line;
+    }
+  }
+  EXPECT_EQ(listed, kTransferNames) << r.out;
+}
+
+TEST(CliList, JsonListParsesAndHasExpectations) {
+  const RunResult r = run_pgrace({"list", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << output_of(r);
+  const auto list = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(list.is_array());
+  std::set<std::string> listed;
+  for (const auto& s : list) {
+    const std::string name = s.at("name");
+    EXPECT_TRUE(s.at("expectation").at("verdict") == "hold" || s.at("expectation").at("verdict") == "violation")
+        << name;
+    if (!kTransferNames.count(name)) continue;
+    listed.insert(name);
+    EXPECT_FALSE(s.at("description").get<std::string>().empty()) << name;
+    const bool violation = kExpectViolation.count(name) > 0;
+    EXPECT_EQ(s.at("expectation").at("verdict"), violation ? "violation" : "hold") << name;
+    EXPECT_EQ(s.at("expectation").at("violated").empty(), !violation) << name;
+  }
+  EXPECT_EQ(listed, kTransferNames);
+}
+
+// Every transfer.* name `pgrace list --json` shows: the nine stress scenarios
+// of scenarios/transfer.cpp and any others (the interleave ones).
+std::set<std::string> listed_transfer_names() {
+  const RunResult r = run_pgrace({"list", "--json"});
+  std::set<std::string> names;
+  if (r.exit_code != 0) return names;
+  for (const auto& s : nlohmann::json::parse(r.out))
+    if (s.at("name").get<std::string>().rfind("transfer.", 0) == 0) names.insert(s.at("name").get<std::string>());
+  return names;
+}
+
+TEST(CliRun, AllTransferScenariosMatchAndReportsAreWritten) {
+  const std::set<std::string> all_transfer = listed_transfer_names();
+  ASSERT_TRUE(std::includes(all_transfer.begin(), all_transfer.end(), kTransferNames.begin(), kTransferNames.end()));
+  TempDir tmp;
+  const fs::path report = tmp.path() / "out" / "report.json";
+  const fs::path junit = tmp.path() / "out" / "junit.xml";
+  // At the scenarios' own defaults: what a user runs.
+  const RunResult r = run_pgrace({"run", "transfer.*", "--report", report.string(), "--junit",
+                                  junit.string(), "--seed", "7"},
+                                 without_dsn(), 180s);
+  ASSERT_EQ(r.exit_code, 0) << output_of(r);
+  const std::string n = std::to_string(all_transfer.size());
+  EXPECT_THAT(r.out, HasSubstr(n + "/" + n + " scenarios matched"));
+
+  const std::string text = slurp(report);
+  const auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j.at("schema_version"), 1);
+  EXPECT_EQ(j.at("exit_code"), 0);
+  EXPECT_EQ(j.at("summary").at("scenarios"), all_transfer.size());
+  EXPECT_EQ(j.at("summary").at("matched"), all_transfer.size());
+  EXPECT_EQ(j.at("summary").at("mismatched"), 0);
+  EXPECT_EQ(j.at("server").at("source"), "ephemeral");
+  ASSERT_EQ(j.at("scenarios").size(), all_transfer.size());
+  std::set<std::string> names;
+  for (const auto& s : j.at("scenarios")) {
+    const std::string name = s.at("name");
+    names.insert(name);
+    EXPECT_EQ(s.at("matched"), true) << name;
+    if (!kTransferNames.count(name)) continue;  // an interleave scenario: its own tests judge it
+    EXPECT_EQ(s.at("verdict"), kExpectViolation.count(name) ? "violated" : "held") << name;
+    EXPECT_EQ(s.at("config").at("seed"), 7) << name;
+    EXPECT_GE(s.at("config").at("threads"), 8) << name;
+  }
+  EXPECT_EQ(names, all_transfer);
+  // An ephemeral server has no password: nothing to hide, nothing hidden.
+  const std::string dsn = j.at("server").at("dsn");
+  EXPECT_THAT(dsn, Not(HasSubstr("***")));
+  EXPECT_THAT(text, Not(HasSubstr("password=")));
+
+  const std::string xml = slurp(junit);
+  EXPECT_THAT(xml, HasSubstr("<testsuite "));
+  EXPECT_THAT(xml, HasSubstr("tests=\"" + n + "\" failures=\"0\" errors=\"0\""));
+  int testcases = 0;
+  for (std::size_t at = xml.find("<testcase "); at != std::string::npos; at = xml.find("<testcase ", at + 1))
+    ++testcases;
+  EXPECT_EQ(testcases, static_cast<int>(all_transfer.size()));
+  for (const auto& entry : fs::directory_iterator(report.parent_path()))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+}
+
+TEST(CliRun, MisspelledScenarioSuggestsTheRightOne) {
+  TempDir tmp;
+  const RunResult r = run_pgrace({"run", "transfer.for_updat"}, env_in(tmp), 30s);
+  EXPECT_EQ(r.exit_code, 2) << output_of(r);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("did you mean transfer.for_update"));
+  EXPECT_TRUE(is_empty_dir(tmp.path())) << "a server was started for a usage error";
+}
+
+TEST(CliRun, UnreadOptionFailsFastBeforeAnyServer) {
+  TempDir tmp;
+  const fs::path report = tmp.path() / "report.json";
+  const RunResult r =
+      run_pgrace({"run", "transfer.for_update", "-o", "nosuch=1", "--report", report.string()}, env_in(tmp), 30s);
+  EXPECT_EQ(r.exit_code, 2) << output_of(r);
+  EXPECT_THAT(r.err, HasSubstr("'nosuch'"));
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_LT(r.seconds, 2.0);
+  EXPECT_FALSE(fs::exists(report));
+  EXPECT_TRUE(is_empty_dir(tmp.path())) << "a server was started for a usage error";
+  EXPECT_THAT(r.out, Not(HasSubstr("PostgreSQL")));
+}
+
+TEST(CliRun, BadKnobsAreUsageErrors) {
+  TempDir tmp;
+  const std::vector<std::vector<std::string>> bad = {
+      {"--threads", "0"},      {"--threads", "257"}, {"--isolation", "bogus"}, {"--iterations", "0"},
+      {"--repeat", "0"},       {"--retries", "-1"},  {"--sync", "sometimes"}, {"--duration", "0"},
+      {"--threads", "many"},   {"-o", "novalue"},    {"-o", "accounts=1"},
+  };
+  for (const auto& extra : bad) {
+    std::vector<std::string> args = {"run", "transfer.for_update"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const RunResult r = run_pgrace(args, env_in(tmp), 30s);
+    EXPECT_EQ(r.exit_code, 2) << extra[0] << " " << extra[1] << "\n" << output_of(r);
+    EXPECT_FALSE(r.err.empty());
+    EXPECT_LT(r.seconds, 2.0) << extra[0] << " " << extra[1];
+  }
+  EXPECT_TRUE(is_empty_dir(tmp.path())) << "a server was started for a usage error";
+}
+
+TEST(CliRun, UnreachableDsnIsInfrastructureErrorWithoutSecretOrReport) {
+  TempDir tmp;
+  const fs::path report = tmp.path() / "report.json";
+  const RunResult r = run_pgrace({"run", "transfer.for_update", "--dsn", "postgresql://u:s3cret@127.0.0.1:1/x",
+                                  "--report", report.string()},
+                                 env_in(tmp), 60s);
+  EXPECT_EQ(r.exit_code, 3) << output_of(r);
+  EXPECT_THAT(r.err, Not(HasSubstr("s3cret")));
+  EXPECT_THAT(r.out, Not(HasSubstr("s3cret")));
+  EXPECT_FALSE(r.err.empty());
+  EXPECT_FALSE(fs::exists(report)) << "a report was written for a run that never ran";
+  EXPECT_LT(r.seconds, 10.0);
+}
+
+TEST(CliRun, UnmetExpectationExitsOneAndReportsIt) {
+  TempDir tmp;
+  const fs::path report = tmp.path() / "report.json";
+  const RunResult r = run_pgrace({"run", "transfer.read_modify_write", "--isolation", "serializable", "--retries",
+                                  "100", "--report", report.string()},
+                                 without_dsn(), 120s);
+  EXPECT_EQ(r.exit_code, 1) << output_of(r);
+  EXPECT_THAT(r.out, HasSubstr("FAIL transfer.read_modify_write: held"));
+  const auto j = nlohmann::json::parse(slurp(report));
+  EXPECT_EQ(j.at("exit_code"), 1);
+  EXPECT_EQ(j.at("summary").at("mismatched"), 1);
+  ASSERT_EQ(j.at("scenarios").size(), 1u);
+  const auto& s = j.at("scenarios")[0];
+  EXPECT_EQ(s.at("name"), "transfer.read_modify_write");
+  EXPECT_EQ(s.at("matched"), false);
+  EXPECT_EQ(s.at("verdict"), "held");
+  EXPECT_EQ(s.at("expectation").at("verdict"), "violation");
+  EXPECT_EQ(s.at("config").at("isolation"), "serializable");
+  EXPECT_EQ(s.at("config").at("max_retries"), 100);
+}
+
+TEST(CliRun, SeedIsEchoedInOutputAndReport) {
+  TempDir tmp;
+  const fs::path report = tmp.path() / "report.json";
+  const RunResult r =
+      run_pgrace({"run", "transfer.article_guarded", "--seed", "42", "--report", report.string()}, without_dsn(), 60s);
+  ASSERT_EQ(r.exit_code, 0) << output_of(r);
+  EXPECT_THAT(r.out, HasSubstr("seed 42"));
+  const auto j = nlohmann::json::parse(slurp(report));
+  EXPECT_EQ(j.at("seed"), 42);
+  EXPECT_EQ(j.at("scenarios")[0].at("config").at("seed"), 42);
+  EXPECT_EQ(j.at("scenarios")[0].at("outcomes").at("committed"), 10);
+  EXPECT_EQ(j.at("scenarios")[0].at("outcomes").at("rejected"), 10);
+}
+
+}  // namespace
