@@ -1,0 +1,236 @@
+#!/bin/sh
+# Throughput of pgrace's transfer.for_update against pgbench running the same
+# transaction on the same server, with the same accounts and the same number
+# of clients, alternating the two so that both see the same machine state.
+#
+#   bench/compare_pgbench.sh [PGRACE_BINARY]     (default: build/pgrace)
+#
+# Environment: DURATION (seconds per run, default 5), ROUNDS (runs of each,
+# default 3), CLIENTS (default 8), ACCOUNTS (default 4), SYNC (pgrace's
+# --sync: start, the default, or round), PGRACE_ARGS (extra arguments for
+# `pgrace run`; default none), QUIET_WAIT
+# (seconds to wait, before each run, for the rest of the machine to go idle;
+# default 0: do not wait, only report how much CPU other processes took).
+#
+# Everything goes over the unix socket of one ephemeral server started with
+# `pgrace server`; the server is stopped with SIGINT and the temp dir removed
+# on exit, on Ctrl-C and on error. Bounded: each command runs under timeout(1).
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+pgrace=${1:-$root/build/pgrace}
+duration=${DURATION:-5}
+rounds=${ROUNDS:-3}
+clients=${CLIENTS:-8}
+accounts=${ACCOUNTS:-4}
+balance=1000000
+max_amount=100
+sync=${SYNC:-start}
+extra=${PGRACE_ARGS:-}
+quiet_wait=${QUIET_WAIT:-0}
+
+case $pgrace in /*) ;; *) pgrace=$PWD/$pgrace ;; esac
+[ -x "$pgrace" ] || { echo "no pgrace binary at $pgrace (build it, or pass its path)" >&2; exit 2; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-pgrace.XXXXXX")
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -INT "$server_pid" 2>/dev/null || true
+    # Give it 20 s to stop PostgreSQL and remove its directory, then insist.
+    i=0
+    while kill -0 "$server_pid" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- the server -------------------------------------------------------------
+: >"$tmp/server.out"   # exists before the background job gets to open it
+"$pgrace" server >>"$tmp/server.out" 2>&1 &
+server_pid=$!
+dsn=
+i=0
+while [ $i -lt 600 ]; do   # 60 s at most
+  dsn=$(sed -n 's/^  psql "\(.*\)"$/\1/p' "$tmp/server.out")
+  [ -n "$dsn" ] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/server.out" >&2; exit 3; }
+  sleep 0.1
+  i=$((i + 1))
+done
+[ -n "$dsn" ] || { echo "pgrace server printed no DSN in 60 s" >&2; cat "$tmp/server.out" >&2; exit 3; }
+host=$(printf '%s\n' "$dsn" | sed -n "s/.*host='\([^']*\)'.*/\1/p")
+port=$(printf '%s\n' "$dsn" | sed -n 's/.*port=\([0-9]*\).*/\1/p')
+major=$(sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p' "$tmp/server.out")
+
+# pgbench and psql of the server's major version, else whatever is on PATH.
+find_tool() {
+  if [ -n "$major" ] && [ -x "/usr/lib/postgresql/$major/bin/$1" ]; then
+    echo "/usr/lib/postgresql/$major/bin/$1"
+  elif command -v "$1" >/dev/null 2>&1; then
+    command -v "$1"
+  else
+    # shellcheck disable=SC2012  # paths without white space, newest major last
+    ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -n 1
+  fi
+}
+pgbench=$(find_tool pgbench)
+psql=$(find_tool psql)
+[ -n "$pgbench" ] && [ -n "$psql" ] || { echo "pgbench/psql not found" >&2; exit 2; }
+
+# CPU accounting, in clock ticks, to tell the cost of a transaction from the
+# share of the 2 cores it got. Client: this shell's reaped children (the
+# client runs as our child and is waited for). Server: the postmaster's
+# reaped children (backends, once they exit) plus its live children. Machine:
+# busy ticks of all CPUs, so that "others" = machine - client - server is
+# what the rest of the machine (other jobs) took during the run.
+postmaster=$(head -n 1 "$host/data/postmaster.pid" 2>/dev/null || true)
+client_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+server_ticks() {
+  [ -n "$postmaster" ] && [ -r "/proc/$postmaster/stat" ] || { echo 0; return; }
+  # cat, not awk on the files: processes come and go while we read.
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$postmaster" '{
+      pid = $1; sub(/^.*\) /, "")   # drop "pid (comm) ": $1 is now the state (field 3)
+      if (pid == pm) total += $14 + $15   # cutime + cstime: backends that exited
+      else if ($2 == pm) total += $12 + $13   # utime + stime of a live child
+    } END { print total + 0 }'
+}
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+snapshot() { c0=$(client_ticks) s0=$(server_ticks) m0=$(machine_ticks); }
+# After the run: waits for the backends to exit and be reaped, then prints
+# "CLIENT_SECONDS SERVER_SECONDS OTHERS_SHARE" for the run.
+account() {
+  sleep 0.5
+  c1=$(client_ticks) s1=$(server_ticks) m1=$(machine_ticks)
+  awk -v c=$((c1 - c0)) -v s=$((s1 - s0)) -v m=$((m1 - m0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    o = m > 0 ? (m - c - s) / m : 0; if (o < 0) o = 0
+    printf "%.2f %.2f %.2f\n", c / hz, s / hz, o }'
+}
+
+# Busy share of all CPUs over the next second, in percent.
+busy_percent() {
+  a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
+  sleep 1
+  b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
+  echo "$a $b" | awk '{ d = ($3 - $1) + ($4 - $2); printf "%.0f\n", (d > 0 ? 100 * ($3 - $1) / d : 0) }'
+}
+# Waits up to QUIET_WAIT seconds for a second in which the machine is < 10 % busy.
+wait_for_quiet() {
+  [ "$quiet_wait" -gt 0 ] || return 0
+  waited=0
+  while [ "$(busy_percent)" -ge 10 ]; do
+    waited=$((waited + 1))
+    [ $waited -lt "$quiet_wait" ] || { echo "  (the machine stayed busy for ${quiet_wait} s; running anyway)"; return 0; }
+  done
+}
+
+export PGHOST="$host" PGPORT="$port" PGUSER=pgrace
+unset PGPASSWORD PGSERVICE PGDATABASE 2>/dev/null || true
+
+run_psql() { PGOPTIONS="-c client_min_messages=warning" timeout 60 "$psql" -X -q -v ON_ERROR_STOP=1 "$@" >/dev/null; }
+run_psql -d postgres -c "CREATE DATABASE bench"
+
+# The schema of sql/transfer.sql. Before every pgbench run the table is reset
+# exactly as pgrace resets a scenario's tables (TRUNCATE, then the seed), so
+# both start from a fresh, never-analyzed table and get the same plans (index
+# scans; after VACUUM ANALYZE the planner would pick seq scans instead).
+run_psql -d bench -c "CREATE TABLE accounts (id integer PRIMARY KEY, balance bigint NOT NULL)"
+reset_bench_table() {
+  run_psql -d bench -c "TRUNCATE accounts" \
+    -c "INSERT INTO accounts SELECT g, $balance FROM generate_series(1, $accounts) g"
+}
+
+# transfer.for_update, statement for statement: lock both rows in id order,
+# (the funds check happens on the client in pgrace; with these balances it
+# always passes), then debit and credit in id order, commit.
+cat >"$tmp/for_update.sql" <<'SQL'
+\set from random(1, :accounts)
+\set off random(1, :accounts - 1)
+\set to 1 + ((:from - 1 + :off) % :accounts)
+\set amount random(1, :max_amount)
+BEGIN;
+SELECT id, balance FROM accounts WHERE id IN (:from, :to) ORDER BY id FOR UPDATE;
+\if :from < :to
+UPDATE accounts SET balance = balance - :amount WHERE id = :from;
+UPDATE accounts SET balance = balance + :amount WHERE id = :to;
+\else
+UPDATE accounts SET balance = balance + :amount WHERE id = :to;
+UPDATE accounts SET balance = balance - :amount WHERE id = :from;
+\endif
+END;
+SQL
+
+bound=$((duration * 3 + 60))
+
+run_pgbench() {
+  reset_bench_table
+  wait_for_quiet
+  snapshot
+  timeout "$bound" "$pgbench" -n -M prepared -f "$tmp/for_update.sql" -c "$clients" -j "$clients" \
+    -T "$duration" -D accounts="$accounts" -D max_amount="$max_amount" bench >"$tmp/pgbench.out" 2>&1 ||
+    { cat "$tmp/pgbench.out" >&2; exit 3; }
+  cpu=$(account)
+  tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$tmp/pgbench.out")
+  n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$tmp/pgbench.out")
+  failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$tmp/pgbench.out")
+  [ -n "$tps" ] && [ -n "$n" ] || { cat "$tmp/pgbench.out" >&2; exit 3; }
+  record pgbench "$1" "$tps" "$n" "$cpu" "failed ${failed:-0}"
+}
+
+# record TOOL RUN TPS TRANSACTIONS "CLIENT_S SERVER_S OTHERS" NOTE
+record() {
+  # shellcheck disable=SC2086  # $5 is split into its three numbers on purpose
+  set -- "$1" "$2" "$3" "$4" $5 "$6"
+  echo "$3 $(awk -v c="$5" -v s="$6" -v n="$4" 'BEGIN { printf "%.1f %.1f", c / n * 1e6, s / n * 1e6 }') $7" \
+    >>"$tmp/$1.runs"
+  awk -v t="$1" -v r="$2" -v tps="$3" -v n="$4" -v c="$5" -v s="$6" -v o="$7" -v note="$8" 'BEGIN {
+    printf "  %-7s run %d: %8.1f tps  cpu/tx: client %5.1f us, server %5.1f us  others took %3.0f%% of the CPU  (%s)\n",
+      t, r, tps, c / n * 1e6, s / n * 1e6, 100 * o, note }'
+}
+
+run_pgrace() {
+  wait_for_quiet
+  snapshot
+  # shellcheck disable=SC2086  # PGRACE_ARGS is split on purpose
+  timeout "$bound" "$pgrace" run transfer.for_update --dsn "$dsn" --threads "$clients" --duration "$duration" \
+    --sync "$sync" -o accounts="$accounts" -o balance="$balance" -o max_amount="$max_amount" -o think_us=0 \
+    $extra --report "$tmp/pgrace.json" -q >"$tmp/pgrace.out" 2>&1 ||
+    { cat "$tmp/pgrace.out" >&2; exit 3; }
+  cpu=$(account)
+  tps=$(jq -r '.scenarios[0].throughput_tps' "$tmp/pgrace.json")
+  committed=$(jq -r '.scenarios[0].outcomes.committed // 0' "$tmp/pgrace.json")
+  ended=$(jq -r '[.scenarios[0].outcomes[]] | add' "$tmp/pgrace.json")
+  # pgrace's CPU includes its setup and teardown (cloning and dropping the
+  # database, 10 connections, the final checks): about 70 ms of server CPU,
+  # 2-3 us per transaction in a 5 s run. pgbench's table reset is not counted.
+  record pgrace "$1" "$tps" "$ended" "$cpu" "committed $committed of $ended"
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "transfer.for_update (--sync $sync) vs pgbench: $clients clients, $accounts accounts, ${duration} s per run, $rounds runs each"
+echo "  server: $(sed -n 's/^\(PostgreSQL [^ ]*\).*/\1/p' "$tmp/server.out"), $(nproc) cores; pgbench: $pgbench"
+[ -z "$extra" ] || echo "  extra pgrace arguments: $extra"
+r=1
+while [ $r -le "$rounds" ]; do
+  run_pgbench $r
+  run_pgrace $r
+  r=$((r + 1))
+done
+summary() {  # TOOL: median tps, client us/tx, server us/tx, others' share
+  for f in 1 2 3 4; do cut -d ' ' -f $f "$tmp/$1.runs" | median; done | tr '\n' ' '
+}
+# shellcheck disable=SC2046  # eight numbers, split on purpose
+set -- $(summary pgbench) $(summary pgrace)
+echo "medians of $rounds runs:"
+awk -v bt="$1" -v bc="$2" -v bs="$3" -v bo="$4" -v rt="$5" -v rc="$6" -v rs="$7" -v ro="$8" 'BEGIN {
+  printf "  pgbench %8.1f tps  cpu/tx: client %5.1f us, server %5.1f us, total %5.1f us\n", bt, bc, bs, bc + bs
+  printf "  pgrace  %8.1f tps  cpu/tx: client %5.1f us, server %5.1f us, total %5.1f us\n", rt, rc, rs, rc + rs
+  printf "ratio pgrace/pgbench: throughput %.3f, cpu per transaction %.3f\n", rt / bt, (rc + rs) / (bc + bs)
+  if (bo > 0.1 || ro > 0.1)
+    printf "warning: other processes took %.0f%%/%.0f%% of the CPU during the runs (median); the tps are not clean\n", 100 * bo, 100 * ro
+}'
