@@ -443,13 +443,7 @@ ScenarioResult run_interleaved(const Server& server, const ScenarioInfo& info, S
         pqxx::work tx(*control);
         CheckContext context{tx, counts, 0, &observations};
         for (std::size_t i = 0; i < invariants.size(); ++i) {
-          std::vector<std::string> witnesses;
-          try {
-            witnesses = check_invariant(invariants[i], context, settings.max_witnesses);
-          } catch (const pqxx::sql_error& e) {
-            throw usage_error("invariant '" + invariants[i].name + "' of " + info.name +
-                              " failed to run: " + std::string(e.what()).substr(0, 300));
-          }
+          std::vector<std::string> witnesses = check_invariant(invariants[i], context, settings.max_witnesses);
           if (witnesses.empty()) continue;
           schedule.violated.push_back(invariants[i].name);
           violated_anywhere.insert(invariants[i].name);

@@ -2,6 +2,8 @@
 
 #include <pqxx/pqxx>
 
+#include "pgrace/error.hpp"
+
 namespace pgrace {
 namespace {
 
@@ -12,6 +14,30 @@ std::string describe_row(const pqxx::row& row) {
     text += std::string(row[i].name()) + "=" + (row[i].is_null() ? "NULL" : row[i].c_str());
   }
   return text + ")";
+}
+
+std::vector<std::string> collect_witnesses(const Invariant& invariant, const CheckContext& context,
+                                           std::size_t max_witnesses) {
+  std::vector<std::string> witnesses;
+  if (invariant.kind == "no_rows") {
+    pqxx::result rows = context.tx.exec(invariant.sql);
+    for (const auto& row : rows) {
+      if (witnesses.size() >= max_witnesses) {
+        witnesses.push_back("... " + std::to_string(rows.size() - max_witnesses) + " more row(s)");
+        break;
+      }
+      witnesses.push_back(describe_row(row));
+    }
+  } else if (invariant.kind == "equals") {
+    pqxx::result rows = context.tx.exec(invariant.sql);
+    std::string actual = rows.empty() ? "no row" : rows[0][0].is_null() ? "NULL" : rows[0][0].c_str();
+    if (actual != invariant.expected)
+      witnesses.push_back("expected " + invariant.expected + ", got " + actual);
+  } else {
+    witnesses = invariant.predicate(context);
+    if (witnesses.size() > max_witnesses) witnesses.resize(max_witnesses);
+  }
+  return witnesses;
 }
 
 }  // namespace
@@ -38,26 +64,15 @@ Invariant no_outcome(std::string name, OutcomeClass kind) {
 
 std::vector<std::string> check_invariant(const Invariant& invariant, const CheckContext& context,
                                          std::size_t max_witnesses) {
-  std::vector<std::string> witnesses;
-  if (invariant.kind == "no_rows") {
-    pqxx::result rows = context.tx.exec(invariant.sql);
-    for (const auto& row : rows) {
-      if (witnesses.size() >= max_witnesses) {
-        witnesses.push_back("... " + std::to_string(rows.size() - max_witnesses) + " more row(s)");
-        break;
-      }
-      witnesses.push_back(describe_row(row));
-    }
-  } else if (invariant.kind == "equals") {
-    pqxx::result rows = context.tx.exec(invariant.sql);
-    std::string actual = rows.empty() ? "no row" : rows[0][0].is_null() ? "NULL" : rows[0][0].c_str();
-    if (actual != invariant.expected)
-      witnesses.push_back("expected " + invariant.expected + ", got " + actual);
-  } else {
-    witnesses = invariant.predicate(context);
-    if (witnesses.size() > max_witnesses) witnesses.resize(max_witnesses);
+  try {
+    return collect_witnesses(invariant, context, max_witnesses);
+  } catch (const pqxx::broken_connection&) {
+    throw;  // the server's fault, not the invariant's
+  } catch (const pqxx::sql_error& e) {
+    std::string reason = e.what();
+    if (auto newline = reason.find('\n'); newline != std::string::npos) reason.resize(newline);
+    throw usage_error("invariant '" + invariant.name + "' failed to run: " + reason + " (fix its SQL)");
   }
-  return witnesses;
 }
 
 }  // namespace pgrace

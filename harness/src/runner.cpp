@@ -90,7 +90,7 @@ struct Repetition {
   // Monitor results: first time each invariant was seen violated (ms since release).
   std::vector<std::optional<double>> first_seen;
   std::vector<std::vector<std::string>> first_witnesses;
-  std::optional<std::string> monitor_failure;
+  std::exception_ptr monitor_failure;  // rethrown by the main thread
   std::mutex mutex;
   std::condition_variable changed;
   int finished_workers = 0;
@@ -168,8 +168,8 @@ void monitor_main(Repetition& rep, pqxx::connection& connection, Clock::time_poi
       std::unique_lock lock(rep.mutex);
       if (rep.changed.wait_for(lock, poll, [&] { return rep.monitor_stop; })) return;
     }
-  } catch (const std::exception& e) {
-    rep.monitor_failure = e.what();
+  } catch (...) {
+    rep.monitor_failure = std::current_exception();
   }
 }
 
@@ -338,9 +338,7 @@ ScenarioResult run_stress(const Server& server, const ScenarioInfo& info, Scenar
         result.retries += worker->retries;
         latencies.insert(latencies.end(), worker->latencies_ms.begin(), worker->latencies_ms.end());
       }
-      if (rep.monitor_failure)
-        throw infrastructure_error("the invariant monitor of " + info.name + " failed: " +
-                                   scrub_secrets(*rep.monitor_failure, server.dsn()));
+      if (rep.monitor_failure) std::rethrow_exception(rep.monitor_failure);
 
       phase_start = Clock::now();
       if (connections.pool) connections.pool->roll_back_all();
@@ -352,13 +350,7 @@ ScenarioResult run_stress(const Server& server, const ScenarioInfo& info, Scenar
         const long planned = knobs.duration_s ? 0 : static_cast<long>(knobs.threads) * knobs.iterations;
         CheckContext context{tx, counts, planned};
         for (std::size_t i = 0; i < invariants.size(); ++i) {
-          std::vector<std::string> witnesses;
-          try {
-            witnesses = check_invariant(invariants[i], context, settings.max_witnesses);
-          } catch (const pqxx::sql_error& e) {
-            throw usage_error("invariant '" + invariants[i].name + "' of " + info.name +
-                              " failed to run: " + std::string(e.what()).substr(0, 300));
-          }
+          std::vector<std::string> witnesses = check_invariant(invariants[i], context, settings.max_witnesses);
           std::optional<double> seen = rep.first_seen[i];
           if (witnesses.empty() && !seen) continue;
           if (!seen) seen = run_ms;  // first noticed by the final check, after the run

@@ -62,8 +62,10 @@ Invariant predicate(std::string name, Predicate check, bool during_run = true);
 // says how many did.
 Invariant no_outcome(std::string name, OutcomeClass kind);
 
-// Checks `invariant` and returns its witnesses (empty: held). At most
-// `max_witnesses` are returned. SQL errors propagate as pqxx exceptions.
+// Checks `invariant` and returns its witnesses (empty: held), at most
+// `max_witnesses` (plus a "... N more" line). Throws pgrace::Error (usage)
+// naming the invariant when its SQL fails; a lost connection propagates as
+// pqxx::broken_connection.
 std::vector<std::string> check_invariant(const Invariant& invariant, const CheckContext& context,
                                          std::size_t max_witnesses);
 
