@@ -4,7 +4,7 @@
 set -eu
 
 packages="g++ cmake make pkg-config libpq-dev libpqxx-dev libboost-thread-dev libcli11-dev
-nlohmann-json3-dev libgtest-dev libbenchmark-dev postgresql python3-jsonschema"
+nlohmann-json3-dev libgtest-dev libbenchmark-dev postgresql python3-jsonschema jq"
 
 missing=""
 for p in $packages; do
