@@ -146,11 +146,11 @@ void worker_main(Repetition& rep, WorkerState& worker, boost::barrier& start, bo
 }
 
 // Checks the during-run invariants until told to stop: every 5 ms at first,
-// when races show up, then less often (up to every 25 ms).
+// when races show up, then less often (up to every 10 ms).
 void monitor_main(Repetition& rep, pqxx::connection& connection, Clock::time_point released) {
   try {
     for (auto poll = std::chrono::milliseconds(5);; poll = std::min(poll + std::chrono::milliseconds(1),
-                                                                    std::chrono::milliseconds(25))) {
+                                                                    std::chrono::milliseconds(10))) {
       {
         pqxx::nontransaction tx(connection);  // one round trip per invariant: it shares the server with the run
         const auto counts = snapshot(rep.live);
