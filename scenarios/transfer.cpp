@@ -220,7 +220,7 @@ class SerializableRetry : public TransferBase {
 class PoolTransferBase : public TransferBase {
  public:
   using TransferBase::TransferBase;
-  std::string schema() const override { return embedded_sql("transfer_checked.sql"); }
+  std::string schema() const override { return embedded_sql("transfer.sql") + embedded_sql("transfer_checked.sql"); }
 };
 
 class PoolMisuse : public PoolTransferBase {
