@@ -110,6 +110,14 @@ void drop_database(const std::string& maintenance_dsn, const std::string& name) 
   }
 }
 
+std::string ScenarioDatabase::dsn() const { return dsn_with_database(maintenance_dsn_, name_); }
+
+void ScenarioDatabase::drop() noexcept {
+  if (dropped_) return;
+  dropped_ = true;
+  drop_database(maintenance_dsn_, name_);
+}
+
 void reset_tables(pqxx::connection& connection, Scenario& scenario) {
   pqxx::work tx(connection);
   auto tables = tx.exec(

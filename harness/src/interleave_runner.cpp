@@ -374,28 +374,14 @@ bool shorter_then_lexicographic(const ScheduleResult& a, const ScheduleResult& b
 
 ScenarioResult run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                                const std::vector<Session>& sessions, const RunSettings& settings) {
-  ScenarioResult result;
-  result.info = info;
-  result.mode = "interleave";
-  result.knobs = apply_overrides(info.defaults, settings);
-  result.seed = settings.seed;
   const std::vector<Invariant> invariants = scenario.invariants();
-  for (const auto& invariant : invariants) {
-    InvariantResult entry;
-    entry.name = invariant.name;
-    entry.kind = invariant.kind;
-    result.invariants.push_back(entry);
-  }
+  ScenarioResult result = new_result(info, settings, invariants);
+  result.mode = "interleave";
   const auto schedules = resolve_schedules(sessions, scenario, settings, result.schedules_total);
 
   auto phase_start = Clock::now();
-  const std::string database = create_scenario_database(server.dsn(), scenario.schema(), info.name);
-  struct DropAtExit {
-    const std::string& dsn;
-    const std::string& name;
-    ~DropAtExit() { drop_database(dsn, name); }
-  } drop_at_exit{server.dsn(), database};
-  const std::string dsn = dsn_with_database(server.dsn(), database);
+  ScenarioDatabase database(server.dsn(), scenario.schema(), info.name);
+  const std::string dsn = database.dsn();
 
   std::set<std::string> violated_anywhere;
   std::vector<ScheduleResult> violating;
@@ -404,8 +390,7 @@ ScenarioResult run_interleaved(const Server& server, const ScenarioInfo& info, S
     std::vector<std::unique_ptr<SessionThread>> threads;
     for (const auto& session : sessions) {
       auto connection = connect(dsn);
-      prepare_session(*connection, result.knobs.isolation, "pgrace-" + session.name);
-      result.deadlock_timeout = lower_deadlock_timeout(*connection);
+      result.deadlock_timeout = prepare_session(*connection, result.knobs.isolation, "pgrace-" + session.name);
       threads.push_back(std::make_unique<SessionThread>(std::move(connection)));
     }
     result.phases.setup_ms = ms_between(phase_start, Clock::now());

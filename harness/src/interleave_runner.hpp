@@ -16,6 +16,11 @@ namespace pgrace::detail {
 // each and judges. Throws pgrace::Error: usage for duplicate step names or a
 // schedule naming an unknown step or running a session's steps out of their
 // declared order (steps may be left out), infrastructure if the server is lost.
+// A result for `info` run with `settings`: knobs applied, one held entry per
+// invariant. Shared by both modes (defined in runner.cpp).
+ScenarioResult new_result(const ScenarioInfo& info, const RunSettings& settings,
+                          const std::vector<Invariant>& invariants);
+
 ScenarioResult run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                                const std::vector<Session>& sessions, const RunSettings& settings);
 

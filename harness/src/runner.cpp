@@ -195,8 +195,7 @@ Connections open_connections(const std::string& dsn, const ScenarioInfo& info, S
   detail::prepare_session(*c.monitor, Isolation::read_committed, "pgrace-monitor");
   for (int i = 0; i < knobs.threads; ++i) {
     c.workers.push_back(connect(dsn));
-    detail::prepare_session(*c.workers.back(), knobs.isolation, "pgrace-worker-" + std::to_string(i));
-    deadlock_timeout = detail::lower_deadlock_timeout(*c.workers.back());
+    deadlock_timeout = detail::prepare_session(*c.workers.back(), knobs.isolation, "pgrace-worker-" + std::to_string(i));
     scenario.prepare(*c.workers.back());
   }
   if (info.uses_shared_pool) {
@@ -204,7 +203,6 @@ Connections open_connections(const std::string& dsn, const ScenarioInfo& info, S
     for (int i = 0; i < knobs.threads; ++i) {
       pooled.push_back(connect(dsn));
       detail::prepare_session(*pooled.back(), knobs.isolation, "pgrace-pool-" + std::to_string(i));
-      detail::lower_deadlock_timeout(*pooled.back());
       // A statement stuck behind a transaction that only a later statement
       // can end must give up rather than stall the round.
       pqxx::nontransaction tx(*pooled.back());
@@ -216,6 +214,25 @@ Connections open_connections(const std::string& dsn, const ScenarioInfo& info, S
 }
 
 }  // namespace
+
+namespace detail {
+
+ScenarioResult new_result(const ScenarioInfo& info, const RunSettings& settings,
+                          const std::vector<Invariant>& invariants) {
+  ScenarioResult result;
+  result.info = info;
+  result.knobs = apply_overrides(info.defaults, settings);
+  result.seed = settings.seed;
+  for (const auto& invariant : invariants) {
+    InvariantResult entry;
+    entry.name = invariant.name;
+    entry.kind = invariant.kind;
+    result.invariants.push_back(entry);
+  }
+  return result;
+}
+
+}  // namespace detail
 
 Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings) {
   Knobs k = defaults;
@@ -237,31 +254,13 @@ namespace {
 
 ScenarioResult run_stress(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                           const RunSettings& settings, const ProgressCallback& progress) {
-  ScenarioResult result;
-  result.info = info;
-  result.knobs = apply_overrides(info.defaults, settings);
-  result.seed = settings.seed;
-  const Knobs& knobs = result.knobs;
   const std::vector<Invariant> invariants = scenario.invariants();
-  for (const auto& invariant : invariants) {
-    InvariantResult entry;
-    entry.name = invariant.name;
-    entry.kind = invariant.kind;
-    result.invariants.push_back(entry);
-  }
+  ScenarioResult result = detail::new_result(info, settings, invariants);
+  const Knobs& knobs = result.knobs;
 
   auto phase_start = Clock::now();
-  const std::string database = detail::create_scenario_database(server.dsn(), scenario.schema(), info.name);
-  struct DropOnError {
-    const std::string& dsn;
-    const std::string& name;
-    bool dropped = false;
-    ~DropOnError() {
-      if (!dropped) detail::drop_database(dsn, name);
-    }
-  } drop_on_error{server.dsn(), database};
-
-  const std::string dsn = dsn_with_database(server.dsn(), database);
+  detail::ScenarioDatabase database(server.dsn(), scenario.schema(), info.name);
+  const std::string dsn = database.dsn();
   std::vector<double> latencies;
   bool all_matched = true;
   {
@@ -377,8 +376,7 @@ ScenarioResult run_stress(const Server& server, const ScenarioInfo& info, Scenar
     }
     phase_start = Clock::now();
   }  // connections close here
-  detail::drop_database(server.dsn(), database);
-  drop_on_error.dropped = true;
+  database.drop();
 
   long ended = 0;
   for (auto& [kind, n] : result.outcomes) ended += n;

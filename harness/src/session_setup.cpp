@@ -4,15 +4,13 @@
 
 namespace pgrace::detail {
 
-void prepare_session(pqxx::connection& connection, Isolation isolation, const std::string& name) {
-  pqxx::nontransaction tx(connection);
-  tx.exec(std::string("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL ") + to_sql(isolation));
-  tx.exec("SET statement_timeout = '30s'");  // nothing hangs forever: a stuck statement ends in 57014
-  tx.exec("SET application_name = " + tx.quote(name));
-}
-
-// Lowers deadlock_timeout where the server lets us (superuser); reports the value in force.
-std::string lower_deadlock_timeout(pqxx::connection& connection) {
+std::string prepare_session(pqxx::connection& connection, Isolation isolation, const std::string& name) {
+  {
+    pqxx::nontransaction tx(connection);
+    tx.exec(std::string("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL ") + to_sql(isolation));
+    tx.exec("SET statement_timeout = '30s'");  // nothing hangs forever: a stuck statement ends in 57014
+    tx.exec("SET application_name = " + tx.quote(name));
+  }
   try {
     pqxx::nontransaction tx(connection);
     tx.exec("SET deadlock_timeout = '10ms'");

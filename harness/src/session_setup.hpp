@@ -10,10 +10,8 @@
 namespace pgrace::detail {
 
 // Sets the default isolation level, a 30 s statement_timeout (nothing hangs
-// forever) and application_name `name`.
-void prepare_session(pqxx::connection& connection, Isolation isolation, const std::string& name);
-
-// Lowers deadlock_timeout to 10ms where allowed (superuser); returns the value in force.
-std::string lower_deadlock_timeout(pqxx::connection& connection);
+// forever), application_name `name`, and deadlock_timeout 10ms where allowed
+// (superuser). Returns the deadlock_timeout in force.
+std::string prepare_session(pqxx::connection& connection, Isolation isolation, const std::string& name);
 
 }  // namespace pgrace::detail
