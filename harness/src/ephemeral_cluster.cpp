@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <signal.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -100,6 +102,8 @@ while [ $n -lt 200 ]; do
   n=$((n + 1))
 done
 for p in $(pids); do kill -KILL -- "-$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
+shmid=$(sed -n 7p "$dir/data/postmaster.pid" 2>/dev/null | awk '{print $2}')
+[ -n "$shmid" ] && ipcrm -m "$shmid" 2>/dev/null
 rm -rf "$dir"
 )";
 
@@ -111,6 +115,27 @@ int run_marked(const std::vector<std::string>& argv, const Account& account, con
   int status = wait_for_exit(pid);
   fs::remove(dir / "pids" / std::to_string(pid));
   return status;
+}
+
+// The id of the postmaster's System V interlock segment (line 7 of
+// postmaster.pid: key and id), or -1.
+int interlock_segment(const fs::path& data) {
+  std::ifstream pid_file(data / "postmaster.pid");
+  std::string line;
+  for (int i = 0; i < 7 && std::getline(pid_file, line); ++i) {
+  }
+  std::istringstream fields(line);
+  long key = 0;
+  int id = -1;
+  return fields >> key >> id ? id : -1;
+}
+
+// A postmaster that died abruptly (SIGKILL) leaves its interlock segment
+// behind; removes it if the server account owns it and nothing is attached.
+void remove_orphaned_segment(int shmid, const Account& account) {
+  shmid_ds info {};
+  if (shmid < 0 || shmctl(shmid, IPC_STAT, &info) != 0) return;  // gone: a clean shutdown removed it
+  if (info.shm_perm.uid == account.uid && info.shm_nattch == 0) shmctl(shmid, IPC_RMID, nullptr);
 }
 
 }  // namespace
@@ -287,7 +312,9 @@ void EphemeralCluster::stop() noexcept {
   std::lock_guard lock(stop_mutex_);
   if (stopped_) return;
   stopped_ = true;
+  const int shmid = interlock_segment(dir_ / "data");
   if (postmaster_ > 0) terminate_and_reap(postmaster_, SIGQUIT, std::chrono::seconds(10));
+  remove_orphaned_segment(shmid, account_);
   std::error_code ignored;
   fs::remove_all(dir_, ignored);
   if (watchdog_pipe_ >= 0) close(watchdog_pipe_);
