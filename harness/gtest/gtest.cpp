@@ -1,0 +1,225 @@
+// pgrace::testing: scenarios as GoogleTest tests (see pgrace/gtest.hpp).
+
+#include "pgrace/gtest.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <sstream>
+
+#include "ephemeral_cluster.hpp"
+#include "pgrace/dsn.hpp"
+#include "pgrace/error.hpp"
+#include "pgrace/report.hpp"
+
+namespace pgrace::testing {
+namespace {
+
+// The test program's one server, opened at the first run and closed by the
+// global environment's tear-down (at the end of RUN_ALL_TESTS).
+class ServerEnvironment : public ::testing::Environment {
+ public:
+  // The server, or null with `skip_reason` set when no PostgreSQL is
+  // installed. Throws pgrace::Error for any other failure to provide one.
+  const Server* get(std::string& skip_reason) {
+    std::lock_guard lock(mutex_);
+    if (!server_ && skip_reason_.empty()) open();
+    skip_reason = skip_reason_;
+    return server_.get();
+  }
+  void TearDown() override {
+    std::lock_guard lock(mutex_);
+    server_.reset();
+  }
+
+ private:
+  void open() {
+    const auto dsn = resolve_dsn(std::nullopt);
+    if (!dsn) {
+      try {
+        detail::find_server_binaries();
+      } catch (const Error& e) {
+        skip_reason_ = std::string("pgrace: ") + e.what();
+        return;
+      }
+    }
+    server_ = Server::open(dsn);
+  }
+
+  std::mutex mutex_;
+  std::unique_ptr<Server> server_;
+  std::string skip_reason_;
+};
+
+ServerEnvironment& environment() {
+  // Owned by GoogleTest once added; added before main() runs.
+  static ServerEnvironment* const instance = [] {
+    auto* env = new ServerEnvironment;
+    ::testing::AddGlobalTestEnvironment(env);
+    return env;
+  }();
+  return *instance;
+}
+[[maybe_unused]] const bool environment_registered = (environment(), true);
+
+bool server_required() {
+  const char* value = std::getenv("PGRACE_REQUIRE_SERVER");
+  return value && *value && std::string(value) != "0";
+}
+
+std::uint64_t seed_for(const RunSettings& settings) {
+  if (const char* text = std::getenv("PGRACE_SEED"); text && *text) {
+    try {
+      std::size_t used = 0;
+      const auto seed = std::stoull(text, &used, 10);
+      if (used == std::string(text).size() && text[0] != '-') return seed;
+    } catch (const std::exception&) {
+    }
+    throw usage_error(std::string("PGRACE_SEED=") + text + " is not a seed: use a whole number from 0 to 2^64-1");
+  }
+  if (settings.seed != 0) return settings.seed;
+  std::random_device random;  // within 2^53, so that JSON tools read it back exactly
+  return ((static_cast<std::uint64_t>(random()) << 32) ^ random()) & ((std::uint64_t{1} << 53) - 1);
+}
+
+// "PGRACE_SEED=<seed> <program> --gtest_filter=<Suite>.<Test>"
+std::string reproducer(std::uint64_t seed) {
+  std::error_code ec;
+  std::string program = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) program = "<test program>";
+  std::string filter;
+  if (const auto* test = ::testing::UnitTest::GetInstance()->current_test_info())
+    filter = std::string(" --gtest_filter=") + test->test_suite_name() + "." + test->name();
+  return "PGRACE_SEED=" + std::to_string(seed) + " " + program + filter;
+}
+
+void record_properties(const ScenarioResult& result) {
+  ::testing::Test::RecordProperty("pgrace_scenario", result.info.name);
+  ::testing::Test::RecordProperty("pgrace_seed", std::to_string(result.seed));
+  ::testing::Test::RecordProperty("pgrace_verdict", result.verdict);
+}
+
+ScenarioResult skipped_result(const ScenarioDefinition& definition, const std::string& reason) {
+  ScenarioResult result;
+  result.info = definition.info;
+  result.verdict = "error";
+  result.error = reason;
+  if (server_required()) {
+    ADD_FAILURE() << reason << " (PGRACE_REQUIRE_SERVER is set)";
+  } else {
+    [&] { GTEST_SKIP() << reason << " (set PGRACE_REQUIRE_SERVER=1 to fail instead)"; }();
+  }
+  return result;
+}
+
+ScenarioResult failed_result(const ScenarioDefinition& definition, const std::string& reason) {
+  ScenarioResult result;
+  result.info = definition.info;
+  result.verdict = "error";
+  result.error = reason;
+  ADD_FAILURE() << "pgrace: " << definition.info.name << ": " << reason;
+  return result;
+}
+
+ScenarioResult run_definition(const ScenarioDefinition& definition, RunSettings settings,
+                              const std::vector<std::string>& option_items) {
+  settings.seed = seed_for(settings);
+  Options options(option_items);
+  apply_overrides(definition.info.defaults, settings);  // range errors before a server starts
+  auto scenario = definition.make(options);
+  if (const auto unread = options.unread(); !unread.empty())
+    throw usage_error("option '" + unread.front() + "' is not read by scenario " + definition.info.name);
+  std::string skip_reason;
+  const Server* server = environment().get(skip_reason);
+  if (!server) return skipped_result(definition, skip_reason);
+  ScenarioResult result = run_scenario(*server, definition.info, *scenario, settings);
+  record_properties(result);
+  return result;
+}
+
+// The failure text: the summary pgrace prints, then how to repeat the run.
+std::string explain(const ScenarioResult& result, const std::string& what) {
+  std::ostringstream out;
+  out << what << "\n" << summary_text(result);
+  for (const auto& inv : result.invariants)
+    if (!inv.held)
+      for (const auto& witness : inv.witnesses) out << "     witness of \"" << inv.name << "\": " << witness << "\n";
+  out << "     reproduce: " << reproducer(result.seed);
+  return out.str();
+}
+
+std::set<std::string> violated_set(const ScenarioResult& result) {
+  std::set<std::string> names;
+  for (const auto& inv : result.invariants)
+    if (!inv.held) names.insert(inv.name);
+  return names;
+}
+
+std::string joined(const std::set<std::string>& names) {
+  if (names.empty()) return "none";
+  std::string text;
+  for (const auto& name : names) text += (text.empty() ? "\"" : ", \"") + name + "\"";
+  return text;
+}
+
+bool skipped() { return ::testing::Test::IsSkipped(); }
+
+}  // namespace
+
+ScenarioResult run(const ScenarioDefinition& definition, const RunSettings& settings,
+                   const std::vector<std::string>& options) {
+  try {
+    return run_definition(definition, settings, options);
+  } catch (const Error& e) {
+    return failed_result(definition, e.what());
+  } catch (const std::exception& e) {
+    return failed_result(definition, std::string("scenario could not be created: ") + e.what());
+  }
+}
+
+ScenarioResult run(const std::string& registered_name, const RunSettings& settings,
+                   const std::vector<std::string>& options) {
+  for (const auto& definition : registered_scenarios())
+    if (definition.info.name == registered_name) return run(definition, settings, options);
+  ScenarioDefinition unknown;
+  unknown.info.name = registered_name;
+  return failed_result(unknown, "no scenario named " + registered_name +
+                                    " is registered in this program (link its file into the test program)");
+}
+
+::testing::AssertionResult Holds(const ScenarioResult& result) {
+  if (skipped()) return ::testing::AssertionSuccess();
+  if (result.verdict == "held") return ::testing::AssertionSuccess();
+  if (result.verdict == "error")
+    return ::testing::AssertionFailure() << explain(result, result.info.name + " did not run to a verdict: " + result.error);
+  return ::testing::AssertionFailure()
+         << explain(result, result.info.name + " violated " + joined(violated_set(result)) + ", expected to hold");
+}
+
+::testing::AssertionResult Violates(const ScenarioResult& result, const std::set<std::string>& invariants) {
+  if (skipped()) return ::testing::AssertionSuccess();
+  if (result.verdict == "error")
+    return ::testing::AssertionFailure() << explain(result, result.info.name + " did not run to a verdict: " + result.error);
+  const auto violated = violated_set(result);
+  bool every_run = true;  // stress mode: each expected invariant failed in every repetition
+  for (const auto& inv : result.invariants)
+    if (invariants.count(inv.name) && result.mode != "interleave") every_run &= inv.violated_runs == result.repetitions;
+  if (violated == invariants && every_run) return ::testing::AssertionSuccess();
+  std::ostringstream what;
+  what << result.info.name << " violated " << joined(violated) << ", expected exactly " << joined(invariants);
+  if (violated == invariants) what << " in every one of its " << result.repetitions << " runs";
+  return ::testing::AssertionFailure() << explain(result, what.str());
+}
+
+::testing::AssertionResult MatchesExpectation(const ScenarioResult& result) {
+  if (skipped()) return ::testing::AssertionSuccess();
+  if (result.matched) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << explain(result, result.info.name + " did not match its expectation (" + result.verdict + ")");
+}
+
+}  // namespace pgrace::testing

@@ -1,0 +1,97 @@
+#pragma once
+// GoogleTest integration: a pgrace scenario as one TEST of a team's own
+// GoogleTest suite. Link the test program with pgrace::gtest.
+//
+//   #include <pgrace/gtest.hpp>
+//
+//   TEST(Transfer, NaiveVersionLosesMoney) {
+//     auto result = pgrace::testing::run<NaiveTransfer>();
+//     EXPECT_PGRACE_VIOLATES(result, {"total balance is conserved"});
+//   }
+//
+//   TEST(Transfer, LockedVersionHolds) {
+//     pgrace::RunSettings settings;
+//     settings.threads = 16;
+//     settings.repeat = 5;
+//     EXPECT_PGRACE_HOLDS(pgrace::testing::run<LockedTransfer>(settings, {"accounts=8"}));
+//   }
+//
+// The server: one per test program, shared by its tests. It is the server
+// named by $PGRACE_DSN (then $DATABASE_URL), else an ephemeral PostgreSQL
+// that pgrace starts at the first scenario run and removes when the program
+// ends (a global test environment). Each scenario run gets its own database.
+//
+// No PostgreSQL: when the ephemeral server cannot be started because no
+// PostgreSQL server is installed, run() marks the test as skipped with a
+// message saying so, and the assertions below pass. Set
+// PGRACE_REQUIRE_SERVER=1 (as CI should) to make that a test failure instead.
+// Any other server problem (a bad DSN, a lost server) fails the test.
+//
+// Seeds: a run uses $PGRACE_SEED if set, else `settings.seed` if it is not
+// 0, else a random seed. The seed, the verdict and the scenario's name are
+// recorded as test properties (they appear in --gtest_output=xml), and every
+// assertion failure prints the command line that repeats the run:
+//   PGRACE_SEED=<seed> <test program> --gtest_filter=<Suite>.<Test>
+//
+// Thread safety: call run() from the test's own thread (GoogleTest runs
+// tests one after another); the scenario's workers are pgrace's business.
+
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pgrace/runner.hpp"
+#include "pgrace/scenario.hpp"
+
+namespace pgrace::testing {
+
+// Runs the scenario made by `definition` (its info() and its factory) with
+// `settings` (threads, iterations, isolation, repeat, ...: unset fields keep
+// the scenario's defaults) and scenario options `options` ("key=value", as
+// `pgrace run -o`). An option the scenario does not read fails the test.
+// Returns the judged result; never throws for a scenario's own errors
+// (verdict "error"). When the test was skipped (see above) the result has
+// verdict "error" and the assertions below pass.
+ScenarioResult run(const ScenarioDefinition& definition, const RunSettings& settings = {},
+                   const std::vector<std::string>& options = {});
+
+// The same for a scenario class with a static info() and a constructor
+// taking pgrace::Options& (no registration needed).
+template <class ScenarioClass>
+ScenarioResult run(const RunSettings& settings = {}, const std::vector<std::string>& options = {}) {
+  return run(ScenarioDefinition{ScenarioClass::info(),
+                                [](Options& o) -> std::unique_ptr<Scenario> { return std::make_unique<ScenarioClass>(o); }},
+             settings, options);
+}
+
+// The same for a scenario registered with PGRACE_REGISTER_SCENARIO, by name.
+// Fails the test if no scenario has that name.
+ScenarioResult run(const std::string& registered_name, const RunSettings& settings = {},
+                   const std::vector<std::string>& options = {});
+
+// Success when every invariant held in every repetition and the run had
+// evidence (verdict "held"). The failure message names each violated
+// invariant with its witnesses (or the error), the seed, and the command
+// line that repeats the run.
+::testing::AssertionResult Holds(const ScenarioResult& result);
+
+// Success when exactly `invariants` were violated, in every repetition.
+::testing::AssertionResult Violates(const ScenarioResult& result, const std::set<std::string>& invariants);
+
+// Success when the run matched the expectation the scenario declares in
+// info() (hold, or exactly the expected violations on every run).
+::testing::AssertionResult MatchesExpectation(const ScenarioResult& result);
+
+}  // namespace pgrace::testing
+
+#define EXPECT_PGRACE_HOLDS(result) EXPECT_TRUE(::pgrace::testing::Holds(result))
+#define ASSERT_PGRACE_HOLDS(result) ASSERT_TRUE(::pgrace::testing::Holds(result))
+// The invariants as a braced list: EXPECT_PGRACE_VIOLATES(r, {"a", "b"}).
+#define EXPECT_PGRACE_VIOLATES(result, ...) \
+  EXPECT_TRUE(::pgrace::testing::Violates(result, std::set<std::string> __VA_ARGS__))
+#define ASSERT_PGRACE_VIOLATES(result, ...) \
+  ASSERT_TRUE(::pgrace::testing::Violates(result, std::set<std::string> __VA_ARGS__))
+#define EXPECT_PGRACE_MATCHES(result) EXPECT_TRUE(::pgrace::testing::MatchesExpectation(result))
