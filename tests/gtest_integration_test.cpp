@@ -1,0 +1,161 @@
+// Tests of pgrace::testing (pgrace/gtest.hpp): scenarios run as GoogleTest
+// tests on the test program's one server.
+//
+// The invariant: the assertions judge what happened on the real server. A
+// counter incremented by read-then-write loses updates under concurrency,
+// and Violates() says so; the same counter incremented in one UPDATE keeps
+// every commit, and Holds() says so. A failing assertion names the
+// invariant, its witnesses, the seed and a command line that repeats the
+// run with that seed. Without PostgreSQL a scenario test is skipped, or fails
+// when PGRACE_REQUIRE_SERVER=1; the seed and verdict land in GoogleTest's XML.
+
+#include "pgrace/gtest.hpp"
+
+#include <gmock/gmock.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <pqxx/pqxx>
+#include <sstream>
+#include <thread>
+
+#include "test_support.hpp"
+
+namespace {
+
+using namespace pgrace::test;
+using ::testing::HasSubstr;
+
+const char* const kCounts = "the counter counts every commit";
+
+// Increments one counter per transaction; `Atomic` decides how.
+template <bool Atomic>
+class Counter : public pgrace::Scenario {
+ public:
+  static pgrace::ScenarioInfo info() {
+    pgrace::Knobs knobs;
+    knobs.threads = 6;
+    knobs.iterations = 4;
+    return {Atomic ? "test.counter_atomic" : "test.counter_read_then_write", "a counter under concurrency",
+            Atomic ? pgrace::expect_hold() : pgrace::expect_violation({kCounts}), knobs};
+  }
+  explicit Counter(pgrace::Options& options) : think_us_(options.get_int("think_us", 1000)) {}
+  std::string schema() const override { return "CREATE TABLE counter (n bigint NOT NULL);"; }
+  void seed(pqxx::work& tx) override { tx.exec("INSERT INTO counter VALUES (0)"); }
+  pgrace::TxResult transaction(pgrace::Worker& w) override {
+    pqxx::work tx(w.connection());
+    if (Atomic) {
+      tx.exec("UPDATE counter SET n = n + 1");
+    } else {
+      const long n = tx.exec("SELECT n FROM counter")[0][0].as<long>();
+      std::this_thread::sleep_for(std::chrono::microseconds(think_us_));
+      tx.exec("UPDATE counter SET n = " + std::to_string(n + 1));
+    }
+    tx.commit();
+    return pgrace::TxResult::committed;
+  }
+  std::vector<pgrace::Invariant> invariants() const override {
+    return {pgrace::predicate(
+        kCounts,
+        [](const pgrace::CheckContext& c) -> std::vector<std::string> {
+          const long n = c.tx.exec("SELECT n FROM counter")[0][0].as<long>();
+          const long committed = c.count(pgrace::OutcomeClass::committed);
+          if (n == committed) return {};
+          return {"counter=" + std::to_string(n) + " after " + std::to_string(committed) + " commits"};
+        },
+        /*during_run=*/false)};
+  }
+
+ private:
+  long think_us_;
+};
+using AtomicCounter = Counter<true>;
+using ReadThenWriteCounter = Counter<false>;
+
+TEST(GTestIntegration, AtomicIncrementHolds) {
+  pgrace::RunSettings settings;
+  settings.repeat = 3;
+  const auto result = pgrace::testing::run<AtomicCounter>(settings);
+  EXPECT_PGRACE_HOLDS(result);
+  EXPECT_PGRACE_MATCHES(result);
+  EXPECT_EQ(result.repetitions, 3);
+  EXPECT_EQ(result.outcomes.at(pgrace::OutcomeClass::committed), 3 * 6 * 4);
+  EXPECT_FALSE(pgrace::testing::Violates(result, {kCounts}));
+}
+
+TEST(GTestIntegration, ReadThenWriteLosesUpdatesAndTheFailureExplainsIt) {
+  pgrace::RunSettings settings;
+  settings.repeat = 3;
+  settings.seed = 4242;
+  const auto result = pgrace::testing::run<ReadThenWriteCounter>(settings, {"think_us=2000"});
+  EXPECT_PGRACE_VIOLATES(result, {kCounts});
+  EXPECT_PGRACE_MATCHES(result);
+  EXPECT_EQ(result.seed, 4242u);
+
+  const auto holds = pgrace::testing::Holds(result);
+  ASSERT_FALSE(holds);
+  const std::string message = holds.message();
+  EXPECT_THAT(message, HasSubstr("test.counter_read_then_write violated \"the counter counts every commit\""));
+  EXPECT_THAT(message, HasSubstr("after 24 commits"));  // the witness
+  EXPECT_THAT(message, HasSubstr("PGRACE_SEED=4242 "));
+  EXPECT_THAT(message,
+              HasSubstr("--gtest_filter=GTestIntegration.ReadThenWriteLosesUpdatesAndTheFailureExplainsIt"));
+
+  const auto wrong = pgrace::testing::Violates(result, {"another invariant"});
+  ASSERT_FALSE(wrong);
+  EXPECT_THAT(wrong.message(), HasSubstr("expected exactly \"another invariant\""));
+}
+
+TEST(GTestIntegration, SeedComesFromTheEnvironmentWhenSet) {
+  ScopedEnv seed("PGRACE_SEED", "987654321");
+  pgrace::RunSettings settings;
+  settings.iterations = 1;
+  settings.seed = 5;
+  EXPECT_EQ(pgrace::testing::run<AtomicCounter>(settings).seed, 987654321u);
+}
+
+// Run only in a child process (see below): a scenario test as a user writes it.
+TEST(GTestIntegration, DISABLED_Probe) {
+  pgrace::RunSettings settings;
+  settings.iterations = 1;
+  EXPECT_PGRACE_HOLDS(pgrace::testing::run<AtomicCounter>(settings));
+}
+
+// Runs this test program's probe test in a child with `env`.
+RunResult run_probe(const EnvOverrides& env, const std::string& xml = "") {
+  std::vector<std::string> argv = {fs::read_symlink("/proc/self/exe").string(),
+                                   "--gtest_also_run_disabled_tests", "--gtest_filter=GTestIntegration.DISABLED_Probe"};
+  if (!xml.empty()) argv.push_back("--gtest_output=xml:" + xml);
+  return run(argv, without_dsn(env));
+}
+
+TEST(GTestIntegration, WithoutPostgresqlTheTestIsSkippedOrFailsWhenRequired) {
+  TempDir empty;  // a bin directory without postgres or initdb
+  const auto skipped = run_probe({{"PGRACE_PG_BINDIR", empty.path().string()}});
+  EXPECT_EQ(skipped.exit_code, 0) << skipped.out << skipped.err;
+  EXPECT_THAT(skipped.out, HasSubstr("[  SKIPPED ] GTestIntegration.DISABLED_Probe"));
+  EXPECT_THAT(skipped.out, HasSubstr("PGRACE_REQUIRE_SERVER=1"));
+
+  const auto failed =
+      run_probe({{"PGRACE_PG_BINDIR", empty.path().string()}, {"PGRACE_REQUIRE_SERVER", "1"}});
+  EXPECT_EQ(failed.exit_code, 1) << failed.out << failed.err;
+  EXPECT_THAT(failed.out, HasSubstr("[  FAILED  ] GTestIntegration.DISABLED_Probe"));
+}
+
+TEST(GTestIntegration, SeedAndVerdictAreRecordedInGoogleTestXml) {
+  TempDir dir;
+  const std::string xml = (dir.path() / "out.xml").string();
+  const auto result = run_probe({{"PGRACE_SEED", "31337"}}, xml);
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  std::ifstream in(xml);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_THAT(text.str(), HasSubstr("\"31337\""));
+  EXPECT_THAT(text.str(), HasSubstr("pgrace_seed"));
+  EXPECT_THAT(text.str(), HasSubstr("pgrace_verdict"));
+  EXPECT_THAT(text.str(), HasSubstr("\"held\""));
+}
+
+}  // namespace
