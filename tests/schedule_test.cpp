@@ -7,7 +7,10 @@
 // enumerates every interleaving exactly once, each keeping every session's
 // step count, in lexicographic order of session indices; with a smaller limit
 // it returns exactly `limit` distinct valid interleavings, sorted, determined
-// by the seed alone.
+// by the seed alone. interleavings_by_switches() yields every interleaving
+// once, fewest context switches first, in the numbers count_by_switches()
+// gives, bounded by a switch count and a budget whose last level is sampled
+// by the seed.
 
 #include <gtest/gtest.h>
 
@@ -148,3 +151,73 @@ TEST(ScheduleSampling, SamplesReachEveryInterleavingAcrossSeeds) {
 }
 
 }  // namespace
+
+// Ordering by context switches (CHESS-style bounding): every interleaving
+// appears exactly once across the switch counts, the counts agree with the
+// enumeration, and the order never goes back to fewer switches.
+class BySwitches : public ::testing::TestWithParam<std::vector<int>> {};
+
+TEST_P(BySwitches, CountsAddUpToAllInterleavingsAndMatchTheEnumeration) {
+  const auto steps = GetParam();
+  const auto counts = pgrace::count_by_switches(steps);
+  std::uint64_t sum = 0;
+  for (auto c : counts) sum += c;
+  EXPECT_EQ(sum, count_interleavings(steps));
+
+  const auto all = pgrace::interleavings_by_switches(steps, 1000, 1'000'000, 1);
+  ASSERT_EQ(all.size(), count_interleavings(steps));
+  EXPECT_EQ(std::set<SessionOrder>(all.begin(), all.end()).size(), all.size());
+  std::vector<std::uint64_t> seen(counts.size(), 0);
+  int previous = 0;
+  for (const auto& order : all) {
+    EXPECT_TRUE(keeps_counts(order, steps));
+    const int k = pgrace::context_switches(order);
+    EXPECT_GE(k, previous) << "fewest switches first";
+    previous = k;
+    ++seen.at(static_cast<std::size_t>(k));
+  }
+  EXPECT_EQ(seen, counts);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, BySwitches,
+                         ::testing::Values(std::vector<int>{3, 3}, std::vector<int>{2, 2, 2},
+                                           std::vector<int>{4, 1, 3}, std::vector<int>{5},
+                                           std::vector<int>{3, 3, 3, 2}, std::vector<int>{0, 2, 2}));
+
+TEST(BySwitchesOrder, TwoSessionsOfThreeStepsStartWithTheSerialThenOneInterruption) {
+  // 20 interleavings: 2 with one switch (serial), 4 with two, 8 with three, 4 with four, 2 with five.
+  EXPECT_EQ(pgrace::count_by_switches({3, 3}), (std::vector<std::uint64_t>{0, 2, 4, 8, 4, 2}));
+  const auto first = pgrace::interleavings_by_switches({3, 3}, 2, 100, 1);
+  ASSERT_EQ(first.size(), 6u);
+  EXPECT_EQ(first[0], (SessionOrder{0, 0, 0, 1, 1, 1}));
+  EXPECT_EQ(first[1], (SessionOrder{1, 1, 1, 0, 0, 0}));
+  // Then the four with one interruption, lexicographically.
+  EXPECT_EQ(first[2], (SessionOrder{0, 0, 1, 1, 1, 0}));
+  EXPECT_EQ(first[3], (SessionOrder{0, 1, 1, 1, 0, 0}));
+  EXPECT_EQ(first[4], (SessionOrder{1, 0, 0, 0, 1, 1}));
+  EXPECT_EQ(first[5], (SessionOrder{1, 1, 0, 0, 0, 1}));
+  EXPECT_EQ(pgrace::context_switches({0, 1, 0, 1}), 3);
+  EXPECT_EQ(pgrace::context_switches({}), 0);
+}
+
+TEST(BySwitchesOrder, BoundAndBudgetLimitTheSearchAndSampleTheLastLevelBySeed) {
+  const std::vector<int> steps = {4, 4, 4};  // 34650 interleavings
+  const auto bounded = pgrace::interleavings_by_switches(steps, 3, 1'000'000, 1);
+  std::uint64_t expected = 0;
+  const auto counts = pgrace::count_by_switches(steps);
+  for (int k = 0; k <= 3; ++k) expected += counts[static_cast<std::size_t>(k)];
+  EXPECT_EQ(bounded.size(), expected);
+  for (const auto& order : bounded) EXPECT_LE(pgrace::context_switches(order), 3);
+
+  const auto sampled = pgrace::interleavings_by_switches(steps, 100, 500, 7);
+  ASSERT_EQ(sampled.size(), 500u);
+  EXPECT_EQ(std::set<SessionOrder>(sampled.begin(), sampled.end()).size(), 500u);
+  EXPECT_EQ(sampled, pgrace::interleavings_by_switches(steps, 100, 500, 7));
+  EXPECT_NE(sampled, pgrace::interleavings_by_switches(steps, 100, 500, 8));
+  int previous = 0;
+  for (const auto& order : sampled) {
+    EXPECT_TRUE(keeps_counts(order, steps));
+    EXPECT_GE(pgrace::context_switches(order), previous);
+    previous = pgrace::context_switches(order);
+  }
+}

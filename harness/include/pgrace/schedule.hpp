@@ -21,4 +21,23 @@ std::uint64_t count_interleavings(const std::vector<int>& steps_per_session);
 std::vector<SessionOrder> interleavings(const std::vector<int>& steps_per_session, std::size_t limit,
                                         std::uint64_t seed);
 
+// The number of context switches in `order`: adjacent places that belong to
+// different sessions. {0, 0, 1, 1} has one, {0, 1, 0, 1} three.
+int context_switches(const SessionOrder& order);
+
+// How many interleavings have exactly k context switches, for k = 0, 1, ...
+// up to the largest possible; each count saturates at UINT64_MAX. The
+// counts add up to count_interleavings().
+std::vector<std::uint64_t> count_by_switches(const std::vector<int>& steps_per_session);
+
+// Interleavings in order of their number of context switches, fewest first
+// (as CHESS bounds preemptions: most concurrency bugs need very few), with
+// at most `max_switches` switches and at most `limit` in all. Within one
+// switch count the order is lexicographic. When a switch count holds more
+// interleavings than the budget has left, a sample of that many is drawn
+// uniformly at random with `seed` (sorted lexicographically) and the
+// enumeration stops there.
+std::vector<SessionOrder> interleavings_by_switches(const std::vector<int>& steps_per_session, int max_switches,
+                                                    std::size_t limit, std::uint64_t seed);
+
 }  // namespace pgrace
