@@ -116,6 +116,38 @@ TEST(SpecTranscript, EqualsTheRealTestersOutputWhenSetupFails) {
   EXPECT_EQ(transcript.text(), read_file(specs_dir() + "/setup_fails.out"));
 }
 
+// The expected texts are what isolationtester 15 printed for these specs.
+TEST(SpecTranscript, EqualsTheRealTestersOutputWhenASessionSetupFails) {
+  const Spec spec = parse_spec(
+      "teardown { SELECT 1/0; }\nsession s\nsetup { SELECT 7 AS seven; }\nstep a { SELECT 1 AS one; }\n"
+      "session t\nsetup { SELECT nope; }\nstep b { SELECT 2; }\npermutation a b\n",
+      "f.spec");
+  Transcript t(spec);
+  t.record(ev::PermutationStarted{{"a", "b"}});
+  t.record(ev::BlockRows{{{"seven"}, {{"7"}}}});
+  t.record(ev::BlockFailed{Block::session_setup, "t",
+                           "ERROR:  column \"nope\" does not exist\nLINE 1: SELECT nope;\n               ^\n"});
+  EXPECT_EQ(t.text(),
+            "Parsed test spec with 2 sessions\n\nstarting permutation: a b\nseven\n-----\n    7\n(1 row)\n\n"
+            "setup of session t failed: ERROR:  column \"nope\" does not exist\nLINE 1: SELECT nope;\n"
+            "               ^\n");
+}
+
+TEST(SpecTranscript, EqualsTheRealTestersOutputWhenTheTeardownFails) {
+  const Spec spec = parse_spec(
+      "teardown { SELECT 1/0; }\nsession s\nsetup { SELECT 7 AS seven; }\nstep a { SELECT 1 AS one; }\n"
+      "permutation a\n",
+      "f.spec");
+  Transcript t(spec);
+  t.record(ev::PermutationStarted{{"a"}});
+  t.record(ev::BlockRows{{{"seven"}, {{"7"}}}});
+  t.record(ev::StepCompleted{"a", {ResultSet{{"one"}, {{"1"}}}}});
+  t.record(ev::BlockFailed{Block::teardown, "", "ERROR:  division by zero\n"});
+  EXPECT_EQ(t.text(),
+            "Parsed test spec with 1 sessions\n\nstarting permutation: a\nseven\n-----\n    7\n(1 row)\n\n"
+            "step a: SELECT 1 AS one;\none\n---\n  1\n(1 row)\n\nteardown failed: ERROR:  division by zero\n");
+}
+
 const char* const kTwoSessions = "session s1 step a { SELECT 1; } step w { UPDATE t SET v = 1; } session s2 step b { }";
 
 TEST(SpecTranscript, HeaderCountsSessions) {

@@ -1,7 +1,7 @@
 #pragma once
 // PostgreSQL isolation tester spec files (src/test/isolation/specs/*.spec),
-// as the isolationtester of PostgreSQL 14 and later reads them. Internal to
-// pgrace; pure logic, no database.
+// as the isolationtester of PostgreSQL 14 and later reads them (checked
+// against PostgreSQL 15's). Internal to pgrace; pure logic, no database.
 //
 // The format, in the order a file must follow:
 //   setup { SQL }          zero or more; run once per permutation, in order

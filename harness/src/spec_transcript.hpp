@@ -1,14 +1,20 @@
 #pragma once
-// The transcript PostgreSQL's isolationtester (versions 14 to 15) prints for
-// a spec, as pg_isolation_regress captures it into results/NAME.out (stdout
-// and stderr together), built from what happened while the spec ran. Pure
-// logic, no database: the engine that runs the permutations reports events
-// in the order it observes them, and the transcript turns them into the
+// The transcript PostgreSQL's isolationtester prints for a spec, as
+// pg_isolation_regress captures it into results/NAME.out (stdout and stderr
+// together), checked byte for byte against the isolationtester of
+// PostgreSQL 15. Built from what happened while the spec ran; pure logic, no
+// database: the engine that runs the permutations reports events in the
+// order it observes them, and the transcript turns them into the
 // tester's text. Internal to pgrace.
 //
 // When the tester prints what (and so when the engine reports what):
 //   - a step's line "step NAME: SQL" is printed when the step completes, not
 //     when it is sent: notices it raised come before it;
+//   - notices are printed when the tester reads their connection, that is
+//     while it waits for that session's step (to complete or to be seen
+//     waiting), not when the server sent them: a step marked (*) is reported
+//     waiting without reading anything, so its notices come out when the
+//     tester next polls it, after the lines of the steps sent meanwhile;
 //   - a step seen waiting for a lock (or marked (*), or held by a marker)
 //     prints "step NAME: SQL <waiting ...>" then, when it completes,
 //     "step NAME: <... completed>";
