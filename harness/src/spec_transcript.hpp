@@ -110,7 +110,7 @@ class Transcript {
  public:
   // Starts with the lines the tester prints before it connects: a warning
   // "unused step name: NAME" for each step no listed permutation uses, then
-  // "Parsed test spec with N sessions". `spec` must outlive the transcript.
+  // "Parsed test spec with N sessions".
   explicit Transcript(const Spec& spec);
 
   // Appends the text of `event` and returns it. Throws std::logic_error on
