@@ -253,9 +253,11 @@ class ScheduleRun {
     for (std::size_t o = 0; o < sessions_.size(); ++o)
       if (o != s) others += (others.size() > 1 ? "," : "") + std::to_string(sessions_[o]->pid());
     others += "}";
+    // The pid as text, here and in cancel(): libpqxx 7's params::append<int>
+    // trips GCC 12's -Wmaybe-uninitialized (a false positive, libpqxx#1024).
+    const std::string pid = std::to_string(sessions_[s]->pid());
     pqxx::nontransaction tx(control_);
-    return tx.exec_params("SELECT pg_isolation_test_session_is_blocked($1, $2::int[])", sessions_[s]->pid(), others)[0][0]
-        .as<bool>();
+    return tx.exec_params("SELECT pg_isolation_test_session_is_blocked($1, $2::int[])", pid, others)[0][0].as<bool>();
   }
 
   // Waits for session `s`'s running step to end. Returns false, without
@@ -275,7 +277,7 @@ class ScheduleRun {
 
   void cancel(std::size_t s) {
     pqxx::nontransaction tx(control_);
-    tx.exec_params("SELECT pg_cancel_backend($1)", sessions_[s]->pid());
+    tx.exec_params("SELECT pg_cancel_backend($1)", std::to_string(sessions_[s]->pid()));
     if (!sessions_[s]->wait_idle(std::chrono::seconds(10)))
       throw infrastructure_error("a step of session " + definitions_[s].name + " ignored its cancellation");
   }

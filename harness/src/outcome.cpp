@@ -11,6 +11,16 @@ std::string first_line(const char* what) {
   return text;
 }
 
+// A database error, classified by the SQLSTATE it carries or, when it carries
+// none, by `implied`: the SQLSTATE its libpqxx type stands for. (In libpqxx 7
+// the transaction_rollback family are sql_errors with a SQLSTATE; in 6.4 they
+// are not, and carry none.)
+Outcome database_error(const pqxx::failure& e, const std::string& implied) {
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  const std::string state = sql && !sql->sqlstate().empty() ? sql->sqlstate() : implied;
+  return {classify_sqlstate(state), state, first_line(e.what())};
+}
+
 }  // namespace
 
 OutcomeClass classify_sqlstate(const std::string& state) {
@@ -42,16 +52,16 @@ const char* to_string(OutcomeClass kind) {
 Outcome classify(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
-  } catch (const pqxx::sql_error& e) {  // before broken_connection: it carries a SQLSTATE
-    return {classify_sqlstate(e.sqlstate()), e.sqlstate(), first_line(e.what())};
-  } catch (const pqxx::serialization_failure& e) {
-    return {OutcomeClass::serialization_failure, "40001", first_line(e.what())};
+  } catch (const pqxx::serialization_failure& e) {  // most derived first: an order valid for 6.4 and 7
+    return database_error(e, "40001");
   } catch (const pqxx::deadlock_detected& e) {
-    return {OutcomeClass::deadlock, "40P01", first_line(e.what())};
+    return database_error(e, "40P01");
   } catch (const pqxx::statement_completion_unknown& e) {
     return {OutcomeClass::connection_lost, "08007", first_line(e.what())};
   } catch (const pqxx::transaction_rollback& e) {
-    return {OutcomeClass::other_sql_error, "40000", first_line(e.what())};
+    return database_error(e, "40000");
+  } catch (const pqxx::sql_error& e) {  // before broken_connection: it carries a SQLSTATE
+    return database_error(e, "");
   } catch (const pqxx::broken_connection& e) {
     return {OutcomeClass::connection_lost, "08006", first_line(e.what())};
   } catch (const pqxx::in_doubt_error& e) {

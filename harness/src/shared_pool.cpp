@@ -1,7 +1,8 @@
 #include "shared_pool.hpp"
 
 #include <pqxx/nontransaction>
-#include <pqxx/prepared_statement>
+
+#include "pqxx_compat.hpp"
 
 namespace pgrace::detail {
 
@@ -13,7 +14,7 @@ pqxx::result RoundRobinPool::query(const std::string& sql, const std::vector<std
   std::lock_guard lock(locks_[i]);
   pqxx::nontransaction tx(*connections_[i]);
   if (params.empty()) return tx.exec(sql);
-  return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+  return exec_params(tx, sql, params);
 }
 
 void RoundRobinPool::roll_back_all() {

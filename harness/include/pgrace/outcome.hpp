@@ -29,9 +29,10 @@ struct Outcome {
 // "committed", "serialization_failure", ... (the names used in reports).
 const char* to_string(OutcomeClass kind);
 
-// Classifies the exception a transaction attempt ended with. libpqxx 6.4
-// throws serialization_failure and deadlock_detected outside sql_error; both
-// are recognised. Never throws.
+// Classifies the exception a transaction attempt ended with. A database error
+// is classified by its SQLSTATE whichever libpqxx type carries it; one that
+// carries none (libpqxx 6.4's serialization_failure and deadlock_detected are
+// not sql_errors) by the SQLSTATE its type stands for. Never throws.
 Outcome classify(const std::exception_ptr& error);
 
 // The class of a SQLSTATE ("40001" -> serialization_failure, "23505" ->

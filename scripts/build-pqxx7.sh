@@ -1,0 +1,82 @@
+#!/bin/sh
+# Builds and tests pgrace against libpqxx 7.8.1 (Ubuntu 24.04's), next to the
+# Debian 12 libpqxx 6.4.5 that build.sh uses. Everything lands in build-pqxx7/:
+#   libpqxx-src/     the unpacked tarball     libpqxx-build/  its CMake build
+#   prefix/          libpqxx installed there  pgrace/         pgrace built against it
+# libpqxx is built once, as a static library (pgrace's binaries then carry it:
+# no rpath or LD_LIBRARY_PATH, and the loader cannot pick up the system's 6.4),
+# with C++20 like pgrace (mixing standards fails to link). A second run only
+# rebuilds what changed in pgrace and reruns the tests. Arguments go to ctest
+# (e.g. -R Outcome). The tarball is $PGRACE_PQXX7_TARBALL, else
+# shared/third_party/libpqxx-7.8.1.tar.gz beside the repository (for a git
+# worktree: beside the main checkout).
+set -eu
+tarball=${PGRACE_PQXX7_TARBALL:-}
+case $tarball in "" | /*) ;; *) tarball=$(pwd)/$tarball ;; esac
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+if [ -z "$tarball" ]; then
+  main=$(dirname "$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || echo "$repo/.git")")
+  for dir in "$repo" "$main"; do
+    tarball=$(dirname "$dir")/shared/third_party/libpqxx-7.8.1.tar.gz
+    [ -r "$tarball" ] && break
+  done
+fi
+top=$repo/build-pqxx7
+prefix=$top/prefix
+jobs=$(nproc)
+launcher=""
+if command -v ccache >/dev/null 2>&1; then launcher="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"; fi
+
+./scripts/setup.sh
+
+if [ ! -r "$tarball" ]; then
+  echo "build-pqxx7: $tarball not found; set PGRACE_PQXX7_TARBALL to the libpqxx-7.8.1.tar.gz path" >&2
+  exit 2
+fi
+
+# The stamp holds the tarball's checksum, written only after a complete install:
+# an interrupted run or another tarball starts libpqxx over.
+sum=$(sha256sum "$tarball" | cut -d' ' -f1)
+if [ "$(cat "$prefix/.stamp" 2>/dev/null || true)" != "$sum" ]; then
+  echo "build-pqxx7: building libpqxx from $tarball"
+  start=$(date +%s)
+  rm -rf "$top/libpqxx-src" "$top/libpqxx-build" "$prefix" "$top/pgrace"  # pgrace: its cached pkg-config results
+  mkdir -p "$top/libpqxx-src"
+  tar -xzf "$tarball" -C "$top/libpqxx-src" --strip-components=1
+  # shellcheck disable=SC2086
+  cmake -S "$top/libpqxx-src" -B "$top/libpqxx-build" $launcher -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CXX_STANDARD=20 -DSKIP_BUILD_TEST=on -DBUILD_DOC=off -DBUILD_SHARED_LIBS=off \
+    -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib >/dev/null
+  cmake --build "$top/libpqxx-build" -j "$jobs"
+  cmake --install "$top/libpqxx-build" >/dev/null
+  echo "$sum" >"$prefix/.stamp"
+  echo "build-pqxx7: libpqxx built in $(($(date +%s) - start)) s"
+fi
+
+# PKG_CONFIG_PATH finds the prefix now; CMAKE_PREFIX_PATH (cached) keeps
+# finding it when a later build reconfigures by itself.
+PKG_CONFIG_PATH=$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+export PKG_CONFIG_PATH
+# shellcheck disable=SC2086
+cmake -S "$repo" -B "$top/pgrace" $launcher -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+version=$(cat "$top/libpqxx-src/VERSION")
+found=$(sed -n 's/^PQXX_libpqxx_VERSION:INTERNAL=//p' "$top/pgrace/CMakeCache.txt")
+if [ "$found" != "$version" ]; then
+  echo "build-pqxx7: pgrace was configured with libpqxx $found, not the one in $prefix" >&2
+  exit 3
+fi
+start=$(date +%s)
+cmake --build "$top/pgrace" -j "$jobs"
+echo "build-pqxx7: pgrace built against libpqxx $found in $(($(date +%s) - start)) s"
+
+# The static library leaves its version-check symbol (check_pqxx_version_7_8)
+# in the binary, and no shared libpqxx in the loader's list.
+check=check_pqxx_version_$(echo "$version" | cut -d. -f1,2 | tr . _)
+if ! nm "$top/pgrace/pgrace" | grep -q "$check" || ldd "$top/pgrace/pgrace" | grep -q libpqxx; then
+  echo "build-pqxx7: $top/pgrace/pgrace does not contain libpqxx $version" >&2
+  exit 3
+fi
+
+(cd "$top/pgrace" && ctest --output-on-failure --timeout 600 "$@")
