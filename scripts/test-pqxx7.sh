@@ -31,7 +31,7 @@ if command -v ccache >/dev/null 2>&1; then launcher="-DCMAKE_CXX_COMPILER_LAUNCH
 ./scripts/setup.sh
 
 if [ ! -r "$tarball" ]; then
-  echo "build-pqxx7: $tarball not found; set PGRACE_PQXX7_TARBALL to the libpqxx-7.8.1.tar.gz path" >&2
+  echo "test-pqxx7: $tarball not found; set PGRACE_PQXX7_TARBALL to the libpqxx-7.8.1.tar.gz path" >&2
   exit 2
 fi
 
@@ -39,7 +39,7 @@ fi
 # an interrupted run or another tarball starts libpqxx over.
 sum=$(sha256sum "$tarball" | cut -d' ' -f1)
 if [ "$(cat "$prefix/.stamp" 2>/dev/null || true)" != "$sum" ]; then
-  echo "build-pqxx7: building libpqxx from $tarball"
+  echo "test-pqxx7: building libpqxx from $tarball"
   start=$(date +%s)
   rm -rf "$top/libpqxx-src" "$top/libpqxx-build" "$prefix" "$top/pgrace"  # pgrace: its cached pkg-config results
   mkdir -p "$top/libpqxx-src"
@@ -51,7 +51,7 @@ if [ "$(cat "$prefix/.stamp" 2>/dev/null || true)" != "$sum" ]; then
   cmake --build "$top/libpqxx-build" -j "$jobs"
   cmake --install "$top/libpqxx-build" >/dev/null
   echo "$sum" >"$prefix/.stamp"
-  echo "build-pqxx7: libpqxx built in $(($(date +%s) - start)) s"
+  echo "test-pqxx7: libpqxx built in $(($(date +%s) - start)) s"
 fi
 
 # PKG_CONFIG_PATH finds the prefix now; CMAKE_PREFIX_PATH (cached) keeps
@@ -60,22 +60,22 @@ PKG_CONFIG_PATH=$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 export PKG_CONFIG_PATH
 # shellcheck disable=SC2086
 cmake -S "$repo" -B "$top/pgrace" $launcher -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+  -DCMAKE_CXX_STANDARD=20 -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 version=$(cat "$top/libpqxx-src/VERSION")
-found=$(sed -n 's/^PQXX_libpqxx_VERSION:INTERNAL=//p' "$top/pgrace/CMakeCache.txt")
+found=$(sed -n 's/^PGRACE_PQXX_libpqxx_VERSION:INTERNAL=//p' "$top/pgrace/CMakeCache.txt")
 if [ "$found" != "$version" ]; then
-  echo "build-pqxx7: pgrace was configured with libpqxx $found, not the one in $prefix" >&2
+  echo "test-pqxx7: pgrace was configured with libpqxx $found, not the one in $prefix" >&2
   exit 3
 fi
 start=$(date +%s)
 cmake --build "$top/pgrace" -j "$jobs"
-echo "build-pqxx7: pgrace built against libpqxx $found in $(($(date +%s) - start)) s"
+echo "test-pqxx7: pgrace built against libpqxx $found in $(($(date +%s) - start)) s"
 
 # The static library leaves its version-check symbol (check_pqxx_version_7_8)
 # in the binary, and no shared libpqxx in the loader's list.
 check=check_pqxx_version_$(echo "$version" | cut -d. -f1,2 | tr . _)
 if ! nm "$top/pgrace/pgrace" | grep -q "$check" || ldd "$top/pgrace/pgrace" | grep -q libpqxx; then
-  echo "build-pqxx7: $top/pgrace/pgrace does not contain libpqxx $version" >&2
+  echo "test-pqxx7: $top/pgrace/pgrace does not contain libpqxx $version" >&2
   exit 3
 fi
 
