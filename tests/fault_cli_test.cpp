@@ -89,6 +89,7 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"misspelt subcommand", {"rn", kScenario}, "unknown command 'rn': did you mean run?"},
         UsageCase{"unknown subcommand", {"frobnicate"}, "unknown command 'frobnicate'"},
         UsageCase{"no subcommand", {}, "no command given: use one of list, run"},
+        UsageCase{"misspelt top-level option", {"--verison"}, "unknown option '--verison' for pgrace: did you mean --version?"},
         UsageCase{"misspelt option", {"run", kScenario, "--threds", "3"}, "did you mean --threads?"},
         UsageCase{"misspelt option with =", {"run", kScenario, "--isolaton=serializable"}, "did you mean --isolation?"},
         UsageCase{"misspelt explore option", {"explore", kSchedule, "--max-schedule", "3"}, "did you mean --max-schedules"},

@@ -37,34 +37,26 @@ std::string joined(const std::vector<std::string>& words) {
   return out;
 }
 
-// A usage error for the subcommand word of `argv`, if it is not one.
-std::optional<std::string> unknown_subcommand(const CLI::App& app, int argc, char** argv) {
-  const auto names = subcommand_names(app);
-  for (int i = 1; i < argc; ++i) {
-    const std::string word = argv[i];
-    if (word.rfind("-", 0) == 0) continue;  // --help, --version
-    if (std::find(names.begin(), names.end(), word) != names.end()) return std::nullopt;
-    const auto near = pgrace::cli::closest(word, names, 1, true);
-    return "unknown command '" + word + "'" + (near.empty() ? "" : ": did you mean " + near.front() + "?") +
-           " (commands: " + joined(names) + ")";
+// Every spelling of `command`'s options: "--threads", "-o", ...
+std::vector<std::string> option_names(const CLI::App& command) {
+  std::vector<std::string> names;
+  for (const auto* option : command.get_options()) {
+    for (const auto& long_name : option->get_lnames()) names.push_back("--" + long_name);
+    for (const auto& short_name : option->get_snames()) names.push_back("-" + short_name);
   }
-  if (argc > 1) return std::nullopt;
-  return "no command given: use one of " + joined(names) + " (see pgrace --help)";
+  return names;
 }
 
 // The message for an argument `command` did not expect: an unknown option
-// with the closest option names, or a stray word.
+// with the closest option names (none for a one-letter option: every other
+// one is as close), or a stray word.
 std::string unexpected(const CLI::App& command, const std::string& arg) {
   const std::string name = command.get_parent() ? "pgrace " + command.get_name() : "pgrace";
   if (arg.size() < 2 || arg[0] != '-') return "unexpected argument '" + arg + "' for " + name;
-  std::vector<std::string> options;
-  for (const auto* option : command.get_options()) {
-    for (const auto& long_name : option->get_lnames()) options.push_back("--" + long_name);
-    for (const auto& short_name : option->get_snames()) options.push_back("-" + short_name);
-  }
   const std::string word = arg.substr(0, arg.find('='));
-  const auto near = pgrace::cli::closest(word, options, 2, true);
   std::string text = "unknown option '" + word + "' for " + name;
+  const auto near = word.size() > 2 ? pgrace::cli::closest(word, option_names(command), 2, true)
+                                    : std::vector<std::string>{};
   if (!near.empty()) text += ": did you mean " + near.front() + (near.size() > 1 ? " or " + near[1] : "") + "?";
   return text + " (see " + name + " --help)";
 }
@@ -76,6 +68,26 @@ std::string extras_message(const CLI::App& app) {
   for (const auto* sub : app.get_subcommands())
     if (!sub->remaining().empty()) return unexpected(*sub, sub->remaining().front());
   return "unexpected arguments (see pgrace --help)";
+}
+
+// A usage error for what precedes the subcommand in `argv`: an unknown
+// option, an unknown command word (with the closest command), or nothing.
+std::optional<std::string> before_subcommand(const CLI::App& app, int argc, char** argv) {
+  const auto names = subcommand_names(app);
+  const auto options = option_names(app);
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.rfind("-", 0) == 0) {
+      if (std::find(options.begin(), options.end(), word.substr(0, word.find('='))) == options.end())
+        return unexpected(app, word);
+      continue;
+    }
+    if (std::find(names.begin(), names.end(), word) != names.end()) return std::nullopt;
+    const auto near = pgrace::cli::closest(word, names, 1, true);
+    return "unknown command '" + word + "'" + (near.empty() ? "" : ": did you mean " + near.front() + "?") +
+           " (commands: " + joined(names) + ")";
+  }
+  return "no command given: use one of " + joined(names) + " (see pgrace --help)";
 }
 
 int usage(const std::string& message) {
@@ -101,7 +113,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ExtrasError&) {
     return usage(extras_message(app));
   } catch (const CLI::ParseError& e) {
-    if (auto message = unknown_subcommand(app, argc, argv)) return usage(*message);
+    if (auto message = before_subcommand(app, argc, argv)) return usage(*message);
     return usage(std::string(e.what()) + " (see pgrace --help)");
   }
   try {
