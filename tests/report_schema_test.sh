@@ -59,7 +59,7 @@ run_pgrace() {
 }
 
 # Stress and interleave scenarios in one report.
-run_pgrace run run 'transfer.*' 'hermitage.g2*' --repeat 2
+run_pgrace run run 'transfer.*' 'hermitage.g2*' --repeat 2 --shard 1/1
 # Three fixed schedules of the lost-update transfer: the one the scenario
 # lists (violating), one where w2 waits on s1's lock (violating), and one
 # where c1's session is still waiting when its turn comes (infeasible).
@@ -162,10 +162,17 @@ def check(label, report, rc, junit_path):
             p("exit_code disagrees with the scenarios' matched flags")
         if report["server"]["source"] == "ephemeral" and report["server"]["provision_ms"] is None:
             p("ephemeral server without provision_ms")
+        if report["seed_text"] != str(report["seed"]):
+            p(f"seed_text {report['seed_text']!r} is not the seed {report['seed']}")
+        shard = report["shard"]
+        if shard is not None and not (shard["index"] <= shard["count"] and len(scenarios) <= shard["selected"]):
+            p(f"shard {shard} does not fit {len(scenarios)} scenarios")
         for s in scenarios:
             name = s["name"]
             if s["config"]["seed"] != report["seed"]:
                 p(f"{name}: config.seed {s['config']['seed']} != seed {report['seed']}")
+            if s["config"]["seed_text"] != report["seed_text"]:
+                p(f"{name}: config.seed_text {s['config']['seed_text']!r} != seed_text {report['seed_text']!r}")
             if s["violating_runs"] > s["repetitions"]:
                 p(f"{name}: violating_runs > repetitions")
             if abs(s["detection_rate"] - s["violating_runs"] / s["repetitions"]) > 1e-9:
@@ -219,6 +226,16 @@ def check(label, report, rc, junit_path):
                     p(f"junit: {s['name']}: <error> present={has_error}, verdict {s['verdict']}")
                 if has_failure != (not s["matched"] and s["verdict"] != "error"):
                     p(f"junit: {s['name']}: <failure> present={has_failure}, matched {s['matched']}")
+                for kind in ("failure", "error"):
+                    element = case.find(kind)
+                    if element is not None and not element.get("type"):
+                        p(f"junit: {s['name']}: <{kind}> without a type")
+                props = {e.get("name"): e.get("value") for e in case.findall("properties/property")}
+                if props.get("seed") != report["seed_text"] or props.get("isolation") != s["config"]["isolation"]:
+                    p(f"junit: {s['name']}: testcase properties {props} disagree with the report")
+                # Scenarios registered by PGRACE_REGISTER_SCENARIO point at their source.
+                if s["name"].startswith("transfer.") and not (case.get("file", "").endswith(".cpp") and int(case.get("line", "0")) > 0):
+                    p(f"junit: {s['name']}: no file/line attributes")
     return out
 
 
@@ -278,6 +295,8 @@ if not problems:
         "a violating schedule that violated nothing": lambda s, r: s["schedules"]["violating_schedules"][0].__setitem__("violated", []),
         "a missing mode": lambda s, r: s.pop("mode"),
         "an unredacted password": lambda s, r: r["server"].__setitem__("dsn", "host=x password=hunter2"),
+        "a seed_text that is not a number": lambda s, r: r.__setitem__("seed_text", "12a"),
+        "a shard without its count": lambda s, r: r.__setitem__("shard", {"index": 1, "selected": 3}),
     }
     for what, change in corruptions.items():
         if validator.is_valid(corrupt(change)):

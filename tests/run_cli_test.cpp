@@ -221,8 +221,10 @@ TEST(CliRun, UnreachableDsnIsInfrastructureErrorWithoutSecretOrReport) {
 TEST(CliRun, UnmetExpectationExitsOneAndReportsIt) {
   TempDir tmp;
   const fs::path report = tmp.path() / "report.json";
+  const fs::path junit = tmp.path() / "junit.xml";
   const RunResult r = run_pgrace({"run", "transfer.read_modify_write", "--isolation", "serializable", "--retries",
-                                  "100", "--report", report.string()},
+                                  "100", "--report", report.string(), "--junit", junit.string(), "--junit-suite",
+                                  "ci-job"},
                                  without_dsn(), 120s);
   EXPECT_EQ(r.exit_code, 1) << output_of(r);
   EXPECT_THAT(r.out, HasSubstr("FAIL transfer.read_modify_write: held"));
@@ -237,6 +239,90 @@ TEST(CliRun, UnmetExpectationExitsOneAndReportsIt) {
   EXPECT_EQ(s.at("expectation").at("verdict"), "violation");
   EXPECT_EQ(s.at("config").at("isolation"), "serializable");
   EXPECT_EQ(s.at("config").at("max_retries"), 100);
+
+  // JUnit as CI tools read it: the suite name given, the scenario's source,
+  // a typed failure whose body says how to rerun it.
+  const std::string xml = slurp(junit);
+  EXPECT_THAT(xml, HasSubstr("<testsuite name=\"ci-job\""));
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(xml, m, std::regex(R"re(file="([^"]*)" line="(\d+)")re"))) << xml;
+  EXPECT_THAT(m.str(1), ::testing::EndsWith("scenarios/transfer.cpp"));
+  EXPECT_GT(std::stoi(m.str(2)), 0);
+  EXPECT_THAT(xml, HasSubstr("<failure type=\"missed_violation\""));
+  EXPECT_THAT(xml, HasSubstr("<property name=\"isolation\" value=\"serializable\"/>"));
+  ASSERT_TRUE(std::regex_search(xml, m, std::regex("reproduce: ([^\n]*)\n"))) << xml;
+  // The reproducer reruns it alone, with the same outcome.
+  std::vector<std::string> argv;
+  std::istringstream words(m.str(1));
+  for (std::string w; words >> w;) argv.push_back(w);
+  ASSERT_FALSE(argv.empty());
+  EXPECT_EQ(argv[0], pgrace_binary());
+  EXPECT_THAT(m.str(1), HasSubstr(" run transfer.read_modify_write --seed " + j.at("seed_text").get<std::string>()));
+  const RunResult again = run(argv, without_dsn(), 120s);
+  EXPECT_EQ(again.exit_code, 1) << output_of(again);
+  EXPECT_THAT(again.out, HasSubstr("FAIL transfer.read_modify_write: held"));
+  EXPECT_THAT(again.out, HasSubstr("serializable, seed " + j.at("seed_text").get<std::string>()));
+}
+
+// --shard I/N over N jobs runs every selected scenario exactly once, in
+// shards whose sizes differ by at most one; each report says which shard.
+TEST(CliRun, ShardsPartitionTheSelection) {
+  std::set<std::string> selection;
+  const RunResult list = run_pgrace({"list", "--json"});
+  ASSERT_EQ(list.exit_code, 0) << output_of(list);
+  for (const auto& s : nlohmann::json::parse(list.out))
+    if (s.at("name").get<std::string>().rfind("hermitage.g1", 0) == 0) selection.insert(s.at("name").get<std::string>());
+  ASSERT_EQ(selection.size(), 9u);
+  TempDir tmp;
+  std::multiset<std::string> ran;
+  std::vector<std::size_t> sizes;
+  for (int i = 1; i <= 4; ++i) {
+    const fs::path report = tmp.path() / ("shard" + std::to_string(i) + ".json");
+    const RunResult r = run_pgrace({"run", "hermitage.g1*", "--shard", std::to_string(i) + "/4", "--report",
+                                    report.string(), "-q"},
+                                   without_dsn(), 120s);
+    ASSERT_EQ(r.exit_code, 0) << output_of(r);
+    EXPECT_THAT(r.out, HasSubstr("(shard " + std::to_string(i) + "/4)"));
+    const auto j = nlohmann::json::parse(slurp(report));
+    EXPECT_EQ(j.at("shard"), (nlohmann::json{{"index", i}, {"count", 4}, {"selected", 9}}));
+    sizes.push_back(j.at("scenarios").size());
+    for (const auto& s : j.at("scenarios")) ran.insert(s.at("name").get<std::string>());
+  }
+  EXPECT_EQ(std::set<std::string>(ran.begin(), ran.end()), selection) << "the union is not the selection";
+  EXPECT_EQ(ran.size(), selection.size()) << "a scenario ran in two shards";
+  EXPECT_LE(*std::max_element(sizes.begin(), sizes.end()) - *std::min_element(sizes.begin(), sizes.end()), 1u);
+}
+
+// Seeds pgrace draws stay below 2^53, so a JSON reader that uses doubles
+// (JavaScript, jq 1.6) reads them exactly; the report also has them as text.
+TEST(CliRun, DrawnSeedsSurviveDoublesAndAreWrittenAsText) {
+  TempDir tmp;
+  for (int i = 0; i < 3; ++i) {
+    const fs::path report = tmp.path() / "r.json";
+    const RunResult r = run_pgrace({"explore", "transfer.lost_update_schedule", "-q", "--report", report.string()},
+                                   without_dsn(), 60s);
+    ASSERT_EQ(r.exit_code, 0) << output_of(r);
+    const auto j = nlohmann::json::parse(slurp(report));
+    const std::uint64_t seed = j.at("seed").get<std::uint64_t>();
+    EXPECT_LT(seed, std::uint64_t{1} << 53);
+    EXPECT_EQ(static_cast<std::uint64_t>(static_cast<double>(seed)), seed);
+    EXPECT_EQ(j.at("seed_text"), std::to_string(seed));
+    EXPECT_EQ(j.at("scenarios")[0].at("config").at("seed_text"), std::to_string(seed));
+  }
+}
+
+// A seed the user gives may be any 64-bit value; it is echoed exactly.
+TEST(CliRun, LargestSeedWorks) {
+  TempDir tmp;
+  const fs::path report = tmp.path() / "r.json";
+  const RunResult r = run_pgrace({"run", "transfer.article_guarded", "--seed", "18446744073709551615", "--report",
+                                  report.string()},
+                                 without_dsn(), 60s);
+  ASSERT_EQ(r.exit_code, 0) << output_of(r);
+  EXPECT_THAT(r.out, HasSubstr("seed 18446744073709551615"));
+  const auto j = nlohmann::json::parse(slurp(report));
+  EXPECT_EQ(j.at("seed").get<std::uint64_t>(), 18446744073709551615u);
+  EXPECT_EQ(j.at("seed_text"), "18446744073709551615");
 }
 
 TEST(CliRun, SeedIsEchoedInOutputAndReport) {

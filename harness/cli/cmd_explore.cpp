@@ -2,6 +2,7 @@
 // and show the violating ones, the minimal reproducer first.
 
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "commands.hpp"
@@ -17,13 +18,12 @@ struct ExploreOptions {
   std::vector<std::string> patterns;
   std::optional<std::string> dsn;
   std::optional<std::string> isolation;
-  std::optional<std::uint64_t> seed;
+  std::optional<std::string> seed;
   std::size_t max_schedules = 1000;
   std::vector<std::string> schedules;
   long step_timeout_ms = 5000;
   std::vector<std::string> options;
-  std::string report;
-  std::string junit;
+  ReportOptions reports;
   bool quiet = false;
 };
 
@@ -34,53 +34,78 @@ std::vector<std::string> words(const std::string& text) {
   return out;
 }
 
-void print_exploration(const ScenarioResult& r) {
-  std::cout << (r.matched ? "ok   " : "FAIL ") << r.info.name << " (" << to_sql(r.knobs.isolation) << "): "
-            << r.repetitions << " schedule(s) explored of " << r.schedules_total << ", " << r.violating_runs
-            << " violated";
-  if (r.schedules_infeasible) std::cout << ", " << r.schedules_infeasible << " infeasible";
-  std::cout << "\n";
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+// Throws pgrace::Error (usage) unless `schedule` names every step of
+// `scenario`'s sessions (a schedule that leaves steps out would leave
+// transactions open and judge a history nobody asked for).
+void check_schedule_covers_steps(const std::string& name, const Scenario& scenario,
+                                 const std::vector<std::string>& schedule) {
+  const std::set<std::string> given(schedule.begin(), schedule.end());
+  std::string missing, all;
+  for (const auto& session : scenario.sessions())
+    for (const auto& step : session.steps) {
+      all += (all.empty() ? "" : " ") + step.name;
+      if (!given.count(step.name)) missing += (missing.empty() ? "" : ", ") + step.name;
+    }
+  if (!missing.empty())
+    throw usage_error("--schedule '" + join(schedule) + "' leaves out step(s) " + missing + " of " + name +
+                      ": a schedule runs every step once (steps: " + all + ")");
+}
+
+void print_exploration(std::ostream& out, const ScenarioResult& r) {
+  out << (r.matched ? "ok   " : "FAIL ") << r.info.name << " (" << to_sql(r.knobs.isolation) << "): "
+      << r.repetitions << " schedule(s) explored of " << r.schedules_total << ", " << r.violating_runs
+      << " violated";
+  if (r.schedules_infeasible) out << ", " << r.schedules_infeasible << " infeasible";
+  out << "\n";
   for (const auto& inv : r.invariants)
-    std::cout << "  \"" << inv.name << "\": " << (inv.held ? "held in every schedule" : "violated in " + std::to_string(inv.violated_runs) + " schedule(s)") << "\n";
+    out << "  \"" << inv.name << "\": " << (inv.held ? "held in every schedule" : "violated in " + std::to_string(inv.violated_runs) + " schedule(s)") << "\n";
   if (r.violating_schedules.empty()) return;
   const ScheduleResult& minimal = r.violating_schedules.front();
-  std::cout << "minimal reproducer (violates";
-  for (const auto& name : minimal.violated) std::cout << " \"" << name << "\"";
-  std::cout << "); replay it in psql, one terminal per session, at isolation level " << to_sql(r.knobs.isolation)
-            << ":\n"
-            << schedule_text(minimal);
+  out << "minimal reproducer (violates";
+  for (const auto& name : minimal.violated) out << " \"" << name << "\"";
+  out << "); replay it in psql, one terminal per session, at isolation level " << to_sql(r.knobs.isolation)
+      << ":\n"
+      << schedule_text(minimal);
   for (std::size_t i = 1; i < r.violating_schedules.size() && i < 6; ++i) {
-    std::cout << "also violating:";
-    for (const auto& step : r.violating_schedules[i].schedule) std::cout << " " << step;
-    std::cout << "\n";
+    out << "also violating:";
+    for (const auto& step : r.violating_schedules[i].schedule) out << " " << step;
+    out << "\n";
   }
 }
 
-int explore(const ExploreOptions& o) {
+int explore(const ExploreOptions& o, const std::string& program) {
   const auto started = std::chrono::steady_clock::now();
   const auto selected = select_scenarios(o.patterns, false);
   RunSettings settings;
   if (o.isolation) settings.isolation = parse_isolation(*o.isolation);
-  settings.seed = o.seed ? *o.seed : random_seed();
+  settings.seed = o.seed ? parse_seed(*o.seed) : random_seed();
   if (o.max_schedules < 1) throw usage_error("--max-schedules must be at least 1");
   settings.max_schedules = o.max_schedules;
   if (o.step_timeout_ms < 1) throw usage_error("--step-timeout must be at least 1 (milliseconds)");
   settings.step_timeout = std::chrono::milliseconds(o.step_timeout_ms);
   for (const auto& s : o.schedules) settings.schedules.push_back(words(s));
-  auto scenarios = make_scenarios(selected, o.options, settings);
-  for (std::size_t i = 0; i < scenarios.size(); ++i)
-    if (scenarios[i]->sessions().empty())
+  auto prepared = make_scenarios(selected, o.options, settings);
+  for (std::size_t i = 0; i < selected.size(); ++i) {
+    if (prepared.scenarios[i]->sessions().empty())
       throw usage_error(selected[i]->info.name + " is a stress scenario, not made of steps: use pgrace run");
-  if (!o.report.empty()) check_writable(o.report);
-  if (!o.junit.empty()) check_writable(o.junit);
+    for (const auto& schedule : settings.schedules)
+      check_schedule_covers_steps(selected[i]->info.name, *prepared.scenarios[i], schedule);
+  }
+  const ReportFiles files = check_report_files(o.reports);
 
   auto server = Server::open(resolve_dsn(o.dsn));
-  RunReport report = new_report(*server, settings);
+  RunReport report = new_report(*server, settings, program, prepared);
   for (std::size_t i = 0; i < selected.size(); ++i) {
-    report.scenarios.push_back(run_scenario(*server, selected[i]->info, *scenarios[i], settings));
-    if (!o.quiet) print_exploration(report.scenarios.back());
+    report.scenarios.push_back(run_scenario(*server, selected[i]->info, *prepared.scenarios[i], settings));
+    if (!o.quiet) print_exploration(files.terminal(), report.scenarios.back());
   }
-  finish_report(report, started, o.report, o.junit);
+  finish_report(report, started, files);
   return report.exit_code;
 }
 
@@ -94,14 +119,15 @@ void add_explore_command(CLI::App& app, const Selected& selected) {
   add_dsn_option(*command, o->dsn);
   command->add_option("--isolation", o->isolation, "read_committed, repeatable_read or serializable (default: the scenario's)");
   command->add_option("--max-schedules", o->max_schedules, "Sample this many schedules when there are more (default 1000)");
-  command->add_option("--seed", o->seed, "Seed for sampling schedules (default: random)");
+  command->add_option("--seed", o->seed, "Seed for sampling schedules, 0 to 2^64-1 (default: random)");
   command->add_option("--schedule", o->schedules, "Run this schedule (step names, space-separated); repeatable");
   command->add_option("--step-timeout", o->step_timeout_ms, "Cancel a step that neither completes nor waits on a lock within this many ms (default 5000)");
   command->add_option("-o,--option", o->options, "Scenario option key=value (repeatable)");
-  command->add_option("--report", o->report, "Write the JSON report here");
-  command->add_option("--junit", o->junit, "Write JUnit XML here");
+  add_report_options(*command, o->reports);
   command->add_flag("-q,--quiet", o->quiet, "Print nothing; use the exit code and reports");
-  command->callback([selected, o] { *selected = [o] { return explore(*o); }; });
+  command->callback([selected, o, command] {
+    *selected = [o, command] { return explore(*o, command->get_parent()->get_name()); };
+  });
 }
 
 }  // namespace pgrace::cli

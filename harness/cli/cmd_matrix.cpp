@@ -16,12 +16,11 @@ namespace {
 struct MatrixOptions {
   std::optional<std::string> dsn;
   bool json = false;
-  std::string report;
-  std::string junit;
+  ReportOptions reports;
   long step_timeout_ms = 5000;
 };
 
-int matrix(const MatrixOptions& o) {
+int matrix(const MatrixOptions& o, const std::string& program) {
   const auto started = std::chrono::steady_clock::now();
   std::vector<const ScenarioDefinition*> selected;
   for (const auto& d : registered_scenarios())
@@ -34,12 +33,12 @@ int matrix(const MatrixOptions& o) {
   RunSettings settings;
   settings.seed = random_seed();
   settings.step_timeout = std::chrono::milliseconds(o.step_timeout_ms);
-  auto scenarios = make_scenarios(selected, {}, settings);
-  if (!o.report.empty()) check_writable(o.report);
-  if (!o.junit.empty()) check_writable(o.junit);
+  auto prepared = make_scenarios(selected, {}, settings);
+  const ReportFiles files = check_report_files(o.reports);
+  std::ostream& out = files.terminal();
 
   auto server = Server::open(resolve_dsn(o.dsn));
-  RunReport report = new_report(*server, settings);
+  RunReport report = new_report(*server, settings, program, prepared);
   std::vector<std::string> anomalies;  // in registration order
   const std::vector<std::string> levels = {"read committed", "repeatable read", "serializable"};
   struct Cell {
@@ -48,7 +47,7 @@ int matrix(const MatrixOptions& o) {
   std::map<std::string, std::map<std::string, Cell>> cells;
   for (std::size_t i = 0; i < selected.size(); ++i) {
     const ScenarioInfo& info = selected[i]->info;
-    report.scenarios.push_back(run_scenario(*server, info, *scenarios[i], settings));
+    report.scenarios.push_back(run_scenario(*server, info, *prepared.scenarios[i], settings));
     const ScenarioResult& r = report.scenarios.back();
     const std::string& anomaly = info.labels.at("anomaly");
     if (std::find(anomalies.begin(), anomalies.end(), anomaly) == anomalies.end()) anomalies.push_back(anomaly);
@@ -56,7 +55,7 @@ int matrix(const MatrixOptions& o) {
         r.verdict == "violated" ? "occurs" : r.verdict == "held" ? "prevented" : "error",
         info.expectation.expects_violation() ? "occurs" : "prevented"};
   }
-  finish_report(report, started, o.report, o.junit);
+  finish_report(report, started, files);
 
   int differing = 0;
   if (o.json) {
@@ -70,28 +69,28 @@ int matrix(const MatrixOptions& o) {
       }
       table.push_back(row);
     }
-    std::cout << nlohmann::json{{"server_version", server->version()}, {"levels", levels}, {"rows", table},
-                                {"differing_cells", differing}}
-                     .dump(2)
-              << "\n";
+    out << nlohmann::json{{"server_version", server->version()}, {"levels", levels}, {"rows", table},
+                          {"differing_cells", differing}}
+               .dump(2)
+        << "\n";
   } else {
-    std::cout << "PostgreSQL " << server->version() << ": observed (expected, per Hermitage)\n"
-              << std::left << std::setw(10) << "anomaly";
-    for (const auto& level : levels) std::cout << std::setw(26) << level;
-    std::cout << "\n";
+    out << "PostgreSQL " << server->version() << ": observed (expected, per Hermitage)\n"
+        << std::left << std::setw(10) << "anomaly";
+    for (const auto& level : levels) out << std::setw(26) << level;
+    out << "\n";
     for (const auto& anomaly : anomalies) {
-      std::cout << std::setw(10) << anomaly;
+      out << std::setw(10) << anomaly;
       for (const auto& level : levels) {
         const Cell& c = cells[anomaly][level];
         const bool same = c.observed == c.expected;
         differing += !same;
-        std::cout << std::setw(26) << (same ? c.observed : c.observed + " (expected " + c.expected + ") !");
+        out << std::setw(26) << (same ? c.observed : c.observed + " (expected " + c.expected + ") !");
       }
-      std::cout << "\n";
+      out << "\n";
     }
-    std::cout << (differing ? std::to_string(differing) + " cell(s) differ from the expected table"
-                            : "every cell matches the expected table")
-              << "\n";
+    out << (differing ? std::to_string(differing) + " cell(s) differ from the expected table"
+                      : "every cell matches the expected table")
+        << "\n";
   }
   return differing ? 1 : report.exit_code;
 }
@@ -104,10 +103,11 @@ void add_matrix_command(CLI::App& app, const Selected& selected) {
       "matrix", "Run the Hermitage anomaly scenarios at every isolation level and print the table");
   add_dsn_option(*command, o->dsn);
   command->add_flag("--json", o->json, "Print the table as JSON");
-  command->add_option("--report", o->report, "Write the JSON report (every cell's scenario) here");
-  command->add_option("--junit", o->junit, "Write JUnit XML here");
+  add_report_options(*command, o->reports);
   command->add_option("--step-timeout", o->step_timeout_ms, "Cancel a step stuck this many ms (default 5000)");
-  command->callback([selected, o] { *selected = [o] { return matrix(*o); }; });
+  command->callback([selected, o, command] {
+    *selected = [o, command] { return matrix(*o, command->get_parent()->get_name()); };
+  });
 }
 
 }  // namespace pgrace::cli

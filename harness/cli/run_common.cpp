@@ -1,30 +1,70 @@
 #include "run_common.hpp"
 
+#include <charconv>
+#include <iostream>
 #include <random>
+#include <set>
 
 #include "pgrace/error.hpp"
 
 namespace pgrace::cli {
+namespace {
 
-std::vector<std::unique_ptr<Scenario>> make_scenarios(const std::vector<const ScenarioDefinition*>& selected,
-                                                      const std::vector<std::string>& option_items,
-                                                      const RunSettings& settings) {
-  Options options(option_items);
-  std::vector<std::unique_ptr<Scenario>> scenarios;
+std::string key_of(const std::string& option_item) { return option_item.substr(0, option_item.find('=')); }
+
+}  // namespace
+
+PreparedScenarios make_scenarios(const std::vector<const ScenarioDefinition*>& selected,
+                                 const std::vector<std::string>& option_items, const RunSettings& settings) {
+  (void)Options(option_items);  // a malformed item fails here, before any scenario is made
+  PreparedScenarios prepared;
+  std::set<std::string> known;  // every key some scenario read (given or not)
   for (const auto* d : selected) {
     apply_overrides(d->info.defaults, settings);
-    scenarios.push_back(d->make(options));
+    Options own(option_items);
+    prepared.scenarios.push_back(d->make(own));
+    auto& read = prepared.options_read[d->info.name];
+    for (const auto& item : option_items)
+      if (own.read_keys().count(key_of(item))) read.push_back(item);
+    known.insert(own.read_keys().begin(), own.read_keys().end());
   }
-  if (auto unread = options.unread(); !unread.empty()) {
-    std::string known;
-    for (const auto& k : options.read_keys()) known += (known.empty() ? "" : ", ") + k;
-    throw usage_error("option '" + unread.front() + "' is not read by any selected scenario (they read: " +
-                      (known.empty() ? "none" : known) + ")");
-  }
-  return scenarios;
+  for (const auto& item : option_items)
+    if (!known.count(key_of(item))) {
+      std::string names;
+      for (const auto& k : known) names += (names.empty() ? "" : ", ") + k;
+      throw usage_error("option '" + key_of(item) + "' is not read by any selected scenario (they read: " +
+                        (names.empty() ? "none" : names) + ")");
+    }
+  return prepared;
 }
 
-RunReport new_report(const Server& server, const RunSettings& settings) {
+void add_report_options(CLI::App& command, ReportOptions& o) {
+  command.add_option("--report", o.json, "Write the JSON report here (a file, a FIFO or /dev/stdout)");
+  command.add_option("--junit", o.junit, "Write JUnit XML here (a file, a FIFO or /dev/stdout)");
+  command.add_option("--junit-suite", o.junit_suite, "Name of the JUnit test suite (default 'pgrace')");
+}
+
+std::ostream& ReportFiles::terminal() const {
+  const bool to_stdout = (json && json->is_stdout()) || (junit && junit->is_stdout());
+  return to_stdout ? std::cerr : std::cout;
+}
+
+ReportFiles check_report_files(const ReportOptions& o) {
+  ReportFiles files;
+  files.junit_suite = o.junit_suite;
+  if (o.json && o.json->empty()) throw usage_error("--report needs a file name, got an empty one");
+  if (o.junit && o.junit->empty()) throw usage_error("--junit needs a file name, got an empty one");
+  if (o.junit_suite.empty()) throw usage_error("--junit-suite needs a name, got an empty one");
+  if (o.json) files.json.emplace(*o.json);
+  if (o.junit) files.junit.emplace(*o.junit);
+  if (files.json && files.junit && files.json->same_file_as(*files.junit))
+    throw usage_error("--report " + *o.json + " and --junit " + *o.junit +
+                      " name the same file: give them two different paths");
+  return files;
+}
+
+RunReport new_report(const Server& server, const RunSettings& settings, const std::string& program,
+                     const PreparedScenarios& prepared) {
   RunReport report;
   report.tool_version = PGRACE_VERSION;
   report.started_at = utc_now();
@@ -34,20 +74,33 @@ RunReport new_report(const Server& server, const RunSettings& settings) {
   report.provision = server.timings();
   report.seed = settings.seed;
   report.repeat = settings.repeat;
+  report.max_schedules = settings.max_schedules;
+  report.program = program;
+  report.scenario_options = prepared.options_read;
   return report;
 }
 
-void finish_report(RunReport& report, std::chrono::steady_clock::time_point started, const std::string& json_path,
-                   const std::string& junit_path) {
+void finish_report(RunReport& report, std::chrono::steady_clock::time_point started, const ReportFiles& files) {
   report.exit_code = exit_code_of(report.scenarios);
   report.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-  if (!json_path.empty()) write_file_atomically(json_path, to_json(report).dump(2) + "\n");
-  if (!junit_path.empty()) write_file_atomically(junit_path, to_junit(report));
+  // Witnesses may hold any bytes: invalid UTF-8 becomes U+FFFD instead of an exception.
+  if (files.json) files.json->write(to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  if (files.junit) files.junit->write(to_junit(report, files.junit_suite));
 }
 
 std::uint64_t random_seed() {
   std::random_device random;
-  return (static_cast<std::uint64_t>(random()) << 32) ^ random();
+  const std::uint64_t bits = (static_cast<std::uint64_t>(random()) << 32) ^ random();
+  return bits & ((std::uint64_t{1} << 53) - 1);
+}
+
+std::uint64_t parse_seed(const std::string& text) {
+  std::uint64_t seed = 0;
+  const char* end = text.data() + text.size();
+  const auto [at, error] = std::from_chars(text.data(), end, seed);
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || error != std::errc() || at != end)
+    throw usage_error("--seed must be a whole number from 0 to 18446744073709551615, got '" + text + "'");
+  return seed;
 }
 
 }  // namespace pgrace::cli

@@ -1,9 +1,13 @@
 #pragma once
 // What run, explore and matrix share: creating the selected scenarios with
-// their options, and writing reports.
+// their options, the seed, and the report files.
 
+#include <CLI/CLI.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -12,22 +16,54 @@
 
 namespace pgrace::cli {
 
+// The scenarios to run, created with the -o options.
+struct PreparedScenarios {
+  std::vector<std::unique_ptr<Scenario>> scenarios;  // in the order of the selection
+  // Per scenario name, the given -o items ("key=value") that scenario read.
+  std::map<std::string, std::vector<std::string>> options_read;
+};
+
 // Creates each selected scenario with the -o options; checks the knobs the
 // settings produce. Throws pgrace::Error (usage) for an option none of them
 // read or an out-of-range setting.
-std::vector<std::unique_ptr<Scenario>> make_scenarios(const std::vector<const ScenarioDefinition*>& selected,
-                                                      const std::vector<std::string>& option_items,
-                                                      const RunSettings& settings);
+PreparedScenarios make_scenarios(const std::vector<const ScenarioDefinition*>& selected,
+                                 const std::vector<std::string>& option_items, const RunSettings& settings);
 
-// A report header for a run on `server`.
-RunReport new_report(const Server& server, const RunSettings& settings);
+// --report, --junit and --junit-suite as given.
+struct ReportOptions {
+  std::optional<std::string> json;
+  std::optional<std::string> junit;
+  std::string junit_suite = "pgrace";
+};
+void add_report_options(CLI::App& command, ReportOptions& options);
 
-// Fills in the exit code and wall time and writes the JSON and JUnit files
-// that were asked for ("" = not asked).
-void finish_report(RunReport& report, std::chrono::steady_clock::time_point started, const std::string& json_path,
-                   const std::string& junit_path);
+// The report files of a run, checked before it starts.
+struct ReportFiles {
+  std::optional<ReportFile> json;
+  std::optional<ReportFile> junit;
+  std::string junit_suite;
+  // Where the terminal text goes: stderr when a report goes to stdout.
+  std::ostream& terminal() const;
+};
 
-// A random seed, for when none was given.
+// Checks the report paths (creating nothing): throws pgrace::Error (usage)
+// for an empty path, one that cannot be written, or both naming one file.
+ReportFiles check_report_files(const ReportOptions& options);
+
+// A report header for a run on `server` by `program` (argv[0]).
+RunReport new_report(const Server& server, const RunSettings& settings, const std::string& program,
+                     const PreparedScenarios& prepared);
+
+// Fills in the exit code and wall time and writes the report files that
+// were asked for (creating missing parent directories now).
+void finish_report(RunReport& report, std::chrono::steady_clock::time_point started, const ReportFiles& files);
+
+// A random seed below 2^53, so that it survives tools that read JSON
+// numbers as doubles (JavaScript, jq 1.6).
 std::uint64_t random_seed();
+
+// --seed's value: a whole number from 0 to 2^64-1, digits only. Throws
+// pgrace::Error (usage) for anything else (-1, 2^64, "x").
+std::uint64_t parse_seed(const std::string& text);
 
 }  // namespace pgrace::cli

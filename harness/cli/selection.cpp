@@ -2,35 +2,20 @@
 
 #include <fnmatch.h>
 
-#include <algorithm>
+#include <charconv>
 #include <set>
 
 #include "pgrace/error.hpp"
+#include "suggest.hpp"
 
 namespace pgrace::cli {
 namespace {
 
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 std::string closest_names(const std::string& pattern) {
-  std::vector<std::pair<std::size_t, std::string>> ranked;
-  for (const auto& d : registered_scenarios()) ranked.emplace_back(edit_distance(pattern, d.info.name), d.info.name);
-  std::sort(ranked.begin(), ranked.end());
+  std::vector<std::string> names;
+  for (const auto& d : registered_scenarios()) names.push_back(d.info.name);
   std::string text;
-  for (std::size_t i = 0; i < ranked.size() && i < 3; ++i) text += (i ? ", " : "") + ranked[i].second;
+  for (const auto& name : closest(pattern, names, 3, false)) text += (text.empty() ? "" : ", ") + name;
   return text;
 }
 
@@ -56,6 +41,34 @@ std::vector<const ScenarioDefinition*> select_scenarios(const std::vector<std::s
   for (const auto& d : scenarios)
     if (all || chosen.count(d.info.name)) selected.push_back(&d);
   return selected;
+}
+
+Shard parse_shard(const std::string& text) {
+  const auto slash = text.find('/');
+  Shard shard{0, 0};
+  const auto number = [](const std::string& digits, int& into) {
+    const char* end = digits.data() + digits.size();
+    return !digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos &&
+           std::from_chars(digits.data(), end, into).ptr == end;
+  };
+  if (slash == std::string::npos || !number(text.substr(0, slash), shard.index) ||
+      !number(text.substr(slash + 1), shard.count) || shard.index < 1 || shard.index > shard.count)
+    throw usage_error("--shard must be I/N with 1 <= I <= N, e.g. --shard 2/4 for the second of four CI jobs; got '" +
+                      text + "'");
+  return shard;
+}
+
+std::vector<const ScenarioDefinition*> shard_of(const std::vector<const ScenarioDefinition*>& selected, Shard shard) {
+  std::vector<const ScenarioDefinition*> mine;
+  for (std::size_t i = static_cast<std::size_t>(shard.index - 1); i < selected.size();
+       i += static_cast<std::size_t>(shard.count))
+    mine.push_back(selected[i]);
+  if (mine.empty())
+    throw usage_error("shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) +
+                      " is empty: only " + std::to_string(selected.size()) +
+                      " scenario(s) are selected, fewer than the " + std::to_string(shard.count) +
+                      " shards; use at most " + std::to_string(selected.size()) + " shards");
+  return mine;
 }
 
 }  // namespace pgrace::cli

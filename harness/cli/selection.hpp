@@ -1,5 +1,6 @@
 #pragma once
-// Choosing scenarios by name or glob on the command line.
+// Choosing scenarios by name or glob on the command line, and splitting the
+// choice into CI shards.
 
 #include <string>
 #include <vector>
@@ -9,9 +10,26 @@
 namespace pgrace::cli {
 
 // The registered scenarios matching any of `patterns` (exact names or shell
-// globs such as 'transfer.*'), in registry order, each once; all of them if
-// `all`. Throws pgrace::Error (usage) for a pattern that matches nothing,
-// suggesting the closest names, or when nothing was asked for.
+// globs such as 'transfer.*'), in registry order (sorted by name), each
+// once; all of them if `all`. Throws pgrace::Error (usage) for a pattern that
+// matches nothing, suggesting the closest names, or when nothing was asked for.
 std::vector<const ScenarioDefinition*> select_scenarios(const std::vector<std::string>& patterns, bool all);
+
+// `--shard I/N`: this is shard `index` (1-based) of `count`.
+struct Shard {
+  int index = 1;
+  int count = 1;
+};
+
+// Parses "I/N" with 1 <= I <= N (digits only). Throws pgrace::Error (usage).
+Shard parse_shard(const std::string& text);
+
+// Shard `shard` of `selected` (sorted by name): dealt round-robin, shard I
+// of N gets the I-th, (I+N)-th, (2N+I)-th ... scenario. The N shards are
+// disjoint, their union is `selected`, their sizes differ by at most one,
+// and none is empty unless N exceeds the number of scenarios. Throws
+// pgrace::Error (usage) for an empty shard: a CI job that tests nothing
+// must not pass.
+std::vector<const ScenarioDefinition*> shard_of(const std::vector<const ScenarioDefinition*>& selected, Shard shard);
 
 }  // namespace pgrace::cli

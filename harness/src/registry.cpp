@@ -13,7 +13,11 @@ std::vector<ScenarioDefinition>& registry() {
 
 }  // namespace
 
-bool register_scenario(ScenarioDefinition definition) {
+bool register_scenario(ScenarioDefinition definition, const char* source_file, int source_line) {
+  if (source_file) {
+    definition.info.source_file = source_file;
+    definition.info.source_line = source_line;
+  }
   auto& scenarios = registry();
   for (const auto& existing : scenarios)
     if (existing.info.name == definition.info.name)

@@ -1,13 +1,8 @@
 #include "pgrace/report.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <sstream>
 
@@ -16,18 +11,57 @@
 namespace pgrace {
 namespace {
 
-std::string xml_escape(const std::string& text) {
+// The length of the UTF-8 sequence at text[i] if it is a valid character
+// that XML 1.0 allows (not a surrogate, U+FFFE or U+FFFF), else 0.
+std::size_t valid_utf8_length(const std::string& text, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  const std::size_t length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 0;
+  if (length == 0 || lead > 0xF4 || i + length > text.size()) return 0;
+  std::uint32_t code = lead & (0x7F >> length);
+  for (std::size_t k = 1; k < length; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    code = (code << 6) | (byte(i + k) & 0x3F);
+  }
+  static const std::uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (code < smallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF) || code == 0xFFFE ||
+      code == 0xFFFF)
+    return 0;
+  return length;
+}
+
+// `text` as XML character data (or, with `attribute`, an attribute value in
+// double quotes) that is well-formed XML 1.0 whatever `text` holds: markup
+// escaped, invalid UTF-8 as U+FFFD, control characters XML forbids as the
+// text "\xNN"; in attributes tab, newline and CR as character references so
+// that parsers keep them.
+std::string xml_escape(const std::string& text, bool attribute = false) {
   std::string out;
-  for (char c : text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      const std::size_t length = valid_utf8_length(text, i);
+      out += length ? text.substr(i, length) : "\xEF\xBF\xBD";
+      i += length ? length : 1;
+      continue;
+    }
+    ++i;
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
       case '\'': out += "&apos;"; break;
+      case '\r': out += "&#13;"; break;
+      case '\n': out += attribute ? "&#10;" : "\n"; break;
+      case '\t': out += attribute ? "&#9;" : "\t"; break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') out += ' ';
-        else out += c;
+        if (c < 0x20) {
+          static const char hex[] = "0123456789ABCDEF";
+          out += std::string("\\x") + hex[c >> 4] + hex[c & 0xF];
+        } else {
+          out += static_cast<char>(c);
+        }
     }
   }
   return out;
@@ -141,6 +175,7 @@ nlohmann::json to_json(const ScenarioResult& r) {
         {"sync", to_string(r.knobs.sync)},
         {"max_retries", r.knobs.retry.max_retries},
         {"seed", r.seed},
+        {"seed_text", std::to_string(r.seed)},
         {"deadlock_timeout", r.deadlock_timeout}}},
       {"repetitions", r.repetitions},
       {"violating_runs", r.violating_runs},
@@ -187,7 +222,12 @@ nlohmann::json to_json(const RunReport& report) {
              ? json{{"total", p.total_ms}, {"initdb", p.initdb_ms}, {"copy", p.copy_ms}, {"start", p.start_ms}, {"cache_hit", p.cache_hit}}
              : json()}}},
       {"seed", report.seed},
+      {"seed_text", std::to_string(report.seed)},
       {"repeat", report.repeat},
+      {"shard", report.shard.count ? json{{"index", report.shard.index},
+                                          {"count", report.shard.count},
+                                          {"selected", report.shard.selected}}
+                                   : json()},
       {"summary",
        {{"scenarios", report.scenarios.size()},
         {"matched", matched},
@@ -197,37 +237,138 @@ nlohmann::json to_json(const RunReport& report) {
   };
 }
 
-std::string to_junit(const RunReport& report) {
+namespace {
+
+using Properties = std::vector<std::pair<std::string, std::string>>;
+
+std::string properties_xml(const Properties& properties, const std::string& indent) {
+  std::string out = indent + "<properties>\n";
+  for (const auto& [name, value] : properties)
+    out += indent + "  <property name=\"" + xml_escape(name, true) + "\" value=\"" + xml_escape(value, true) + "\"/>\n";
+  return out + indent + "</properties>\n";
+}
+
+Properties suite_properties(const RunReport& report) {
+  Properties p = {{"seed", std::to_string(report.seed)},
+                  {"server_version", report.server_version},
+                  {"server_source", report.server_source},
+                  {"pgrace_version", report.tool_version},
+                  {"repeat", std::to_string(report.repeat)}};
+  if (report.shard.count)
+    p.emplace_back("shard", std::to_string(report.shard.index) + "/" + std::to_string(report.shard.count));
+  return p;
+}
+
+Properties case_properties(const RunReport& report, const ScenarioResult& r) {
+  Properties p = {{"seed", std::to_string(r.seed)},
+                  {"server_version", report.server_version},
+                  {"isolation", to_sql(r.knobs.isolation)},
+                  {"mode", r.mode}};
+  if (r.mode == "stress") {
+    p.emplace_back("threads", std::to_string(r.knobs.threads));
+    p.emplace_back("repeat", std::to_string(report.repeat));
+  } else {
+    p.emplace_back("schedules_explored", std::to_string(r.repetitions));
+  }
+  p.emplace_back("verdict", r.verdict);
+  return p;
+}
+
+// `file` (a scenario's __FILE__) as CI annotations need it, relative to
+// the repository root: an absolute path is made relative to the current
+// directory (the repository root, in CI) when it lies below it; a relative
+// one (compilers see those when ccache's base_dir is set: relative to the
+// build directory) loses its leading "../" and "./", which fits a build
+// directory inside the source tree.
+std::string source_path(const std::string& file) {
+  namespace fs = std::filesystem;
+  const fs::path path(file);
+  if (path.is_relative()) {
+    fs::path stripped;
+    bool leading = true;
+    for (const auto& part : path) {
+      leading = leading && (part == ".." || part == ".");
+      if (!leading) stripped /= part;
+    }
+    return stripped.empty() ? file : stripped.string();
+  }
+  std::error_code ec;
+  const fs::path relative = path.lexically_relative(fs::current_path(ec));
+  if (ec || relative.empty() || *relative.begin() == "..") return file;
+  return relative.string();
+}
+
+// What went wrong with a mismatched scenario: the invariants violated
+// (with their witnesses) and the expected ones that held, then how to rerun it.
+std::string failure_body(const RunReport& report, const ScenarioResult& r) {
+  std::ostringstream out;
+  const std::string runs = r.mode == "interleave" ? " schedule(s)" : " run(s)";
+  for (const auto& inv : r.invariants) {
+    const bool expected = r.info.expectation.violated.count(inv.name) > 0;
+    if (!inv.held) {
+      out << "violated \"" << inv.name << "\"" << (expected ? "" : " (expected to hold)") << " in "
+          << inv.violated_runs << "/" << r.repetitions << runs << "; witnesses:\n";
+      for (const auto& w : inv.witnesses) out << "  " << w << "\n";
+    }
+    if (expected && inv.violated_runs < r.repetitions && r.mode == "stress")
+      out << "expected \"" << inv.name << "\" to be violated in every run; it held in "
+          << r.repetitions - inv.violated_runs << "/" << r.repetitions << " runs\n";
+    if (expected && inv.held && r.mode == "interleave")
+      out << "expected \"" << inv.name << "\" to be violated in some schedule; it held in all " << r.repetitions << "\n";
+  }
+  if (!r.violating_schedules.empty())
+    out << "minimal violating schedule:\n" << schedule_text(r.violating_schedules.front());
+  out << "reproduce: " << reproducer_command(report, r) << "\n";
+  return out.str();
+}
+
+// "unexpected_violation" when an invariant expected to hold was violated,
+// else "missed_violation" (an expected violation did not show every time).
+std::string failure_type(const ScenarioResult& r) {
+  for (const auto& inv : r.invariants)
+    if (!inv.held && !r.info.expectation.violated.count(inv.name)) return "unexpected_violation";
+  return "missed_violation";
+}
+
+}  // namespace
+
+std::string to_junit(const RunReport& report, const std::string& suite) {
   int failures = 0, errors = 0;
   double total_s = 0;
   std::ostringstream cases;
   for (const auto& r : report.scenarios) {
     const double seconds = (r.phases.setup_ms + r.phases.reset_ms + r.phases.run_ms + r.phases.check_ms) / 1000;
     total_s += seconds;
-    cases << "  <testcase classname=\"pgrace." << xml_escape(r.info.name.substr(0, r.info.name.find('.')))
-          << "\" name=\"" << xml_escape(r.info.name) << "\" time=\"" << fixed(seconds, 3) << "\">\n";
+    cases << "  <testcase classname=\"pgrace." << xml_escape(r.info.name.substr(0, r.info.name.find('.')), true)
+          << "\" name=\"" << xml_escape(r.info.name, true) << "\" time=\"" << fixed(seconds, 3) << "\"";
+    if (!r.info.source_file.empty())
+      cases << " file=\"" << xml_escape(source_path(r.info.source_file), true) << "\" line=\"" << r.info.source_line
+            << "\"";
+    cases << ">\n" << properties_xml(case_properties(report, r), "    ");
     if (r.verdict == "error") {
       ++errors;
-      cases << "    <error message=\"" << xml_escape(r.error) << "\"/>\n";
+      cases << "    <error type=\"error\" message=\"" << xml_escape(r.error, true) << "\">"
+            << xml_escape("error: " + r.error + "\nreproduce: " + reproducer_command(report, r) + "\n") << "</error>\n";
     } else if (!r.matched) {
       ++failures;
       const std::string message = "expected " + expectation_text(r.info.expectation) + ", violated " +
                                   violated_text(r) + " in " + std::to_string(r.violating_runs) + "/" +
                                   std::to_string(r.repetitions) + " runs";
-      cases << "    <failure message=\"" << xml_escape(message) << "\">" << xml_escape(summary_text(r))
-            << "</failure>\n";
+      cases << "    <failure type=\"" << failure_type(r) << "\" message=\"" << xml_escape(message, true) << "\">"
+            << xml_escape(failure_body(report, r)) << "</failure>\n";
     }
     cases << "    <system-out>" << xml_escape(summary_text(r)) << "</system-out>\n";
     cases << "  </testcase>\n";
   }
+  const std::string counts = "tests=\"" + std::to_string(report.scenarios.size()) + "\" failures=\"" +
+                             std::to_string(failures) + "\" errors=\"" + std::to_string(errors) + "\" time=\"" +
+                             fixed(total_s, 3) + "\"";
   std::ostringstream out;
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      << "<testsuites name=\"pgrace\" tests=\"" << report.scenarios.size() << "\" failures=\"" << failures
-      << "\" errors=\"" << errors << "\" time=\"" << fixed(total_s, 3) << "\">\n"
-      << "<testsuite name=\"pgrace\" tests=\"" << report.scenarios.size() << "\" failures=\"" << failures
-      << "\" errors=\"" << errors << "\" time=\"" << fixed(total_s, 3) << "\" timestamp=\""
-      << xml_escape(report.started_at) << "\">\n"
-      << cases.str() << "</testsuite>\n</testsuites>\n";
+      << "<testsuites name=\"" << xml_escape(suite, true) << "\" " << counts << ">\n"
+      << "<testsuite name=\"" << xml_escape(suite, true) << "\" " << counts << " skipped=\"0\" timestamp=\""
+      << xml_escape(report.started_at, true) << "\">\n"
+      << properties_xml(suite_properties(report), "  ") << cases.str() << "</testsuite>\n</testsuites>\n";
   return out.str();
 }
 
@@ -290,43 +431,6 @@ std::string summary_text(const ScenarioResult& r) {
     out << "\n";
   }
   return out.str();
-}
-
-void write_file_atomically(const std::string& path, const std::string& content) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  std::error_code ec;
-  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-  const fs::path temporary = target.string() + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) {
-      fs::remove(temporary, ec);
-      throw usage_error("cannot write report " + path + ": " + std::strerror(errno) +
-                        " (choose a writable path)");
-    }
-  }
-  fs::rename(temporary, target, ec);
-  if (ec) {
-    fs::remove(temporary, ec);
-    throw usage_error("cannot write report " + path + ": " + ec.message() + " (choose a writable path)");
-  }
-}
-
-void check_writable(const std::string& path) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  std::error_code ec;
-  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-  const fs::path probe = target.string() + ".probe." + std::to_string(getpid());
-  std::ofstream out(probe);
-  if (!out)
-    throw usage_error("cannot write report " + path + ": " + std::strerror(errno) + " (choose a writable path)");
-  out.close();
-  fs::remove(probe, ec);
-  if (fs::is_directory(target, ec)) throw usage_error("report path " + path + " is a directory: give a file name");
 }
 
 std::string utc_now() {

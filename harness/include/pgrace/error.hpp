@@ -36,4 +36,11 @@ inline Error infrastructure_error(const std::string& message) {
   return Error(ExitCode::infrastructure, message);
 }
 
+// `message` folded onto one line, for printing errors: PostgreSQL's
+// position and context lines (LINE n:, the caret line, CONTEXT:, QUERY:,
+// STATEMENT:, LOCATION:) are dropped, the other lines (DETAIL:, HINT:, a
+// trailing "(fix ...)") are joined with "; " (or a space before a "("),
+// and runs of blanks become one space. Never returns text with a newline.
+std::string one_line(const std::string& message);
+
 }  // namespace pgrace

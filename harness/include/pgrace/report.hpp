@@ -3,6 +3,7 @@
 // JUnit XML for CI, and a short summary for the terminal. None of them ever
 // contains a password.
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -24,6 +25,17 @@ struct RunReport {
   ProvisionTimings provision;
   std::uint64_t seed = 0;
   int repeat = 1;
+  std::size_t max_schedules = 1000;  // interleave mode: the sample size asked for
+  // `pgrace run --shard index/count`: this run is shard `index` (1-based) of
+  // `count`, made of its share of `selected` scenarios; count 0: not sharded.
+  struct Shard {
+    int index = 0, count = 0;
+    std::size_t selected = 0;
+  } shard;
+  // For reproducer commands: the program as invoked, and per scenario name
+  // the -o items ("key=value") that scenario read.
+  std::string program = "pgrace";
+  std::map<std::string, std::vector<std::string>> scenario_options;
   std::vector<ScenarioResult> scenarios;
   int exit_code = 0;
 };
@@ -34,9 +46,21 @@ int exit_code_of(const std::vector<ScenarioResult>& results);
 nlohmann::json to_json(const ScenarioResult& result);
 nlohmann::json to_json(const RunReport& report);
 
-// JUnit XML: one testsuite "pgrace", one testcase per scenario; a mismatch is
-// a <failure>, a verdict "error" an <error>.
-std::string to_junit(const RunReport& report);
+// JUnit XML: one testsuite named `suite`, one testcase per scenario; a
+// mismatch is a <failure>, a verdict "error" an <error>, each with a `type`
+// and a body giving the violated invariants, their witnesses and the
+// command that reproduces the run. Run-wide settings are <properties> of the
+// suite, per-scenario ones of each testcase; a testcase has `file` and `line`
+// when the scenario's registration recorded them (`file` relative to the
+// current directory when it lies below it). Well-formed XML 1.0 whatever the
+// text: invalid UTF-8 becomes U+FFFD, control characters "\xNN".
+std::string to_junit(const RunReport& report, const std::string& suite = "pgrace");
+
+// The command line that reruns `result` alone with the same settings:
+// `pgrace run NAME --seed N --threads ...` for a stress scenario, `pgrace
+// explore NAME --schedule "..."` for an interleave one (its minimal
+// reproducer, else its seeded sample). Shell-quoted where needed.
+std::string reproducer_command(const RunReport& report, const ScenarioResult& result);
 
 // A few lines per scenario for the terminal.
 std::string summary_text(const ScenarioResult& result);
@@ -47,14 +71,41 @@ std::string schedule_text(const ScheduleResult& schedule);
 
 nlohmann::json to_json(const ScheduleResult& schedule);
 
-// Checks that a report can be written to `path` (creating missing parent
-// directories), so that a run fails before it starts rather than after.
-// Throws pgrace::Error (usage) naming the path.
-void check_writable(const std::string& path);
+// Where a --report or --junit file goes (see reports/README.md, "Where
+// reports are written"). Checked when made, so that a run fails before it
+// starts rather than after; creates nothing until write().
+//  - a regular file, or a missing one: replaced atomically (temporary file
+//    in the same directory, then rename); missing parent directories are
+//    created by write();
+//  - a symlink is followed and its target written the same way (the link
+//    stays); a symlink owned by an account other than this process's user
+//    or root is refused;
+//  - this process's stdout or stderr (/dev/stdout, /proc/self/fd/1, ...):
+//    written to that stream;
+//  - a FIFO or character device: written in place;
+//  - a directory, block device or socket: refused.
+// Errors are pgrace::Error (usage) naming the path. Not thread-safe.
+class ReportFile {
+ public:
+  explicit ReportFile(std::string path);
+  const std::string& path() const { return path_; }
+  // True when the report goes to this process's stdout.
+  bool is_stdout() const { return stdout_; }
+  // True when both name the same file, however spelt.
+  bool same_file_as(const ReportFile& other) const;
+  // Writes `content` (checking the path again first).
+  void write(const std::string& content) const;
+
+ private:
+  std::string path_;
+  std::string identity_;  // device:inode of an existing file, else its canonical path
+  bool stdout_ = false;
+};
 
 // Writes `content` to `path` via a temporary file and rename, so a reader
-// never sees half a report. Creates missing parent directories. Throws
-// pgrace::Error (usage) naming the path if it cannot be written.
+// never sees half a report; a symlink at `path` is replaced, not followed
+// (ReportFile decides what to replace). Creates missing parent directories.
+// Throws pgrace::Error (usage) naming the path if it cannot be written.
 void write_file_atomically(const std::string& path, const std::string& content);
 
 // The current time as ISO 8601 UTC ("2026-11-25T11:07:00Z").

@@ -52,6 +52,10 @@ struct ScenarioInfo {
   bool uses_shared_pool = false;  // Worker::shared_pool() is only available when true
   // Free-form labels, e.g. {"anomaly": "G0", "level": "read committed"} for pgrace matrix.
   std::map<std::string, std::string> labels{};
+  // Where the scenario is registered (PGRACE_REGISTER_SCENARIO records its
+  // __FILE__ and __LINE__; JUnit reports point there). Empty / 0: unknown.
+  std::string source_file{};
+  int source_line = 0;
 };
 
 // Statements issued the way a connection pool without checkout issues them
@@ -130,9 +134,11 @@ struct ScenarioDefinition {
   ScenarioFactory make;
 };
 
-// Adds a scenario to the registry; returns true. Used by the macro below.
+// Adds a scenario to the registry; returns true. Used by the macro below,
+// which passes its own __FILE__ and __LINE__ as `source_file` and
+// `source_line` (they replace info.source_file/source_line when given).
 // Throws std::logic_error for a duplicate name.
-bool register_scenario(ScenarioDefinition definition);
+bool register_scenario(ScenarioDefinition definition, const char* source_file = nullptr, int source_line = 0);
 
 // All registered scenarios, sorted by name.
 const std::vector<ScenarioDefinition>& registered_scenarios();
@@ -149,4 +155,5 @@ const std::vector<ScenarioDefinition>& registered_scenarios();
       ::pgrace::register_scenario(                                                       \
           {Class::info(), [](::pgrace::Options& options) -> std::unique_ptr<::pgrace::Scenario> { \
              return std::make_unique<Class>(options);                                    \
-           }})
+           }},                                                                           \
+          __FILE__, __LINE__)

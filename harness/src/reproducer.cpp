@@ -1,0 +1,64 @@
+// The command line that reruns one scenario of a report with its settings.
+
+#include <sstream>
+
+#include "pgrace/report.hpp"
+
+namespace pgrace {
+namespace {
+
+// `word` as one shell word: as it is when it holds only characters no shell
+// treats specially, else in single quotes.
+std::string shell_quote(const std::string& word) {
+  static const std::string plain =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./:=@%+,";
+  if (!word.empty() && word.find_first_not_of(plain) == std::string::npos) return word;
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string joined(const std::vector<std::string>& words, const std::string& separator) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : separator) + w;
+  return out;
+}
+
+}  // namespace
+
+std::string reproducer_command(const RunReport& report, const ScenarioResult& r) {
+  std::string isolation = to_sql(r.knobs.isolation);
+  for (char& c : isolation)
+    if (c == ' ') c = '_';
+  std::vector<std::string> words = {report.program};
+  if (r.mode == "interleave") {
+    words.insert(words.end(), {"explore", r.info.name, "--isolation", isolation});
+    if (!r.violating_schedules.empty()) {
+      words.insert(words.end(), {"--schedule", joined(r.violating_schedules.front().schedule, " ")});
+    } else {
+      words.insert(words.end(), {"--seed", std::to_string(report.seed)});
+      if (report.max_schedules != RunSettings{}.max_schedules)
+        words.insert(words.end(), {"--max-schedules", std::to_string(report.max_schedules)});
+    }
+  } else {
+    words.insert(words.end(), {"run", r.info.name, "--seed", std::to_string(r.seed), "--threads",
+                               std::to_string(r.knobs.threads)});
+    if (r.knobs.duration_s) {
+      std::ostringstream seconds;
+      seconds.precision(15);
+      seconds << *r.knobs.duration_s;
+      words.insert(words.end(), {"--duration", seconds.str()});
+    } else {
+      words.insert(words.end(), {"--iterations", std::to_string(r.knobs.iterations)});
+    }
+    words.insert(words.end(), {"--isolation", isolation, "--sync", to_string(r.knobs.sync), "--retries",
+                               std::to_string(r.knobs.retry.max_retries)});
+    if (report.repeat != 1) words.insert(words.end(), {"--repeat", std::to_string(report.repeat)});
+  }
+  if (auto it = report.scenario_options.find(r.info.name); it != report.scenario_options.end())
+    for (const auto& item : it->second) words.insert(words.end(), {"-o", item});
+  for (auto& w : words) w = shell_quote(w);
+  return joined(words, " ");
+}
+
+}  // namespace pgrace
