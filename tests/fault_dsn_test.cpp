@@ -379,7 +379,8 @@ TEST(FaultDsn, TheNextRunRemovesWhatAKilledRunLeft) {
     run->wait(30s);
   }
   EXPECT_EQ(server.leftovers(), std::set<std::string>{killed});
-  RunResult next = run_pgrace({"run", kScenario, "-q", "--iterations", "1", "--dsn", server.superuser()}, without_dsn());
+  RunResult next =
+      run_pgrace({"run", kScenario, "-q", "--iterations", "1", "--dsn", server.superuser()}, without_dsn());
   EXPECT_EQ(next.exit_code, 0) << next.err;
   EXPECT_TRUE(server.leftovers().empty());
 }
@@ -568,7 +569,8 @@ TEST(FaultDsn, DISABLED_ALostConnectionSaysWhichOneInOneLine) {
     SCOPED_TRACE(who);
     std::string database;
     auto run = start_long_run(server, database, "3");
-    ASSERT_TRUE(eventually([&] { return sessions("SELECT 1", "pgrace-monitor") + sessions("SELECT 1", "pgrace-worker-1") == 2; }, 10s));
+    ASSERT_TRUE(eventually(
+        [&] { return sessions("SELECT 1", "pgrace-monitor") + sessions("SELECT 1", "pgrace-worker-1") == 2; }, 10s));
     std::this_thread::sleep_for(300ms);  // the workers are past their setup
     EXPECT_EQ(sessions("SELECT pg_terminate_backend(pid)", who), 1u);
     EXPECT_EQ(run->wait(30s), 3);

@@ -41,8 +41,9 @@ const std::regex& url_query_password() {
 // backslash escapes in both. The key starts a word (a URL's ?key= is the
 // rule above, which stops at the next &).
 const std::regex& keyword_password() {
-  static const std::regex re(std::string(R"((^|[\s'"(,])()") + kSecretKey + R"(\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s\\])*))",
-                             std::regex::icase);
+  static const std::regex re(
+      std::string(R"((^|[\s'"(,])()") + kSecretKey + R"(\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s\\])*))",
+      std::regex::icase);
   return re;
 }
 
@@ -81,7 +82,8 @@ ConninfoOptions parse(const std::string& dsn, std::string& error) {
 std::vector<std::string> passwords_in(const std::string& dsn) {
   std::vector<std::string> found;
   const std::pair<const std::regex*, int> rules[] = {
-      {&url_userinfo_password(), 2}, {&bare_userinfo_password(), 3}, {&url_query_password(), 2}, {&keyword_password(), 3}};
+      {&url_userinfo_password(), 2}, {&bare_userinfo_password(), 3},  // rule and the group that is the password
+      {&url_query_password(), 2}, {&keyword_password(), 3}};
   for (const auto& [re, group] : rules) {
     for (std::sregex_iterator it(dsn.begin(), dsn.end(), *re), end; it != end; ++it) {
       std::string value = (*it)[group].str();
