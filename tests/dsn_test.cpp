@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "pgrace/error.hpp"
 #include "test_support.hpp"
@@ -76,6 +77,44 @@ TEST(RedactDsn, LeavesDsnWithoutPasswordUnchanged) {
         "postgresql:///app?host=/var/run/postgresql", "host=db.example port=5432 user=bob dbname=app",
         "host='/dev/shm/pgrace-abc' port=5433 user=pgrace dbname=postgres", ""})
     EXPECT_EQ(pgrace::redact_dsn(dsn), dsn);
+}
+
+// Issue 8 item 4: redaction must not depend on the string being a URL that
+// libpq accepts. Each of these once showed "secretpw".
+const std::vector<std::string> kForeignForms = {
+    "postgresql+psycopg2://app:secretpw@127.0.0.1:1/db",
+    "postgis://app:secretpw@127.0.0.1:1/db",
+    "mysql://app:secretpw@127.0.0.1:1/db",
+    "http://app:secretpw@127.0.0.1/",
+    "postgresql:/app:secretpw@127.0.0.1:1/db",
+    "app:secretpw@127.0.0.1:1/db",
+    "host=127.0.0.1 passwor=secretpw",
+    "host=127.0.0.1 sslpassword=secretpw dbname=db",
+    "postgresql://app@127.0.0.1:1/db?sslpassword=secretpw&sslmode=disable",
+    "postgresql://app:se@cret@127.0.0.1:1/db",
+};
+
+TEST(RedactDsn, HidesThePasswordOfAnySchemeAndAnyPasswordLikeKey) {
+  for (const std::string& dsn : kForeignForms) {
+    SCOPED_TRACE(dsn);
+    const std::string redacted = pgrace::redact_dsn(dsn);
+    EXPECT_THAT(redacted, Not(HasSubstr("secretpw")));
+    EXPECT_THAT(redacted, Not(HasSubstr("cret")));
+    EXPECT_THAT(redacted, HasSubstr("127.0.0.1"));
+  }
+  EXPECT_EQ(pgrace::redact_dsn("postgresql+psycopg2://app:secretpw@127.0.0.1:1/db"),
+            "postgresql+psycopg2://app:***@127.0.0.1:1/db");
+  EXPECT_EQ(pgrace::redact_dsn("app:secretpw@127.0.0.1:1/db"), "app:***@127.0.0.1:1/db");
+  EXPECT_EQ(pgrace::redact_dsn("host=127.0.0.1 passwor=secretpw"), "host=127.0.0.1 passwor=***");
+}
+
+TEST(ScrubSecrets, HidesThePasswordOfAnyFormQuotedInAMessage) {
+  for (const std::string& dsn : kForeignForms) {
+    SCOPED_TRACE(dsn);
+    const std::string message = "missing \"=\" after \"" + dsn + "\" in connection info string; was: " + dsn;
+    EXPECT_THAT(pgrace::scrub_secrets(message, dsn), Not(HasSubstr("secretpw")));
+    EXPECT_THAT(pgrace::scrub_secrets(message, "host=elsewhere"), Not(HasSubstr("secretpw")));
+  }
 }
 
 // ------------------------------------------------------------- scrub_secrets
@@ -185,6 +224,25 @@ TEST(ValidateDsn, ThrowsRedactedInfrastructureErrorForGarbage) {
       EXPECT_EQ(e.code(), pgrace::ExitCode::infrastructure);
       const std::string message = e.what();
       EXPECT_THAT(message, Not(HasSubstr("pw")));
+      EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    }
+  }
+}
+
+TEST(ValidateDsn, ForeignUrlIsRejectedNamingTheAcceptedSchemes) {
+  for (const std::string& dsn : kForeignForms) {
+    if (dsn.rfind("postgresql://", 0) == 0 || dsn.rfind("host=", 0) == 0) continue;
+    SCOPED_TRACE(dsn);
+    try {
+      pgrace::validate_dsn(dsn);
+      FAIL() << "expected pgrace::Error";
+    } catch (const pgrace::Error& e) {
+      const std::string message = e.what();
+      EXPECT_EQ(e.code(), pgrace::ExitCode::infrastructure);
+      EXPECT_THAT(message, HasSubstr("not a PostgreSQL URL"));
+      EXPECT_THAT(message, HasSubstr("postgresql://"));
+      EXPECT_THAT(message, HasSubstr("postgres://"));
+      EXPECT_THAT(message, Not(HasSubstr("secretpw")));
       EXPECT_EQ(message.find('\n'), std::string::npos) << message;
     }
   }

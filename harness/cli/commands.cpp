@@ -10,6 +10,7 @@ Selected add_commands(CLI::App& app) {
   add_matrix_command(app, selected);
   add_server_command(app, selected);
   add_smoke_command(app, selected);
+  add_clean_command(app, selected);
   return selected;
 }
 

@@ -12,34 +12,56 @@
 namespace pgrace {
 namespace {
 
+// The redaction rules. None of them depends on the text being a connection
+// string libpq accepts: they apply to any URL, to user:password@host without
+// a scheme, and to any password-like key, wherever such text appears.
+
+// The part of a password-like key that makes it one: password, passwor,
+// sslpassword, passwd, pwd, secret, token, ...
+constexpr char kSecretKey[] = R"([a-z_]*(?:pass|pwd|secret|token)[a-z_]*)";
+
+// scheme://user:password@ (any scheme, any number of slashes). The password
+// runs to the last @ of the white-space-delimited word: an unencoded @ in a
+// password is hidden too.
 const std::regex& url_userinfo_password() {
-  static const std::regex re(R"(((?:postgres|postgresql)://[^:@/?#\s]*:)([^@/?#\s]*)@)",
-                             std::regex::icase);
+  static const std::regex re(R"(([a-z][a-z0-9+.\-]*:/+[^\s:@/'"]*:)(\S*)@)", std::regex::icase);
+  return re;
+}
+// user:password@host with no scheme, as a word of its own.
+const std::regex& bare_userinfo_password() {
+  static const std::regex re(R"((^|[\s'"(<=,])([^\s:@/'"(<=,]+:)(?!/)(\S*)@)", std::regex::icase);
   return re;
 }
 const std::regex& url_query_password() {
-  static const std::regex re(R"(([?&]password=)([^&#\s]*))", std::regex::icase);
+  static const std::regex re(std::string(R"(([?&])") + kSecretKey + R"(=)([^&#\s]*))", std::regex::icase);
   return re;
 }
-// As libpq reads key=value: a quoted value (possibly unterminated: then
+// key=value, as libpq reads it: a quoted value (possibly unterminated: then
 // everything to the end) or an unquoted one up to white space, with
-// backslash escapes in both.
+// backslash escapes in both. The key starts a word (a URL's ?key= is the
+// rule above, which stops at the next &).
 const std::regex& keyword_password() {
-  static const std::regex re(R"((\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s\\])*))",
-                             std::regex::icase);
+  static const std::regex re(
+      std::string(R"((^|[\s'"(,])()") + kSecretKey + R"(\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s\\])*))",
+      std::regex::icase);
   return re;
 }
 
-bool is_url(const std::string& dsn) {
-  static const std::regex re(R"(^\s*postgres(ql)?://)", std::regex::icase);
-  return std::regex_search(dsn, re);
-}
-
-// Applies every redaction rule, whatever the form: for free text.
+// Applies every redaction rule.
 std::string redact_everything(const std::string& text) {
   std::string out = std::regex_replace(text, url_userinfo_password(), "$1***@");
+  out = std::regex_replace(out, bare_userinfo_password(), "$1$2***@");
   out = std::regex_replace(out, url_query_password(), "$1***");
-  return std::regex_replace(out, keyword_password(), "$1***");
+  return std::regex_replace(out, keyword_password(), "$1$2***");
+}
+
+// Something written as a URL (scheme:...) or as user:password@host that
+// libpq does not take as a PostgreSQL URL: postgresql+psycopg2://, mysql://,
+// postgresql:/x, app:pw@host/db, ...
+bool is_foreign_url(const std::string& dsn) {
+  static const std::regex scheme(R"(^\s*[a-z][a-z0-9+.\-]*:)", std::regex::icase);
+  static const std::regex ours(R"(^\s*postgres(ql)?://)", std::regex::icase);
+  return std::regex_search(dsn, scheme) && !std::regex_search(dsn, ours);
 }
 
 using ConninfoOptions = std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)>;
@@ -59,9 +81,12 @@ ConninfoOptions parse(const std::string& dsn, std::string& error) {
 // Every spelling of a password that `dsn` contains: as written and as decoded.
 std::vector<std::string> passwords_in(const std::string& dsn) {
   std::vector<std::string> found;
-  for (const std::regex* re : {&url_userinfo_password(), &url_query_password(), &keyword_password()}) {
+  const std::pair<const std::regex*, int> rules[] = {
+      {&url_userinfo_password(), 2}, {&bare_userinfo_password(), 3},  // rule and the group that is the password
+      {&url_query_password(), 2}, {&keyword_password(), 3}};
+  for (const auto& [re, group] : rules) {
     for (std::sregex_iterator it(dsn.begin(), dsn.end(), *re), end; it != end; ++it) {
-      std::string value = (*it)[2].str();
+      std::string value = (*it)[group].str();
       if (!value.empty() && value.front() == '\'') {
         found.push_back(value.substr(1));
         if (value.size() >= 2 && value.back() == '\'') found.push_back(value.substr(1, value.size() - 2));
@@ -72,7 +97,7 @@ std::vector<std::string> passwords_in(const std::string& dsn) {
   std::string ignored;
   if (auto options = parse(dsn, ignored)) {
     for (auto* o = options.get(); o->keyword; ++o)
-      if (std::string(o->keyword) == "password" && o->val) found.emplace_back(o->val);
+      if (std::string(o->keyword).find("password") != std::string::npos && o->val) found.emplace_back(o->val);
   }
   return found;
 }
@@ -97,11 +122,7 @@ std::optional<std::string> resolve_dsn(const std::optional<std::string>& from_co
   return std::nullopt;
 }
 
-std::string redact_dsn(const std::string& dsn) {
-  if (!is_url(dsn)) return std::regex_replace(dsn, keyword_password(), "$1***");
-  std::string out = std::regex_replace(dsn, url_userinfo_password(), "$1***@");
-  return std::regex_replace(out, url_query_password(), "$1***");
-}
+std::string redact_dsn(const std::string& dsn) { return redact_everything(dsn); }
 
 std::string scrub_secrets(const std::string& text, const std::string& dsn) {
   std::string out = text;
@@ -114,11 +135,13 @@ std::string scrub_secrets(const std::string& text, const std::string& dsn) {
 }
 
 void validate_dsn(const std::string& dsn) {
+  static const std::string accepted =
+      " (accepted: postgresql:// or postgres:// URLs such as postgresql://user:password@host:5432/db, or "
+      "key=value such as host=h port=5432 user=u dbname=db)";
   std::string error;
-  if (!parse(dsn, error))
-    throw infrastructure_error("invalid connection string " + redact_dsn(dsn) + ": " +
-                               scrub_secrets(error, dsn) +
-                               " (use postgresql://user:password@host:port/db or key=value form)");
+  if (parse(dsn, error)) return;
+  throw infrastructure_error("invalid connection string " + redact_dsn(dsn) + ": " +
+                             (is_foreign_url(dsn) ? "not a PostgreSQL URL" : scrub_secrets(error, dsn)) + accepted);
 }
 
 std::string dsn_with_database(const std::string& dsn, const std::string& dbname) {

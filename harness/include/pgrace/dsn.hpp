@@ -1,7 +1,7 @@
 #pragma once
 // Connection strings: where they come from, how they are shown, how they are
-// changed. Both libpq forms are accepted: URLs (postgresql://u:p@h:5432/db)
-// and key=value strings (host=h dbname=db password=p).
+// changed. Both libpq forms are accepted: URLs (postgresql://u:p@h:5432/db,
+// or postgres://) and key=value strings (host=h dbname=db password=p).
 
 #include <optional>
 #include <string>
@@ -13,16 +13,20 @@ namespace pgrace {
 // ephemeral server". An empty value counts as not given.
 std::optional<std::string> resolve_dsn(const std::optional<std::string>& from_command_line);
 
-// `dsn` with every password replaced by "***", in the form it was given.
-// Safe for logs and reports. Never throws.
+// `dsn` with every password replaced by "***", in the form it was given,
+// whether or not it is a valid connection string: the user:password@ of a
+// URL of any scheme (postgresql+psycopg2://, mysql://, ...) or of
+// user:password@host, and the value of any password-like key (password,
+// sslpassword, passwor, pwd, ...). Safe for logs and reports. Never throws.
 std::string redact_dsn(const std::string& dsn);
 
 // `text` (e.g. a libpq error message that quotes the DSN) with every password
-// that appears in `dsn` replaced by "***". Never throws.
+// that appears in `dsn` replaced by "***", and every password redact_dsn()
+// would find in it. Never throws.
 std::string scrub_secrets(const std::string& text, const std::string& dsn);
 
 // Checks that libpq can parse `dsn`. Throws pgrace::Error (infrastructure)
-// with a redacted one-line message if not.
+// with a redacted one-line message if not, naming the accepted forms.
 void validate_dsn(const std::string& dsn);
 
 // `dsn` rewritten as a key=value string that connects to database `dbname`
