@@ -26,7 +26,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <barrier>
+#include <boost/thread/barrier.hpp>
 #include <fstream>
 #include <pqxx/nontransaction>
 #include <set>
@@ -270,13 +270,13 @@ TEST(FaultDsn, ConcurrentTemplateCreatorsNeverCopyAHalfBuiltTemplate) {
   for (int round = 0; round < 10; ++round) {
     const std::string schema = "CREATE TABLE first_" + std::to_string(round) +
                                " (id int); SELECT pg_sleep(0.02); CREATE TABLE second (id int);";
-    std::barrier start(kCreators);
+    boost::barrier start(kCreators);
     std::vector<std::string> failures(kCreators);
     std::vector<std::thread> threads;
     for (int i = 0; i < kCreators; ++i)
       threads.emplace_back([&, i] {
         try {
-          start.arrive_and_wait();
+          start.wait();
           const std::string maintenance = server.url("pgsuper", "superpw", i % 2 ? "other" : "postgres");
           pgrace::detail::ScenarioDatabase database(maintenance, schema, "test.concurrent");
           auto connection = pgrace::connect(database.dsn());
