@@ -60,10 +60,12 @@ configure examples build-example-fetch "-DPGRACE_SOURCE_DIR=$root"
 build build-example-fetch
 first_run build-example-fetch
 fetch_time=$(since "$start")
-# pgrace is not the top-level project here: its tests and benchmarks stay out.
+# pgrace is not the top-level project here: its tests and benchmarks stay
+# out, and its bundled program (which the example does not link) is not built.
 for dir in tests bench; do
   [ ! -e "build-example-fetch/_deps/pgrace-build/$dir" ] || fail "pgrace's $dir were configured inside the example"
 done
+[ ! -e build-example-fetch/_deps/pgrace-build/pgrace ] || fail "pgrace's bundled program was built inside the example"
 if (cd build-example-fetch && ctest -N) | grep 'Test *#' | grep -v ' Transfer\.'; then
   fail "the example's ctest lists tests that are not its own"
 fi
