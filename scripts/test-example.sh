@@ -11,7 +11,10 @@
 # ctest. Builds are warning-free or fail (-Wall -Wextra -Werror). Prints the
 # time of each step, from configure to the first run. Uses ccache when it is
 # installed. Safe to run twice: every step starts from an empty directory.
+# Arguments go to every cmake configure, e.g. for a libpqxx 7 built with C++20:
+#   PKG_CONFIG_PATH=<prefix>/lib/pkgconfig scripts/test-example.sh -DCMAKE_CXX_STANDARD=20
 set -eu
+extra_args="$*"  # words without spaces
 cd "$(dirname "$0")/.."
 root=$(pwd)
 ./scripts/setup.sh
@@ -36,7 +39,7 @@ configure() {
   mkdir -p "$dir"
   # shellcheck disable=SC2086
   cmake -S "$src" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS=-Wall -Wextra -Werror" \
-    $launcher "$@" >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; fail "configuring $src failed"; }
+    $launcher $extra_args "$@" >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; fail "configuring $src failed"; }
 }
 
 build() { cmake --build "$1" -j "$jobs" >"$1/build.log" 2>&1 || { cat "$1/build.log"; fail "building $1 failed"; }; }
