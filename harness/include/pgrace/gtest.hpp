@@ -26,6 +26,9 @@
 // message saying so, and the assertions below pass. Set
 // PGRACE_REQUIRE_SERVER=1 (as CI should) to make that a test failure instead.
 // Any other server problem (a bad DSN, a lost server) fails the test.
+// A test that also checks the result's fields itself (outcome counts, ...)
+// should return first when ::testing::Test::IsSkipped(): a failed EXPECT
+// after a skip makes the test fail.
 //
 // Seeds: a run uses $PGRACE_SEED if set, else `settings.seed` if it is not
 // 0, else a random seed. The seed, the verdict and the scenario's name are

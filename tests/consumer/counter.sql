@@ -1,0 +1,1 @@
+CREATE TABLE counter (n bigint NOT NULL);
