@@ -26,6 +26,8 @@ struct RunOptions {
   std::optional<int> retries;
   std::optional<std::uint64_t> seed;
   int repeat = 1;
+  std::optional<double> timeout;
+  double statement_timeout = 30;
   std::vector<std::string> options;
   std::string report;
   std::string junit;
@@ -47,6 +49,8 @@ int run(const RunOptions& o) {
   }
   settings.retries = o.retries;
   settings.repeat = o.repeat;
+  settings.timeout_s = o.timeout;
+  settings.statement_timeout_s = o.statement_timeout;
   settings.seed = o.seed ? *o.seed : random_seed();
   auto scenarios = make_scenarios(selected, o.options, settings);
   if (!o.report.empty()) check_writable(o.report);
@@ -92,6 +96,8 @@ void add_run_command(CLI::App& app, const Selected& selected) {
   command->add_option("--retries", o->retries, "Retry 40001/40P01 up to N times (default: the scenario's)");
   command->add_option("--seed", o->seed, "Seed for the workers' random parameters (default: random, printed)");
   command->add_option("--repeat", o->repeat, "Run each scenario N times on fresh state; reports the detection rate");
+  command->add_option("--timeout", o->timeout, "End a scenario still running after this many seconds (default: max(10 x planned time, 60))");
+  command->add_option("--statement-timeout", o->statement_timeout, "statement_timeout of pgrace's sessions, seconds (0: none; default 30)");
   command->add_option("-o,--option", o->options, "Scenario option key=value (repeatable), e.g. -o accounts=8");
   command->add_option("--report", o->report, "Write the JSON report here");
   command->add_option("--junit", o->junit, "Write JUnit XML here");

@@ -13,7 +13,7 @@ std::vector<std::unique_ptr<Scenario>> make_scenarios(const std::vector<const Sc
   std::vector<std::unique_ptr<Scenario>> scenarios;
   for (const auto* d : selected) {
     apply_overrides(d->info.defaults, settings);
-    scenarios.push_back(d->make(options));
+    scenarios.push_back(make_scenario(*d, options));
   }
   if (auto unread = options.unread(); !unread.empty()) {
     std::string known;
