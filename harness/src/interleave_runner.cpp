@@ -499,8 +499,6 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
       call_scenario(info, "invariants()", server_dsn, [&] { return scenario.invariants(); });
   result.invariants = invariant_entries(invariants);
   const auto schedules = resolve_schedules(sessions, scenario, info, settings, result.schedules_total, server_dsn);
-  const auto timeout = run_timeout(settings, planned_seconds(schedules));
-  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
   const std::string schema = call_scenario(info, "schema()", server_dsn, [&] { return scenario.schema(); });
 
   auto phase_start = Clock::now();
@@ -522,6 +520,9 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
       threads.push_back(std::make_unique<SessionThread>(std::move(connection)));
     }
     result.phases.setup_ms = ms_between(phase_start, Clock::now());
+    // The run's time bound counts from here: the scenario's own work.
+    const auto timeout = run_timeout(settings, planned_seconds(schedules));
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
 
     for (std::size_t k = 0; k < schedules.size(); ++k) {
       const std::string where = "schedule " + std::to_string(k + 1) + " of " + std::to_string(schedules.size());

@@ -510,8 +510,6 @@ void run_stress(const Server& server, const ScenarioInfo& info, Scenario& scenar
                 const ProgressCallback& progress, ScenarioResult& result) {
   const std::string& server_dsn = server.dsn();
   const Knobs& knobs = result.knobs;
-  const auto timeout = detail::run_timeout(settings, planned_seconds(knobs, settings.repeat));
-  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
   const std::vector<Invariant> invariants =
       detail::call_scenario(info, "invariants()", server_dsn, [&] { return scenario.invariants(); });
   result.invariants = detail::invariant_entries(invariants);
@@ -525,6 +523,9 @@ void run_stress(const Server& server, const ScenarioInfo& info, Scenario& scenar
   {
     Connections connections = open_connections(dsn, info, scenario, knobs, settings, result.deadlock_timeout);
     result.phases.setup_ms = ms_between(phase_start, Clock::now());
+    // The run's time bound counts from here: the scenario's own work.
+    const auto timeout = detail::run_timeout(settings, planned_seconds(knobs, settings.repeat));
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
 
     for (int r = 0; r < settings.repeat && result.error.empty(); ++r) {
       phase_start = Clock::now();

@@ -34,7 +34,8 @@ struct RunSettings {
   std::size_t max_schedules = 1000;                     // sample this many when there are more
   std::vector<std::vector<std::string>> schedules;      // run these instead of the scenario's
   std::chrono::milliseconds step_timeout{5000};         // neither done nor seen waiting: cancelled
-  // Wall-clock bound on each scenario's run, in seconds (0.1 .. 30 days).
+  // Wall-clock bound on each scenario's run (from its database and
+  // connections being ready to its last check), in seconds (0.1 .. 30 days).
   // Unset: max(10 x the planned time, 60 s), where the planned time is
   // duration_s x repeat, or in iteration mode 0.1 s per iteration x repeat,
   // or in interleave mode 0.1 s per step of every schedule. A run that
