@@ -553,6 +553,13 @@ TEST_F(FaultRunner, AnExceptionInSeedIsTheScenariosErrorVerdictNamingThePhase) {
   expect_error_verdict(run(info_for("seed_throws"), scenario), {"seed() threw: no fixtures file"});
 }
 
+TEST_F(FaultRunner, AnExceptionInTransactionIsTheScenariosErrorVerdictNamingThePhase) {
+  Configurable scenario([](pgrace::Worker&) -> pgrace::TxResult { throw std::runtime_error("null account"); });
+  const auto r = run(info_for("transaction_throws"), scenario);
+  expect_error_verdict(r, {"transaction() threw: null account"});
+  EXPECT_EQ(r.outcomes.at(OutcomeClass::scenario_error), 2) << "each worker stopped at its first";
+}
+
 TEST_F(FaultRunner, AnExceptionInTheConstructorIsTheScenariosErrorVerdictNamingThePhase) {
   struct Throws : Configurable {
     explicit Throws(pgrace::Options&) : Configurable(increment) { throw std::runtime_error("cannot read config"); }

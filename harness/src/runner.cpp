@@ -506,6 +506,29 @@ std::set<std::string> final_check(Repetition& rep, pqxx::connection& control, do
   return violated;
 }
 
+// Adds what the workers that ended recorded to `result` and `latencies`;
+// throws pgrace::Error (infrastructure) if one lost its connection (unless
+// pgrace ended it, past the timeout). Returns the first failed attempt.
+std::optional<Outcome> collect_workers(const Repetition& rep, const RepetitionRun& run, const ScenarioInfo& info,
+                                       const std::string& dsn, ScenarioResult& result, std::vector<double>& latencies) {
+  std::optional<Outcome> first_failure;
+  for (std::size_t i = 0; i < rep.workers.size(); ++i) {
+    if (!run.joined[i]) continue;  // left running: its state is still its own
+    const WorkerState& worker = *rep.workers[i];
+    if (worker.fatal && worker.fatal->kind == OutcomeClass::connection_lost && !run.timed_out)
+      throw_lost("a worker's connection", info, worker.fatal->message, dsn);
+    if (worker.fatal && worker.fatal->kind == OutcomeClass::scenario_error && result.error.empty())
+      result.error = "transaction() threw: " + scrub_secrets(worker.fatal->message, dsn);
+    if (!first_failure) first_failure = worker.first_failure;
+    for (auto& [kind, n] : worker.outcomes) result.outcomes[kind] += n;
+    for (auto& [state, n] : worker.sqlstates) result.sqlstates[state] += n;
+    result.attempts += worker.attempts;
+    result.retries += worker.retries;
+    latencies.insert(latencies.end(), worker.latencies_ms.begin(), worker.latencies_ms.end());
+  }
+  return first_failure;
+}
+
 void run_stress(const Server& server, const ScenarioInfo& info, Scenario& scenario, const RunSettings& settings,
                 const ProgressCallback& progress, ScenarioResult& result) {
   const std::string& server_dsn = server.dsn();
@@ -548,21 +571,7 @@ void run_stress(const Server& server, const ScenarioInfo& info, Scenario& scenar
         std::lock_guard lock(rep->mutex);
         rethrow_monitor_failure(rep->monitor_failure, info, server_dsn);
       }
-      std::optional<Outcome> first_failure;
-      for (std::size_t i = 0; i < rep->workers.size(); ++i) {
-        if (!run.joined[i]) continue;  // left running: its state is still its own
-        WorkerState& worker = *rep->workers[i];
-        if (worker.fatal && worker.fatal->kind == OutcomeClass::connection_lost && !run.timed_out)
-          throw_lost("a worker's connection", info, worker.fatal->message, server_dsn);
-        if (worker.fatal && worker.fatal->kind == OutcomeClass::scenario_error && result.error.empty())
-          result.error = "transaction() threw: " + scrub_secrets(worker.fatal->message, server_dsn);
-        if (!first_failure) first_failure = worker.first_failure;
-        for (auto& [kind, n] : worker.outcomes) result.outcomes[kind] += n;
-        for (auto& [state, n] : worker.sqlstates) result.sqlstates[state] += n;
-        result.attempts += worker.attempts;
-        result.retries += worker.retries;
-        latencies.insert(latencies.end(), worker.latencies_ms.begin(), worker.latencies_ms.end());
-      }
+      const auto first_failure = collect_workers(*rep, run, info, server_dsn, result, latencies);
       if (run.timed_out) {
         result.error = "timed out after " + detail::timeout_text(settings, timeout) + " in repetition " +
                        std::to_string(r + 1) + " after " + std::to_string(run.ended) + " transaction(s) ended: " +
