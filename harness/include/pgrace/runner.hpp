@@ -42,7 +42,9 @@ struct RunSettings {
   // exceeds it ends with verdict "error" naming the threads still running
   // and what their sessions were doing; their backends are cancelled, then
   // terminated; a thread stuck in the scenario's C++ code is left running
-  // (detached) and ends when the process does.
+  // (detached) and ends when the process does. What runs on the calling
+  // thread (seed(), the final check's predicates) cannot be interrupted: only
+  // its SQL is bounded, by the statement timeout.
   std::optional<double> timeout_s;
   // statement_timeout of every session pgrace opens on the scenario's
   // database, in seconds (0: none; else 0.001 .. 86400).
