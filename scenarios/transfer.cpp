@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "embedded_sql.hpp"
-#include "pgrace/error.hpp"
 #include "pgrace/scenario.hpp"
 
 namespace pgrace::scenarios {
@@ -32,6 +31,14 @@ struct TransferDefaults {
   long accounts = 4, balance = 100, max_amount = 100;
 };
 
+// The options' ranges: a million accounts seed in about a second, and the
+// expected total, accounts x balance, stays below 10^18 < 2^63, so neither
+// it nor any balance overflows (a bigint column, long in C++).
+constexpr long kMaxAccounts = 1'000'000;
+constexpr long kMaxMoney = 1'000'000'000'000;  // balance and max_amount
+constexpr long kMaxThinkUs = 10'000'000;        // 10 s
+static_assert(kMaxAccounts * kMaxMoney <= 1'000'000'000'000'000'000);
+
 // Accounts 1..accounts, each starting with `balance`; workers move random
 // amounts in 1..max_amount between two distinct random accounts. Between
 // reading and writing, a transfer spends think_us microseconds, as application
@@ -40,14 +47,10 @@ struct TransferDefaults {
 class TransferBase : public Scenario {
  public:
   explicit TransferBase(Options& options, TransferDefaults d = TransferDefaults{})
-      : accounts_(options.get_int("accounts", d.accounts)),
-        balance_(options.get_int("balance", d.balance)),
-        max_amount_(options.get_int("max_amount", d.max_amount)),
-        think_us_(options.get_int("think_us", 500)) {
-    if (accounts_ < 2 || balance_ < 0 || max_amount_ < 1 || think_us_ < 0)
-      throw Error(ExitCode::usage,
-                  "transfer options need accounts >= 2, balance >= 0, max_amount >= 1, think_us >= 0");
-  }
+      : accounts_(options.get_int("accounts", d.accounts, 2, kMaxAccounts)),
+        balance_(options.get_int("balance", d.balance, 0, kMaxMoney)),
+        max_amount_(options.get_int("max_amount", d.max_amount, 1, kMaxMoney)),
+        think_us_(options.get_int("think_us", 500, 0, kMaxThinkUs)) {}
 
   std::string schema() const override { return embedded_sql("transfer.sql"); }
 
@@ -66,7 +69,7 @@ class TransferBase : public Scenario {
 
   std::vector<Invariant> invariants() const override {
     return {no_rows(kNoNegative, kOverdraftHistory),
-            equals(kConserved, "SELECT sum(balance) FROM accounts", std::to_string(accounts_ * balance_))};
+            equals(kConserved, "SELECT sum(balance) FROM accounts", std::to_string(accounts_ * balance_))};  // < 10^18
   }
 
  protected:

@@ -315,7 +315,8 @@ TEST_F(InterleaveRunner, ScheduleThatMovesABlockedSessionOnIsInfeasibleAndNotJud
     EXPECT_EQ(r.schedules_infeasible, 1);
     EXPECT_EQ(r.violating_runs, 0);  // not judged: the by-design violation was not even checked
     EXPECT_TRUE(r.violating_schedules.empty());
-    EXPECT_EQ(r.verdict, "held");
+    EXPECT_EQ(r.verdict, "error");  // no feasible schedule: nothing was tested
+    EXPECT_THAT(r.error, HasSubstr("no schedule was feasible"));
     const auto* shown = find_invariant(r, kShow);
     ASSERT_NE(shown, nullptr);
     EXPECT_TRUE(shown->held);

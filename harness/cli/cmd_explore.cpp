@@ -22,6 +22,8 @@ struct ExploreOptions {
   std::size_t max_schedules = 1000;
   std::vector<std::string> schedules;
   long step_timeout_ms = 5000;
+  std::optional<double> timeout;
+  double statement_timeout = 30;
   std::vector<std::string> options;
   ReportOptions reports;
   bool quiet = false;
@@ -63,6 +65,7 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
       << " violated";
   if (r.schedules_infeasible) out << ", " << r.schedules_infeasible << " infeasible";
   out << "\n";
+  if (!r.error.empty()) out << "  error: " << r.error << "\n";
   for (const auto& inv : r.invariants)
     out << "  \"" << inv.name << "\": " << (inv.held ? "held in every schedule" : "violated in " + std::to_string(inv.violated_runs) + " schedule(s)") << "\n";
   if (r.violating_schedules.empty()) return;
@@ -89,6 +92,8 @@ int explore(const ExploreOptions& o, const std::string& program) {
   settings.max_schedules = o.max_schedules;
   if (o.step_timeout_ms < 1) throw usage_error("--step-timeout must be at least 1 (milliseconds)");
   settings.step_timeout = std::chrono::milliseconds(o.step_timeout_ms);
+  settings.timeout_s = o.timeout;
+  settings.statement_timeout_s = o.statement_timeout;
   for (const auto& s : o.schedules) settings.schedules.push_back(words(s));
   auto prepared = make_scenarios(selected, o.options, settings);
   for (std::size_t i = 0; i < selected.size(); ++i) {
@@ -122,6 +127,8 @@ void add_explore_command(CLI::App& app, const Selected& selected) {
   command->add_option("--seed", o->seed, "Seed for sampling schedules, 0 to 2^64-1 (default: random)");
   command->add_option("--schedule", o->schedules, "Run this schedule (step names, space-separated); repeatable");
   command->add_option("--step-timeout", o->step_timeout_ms, "Cancel a step that neither completes nor waits on a lock within this many ms (default 5000)");
+  command->add_option("--timeout", o->timeout, "End a scenario still running after this many seconds (default: max(10 x planned time, 60))");
+  command->add_option("--statement-timeout", o->statement_timeout, "statement_timeout of pgrace's sessions, seconds (0: none; default 30)");
   command->add_option("-o,--option", o->options, "Scenario option key=value (repeatable)");
   add_report_options(*command, o->reports);
   command->add_flag("-q,--quiet", o->quiet, "Print nothing; use the exit code and reports");

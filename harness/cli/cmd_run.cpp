@@ -27,6 +27,8 @@ struct RunOptions {
   std::optional<int> retries;
   std::optional<std::string> seed;
   int repeat = 1;
+  std::optional<double> timeout;
+  double statement_timeout = 30;
   std::vector<std::string> options;
   ReportOptions reports;
   bool quiet = false;
@@ -55,6 +57,8 @@ int run(const RunOptions& o, const std::string& program) {
   }
   settings.retries = o.retries;
   settings.repeat = o.repeat;
+  settings.timeout_s = o.timeout;
+  settings.statement_timeout_s = o.statement_timeout;
   settings.seed = o.seed ? parse_seed(*o.seed) : random_seed();
   auto prepared = make_scenarios(selected, o.options, settings);
   const ReportFiles files = check_report_files(o.reports);
@@ -107,6 +111,8 @@ void add_run_command(CLI::App& app, const Selected& selected) {
   command->add_option("--retries", o->retries, "Retry 40001/40P01 up to N times (default: the scenario's)");
   command->add_option("--seed", o->seed, "Seed for the workers' random parameters, 0 to 2^64-1 (default: random, printed)");
   command->add_option("--repeat", o->repeat, "Run each scenario N times on fresh state; reports the detection rate");
+  command->add_option("--timeout", o->timeout, "End a scenario still running after this many seconds (default: max(10 x planned time, 60))");
+  command->add_option("--statement-timeout", o->statement_timeout, "statement_timeout of pgrace's sessions, seconds (0: none; default 30)");
   command->add_option("-o,--option", o->options, "Scenario option key=value (repeatable), e.g. -o accounts=8");
   add_report_options(*command, o->reports);
   command->add_flag("-q,--quiet", o->quiet, "Print only the final line");

@@ -22,7 +22,7 @@ PreparedScenarios make_scenarios(const std::vector<const ScenarioDefinition*>& s
   for (const auto* d : selected) {
     apply_overrides(d->info.defaults, settings);
     Options own(option_items);
-    prepared.scenarios.push_back(d->make(own));
+    prepared.scenarios.push_back(make_scenario(*d, own));
     auto& read = prepared.options_read[d->info.name];
     for (const auto& item : option_items)
       if (own.read_keys().count(key_of(item))) read.push_back(item);

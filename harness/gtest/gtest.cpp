@@ -130,7 +130,7 @@ ScenarioResult run_definition(const ScenarioDefinition& definition, RunSettings 
   settings.seed = seed_for(settings);
   Options options(option_items);
   apply_overrides(definition.info.defaults, settings);  // range errors before a server starts
-  auto scenario = definition.make(options);
+  auto scenario = make_scenario(definition, options);
   if (const auto unread = options.unread(); !unread.empty())
     throw usage_error("option '" + unread.front() + "' is not read by scenario " + definition.info.name);
   std::string skip_reason;

@@ -13,15 +13,15 @@ namespace pgrace::detail {
 // Runs every schedule of `sessions` (the scenario's listed ones, those of
 // `settings.schedules`, or all interleavings, sampled down to
 // `settings.max_schedules` with `settings.seed`), checks the invariants after
-// each and judges. Throws pgrace::Error: usage for duplicate step names or a
-// schedule naming an unknown step or running a session's steps out of their
-// declared order (steps may be left out), infrastructure if the server is lost.
-// A result for `info` run with `settings`: knobs applied, one held entry per
-// invariant. Shared by both modes (defined in runner.cpp).
-ScenarioResult new_result(const ScenarioInfo& info, const RunSettings& settings,
-                          const std::vector<Invariant>& invariants);
-
-ScenarioResult run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
-                               const std::vector<Session>& sessions, const RunSettings& settings);
+// each and judges, into `result` (made by new_result()). Sets result.error
+// when no schedule was feasible or no step succeeded (see
+// ScenarioInfo::expects_no_commits). Throws ScenarioFailure when the
+// scenario's code throws, a step ignores its cancellation, or the run's
+// timeout passes (every session is idle or left behind by then);
+// pgrace::Error: usage for duplicate step names or a schedule naming an
+// unknown step or running a session's steps out of their declared order
+// (steps may be left out), infrastructure if the server is lost.
+void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
+                     const std::vector<Session>& sessions, const RunSettings& settings, ScenarioResult& result);
 
 }  // namespace pgrace::detail

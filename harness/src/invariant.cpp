@@ -71,6 +71,8 @@ std::vector<std::string> check_invariant(const Invariant& invariant, const Check
   } catch (const pqxx::sql_error& e) {
     std::string reason = e.what();
     if (auto newline = reason.find('\n'); newline != std::string::npos) reason.resize(newline);
+    if (classify_sqlstate(e.sqlstate()) == OutcomeClass::connection_lost)  // e.g. 57P01, backend terminated
+      throw pqxx::broken_connection(reason);
     throw usage_error("invariant '" + invariant.name + "' failed to run: " + reason + " (fix its SQL)");
   }
 }

@@ -403,6 +403,7 @@ std::string summary_text(const ScenarioResult& r) {
     out << ", " << r.violating_runs << "/" << r.repetitions << " schedules violated";
     if (r.schedules_infeasible) out << " (" << r.schedules_infeasible << " infeasible)";
     out << ", " << to_sql(r.knobs.isolation) << "\n";
+    if (!r.error.empty()) out << "     error: " << r.error << "\n";
     if (!r.violating_schedules.empty())
       out << "     minimal reproducer: " << [&] {
         std::string text;

@@ -3,29 +3,50 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <boost/thread/barrier.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <iomanip>
 #include <mutex>
 #include <pqxx/nontransaction>
+#include <sstream>
 #include <thread>
 
+#include "barrier.hpp"
 #include "database.hpp"
 #include "interleave_runner.hpp"
-#include "session_setup.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
+#include "run_shared.hpp"
+#include "session_setup.hpp"
 #include "shared_pool.hpp"
+#include "stragglers.hpp"
+#include "watched_thread.hpp"
 
 namespace pgrace {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using detail::Clock;
 constexpr std::size_t kOutcomeClasses = static_cast<std::size_t>(OutcomeClass::scenario_error) + 1;
+// How long a thread whose backend was cancelled or terminated gets to return.
+constexpr std::chrono::seconds kGrace{1};
+// The planned time of a transaction in iteration mode, for the default timeout.
+constexpr double kPlannedSecondsPerIteration = 0.1;
 
 double ms_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+std::string number_text(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+std::string seconds_text(double seconds) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1) << seconds << " s";
+  return out.str();
 }
 
 // Outcome counts that workers bump and the monitor reads while they run.
@@ -38,14 +59,28 @@ std::map<OutcomeClass, long> snapshot(const LiveCounts& counts) {
   return out;
 }
 
+// The connections of one scenario run. Worker, pool and monitor connections
+// are shared with the threads that use them, which may outlive the run.
+struct Connections {
+  std::unique_ptr<pqxx::connection> control;  // the main thread's: reset, final check, pg_stat_activity
+  std::shared_ptr<pqxx::connection> monitor;
+  int monitor_pid = 0;
+  std::vector<std::shared_ptr<pqxx::connection>> workers;
+  std::vector<int> worker_pids;
+  std::shared_ptr<detail::RoundRobinPool> pool;
+};
+
+enum class WorkerPhase { waiting, in_transaction, done };
+
 class WorkerState final : public Worker {
  public:
-  WorkerState(pqxx::connection& connection, SharedPool* pool, int index, std::uint64_t seed, int repetition)
-      : connection_(connection), pool_(pool), index_(index) {
+  WorkerState(std::shared_ptr<pqxx::connection> connection, std::shared_ptr<detail::RoundRobinPool> pool,
+              int backend_pid, int index, std::uint64_t seed, int repetition)
+      : backend_pid(backend_pid), connection_(std::move(connection)), pool_(std::move(pool)), index_(index) {
     std::seed_seq sequence{seed, static_cast<std::uint64_t>(index), static_cast<std::uint64_t>(repetition)};
     rng_.seed(sequence);
   }
-  pqxx::connection& connection() override { return connection_; }
+  pqxx::connection& connection() override { return *connection_; }
   SharedPool& shared_pool() override {
     if (!pool_) throw std::logic_error("shared_pool() needs uses_shared_pool = true in the scenario's info()");
     return *pool_;
@@ -55,7 +90,11 @@ class WorkerState final : public Worker {
   long iteration() const override { return iteration_; }
   int attempt() const override { return attempt_; }
 
-  long iteration_ = 0;
+  const int backend_pid;
+  // Read by the main thread while the worker runs, to name a stuck worker.
+  std::atomic<long> iteration_{0};
+  std::atomic<WorkerPhase> phase{WorkerPhase::waiting};
+  std::atomic<Clock::time_point> transaction_started{};
   int attempt_ = 0;
   // What this worker saw; read by the main thread after joining.
   std::vector<double> latencies_ms;
@@ -63,43 +102,68 @@ class WorkerState final : public Worker {
   std::map<std::string, long> sqlstates;
   long attempts = 0;
   long retries = 0;
-  std::optional<Outcome> fatal;  // connection lost or scenario bug: the run stops
+  std::optional<Outcome> fatal;          // connection lost or scenario bug: the run stops
+  std::optional<Outcome> first_failure;  // its first failed attempt
 
  private:
-  pqxx::connection& connection_;
-  SharedPool* pool_;
+  std::shared_ptr<pqxx::connection> connection_;
+  std::shared_ptr<detail::RoundRobinPool> pool_;
   int index_;
   std::mt19937_64 rng_;
 };
 
-// Everything one repetition needs, shared by the workers, the monitor and
-// the main thread.
+// Everything one repetition's threads share. The main thread and every
+// worker and monitor thread own it jointly, so that a thread left running
+// past the timeout never touches freed memory.
 struct Repetition {
-  Repetition(Scenario& s, const Knobs& k, const std::vector<Invariant>& i, std::size_t w)
-      : scenario(s), knobs(k), invariants(i), max_witnesses(w), first_seen(i.size()), first_witnesses(i.size()) {}
+  Repetition(Scenario& s, const Knobs& k, std::vector<Invariant> i, std::size_t w)
+      : scenario(s),
+        knobs(k),
+        invariants(std::move(i)),
+        max_witnesses(w),
+        start(static_cast<std::size_t>(k.threads) + 1),
+        round(static_cast<std::size_t>(k.threads), [this] { start_round(); }),
+        first_seen(invariants.size()),
+        first_witnesses(invariants.size()) {}
+
+  // The round barrier's completion: decides, once for all workers, whether
+  // another round runs. In duration mode the first round always does.
+  void start_round() {
+    ++rounds_started;
+    const bool done = knobs.duration_s ? rounds_started > 1 && Clock::now() >= deadline
+                                       : rounds_started > knobs.iterations;
+    stop = done || abort;
+  }
+
   Scenario& scenario;
-  const Knobs& knobs;
-  const std::vector<Invariant>& invariants;
-  std::size_t max_witnesses;
+  const Knobs knobs;
+  const std::vector<Invariant> invariants;
+  const std::size_t max_witnesses;
+  std::vector<std::unique_ptr<WorkerState>> workers;
   LiveCounts live{};
   std::atomic<long> ended{0};
   std::atomic<bool> abort{false};
   std::atomic<bool> stop{false};
-  long rounds_started = 0;  // touched only by the barrier's completion function
-  Clock::time_point deadline;
+  long rounds_started = 0;     // touched only by start_round()
+  Clock::time_point deadline;  // duration mode: no transaction starts after it (set before release)
+  detail::Barrier start;       // the workers and the main thread
+  detail::Barrier round;       // the workers, before every transaction (Sync::round)
   // Monitor results: first time each invariant was seen violated (ms since release).
   std::vector<std::optional<double>> first_seen;
   std::vector<std::vector<std::string>> first_witnesses;
-  std::exception_ptr monitor_failure;  // rethrown by the main thread
+  std::atomic<int> monitor_checking{-1};  // the invariant the monitor is checking, or -1
   std::mutex mutex;
   std::condition_variable changed;
-  int finished_workers = 0;
-  bool monitor_stop = false;
+  int finished_workers = 0;             // guarded by mutex
+  bool monitor_stop = false;            // guarded by mutex
+  std::exception_ptr monitor_failure;   // guarded by mutex
 };
 
 void run_one_transaction(Repetition& rep, WorkerState& worker, long iteration) {
   worker.iteration_ = iteration;
   const auto started = Clock::now();
+  worker.transaction_started = started;
+  worker.phase = WorkerPhase::in_transaction;
   Outcome outcome{OutcomeClass::committed, "", ""};
   for (worker.attempt_ = 0;; ++worker.attempt_) {
     ++worker.attempts;
@@ -109,6 +173,7 @@ void run_one_transaction(Repetition& rep, WorkerState& worker, long iteration) {
     } catch (...) {
       outcome = classify(std::current_exception());
       ++worker.sqlstates[outcome.sqlstate.empty() ? to_string(outcome.kind) : outcome.sqlstate];
+      if (!worker.first_failure) worker.first_failure = outcome;
     }
     if (!is_retryable(outcome.kind) || worker.attempt_ >= rep.knobs.retry.max_retries) break;
     ++worker.retries;
@@ -116,6 +181,7 @@ void run_one_transaction(Repetition& rep, WorkerState& worker, long iteration) {
     std::this_thread::sleep_for(std::chrono::microseconds(
         worker.uniform(0, static_cast<long>(rep.knobs.retry.backoff_max_us) << shift) / 8));
   }
+  worker.phase = WorkerPhase::waiting;
   worker.latencies_ms.push_back(ms_between(started, Clock::now()));
   ++worker.outcomes[outcome.kind];
   ++rep.live[static_cast<std::size_t>(outcome.kind)];
@@ -126,27 +192,28 @@ void run_one_transaction(Repetition& rep, WorkerState& worker, long iteration) {
   }
 }
 
-void worker_main(Repetition& rep, WorkerState& worker, boost::barrier& start, boost::barrier& round) {
-  start.wait();
-  if (rep.knobs.sync == Sync::round) {
-    for (long i = 0;; ++i) {
-      round.wait();  // the completion function decides, once for all, whether to go on
-      if (rep.stop) break;
-      if (!worker.fatal) run_one_transaction(rep, worker, i);
-    }
-  } else {
-    for (long i = 0; !rep.abort; ++i) {
-      if (rep.knobs.duration_s ? Clock::now() >= rep.deadline : i >= rep.knobs.iterations) break;
-      run_one_transaction(rep, worker, i);
+void worker_main(Repetition& rep, WorkerState& worker) {
+  if (rep.start.arrive_and_wait()) {
+    if (rep.knobs.sync == Sync::round) {
+      for (long i = 0; rep.round.arrive_and_wait() && !rep.stop; ++i)
+        if (!worker.fatal) run_one_transaction(rep, worker, i);
+    } else {
+      for (long i = 0; !rep.abort; ++i) {
+        if (rep.knobs.duration_s ? i > 0 && Clock::now() >= rep.deadline : i >= rep.knobs.iterations) break;
+        run_one_transaction(rep, worker, i);
+      }
     }
   }
+  worker.phase = WorkerPhase::done;
   std::lock_guard lock(rep.mutex);
   ++rep.finished_workers;
   rep.changed.notify_all();
 }
 
 // Checks the during-run invariants until told to stop: every 5 ms at first,
-// when races show up, then less often (up to every 10 ms).
+// when races show up, then less often (up to every 10 ms). With nothing left
+// to check it still sends SELECT 1, so that a lost connection shows at once.
+// A failure stops the run: the main thread wakes up and judges it.
 void monitor_main(Repetition& rep, pqxx::connection& connection, Clock::time_point released) {
   try {
     for (auto poll = std::chrono::milliseconds(5);; poll = std::min(poll + std::chrono::milliseconds(1),
@@ -155,21 +222,29 @@ void monitor_main(Repetition& rep, pqxx::connection& connection, Clock::time_poi
         pqxx::nontransaction tx(connection);  // one round trip per invariant: it shares the server with the run
         const auto counts = snapshot(rep.live);
         CheckContext context{tx, counts, 0};
+        bool sent = false;
         for (std::size_t i = 0; i < rep.invariants.size(); ++i) {
           const Invariant& invariant = rep.invariants[i];
           if (!invariant.during_run || rep.first_seen[i]) continue;
-          auto witnesses = check_invariant(invariant, context, rep.max_witnesses);
+          rep.monitor_checking = static_cast<int>(i);
+          auto witnesses = detail::check_or_fail(invariant, context, rep.max_witnesses, "during the run");
+          sent = sent || invariant.kind != "predicate";
           if (!witnesses.empty()) {
             rep.first_seen[i] = ms_between(released, Clock::now());
             rep.first_witnesses[i] = std::move(witnesses);
           }
         }
+        rep.monitor_checking = -1;
+        if (!sent) tx.exec("SELECT 1");
       }
       std::unique_lock lock(rep.mutex);
       if (rep.changed.wait_for(lock, poll, [&] { return rep.monitor_stop; })) return;
     }
   } catch (...) {
+    std::lock_guard lock(rep.mutex);
     rep.monitor_failure = std::current_exception();
+    rep.abort = true;
+    rep.changed.notify_all();
   }
 }
 
@@ -179,60 +254,373 @@ double percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::min(at, sorted.size() - 1)];
 }
 
-// The connections of one scenario run.
-struct Connections {
-  std::unique_ptr<pqxx::connection> control;
-  std::unique_ptr<pqxx::connection> monitor;
-  std::vector<std::unique_ptr<pqxx::connection>> workers;
-  std::unique_ptr<detail::RoundRobinPool> pool;
-};
-
 Connections open_connections(const std::string& dsn, const ScenarioInfo& info, Scenario& scenario,
-                             const Knobs& knobs, std::string& deadlock_timeout) {
+                             const Knobs& knobs, const RunSettings& settings, std::string& deadlock_timeout) {
+  const double st = settings.statement_timeout_s;
   Connections c;
   c.control = connect(dsn);
+  detail::prepare_session(*c.control, Isolation::read_committed, "pgrace-control", st);
   c.monitor = connect(dsn);
-  detail::prepare_session(*c.monitor, Isolation::read_committed, "pgrace-monitor");
+  c.monitor_pid = c.monitor->backendpid();
+  detail::prepare_session(*c.monitor, Isolation::read_committed, "pgrace-monitor", st);
   for (int i = 0; i < knobs.threads; ++i) {
     c.workers.push_back(connect(dsn));
-    deadlock_timeout = detail::prepare_session(*c.workers.back(), knobs.isolation, "pgrace-worker-" + std::to_string(i));
-    scenario.prepare(*c.workers.back());
+    c.worker_pids.push_back(c.workers.back()->backendpid());
+    deadlock_timeout =
+        detail::prepare_session(*c.workers.back(), knobs.isolation, "pgrace-worker-" + std::to_string(i), st);
+    detail::call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*c.workers.back()); });
   }
   if (info.uses_shared_pool) {
     std::vector<std::unique_ptr<pqxx::connection>> pooled;
     for (int i = 0; i < knobs.threads; ++i) {
       pooled.push_back(connect(dsn));
-      detail::prepare_session(*pooled.back(), knobs.isolation, "pgrace-pool-" + std::to_string(i));
+      detail::prepare_session(*pooled.back(), knobs.isolation, "pgrace-pool-" + std::to_string(i), st);
       // A statement stuck behind a transaction that only a later statement
       // can end must give up rather than stall the round.
       pqxx::nontransaction tx(*pooled.back());
       tx.exec("SET lock_timeout = '20ms'");
     }
-    c.pool = std::make_unique<detail::RoundRobinPool>(std::move(pooled));
+    c.pool = std::make_shared<detail::RoundRobinPool>(std::move(pooled));
   }
   return c;
 }
 
-}  // namespace
+// How the wait for a repetition's workers ended.
+enum class WaitEnd { finished, monitor_failed, control_lost, timed_out };
 
-namespace detail {
-
-ScenarioResult new_result(const ScenarioInfo& info, const RunSettings& settings,
-                          const std::vector<Invariant>& invariants) {
-  ScenarioResult result;
-  result.info = info;
-  result.knobs = apply_overrides(info.defaults, settings);
-  result.seed = settings.seed;
-  for (const auto& invariant : invariants) {
-    InvariantResult entry;
-    entry.name = invariant.name;
-    entry.kind = invariant.kind;
-    result.invariants.push_back(entry);
+// Sends SELECT 1 on `control`; returns why it failed (the connection is
+// lost), or "". Never throws.
+std::string lost_connection_error(pqxx::connection& control) {
+  try {
+    pqxx::nontransaction tx(control);
+    tx.exec("SELECT 1");
+    return "";
+  } catch (...) {
+    return classify(std::current_exception()).message;
   }
-  return result;
 }
 
-}  // namespace detail
+// Waits until every worker finished, the monitor failed, the control
+// connection (checked every 100 ms) is lost or `deadline` passed.
+WaitEnd await_workers(Repetition& rep, pqxx::connection& control, Clock::time_point deadline,
+                      const std::function<void()>& progress, std::string& control_error) {
+  const auto released = Clock::now();
+  auto last_report = released;
+  std::unique_lock lock(rep.mutex);
+  for (;;) {
+    if (rep.changed.wait_for(lock, std::chrono::milliseconds(100), [&] {
+          return rep.finished_workers == rep.knobs.threads || rep.monitor_failure;
+        }))
+      return rep.monitor_failure ? WaitEnd::monitor_failed : WaitEnd::finished;
+    lock.unlock();
+    const auto now = Clock::now();
+    if (progress && now - released > std::chrono::seconds(2) && now - last_report >= std::chrono::seconds(1)) {
+      last_report = now;
+      progress();
+    }
+    control_error = lost_connection_error(control);
+    if (!control_error.empty()) return WaitEnd::control_lost;
+    if (now >= deadline) return WaitEnd::timed_out;
+    lock.lock();
+  }
+}
+
+// What the main thread learnt from running one repetition.
+struct RepetitionRun {
+  WaitEnd end = WaitEnd::finished;
+  bool timed_out = false;
+  std::string control_error;  // control_lost: why
+  std::string stragglers;     // timed_out: who was stuck, doing what, and what pgrace did
+  std::vector<bool> joined;   // per worker: ended and joined (its state may be read)
+  long ended = 0;             // transactions ended when the wait ended
+  double run_ms = 0;
+};
+
+detail::Straggler worker_straggler(Repetition& rep, int i, detail::WatchedThread& thread) {
+  const WorkerState& w = *rep.workers[i];
+  std::string who = "worker " + std::to_string(i);
+  if (w.phase == WorkerPhase::in_transaction)
+    who += " (iteration " + std::to_string(w.iteration()) + ", in transaction() for " +
+           seconds_text(std::chrono::duration<double>(Clock::now() - w.transaction_started.load()).count()) + ")";
+  return {who, w.backend_pid, [&thread](Clock::time_point d) { return thread.join_until(d); },
+          [&thread] { thread.abandon(); }};
+}
+
+// Ends the workers that did not finish by `deadline` (see end_stragglers):
+// first breaks the barriers, so that workers waiting for them end too.
+std::string end_stuck_workers(Repetition& rep, std::vector<std::unique_ptr<detail::WatchedThread>>& threads,
+                              pqxx::connection* control) {
+  rep.abort = true;
+  rep.start.break_all();
+  rep.round.break_all();
+  std::vector<detail::Straggler> stuck;
+  const auto settle = Clock::now() + std::chrono::milliseconds(100);  // for those released from a barrier
+  for (std::size_t i = 0; i < threads.size(); ++i)
+    if (!threads[i]->join_until(settle)) stuck.push_back(worker_straggler(rep, static_cast<int>(i), *threads[i]));
+  return detail::end_stragglers(control, stuck, kGrace);
+}
+
+// Stops the monitor, letting it finish its check until `deadline` (at least
+// kGrace); if it does not stop (stuck in a predicate), ends it as a
+// straggler and returns what happened.
+std::string stop_monitor(Repetition& rep, detail::WatchedThread& monitor, int monitor_pid, pqxx::connection* control,
+                         Clock::time_point deadline) {
+  {
+    std::lock_guard lock(rep.mutex);
+    rep.monitor_stop = true;
+    rep.changed.notify_all();
+  }
+  if (monitor.join_until(std::max(deadline, Clock::now() + kGrace))) return "";
+  const int checking = rep.monitor_checking;
+  std::string who = "the invariant monitor";
+  if (checking >= 0) who += " (checking \"" + rep.invariants[checking].name + "\")";
+  return detail::end_stragglers(
+      control,
+      {{who, monitor_pid, [&monitor](Clock::time_point d) { return monitor.join_until(d); },
+        [&monitor] { monitor.abandon(); }}},
+      kGrace);
+}
+
+// Runs one repetition's workers and monitor until they finish, fail, or the
+// run's `deadline` passes; ends every thread it started (or abandons it).
+RepetitionRun run_repetition(const std::shared_ptr<Repetition>& rep, Connections& c, Clock::time_point deadline,
+                             const std::function<void()>& progress) {
+  std::vector<std::unique_ptr<detail::WatchedThread>> threads;
+  for (int i = 0; i < rep->knobs.threads; ++i)
+    threads.push_back(std::make_unique<detail::WatchedThread>([rep, i] { worker_main(*rep, *rep->workers[i]); }));
+  rep->deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(rep->knobs.duration_s.value_or(0)));
+  rep->start.arrive_and_wait();
+  const auto released = Clock::now();
+  detail::WatchedThread monitor([rep, connection = c.monitor, released] { monitor_main(*rep, *connection, released); });
+
+  RepetitionRun run;
+  run.end = await_workers(*rep, *c.control, deadline, progress, run.control_error);
+  run.run_ms = ms_between(released, Clock::now());
+  run.ended = rep->ended;
+  pqxx::connection* control = run.end == WaitEnd::control_lost ? nullptr : c.control.get();
+  if (run.end != WaitEnd::finished) rep->abort = true;  // the workers stop after their transaction
+  bool all_joined = run.end != WaitEnd::timed_out;
+  for (auto& thread : threads) all_joined = all_joined && thread->join_until(deadline);
+  if (!all_joined) {
+    run.timed_out = true;
+    run.stragglers = end_stuck_workers(*rep, threads, control);
+  }
+  const std::string monitor_stuck = stop_monitor(*rep, monitor, c.monitor_pid, control, deadline);
+  if (!monitor_stuck.empty()) {
+    run.timed_out = true;
+    run.stragglers += (run.stragglers.empty() ? "" : "; ") + monitor_stuck;
+  }
+  for (auto& thread : threads) run.joined.push_back(!thread->abandoned() && thread->join_until(Clock::now()));
+  return run;
+}
+
+// The throughput floor (ScenarioInfo::expects_no_commits,
+// min_committed_share): why repetition `r` proves nothing, or "".
+std::string lack_of_evidence(const ScenarioInfo& info, const std::map<OutcomeClass, long>& counts,
+                             const std::optional<Outcome>& first_failure, int r, int repeat) {
+  long ended = 0, committed = 0;
+  for (const auto& [kind, n] : counts) ended += n;
+  if (auto it = counts.find(OutcomeClass::committed); it != counts.end()) committed = it->second;
+  const std::string where = "in repetition " + std::to_string(r + 1) + " of " + std::to_string(repeat);
+  if (committed == 0 && !info.expects_no_commits) {
+    std::string outcomes;
+    for (const auto& [kind, n] : counts) outcomes += (outcomes.empty() ? "" : ", ") + std::string(to_string(kind)) + "=" + std::to_string(n);
+    std::string text = "no transaction committed " + where + " (" + std::to_string(ended) + " ended" +
+                       (outcomes.empty() ? "" : ": " + outcomes);
+    if (first_failure)
+      text += "; first failure: " + (first_failure->sqlstate.empty() ? "" : first_failure->sqlstate + " ") +
+              detail::one_line(first_failure->message, 200);
+    return text + "): the run tested nothing; fix the scenario, or set expects_no_commits in its info() if "
+                  "committing nothing is intended";
+  }
+  if (ended > 0 && static_cast<double>(committed) < info.min_committed_share * static_cast<double>(ended)) {
+    std::ostringstream share;
+    share << std::setprecision(3) << 100.0 * static_cast<double>(committed) / static_cast<double>(ended) << "%";
+    return "only " + std::to_string(committed) + " of " + std::to_string(ended) + " transactions (" + share.str() +
+           ") committed " + where + ", below the scenario's floor min_committed_share = " +
+           number_text(info.min_committed_share) + ": too little was tested to judge";
+  }
+  return "";
+}
+
+double planned_seconds(const Knobs& knobs, int repeat) {
+  const double per_repetition =
+      knobs.duration_s ? *knobs.duration_s : kPlannedSecondsPerIteration * static_cast<double>(knobs.iterations);
+  return per_repetition * repeat;
+}
+
+[[noreturn]] void throw_lost(const std::string& what, const ScenarioInfo& info, const std::string& message,
+                             const std::string& dsn) {
+  std::string reason = scrub_secrets(detail::one_line(message), dsn);
+  if (reason.empty() || reason.find("not connected") != std::string::npos)  // libpqxx's words for a closed socket
+    reason = "the connection is closed (its backend was terminated, or the server went away)";
+  throw infrastructure_error("lost " + what + " to the server while running " + info.name + ": " + reason);
+}
+
+// What made the monitor stop: a lost connection (infrastructure), a usage
+// error (its SQL) or a predicate that threw (ScenarioFailure), rethrown.
+[[noreturn]] void rethrow_monitor_failure(const std::exception_ptr& failure, const ScenarioInfo& info,
+                                          const std::string& dsn) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const Error&) {
+    throw;
+  } catch (const detail::ScenarioFailure&) {
+    throw;
+  } catch (...) {
+    throw_lost("the invariant monitor's connection", info, classify(std::current_exception()).message, dsn);
+  }
+}
+
+// Checks every invariant after repetition `rep` ran for `run_ms`; records
+// violations in `result` and returns the violated set.
+std::set<std::string> final_check(Repetition& rep, pqxx::connection& control, double run_ms, ScenarioResult& result) {
+  std::set<std::string> violated;
+  std::optional<double> first_violation;
+  pqxx::work tx(control);
+  const auto counts = snapshot(rep.live);
+  const long planned = rep.knobs.duration_s ? 0 : static_cast<long>(rep.knobs.threads) * rep.knobs.iterations;
+  CheckContext context{tx, counts, planned};
+  for (std::size_t i = 0; i < rep.invariants.size(); ++i) {
+    std::vector<std::string> witnesses =
+        detail::check_or_fail(rep.invariants[i], context, rep.max_witnesses, "in the final check");
+    std::optional<double> seen = rep.first_seen[i];
+    if (witnesses.empty() && !seen) continue;
+    if (!seen) seen = run_ms;  // first noticed by the final check, after the run
+    if (witnesses.empty()) witnesses = rep.first_witnesses[i];
+    violated.insert(rep.invariants[i].name);
+    InvariantResult& out = result.invariants[i];
+    if (out.held) {
+      out.held = false;
+      out.witnesses = witnesses;
+      out.first_violation_ms = seen;
+    }
+    ++out.violated_runs;
+    first_violation = std::min(first_violation.value_or(*seen), *seen);
+  }
+  if (!violated.empty()) {
+    ++result.violating_runs;
+    result.first_violation_ms.push_back(*first_violation);
+  }
+  return violated;
+}
+
+// Adds what the workers that ended recorded to `result` and `latencies`;
+// throws pgrace::Error (infrastructure) if one lost its connection (unless
+// pgrace ended it, past the timeout). Returns the first failed attempt.
+std::optional<Outcome> collect_workers(const Repetition& rep, const RepetitionRun& run, const ScenarioInfo& info,
+                                       const std::string& dsn, ScenarioResult& result, std::vector<double>& latencies) {
+  std::optional<Outcome> first_failure;
+  for (std::size_t i = 0; i < rep.workers.size(); ++i) {
+    if (!run.joined[i]) continue;  // left running: its state is still its own
+    const WorkerState& worker = *rep.workers[i];
+    if (worker.fatal && worker.fatal->kind == OutcomeClass::connection_lost && !run.timed_out)
+      throw_lost("a worker's connection", info, worker.fatal->message, dsn);
+    if (worker.fatal && worker.fatal->kind == OutcomeClass::scenario_error && result.error.empty())
+      result.error = "transaction() threw: " + scrub_secrets(worker.fatal->message, dsn);
+    if (!first_failure) first_failure = worker.first_failure;
+    for (auto& [kind, n] : worker.outcomes) result.outcomes[kind] += n;
+    for (auto& [state, n] : worker.sqlstates) result.sqlstates[state] += n;
+    result.attempts += worker.attempts;
+    result.retries += worker.retries;
+    latencies.insert(latencies.end(), worker.latencies_ms.begin(), worker.latencies_ms.end());
+  }
+  return first_failure;
+}
+
+void run_stress(const Server& server, const ScenarioInfo& info, Scenario& scenario, const RunSettings& settings,
+                const ProgressCallback& progress, ScenarioResult& result) {
+  const std::string& server_dsn = server.dsn();
+  const Knobs& knobs = result.knobs;
+  const std::vector<Invariant> invariants =
+      detail::call_scenario(info, "invariants()", server_dsn, [&] { return scenario.invariants(); });
+  result.invariants = detail::invariant_entries(invariants);
+  const std::string schema = detail::call_scenario(info, "schema()", server_dsn, [&] { return scenario.schema(); });
+
+  auto phase_start = Clock::now();
+  detail::ScenarioDatabase database(server_dsn, schema, info.name);
+  const std::string dsn = database.dsn();
+  std::vector<double> latencies;
+  bool all_matched = true;
+  {
+    Connections connections = open_connections(dsn, info, scenario, knobs, settings, result.deadlock_timeout);
+    result.phases.setup_ms = ms_between(phase_start, Clock::now());
+    // The run's time bound counts from here: the scenario's own work.
+    const auto timeout = detail::run_timeout(settings, planned_seconds(knobs, settings.repeat));
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
+
+    for (int r = 0; r < settings.repeat && result.error.empty(); ++r) {
+      phase_start = Clock::now();
+      detail::reset_state(*connections.control, scenario, info, server_dsn);
+      result.phases.reset_ms += ms_between(phase_start, Clock::now());
+
+      auto rep = std::make_shared<Repetition>(scenario, knobs, invariants, settings.max_witnesses);
+      for (int i = 0; i < knobs.threads; ++i)
+        rep->workers.push_back(std::make_unique<WorkerState>(connections.workers[i], connections.pool,
+                                                             connections.worker_pids[i], i, settings.seed, r));
+      std::function<void()> report_progress;
+      if (progress) report_progress = [&, r] { progress(info.name, r, rep->ended.load()); };
+      const RepetitionRun run = run_repetition(rep, connections, deadline, report_progress);
+      result.phases.run_ms += run.run_ms;
+      ++result.repetitions;
+
+      // Judge: the workers only recorded.
+      if (run.end == WaitEnd::control_lost) throw_lost("pgrace's control connection", info, run.control_error, server_dsn);
+      if (run.end == WaitEnd::monitor_failed) {
+        std::lock_guard lock(rep->mutex);
+        rethrow_monitor_failure(rep->monitor_failure, info, server_dsn);
+      }
+      const auto first_failure = collect_workers(*rep, run, info, server_dsn, result, latencies);
+      if (run.timed_out) {
+        result.error = "timed out after " + detail::timeout_text(settings, timeout) + " in repetition " +
+                       std::to_string(r + 1) + " after " + std::to_string(run.ended) + " transaction(s) ended: " +
+                       (run.stragglers.empty() ? "no worker was stuck, the run was just longer than that"
+                                               : scrub_secrets(run.stragglers, server_dsn));
+        break;
+      }
+
+      phase_start = Clock::now();
+      if (connections.pool) connections.pool->roll_back_all();
+      const std::set<std::string> violated = final_check(*rep, *connections.control, run.run_ms, result);
+      result.phases.check_ms += ms_between(phase_start, Clock::now());
+      all_matched = all_matched && violated == info.expectation.violated;
+      if (result.error.empty())
+        result.error = scrub_secrets(
+            lack_of_evidence(info, snapshot(rep->live), first_failure, r, settings.repeat), server_dsn);
+    }
+    phase_start = Clock::now();
+  }  // connections close here (those of threads left running, when those end)
+  database.drop();
+
+  long ended = 0;
+  for (auto& [kind, n] : result.outcomes) ended += n;
+  result.throughput_tps = result.phases.run_ms > 0 ? ended / (result.phases.run_ms / 1000.0) : 0;
+  std::sort(latencies.begin(), latencies.end());
+  result.latency = {percentile(latencies, 0.5), percentile(latencies, 0.9), percentile(latencies, 0.99),
+                    latencies.empty() ? 0 : latencies.back()};
+  result.verdict = result.violating_runs > 0 ? "violated" : "held";
+  result.matched = all_matched;
+  result.phases.teardown_ms = ms_between(phase_start, Clock::now());
+}
+
+// Stands in for a scenario whose constructor threw (see make_scenario()).
+class UnconstructedScenario final : public Scenario {
+ public:
+  explicit UnconstructedScenario(std::string error) : error_(std::move(error)) {}
+  const std::string& error() const { return error_; }
+  std::string schema() const override { return ""; }
+  void seed(pqxx::work&) override {}
+  // Shaped like an interleave scenario, so that the commands that run only
+  // those (pgrace explore) take it too, and report its error.
+  std::vector<Session> sessions() const override { return {Session{"unconstructed", "", {}}}; }
+  std::vector<Invariant> invariants() const override { return {}; }
+
+ private:
+  std::string error_;
+};
+
+}  // namespace
 
 Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings) {
   Knobs k = defaults;
@@ -243,173 +631,62 @@ Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings) {
   if (settings.sync) k.sync = *settings.sync;
   if (settings.retries) k.retry.max_retries = *settings.retries;
   if (k.threads < 1 || k.threads > 256) throw usage_error("--threads must be between 1 and 256");
-  if (k.iterations < 1) throw usage_error("--iterations must be at least 1");
-  if (k.duration_s && !(*k.duration_s > 0)) throw usage_error("--duration must be positive (seconds)");
+  if (k.iterations < 1 || k.iterations > 1'000'000'000)
+    throw usage_error("--iterations must be between 1 and 1000000000");
+  // Not `!(a && b)` spelt otherwise: NaN fails every comparison and must be rejected too.
+  if (k.duration_s && !(*k.duration_s >= 0.01 && *k.duration_s <= 86400))
+    throw usage_error("--duration " + number_text(*k.duration_s) + " is out of range: give seconds from 0.01 to 86400 (24 h)");
   if (k.retry.max_retries < 0) throw usage_error("--retries must be 0 or more");
   if (settings.repeat < 1) throw usage_error("--repeat must be at least 1");
+  if (settings.timeout_s && !(*settings.timeout_s >= 0.1 && *settings.timeout_s <= 2'592'000))
+    throw usage_error("--timeout " + number_text(*settings.timeout_s) +
+                      " is out of range: give seconds from 0.1 to 2592000 (30 days)");
+  if (settings.timeout_s && k.duration_s && *settings.timeout_s <= *k.duration_s * settings.repeat)
+    throw usage_error("--timeout " + number_text(*settings.timeout_s) + " is not longer than the planned run (--duration " +
+                      number_text(*k.duration_s) + " x --repeat " + std::to_string(settings.repeat) +
+                      "): give a longer --timeout");
+  const double st = settings.statement_timeout_s;
+  if (!(st == 0 || (st >= 0.001 && st <= 86400)))
+    throw usage_error("--statement-timeout " + number_text(st) +
+                      " is out of range: give 0 (none) or seconds from 0.001 to 86400");
   return k;
 }
 
-namespace {
-
-ScenarioResult run_stress(const Server& server, const ScenarioInfo& info, Scenario& scenario,
-                          const RunSettings& settings, const ProgressCallback& progress) {
-  const std::vector<Invariant> invariants = scenario.invariants();
-  ScenarioResult result = detail::new_result(info, settings, invariants);
-  const Knobs& knobs = result.knobs;
-
-  auto phase_start = Clock::now();
-  detail::ScenarioDatabase database(server.dsn(), scenario.schema(), info.name);
-  const std::string dsn = database.dsn();
-  std::vector<double> latencies;
-  bool all_matched = true;
-  {
-    Connections connections = open_connections(dsn, info, scenario, knobs, result.deadlock_timeout);
-    result.phases.setup_ms = ms_between(phase_start, Clock::now());
-
-    for (int r = 0; r < settings.repeat; ++r) {
-      phase_start = Clock::now();
-      try {
-        detail::reset_tables(*connections.control, scenario);
-      } catch (const pqxx::sql_error& e) {
-        throw usage_error("seeding " + info.name + " failed: " + std::string(e.what()).substr(0, 300) +
-                          " (fix the scenario's seed)");
-      }
-      result.phases.reset_ms += ms_between(phase_start, Clock::now());
-
-      Repetition rep(scenario, knobs, invariants, settings.max_witnesses);
-      std::vector<std::unique_ptr<WorkerState>> workers;
-      for (int i = 0; i < knobs.threads; ++i)
-        workers.push_back(std::make_unique<WorkerState>(*connections.workers[i], connections.pool.get(), i,
-                                                        settings.seed, r));
-      boost::barrier start(static_cast<unsigned>(knobs.threads + 1));
-      boost::barrier round(static_cast<unsigned>(knobs.threads), [&rep]() -> unsigned {
-        ++rep.rounds_started;
-        const bool done = rep.knobs.duration_s ? Clock::now() >= rep.deadline
-                                               : rep.rounds_started > rep.knobs.iterations;
-        rep.stop = done || rep.abort;
-        return static_cast<unsigned>(rep.knobs.threads);
-      });
-      std::vector<std::thread> threads;
-      for (auto& worker : workers)
-        threads.emplace_back(worker_main, std::ref(rep), std::ref(*worker), std::ref(start), std::ref(round));
-
-      rep.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(knobs.duration_s.value_or(0)));
-      start.wait();
-      const auto released = Clock::now();
-      std::thread monitor(monitor_main, std::ref(rep), std::ref(*connections.monitor), released);
-      {
-        std::unique_lock lock(rep.mutex);
-        auto last_report = released;
-        while (!rep.changed.wait_for(lock, std::chrono::milliseconds(250),
-                                     [&] { return rep.finished_workers == knobs.threads; })) {
-          auto now = Clock::now();
-          if (progress && now - released > std::chrono::seconds(2) && now - last_report >= std::chrono::seconds(1)) {
-            last_report = now;
-            lock.unlock();
-            progress(info.name, r, rep.ended.load());
-            lock.lock();
-          }
-        }
-      }
-      const auto finished = Clock::now();
-      for (auto& t : threads) t.join();
-      {
-        std::lock_guard lock(rep.mutex);
-        rep.monitor_stop = true;
-        rep.changed.notify_all();
-      }
-      monitor.join();
-      const double run_ms = ms_between(released, finished);
-      result.phases.run_ms += run_ms;
-
-      // Judge: the workers only recorded.
-      for (auto& worker : workers) {
-        if (worker->fatal && worker->fatal->kind == OutcomeClass::connection_lost)
-          throw infrastructure_error("lost the connection to the server while running " + info.name + ": " +
-                                     scrub_secrets(worker->fatal->message, server.dsn()));
-        if (worker->fatal && result.error.empty())
-          result.error = "the scenario threw: " + scrub_secrets(worker->fatal->message, server.dsn());
-        for (auto& [kind, n] : worker->outcomes) result.outcomes[kind] += n;
-        for (auto& [state, n] : worker->sqlstates) result.sqlstates[state] += n;
-        result.attempts += worker->attempts;
-        result.retries += worker->retries;
-        latencies.insert(latencies.end(), worker->latencies_ms.begin(), worker->latencies_ms.end());
-      }
-      if (rep.monitor_failure) std::rethrow_exception(rep.monitor_failure);
-
-      phase_start = Clock::now();
-      if (connections.pool) connections.pool->roll_back_all();
-      std::set<std::string> violated;
-      std::optional<double> first_violation;
-      {
-        pqxx::work tx(*connections.control);
-        const auto counts = snapshot(rep.live);
-        const long planned = knobs.duration_s ? 0 : static_cast<long>(knobs.threads) * knobs.iterations;
-        CheckContext context{tx, counts, planned};
-        for (std::size_t i = 0; i < invariants.size(); ++i) {
-          std::vector<std::string> witnesses = check_invariant(invariants[i], context, settings.max_witnesses);
-          std::optional<double> seen = rep.first_seen[i];
-          if (witnesses.empty() && !seen) continue;
-          if (!seen) seen = run_ms;  // first noticed by the final check, after the run
-          if (witnesses.empty()) witnesses = rep.first_witnesses[i];
-          violated.insert(invariants[i].name);
-          InvariantResult& out = result.invariants[i];
-          if (out.held) {
-            out.held = false;
-            out.witnesses = witnesses;
-            out.first_violation_ms = seen;
-          }
-          ++out.violated_runs;
-          first_violation = std::min(first_violation.value_or(*seen), *seen);
-        }
-      }
-      result.phases.check_ms += ms_between(phase_start, Clock::now());
-      if (!violated.empty()) {
-        ++result.violating_runs;
-        result.first_violation_ms.push_back(*first_violation);
-      }
-      all_matched = all_matched && violated == info.expectation.violated;
-      ++result.repetitions;
-      if (!result.error.empty()) break;
-    }
-    phase_start = Clock::now();
-  }  // connections close here
-  database.drop();
-
-  long ended = 0;
-  for (auto& [kind, n] : result.outcomes) ended += n;
-  result.throughput_tps = result.phases.run_ms > 0 ? ended / (result.phases.run_ms / 1000.0) : 0;
-  std::sort(latencies.begin(), latencies.end());
-  result.latency = {percentile(latencies, 0.5), percentile(latencies, 0.9), percentile(latencies, 0.99),
-                    latencies.empty() ? 0 : latencies.back()};
-  if (!result.error.empty()) {
-    result.verdict = "error";
-    result.matched = false;
-  } else {
-    result.verdict = result.violating_runs > 0 ? "violated" : "held";
-    result.matched = all_matched;
+std::unique_ptr<Scenario> make_scenario(const ScenarioDefinition& definition, Options& options) {
+  try {
+    return definition.make(options);
+  } catch (const Error&) {
+    throw;
+  } catch (...) {
+    return std::make_unique<UnconstructedScenario>("the constructor threw: " +
+                                                   detail::one_line(classify(std::current_exception()).message));
   }
-  result.phases.teardown_ms = ms_between(phase_start, Clock::now());
-  return result;
 }
-
-}  // namespace
 
 ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                             const RunSettings& settings, const ProgressCallback& progress) {
+  ScenarioResult result = detail::new_result(info, settings);
   try {
-    if (auto sessions = scenario.sessions(); !sessions.empty())
-      return detail::run_interleaved(server, info, scenario, sessions, settings);
-    return run_stress(server, info, scenario, settings, progress);
+    if (const auto* unconstructed = dynamic_cast<const UnconstructedScenario*>(&scenario))
+      throw detail::ScenarioFailure(unconstructed->error());
+    const auto sessions =
+        detail::call_scenario(info, "sessions()", server.dsn(), [&] { return scenario.sessions(); });
+    if (!sessions.empty())
+      detail::run_interleaved(server, info, scenario, sessions, settings, result);
+    else
+      run_stress(server, info, scenario, settings, progress, result);
+  } catch (const detail::ScenarioFailure& e) {
+    result.error = scrub_secrets(e.what(), server.dsn());
   } catch (const pqxx::broken_connection& e) {  // outside the workers: resetting, checking, ...
-    throw infrastructure_error("lost the connection to the server while running " + info.name + ": " +
-                               scrub_secrets(std::string(e.what()).substr(0, 300), server.dsn()));
+    throw_lost("the connection", info, e.what(), server.dsn());
   } catch (const pqxx::in_doubt_error& e) {
-    throw infrastructure_error("lost the connection to the server while running " + info.name + ": " +
-                               scrub_secrets(std::string(e.what()).substr(0, 300), server.dsn()));
+    throw_lost("the connection", info, e.what(), server.dsn());
   }
+  if (!result.error.empty()) {
+    result.verdict = "error";
+    result.matched = false;
+  }
+  return result;
 }
 
 }  // namespace pgrace

@@ -1,14 +1,18 @@
 #include "session_setup.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <pqxx/nontransaction>
 
 namespace pgrace::detail {
 
-std::string prepare_session(pqxx::connection& connection, Isolation isolation, const std::string& name) {
+std::string prepare_session(pqxx::connection& connection, Isolation isolation, const std::string& name,
+                            double statement_timeout_s) {
   {
     pqxx::nontransaction tx(connection);
     tx.exec(std::string("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL ") + to_sql(isolation));
-    tx.exec("SET statement_timeout = '30s'");  // nothing hangs forever: a stuck statement ends in 57014
+    const long timeout_ms = std::lround(statement_timeout_s * 1000);
+    tx.exec("SET statement_timeout = " + std::to_string(statement_timeout_s > 0 ? std::max(timeout_ms, 1L) : 0L));
     tx.exec("SET application_name = " + tx.quote(name));
   }
   try {

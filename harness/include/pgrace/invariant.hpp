@@ -64,8 +64,9 @@ Invariant no_outcome(std::string name, OutcomeClass kind);
 
 // Checks `invariant` and returns its witnesses (empty: held), at most
 // `max_witnesses` (plus a "... N more" line). Throws pgrace::Error (usage)
-// naming the invariant when its SQL fails; a lost connection propagates as
-// pqxx::broken_connection.
+// naming the invariant when its SQL fails; a lost connection (also a
+// terminated backend, SQLSTATE 08xxx or 57P0x) propagates as
+// pqxx::broken_connection; a predicate's own exceptions propagate as they are.
 std::vector<std::string> check_invariant(const Invariant& invariant, const CheckContext& context,
                                          std::size_t max_witnesses);
 

@@ -3,6 +3,7 @@
 // them with defaults when they are created; an option that no scenario read
 // is a usage error, so a typo never silently runs the default.
 
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -17,10 +18,16 @@ class Options {
   explicit Options(const std::vector<std::string>& items);
 
   // The value of `key` converted to long / double / string, or `fallback` if
-  // unset; marks `key` as read. Throws pgrace::Error (usage) if the value does
-  // not convert. Not thread-safe: read options while constructing a scenario.
-  long get_int(const std::string& key, long fallback);
-  double get_double(const std::string& key, double fallback);
+  // unset; marks `key` as read. Throws pgrace::Error (usage, one line naming
+  // the option and the accepted range) if the value does not convert or lies
+  // outside [min, max]; give every numeric option the range the scenario can
+  // actually run with, so that no value overflows its arithmetic or its SQL
+  // types. A double must also be finite. `fallback` is not checked. Not
+  // thread-safe: read options while constructing a scenario.
+  long get_int(const std::string& key, long fallback, long min = std::numeric_limits<long>::min(),
+               long max = std::numeric_limits<long>::max());
+  double get_double(const std::string& key, double fallback, double min = std::numeric_limits<double>::lowest(),
+                    double max = std::numeric_limits<double>::max());
   std::string get_string(const std::string& key, const std::string& fallback);
 
   // Keys that were given but never read.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,11 +34,33 @@ struct RunSettings {
   std::size_t max_schedules = 1000;                     // sample this many when there are more
   std::vector<std::vector<std::string>> schedules;      // run these instead of the scenario's
   std::chrono::milliseconds step_timeout{5000};         // neither done nor seen waiting: cancelled
+  // Wall-clock bound on each scenario's run (from its database and
+  // connections being ready to its last check), in seconds (0.1 .. 30 days).
+  // Unset: max(10 x the planned time, 60 s), where the planned time is
+  // duration_s x repeat, or in iteration mode 0.1 s per iteration x repeat,
+  // or in interleave mode 0.1 s per step of every schedule. A run that
+  // exceeds it ends with verdict "error" naming the threads still running
+  // and what their sessions were doing; their backends are cancelled, then
+  // terminated; a thread stuck in the scenario's C++ code is left running
+  // (detached) and ends when the process does. What runs on the calling
+  // thread (seed(), the final check's predicates) cannot be interrupted: only
+  // its SQL is bounded, by the statement timeout.
+  std::optional<double> timeout_s;
+  // statement_timeout of every session pgrace opens on the scenario's
+  // database, in seconds (0: none; else 0.001 .. 86400).
+  double statement_timeout_s = 30;
 };
 
 // `defaults` with the overrides of `settings` applied. Throws pgrace::Error
-// (usage) for out-of-range values (threads 1..256, iterations >= 1, ...).
+// (usage) for out-of-range values (threads 1..256, iterations 1..10^9,
+// duration 0.01..86400 s, timeout, statement timeout, ...).
 Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings);
+
+// The scenario of `definition`, created with `options`. A pgrace::Error from
+// its constructor propagates (a bad option: usage); any other exception does
+// not: the scenario returned then stands for the failed one, and
+// run_scenario() reports it as verdict "error" naming the constructor.
+std::unique_ptr<Scenario> make_scenario(const ScenarioDefinition& definition, Options& options);
 
 struct InvariantResult {
   std::string name;
@@ -119,9 +142,15 @@ using ProgressCallback = std::function<void(const std::string&, int, long)>;
 // interleave mode (the scenario has sessions) once per schedule. A stress
 // scenario matches when exactly the expected invariants are violated in
 // every repetition; an interleave scenario when the invariants violated
-// across all its schedules are exactly the expected ones (none for "hold"). Throws
-// pgrace::Error (infrastructure) if the server is lost; a scenario's own C++
-// exceptions become verdict "error".
+// across all its schedules are exactly the expected ones (none for "hold").
+// Verdict "error" (never matched), with a one-line reason in `error`: the
+// scenario's own C++ exception (naming the phase), a run without evidence
+// (see ScenarioInfo::expects_no_commits), or a run past its timeout. Throws
+// pgrace::Error: usage (exit 2) when the scenario's seed or invariant SQL
+// fails; infrastructure (exit 3) as soon as a connection to the server is
+// lost (a worker's, the invariant monitor's or pgrace's control connection).
+// Leaves no database behind and no thread, except one stuck in the
+// scenario's C++ code past the timeout (see RunSettings::timeout_s).
 ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                             const RunSettings& settings, const ProgressCallback& progress = {});
 

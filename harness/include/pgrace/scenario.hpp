@@ -56,6 +56,19 @@ struct ScenarioInfo {
   // __FILE__ and __LINE__; JUnit reports point there). Empty / 0: unknown.
   std::string source_file{};
   int source_line = 0;
+  // A verdict needs evidence. A stress repetition in which no transaction
+  // committed, or in which fewer than min_committed_share of them did, and an
+  // interleave run in which no schedule was feasible or no step succeeded,
+  // end in verdict "error" saying so, whatever the invariants say: a run that
+  // tested nothing must not pass.
+  // True for a scenario whose transactions are all meant to fail or be
+  // rejected: then committing nothing (no step succeeding) is not an error.
+  bool expects_no_commits = false;
+  // The throughput floor of a stress scenario, as FoundationDB workloads have
+  // one: the least share (0..1) of each repetition's transactions that must
+  // commit (each transaction counts once, whatever its retries). 0: only the
+  // rule above.
+  double min_committed_share = 0;
 };
 
 // Statements issued the way a connection pool without checkout issues them
@@ -97,6 +110,11 @@ enum class TxResult {
   rejected,   // the application refused (e.g. insufficient funds) and rolled back
 };
 
+// A C++ exception that escapes a scenario's code (its constructor, schema(),
+// prepare(), seed(), transaction(), sessions(), schedules(), invariants() or
+// an invariant's predicate) makes its run verdict "error", naming the phase;
+// it never aborts pgrace. A pgrace::Error it throws (e.g. a bad option in
+// the constructor) keeps its exit code.
 class Scenario {
  public:
   virtual ~Scenario() = default;
@@ -107,6 +125,7 @@ class Scenario {
   // statements here (connection.prepare(name, sql)).
   virtual void prepare(pqxx::connection& connection) { (void)connection; }
   // Inserts the starting state. Called on empty tables before each repetition.
+  // A failing statement is a usage error (exit 2) naming the scenario.
   virtual void seed(pqxx::work& tx) = 0;
   // Stress mode: one transaction. Called concurrently by every worker,
   // `iterations` times each. Database errors are left to propagate: pgrace
