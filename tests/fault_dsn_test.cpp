@@ -556,9 +556,8 @@ TEST(LostConnectionError, SaysWhichConnectionWasLostInOneLine) {
 // Command: pgrace run T --dsn D --duration 3, then, once the workers run,
 // pg_terminate_backend on the monitor's or a worker's session. Exit 3, one
 // line naming which connection was lost (today: libpqxx's "Could not obtain
-// client encoding: not connected."). Needs runner.cpp to report through
-// detail::lost_connection_error (owned by another change): disabled until then.
-TEST(FaultDsn, DISABLED_ALostConnectionSaysWhichOneInOneLine) {
+// client encoding: not connected.").
+TEST(FaultDsn, ALostConnectionSaysWhichOneInOneLine) {
   PasswordServer server;
   auto sessions = [&](const std::string& sql, const std::string& name) {
     auto connection = pgrace::connect(server.superuser());
@@ -575,7 +574,7 @@ TEST(FaultDsn, DISABLED_ALostConnectionSaysWhichOneInOneLine) {
     EXPECT_EQ(sessions("SELECT pg_terminate_backend(pid)", who), 1u);
     EXPECT_EQ(run->wait(30s), 3);
     const std::string error = one_line_error(RunResult{3, run->out(), run->err(), 0}, 3);
-    EXPECT_THAT(error, HasSubstr(who == "pgrace-monitor" ? "lost the connection of the monitor"
+    EXPECT_THAT(error, HasSubstr(who == "pgrace-monitor" ? "lost the connection of the invariant monitor"
                                                          : "lost the connection of worker 1"));
     EXPECT_THAT(error, Not(HasSubstr("client encoding")));
     EXPECT_TRUE(server.leftovers().empty());

@@ -641,7 +641,7 @@ TEST_F(FaultRunner, LosingTheMonitorConnectionEndsTheRunAtOnce) {
   pgrace::RunSettings s;
   s.duration_s = 20;
   expect_prompt_infrastructure_error(
-      "pgrace-monitor", "lost the invariant monitor's connection to the server while running test.fault.monitor",
+      "pgrace-monitor", "lost the connection of the invariant monitor to the server while running test.fault.monitor",
       [&] { return run(info_for("monitor"), scenario, s); }, when_session_exists);
 }
 
@@ -650,7 +650,7 @@ TEST_F(FaultRunner, LosingTheControlConnectionEndsTheRunAtOnce) {
   pgrace::RunSettings s;
   s.duration_s = 20;
   expect_prompt_infrastructure_error(
-      "pgrace-control", "lost pgrace's control connection to the server while running test.fault.control",
+      "pgrace-control", "lost the connection of pgrace's control session to the server while running test.fault.control",
       [&] { return run(info_for("control"), scenario, s); }, when_session_exists);
 }
 

@@ -68,16 +68,6 @@ std::string refusal_and_fix(const std::string& reason, const std::string& dsn) {
 
 }  // namespace
 
-std::string one_line(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
-    if (c != ' ' || (!out.empty() && out.back() != ' ')) out += c;
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
-
 void remember_role_connection_limit(const std::string& dsn, int limit) {
   RoleLimits& known = role_limits();
   std::lock_guard lock(known.mutex);
@@ -86,7 +76,7 @@ void remember_role_connection_limit(const std::string& dsn, int limit) {
 
 Error lost_connection_error(const std::string& which, const std::string& scenario, const std::string& cause,
                             const std::string& dsn) {
-  std::string why = one_line(scrub_secrets(cause, dsn));
+  std::string why = pgrace::one_line(scrub_secrets(cause, dsn));
   if (why.find("terminating connection due to administrator command") != std::string::npos)
     why = "the server ended its session (pg_terminate_backend, or a shutdown)";
   else if (why.empty() || why.find("not connected") != std::string::npos ||
@@ -105,7 +95,7 @@ std::unique_ptr<pqxx::connection> connect(const std::string& dsn) {
   try {
     return std::make_unique<pqxx::connection>(dsn);
   } catch (const std::exception& e) {
-    const std::string reason = detail::one_line(scrub_secrets(e.what(), dsn));
+    const std::string reason = pgrace::one_line(scrub_secrets(e.what(), dsn));
     throw infrastructure_error("cannot connect to " + redact_dsn(dsn) + ": " + detail::refusal_and_fix(reason, dsn));
   }
 }

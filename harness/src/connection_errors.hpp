@@ -8,10 +8,6 @@
 
 namespace pgrace::detail {
 
-// `text` on one line: each run of line breaks, tabs and spaces becomes one
-// space; leading and trailing space is dropped.
-std::string one_line(const std::string& text);
-
 // Records the connection limit (pg_roles.rolconnlimit, -1 for none) of the
 // role that `dsn` logs in as, so that connect() can state it when the server
 // refuses a connection because of it. Thread-safe.

@@ -20,7 +20,7 @@ bool is_position_line(const std::string& line) {
 
 }  // namespace
 
-std::string one_line(const std::string& message) {
+std::string one_line(const std::string& message, std::size_t limit) {
   std::string joined;
   std::istringstream lines(message);
   for (std::string line; std::getline(lines, line, '\n');) {
@@ -35,6 +35,8 @@ std::string one_line(const std::string& message) {
     if (blank && !out.empty() && out.back() == ' ') continue;
     out += blank ? ' ' : c;
   }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  if (out.size() > limit) out = out.substr(0, limit) + "...";
   return out;
 }
 

@@ -550,7 +550,7 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
           ++result.sqlstates[step.sqlstate.empty() ? to_string(kind) : step.sqlstate];
           if (first_failure.empty())
             first_failure = "step " + step.step + ": " + (step.sqlstate.empty() ? "" : step.sqlstate + " ") +
-                            one_line(step.message, 200);
+                            pgrace::one_line(step.message, 200);
         }
         ++counts[kind];
         ++result.outcomes[kind];

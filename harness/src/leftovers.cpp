@@ -31,7 +31,7 @@ LeftoverDatabase drop_abandoned(pqxx::connection& connection, const std::string&
     return {name, true, gone};
   } catch (const pqxx::sql_error& e) {
     return {name, false,
-            gone + ", but it cannot be dropped: " + detail::one_line(std::string(e.what()).substr(0, 200)) +
+            gone + ", but it cannot be dropped: " + pgrace::one_line(std::string(e.what()).substr(0, 200)) +
                 " (run pgrace clean as its owner or a superuser)"};
   }
 }

@@ -10,12 +10,6 @@
 
 namespace pgrace::detail {
 
-std::string one_line(const std::string& text, std::size_t limit) {
-  std::string line = text.substr(0, text.find('\n'));
-  if (line.size() > limit) line = line.substr(0, limit) + "...";
-  return line;
-}
-
 void rethrow_as_scenario_failure(const ScenarioInfo& info, const std::string& phase, const std::string& dsn) {
   try {
     throw;
@@ -25,7 +19,7 @@ void rethrow_as_scenario_failure(const ScenarioInfo& info, const std::string& ph
     throw;
   } catch (...) {
     const Outcome o = classify(std::current_exception());
-    std::string message = scrub_secrets(one_line(o.message), dsn);
+    std::string message = scrub_secrets(pgrace::one_line(o.message, 300), dsn);
     if (message.rfind("ERROR:", 0) == 0) message.erase(0, message.find_first_not_of(' ', 6));
     if (o.kind == OutcomeClass::connection_lost)
       throw infrastructure_error("lost the connection to the server while running " + info.name + " (" + phase +
@@ -68,7 +62,7 @@ std::vector<std::string> check_or_fail(const Invariant& invariant, const CheckCo
   } catch (...) {
     const Outcome o = classify(std::current_exception());
     if (o.kind != OutcomeClass::scenario_error) throw;  // a lost connection
-    throw ScenarioFailure("invariant \"" + invariant.name + "\" threw " + when + ": " + one_line(o.message));
+    throw ScenarioFailure("invariant \"" + invariant.name + "\" threw " + when + ": " + pgrace::one_line(o.message, 300));
   }
 }
 

@@ -64,7 +64,5 @@ std::chrono::duration<double> run_timeout(const RunSettings& settings, double pl
 // how a timeout message names the bound.
 std::string timeout_text(const RunSettings& settings, std::chrono::duration<double> timeout);
 
-// The first line of `text`, at most `limit` characters.
-std::string one_line(const std::string& text, std::size_t limit = 300);
 
 }  // namespace pgrace::detail

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "barrier.hpp"
+#include "connection_errors.hpp"
 #include "database.hpp"
 #include "interleave_runner.hpp"
 #include "pgrace/connection.hpp"
@@ -430,7 +431,7 @@ std::string lack_of_evidence(const ScenarioInfo& info, const std::map<OutcomeCla
                        (outcomes.empty() ? "" : ": " + outcomes);
     if (first_failure)
       text += "; first failure: " + (first_failure->sqlstate.empty() ? "" : first_failure->sqlstate + " ") +
-              detail::one_line(first_failure->message, 200);
+              pgrace::one_line(first_failure->message, 200);
     return text + "): the run tested nothing; fix the scenario, or set expects_no_commits in its info() if "
                   "committing nothing is intended";
   }
@@ -450,14 +451,6 @@ double planned_seconds(const Knobs& knobs, int repeat) {
   return per_repetition * repeat;
 }
 
-[[noreturn]] void throw_lost(const std::string& what, const ScenarioInfo& info, const std::string& message,
-                             const std::string& dsn) {
-  std::string reason = scrub_secrets(detail::one_line(message), dsn);
-  if (reason.empty() || reason.find("not connected") != std::string::npos)  // libpqxx's words for a closed socket
-    reason = "the connection is closed (its backend was terminated, or the server went away)";
-  throw infrastructure_error("lost " + what + " to the server while running " + info.name + ": " + reason);
-}
-
 // What made the monitor stop: a lost connection (infrastructure), a usage
 // error (its SQL) or a predicate that threw (ScenarioFailure), rethrown.
 [[noreturn]] void rethrow_monitor_failure(const std::exception_ptr& failure, const ScenarioInfo& info,
@@ -469,7 +462,7 @@ double planned_seconds(const Knobs& knobs, int repeat) {
   } catch (const detail::ScenarioFailure&) {
     throw;
   } catch (...) {
-    throw_lost("the invariant monitor's connection", info, classify(std::current_exception()).message, dsn);
+    throw detail::lost_connection_error("the invariant monitor", info.name, classify(std::current_exception()).message, dsn);
   }
 }
 
@@ -516,7 +509,7 @@ std::optional<Outcome> collect_workers(const Repetition& rep, const RepetitionRu
     if (!run.joined[i]) continue;  // left running: its state is still its own
     const WorkerState& worker = *rep.workers[i];
     if (worker.fatal && worker.fatal->kind == OutcomeClass::connection_lost && !run.timed_out)
-      throw_lost("a worker's connection", info, worker.fatal->message, dsn);
+      throw detail::lost_connection_error("worker " + std::to_string(i), info.name, worker.fatal->message, dsn);
     if (worker.fatal && worker.fatal->kind == OutcomeClass::scenario_error && result.error.empty())
       result.error = "transaction() threw: " + scrub_secrets(worker.fatal->message, dsn);
     if (!first_failure) first_failure = worker.first_failure;
@@ -566,7 +559,7 @@ void run_stress(const Server& server, const ScenarioInfo& info, Scenario& scenar
       ++result.repetitions;
 
       // Judge: the workers only recorded.
-      if (run.end == WaitEnd::control_lost) throw_lost("pgrace's control connection", info, run.control_error, server_dsn);
+      if (run.end == WaitEnd::control_lost) throw detail::lost_connection_error("pgrace's control session", info.name, run.control_error, server_dsn);
       if (run.end == WaitEnd::monitor_failed) {
         std::lock_guard lock(rep->mutex);
         rethrow_monitor_failure(rep->monitor_failure, info, server_dsn);
@@ -659,7 +652,7 @@ std::unique_ptr<Scenario> make_scenario(const ScenarioDefinition& definition, Op
     throw;
   } catch (...) {
     return std::make_unique<UnconstructedScenario>("the constructor threw: " +
-                                                   detail::one_line(classify(std::current_exception()).message));
+                                                   pgrace::one_line(classify(std::current_exception()).message));
   }
 }
 
@@ -678,9 +671,9 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
   } catch (const detail::ScenarioFailure& e) {
     result.error = scrub_secrets(e.what(), server.dsn());
   } catch (const pqxx::broken_connection& e) {  // outside the workers: resetting, checking, ...
-    throw_lost("the connection", info, e.what(), server.dsn());
+    throw detail::lost_connection_error("pgrace's main thread", info.name, e.what(), server.dsn());
   } catch (const pqxx::in_doubt_error& e) {
-    throw_lost("the connection", info, e.what(), server.dsn());
+    throw detail::lost_connection_error("pgrace's main thread", info.name, e.what(), server.dsn());
   }
   if (!result.error.empty()) {
     result.verdict = "error";

@@ -41,6 +41,7 @@ inline Error infrastructure_error(const std::string& message) {
 // STATEMENT:, LOCATION:) are dropped, the other lines (DETAIL:, HINT:, a
 // trailing "(fix ...)") are joined with "; " (or a space before a "("),
 // and runs of blanks become one space. Never returns text with a newline.
-std::string one_line(const std::string& message);
+// Longer than `limit` characters, it is cut there and ends in "...".
+std::string one_line(const std::string& message, std::size_t limit = std::string::npos);
 
 }  // namespace pgrace
