@@ -329,6 +329,7 @@ TEST(FaultServer, KilledTogetherWithItsWatchdogIsReapedByTheNextRun) {
   kill(watchdog, SIGKILL);
   killed.signal(SIGKILL);
   ASSERT_TRUE(killed.wait(10s));
+  ASSERT_TRUE(eventually([&] { return process_gone(watchdog); }));  // a lock it holds is released once it is gone
   std::this_thread::sleep_for(500ms);
   ASSERT_FALSE(process_gone(orphan)) << "nobody was left to stop the server: the case is not what it should be";
 
@@ -357,11 +358,40 @@ TEST(FaultServer, KilledTogetherWithItsWatchdogDuringInitdbIsReapedByTheNextRun)
   kill(watchdog, SIGKILL);
   killed.signal(SIGKILL);
   ASSERT_TRUE(killed.wait(10s));
+  ASSERT_TRUE(eventually([&] { return process_gone(watchdog); }));
 
   const RunResult next = run_pgrace({"smoke"}, env_in(tmp));
   EXPECT_EQ(next.exit_code, 0) << next.err;
   footprint.stop();
   EXPECT_EQ(footprint.leftovers(), "");
+}
+
+// A cgroup kill takes everything at once: pgrace, its watchdog, initdb and
+// initdb's standalone backend, which leaves its shared memory behind. The next
+// pgrace removes it.
+TEST(FaultServer, EverythingKilledDuringInitdbIsReapedByTheNextRun) {
+  for (auto delay : {0ms, 300ms}) {
+    SCOPED_TRACE(std::to_string(delay.count()) + " ms into initdb's backend");
+    TempDir tmp;
+    ServerFootprint footprint(tmp.path());
+    Child killed = start_pgrace(kRun, env_in(tmp));
+    ASSERT_TRUE(eventually([&] { return !footprint.running("postgres", "/template").empty(); }, 60s))
+        << killed.err();
+    std::this_thread::sleep_for(delay);
+    const pid_t watchdog = watchdog_of(killed.pid());
+    ASSERT_GT(watchdog, 0);
+    kill(watchdog, SIGKILL);
+    killed.signal(SIGKILL);
+    for (const auto& p : footprint.seen())
+      if (still_runs(p)) kill(p.pid, SIGKILL);
+    ASSERT_TRUE(killed.wait(10s));
+    ASSERT_TRUE(eventually([&] { return process_gone(watchdog); }));
+
+    const RunResult next = run_pgrace({"smoke"}, env_in(tmp));
+    EXPECT_EQ(next.exit_code, 0) << next.err;
+    footprint.stop();
+    EXPECT_EQ(footprint.leftovers(), "");
+  }
 }
 
 // ------------------------------------------------------------ configuration

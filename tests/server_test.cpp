@@ -54,7 +54,9 @@ TEST(EphemeralServer, StartsAnswersAndLeavesNothingBehind) {
   EXPECT_EQ(st.st_uid, geteuid());
   const bool as_root = geteuid() == 0;
   EXPECT_EQ(st.st_mode & 07777, as_root ? 0710u : 0700u) << std::oct << (st.st_mode & 07777);
-  if (as_root) EXPECT_EQ(st.st_gid, getpwnam("postgres")->pw_gid);
+  if (as_root) {
+    EXPECT_EQ(st.st_gid, getpwnam("postgres")->pw_gid);
+  }
   struct stat data {};
   ASSERT_EQ(stat((dir / "data").c_str(), &data), 0);
   EXPECT_EQ(data.st_uid, server_uid());

@@ -187,6 +187,45 @@ struct PgShmemHeader {
 };
 constexpr std::int32_t kPgShmemMagic = 679834894;
 
+// The POSIX dynamic shared memory segment with handle `handle`, if it
+// belongs to `uid`.
+void unlink_dynamic_segment(std::uint32_t handle, uid_t uid) {
+  Text path;
+  path.add("/dev/shm/PostgreSQL.").add(static_cast<unsigned long>(handle));
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == uid) unlink(path.c_str());
+}
+
+// Removes the control segment `control` of a process that could not remove
+// its dynamic shared memory, and the segments it lists. The control segment
+// is a dsm_control_header (PostgreSQL's src/backend/storage/ipc/dsm.c: magic,
+// number of items, room for items) followed by the items, each starting
+// with its handle and reference count; the item size differs between
+// versions, so it is taken from the segment's size.
+void remove_dynamic_segments(std::uint32_t control, uid_t uid) {
+  constexpr std::uint32_t kControlMagic = 0x9a503d32;
+  constexpr off_t kItemsOffset = 16;
+  Text path;
+  path.add("/dev/shm/PostgreSQL.").add(static_cast<unsigned long>(control));
+  const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) {
+    struct stat st {};
+    std::uint32_t header[3] = {};  // magic, nitems, maxitems
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == uid &&
+        pread(fd, header, sizeof header, 0) == sizeof header && header[0] == kControlMagic && header[2] > 0 &&
+        st.st_size > kItemsOffset && (st.st_size - kItemsOffset) % header[2] == 0) {
+      const off_t item_size = (st.st_size - kItemsOffset) / header[2];
+      for (std::uint32_t i = 0; i < header[1] && i < header[2] && item_size >= 8; ++i) {
+        std::uint32_t item[2] = {};  // handle, reference count
+        if (pread(fd, item, sizeof item, kItemsOffset + i * item_size) == sizeof item && item[1] > 0)
+          unlink_dynamic_segment(item[0], uid);
+      }
+    }
+    close(fd);
+  }
+  unlink_dynamic_segment(control, uid);
+}
+
 struct DataDirectory {
   dev_t device = 0;
   ino_t inode = 0;
@@ -208,8 +247,8 @@ DataDirectory data_directory(const InstanceRef& instance, const char* name, bool
 // (a process that just exited keeps its memory, and so the attachment, a
 // moment longer while someone reads its /proc entries). For initdb's
 // standalone backends (initdb picks POSIX dynamic shared memory; the server
-// pgrace launches uses mmap, in its data directory) also the control segment
-// the header names.
+// pgrace launches uses mmap, in its data directory) also the dynamic shared
+// memory of the control segment the header names.
 void remove_instance_segments(const InstanceRef& instance) {
   const DataDirectory dirs[] = {data_directory(instance, kDataDir, false),
                                 data_directory(instance, kTemplateDir, true)};
@@ -231,12 +270,7 @@ void remove_instance_segments(const InstanceRef& instance) {
     for (const DataDirectory& dir : dirs) {
       if (!dir.exists || dir.device != header.device || dir.inode != header.inode) continue;
       shmctl(id, IPC_RMID, nullptr);
-      if (dir.posix_dsm && header.dsm_control != 0) {
-        Text dsm;
-        dsm.add("/dev/shm/PostgreSQL.").add(static_cast<unsigned long>(header.dsm_control));
-        struct stat st {};
-        if (lstat(dsm.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == uid) unlink(dsm.c_str());
-      }
+      if (dir.posix_dsm && header.dsm_control != 0) remove_dynamic_segments(header.dsm_control, uid);
     }
   }
 }

@@ -41,7 +41,7 @@ InstanceRef make_instance_ref(const std::string& dir, const Account& account);
 // Stops every process of the instance (SIGTERM, which lets PostgreSQL
 // remove its own shared memory; SIGQUIT after 2 s; SIGKILL after 4 s; gives up
 // after 10 s), removes the instance's System V segments and the
-// dynamic shared memory control segments they name, then the directory (its
+// dynamic shared memory their control segments list, then the directory (its
 // contents as the server account; the entries of the directory itself, which
 // belong to us, as us). Keeps the directory's owner.lock when something could
 // not be removed, so a later pgrace retries. Async-signal-safe; blocks until
