@@ -170,7 +170,7 @@ class ServerFootprint {
   }
 
   void watch() {
-    const uid_t uid = server_uid();
+    const uid_t uid = uid_;
     const std::string root = root_.string();
     while (!done_) {
       std::error_code ec;
@@ -211,6 +211,7 @@ class ServerFootprint {
   }
 
   fs::path root_;
+  const uid_t uid_ = server_uid();  // here: getpwnam is not thread-safe
   mutable std::mutex mutex_;
   std::map<std::pair<pid_t, unsigned long long>, SeenProcess> processes_;
   std::set<int> shmids_;
