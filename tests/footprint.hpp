@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -35,9 +36,10 @@ namespace pgrace::test {
 // A process by pid and start time (so a reused pid is not mistaken for it).
 struct SeenProcess {
   pid_t pid = 0;
-  unsigned long long start_time = 0;
+  unsigned long long start_time = 0;  // clock ticks since boot
   std::string exe;  // program file name: postgres, initdb, cp
   std::string cwd;
+  std::time_t first_seen = 0, last_seen = 0;
 };
 
 // Fields of /proc/<pid>/stat after the command name (field 3 is [0]), or empty.
@@ -81,6 +83,7 @@ inline std::string read_link(const std::string& path) {
 struct SysvSegment {
   pid_t creator = 0;
   int attached = 0;
+  std::time_t created = 0;  // last change, which for PostgreSQL's segments is their creation
 };
 
 // System V segments by id, from /proc/sysvipc/shm.
@@ -95,7 +98,10 @@ inline std::map<int, SysvSegment> sysv_segments() {
     int id = 0, perms = 0;
     pid_t cpid = 0, lpid = 0;
     int nattch = 0;
-    if (fields >> key >> id >> perms >> size >> cpid >> lpid >> nattch) segments[id] = {cpid, nattch};
+    long uid = 0, gid = 0, cuid = 0, cgid = 0, atime = 0, dtime = 0, ctime = 0;
+    if (fields >> key >> id >> perms >> size >> cpid >> lpid >> nattch >> uid >> gid >> cuid >> cgid >> atime >> dtime >>
+        ctime)
+      segments[id] = {cpid, nattch, ctime};
   }
   return segments;
 }
@@ -143,20 +149,25 @@ class ServerFootprint {
  private:
   std::string describe_leftovers() const {
     std::ostringstream out;
-    std::set<pid_t> pids;
+    std::vector<SeenProcess> processes = seen();
     std::set<int> shmids;
     std::set<std::string> dsm;
     {
       std::lock_guard lock(mutex_);
-      for (const auto& [key, p] : processes_) {
-        pids.insert(p.pid);
-        if (still_runs(p)) out << "process " << p.pid << " (" << p.exe << " in " << p.cwd << "); ";
-      }
       shmids = shmids_;
       dsm = dsm_files_;
     }
+    for (const auto& p : processes)
+      if (still_runs(p)) out << "process " << p.pid << " (" << p.exe << " in " << p.cwd << "); ";
+    // Made by one of our processes: by its pid while we saw it run (pids are reused).
+    const auto made_by_ours = [&](const SysvSegment& segment) {
+      for (const auto& p : processes)
+        if (p.pid == segment.creator && segment.created >= p.first_seen - 2 && segment.created <= p.last_seen + 2)
+          return true;
+      return false;
+    };
     for (const auto& [id, segment] : sysv_segments())
-      if (shmids.count(id) || pids.count(segment.creator))
+      if (shmids.count(id) || made_by_ours(segment))
         out << "System V segment " << id << " (creator " << segment.creator << ", attached " << segment.attached
             << "); ";
     for (const auto& name : dsm)
@@ -205,7 +216,11 @@ class ServerFootprint {
       }
     }
     std::lock_guard lock(mutex_);
-    processes_[{pid, p.start_time}] = p;
+    // A process can exec and change directory after we first saw it.
+    SeenProcess& known = processes_[{pid, p.start_time}];
+    p.first_seen = known.first_seen ? known.first_seen : std::time(nullptr);
+    p.last_seen = std::time(nullptr);
+    known = p;
     shmids_.insert(shmids.begin(), shmids.end());
     dsm_files_.insert(dsm.begin(), dsm.end());
   }
