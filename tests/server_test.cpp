@@ -3,7 +3,9 @@
 //
 // What these tests check: an ephemeral server is private and leaves nothing
 // behind. While a pgrace::Server lives it answers queries through its DSN and
-// its directory exists with mode 0700; once the Server is destroyed its
+// its directory exists, belongs to us and is private (mode 0700; 0710 with
+// the postgres account's group when we are root, so that account can reach
+// its own 0700 data directory inside and nothing more); once the Server is destroyed its
 // directory is gone and its postmaster no longer runs. Several servers may
 // live at once, in one process or in several, and never share state: a write
 // in one is invisible in another. Concurrent first starts against a cold
@@ -13,6 +15,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include <pqxx/nontransaction>
@@ -48,7 +51,16 @@ TEST(EphemeralServer, StartsAnswersAndLeavesNothingBehind) {
   struct stat st {};
   ASSERT_EQ(stat(dir.c_str(), &st), 0) << dir;
   EXPECT_TRUE(S_ISDIR(st.st_mode));
-  EXPECT_EQ(st.st_mode & 07777, 0700u) << std::oct << (st.st_mode & 07777);
+  EXPECT_EQ(st.st_uid, geteuid());
+  const bool as_root = geteuid() == 0;
+  EXPECT_EQ(st.st_mode & 07777, as_root ? 0710u : 0700u) << std::oct << (st.st_mode & 07777);
+  if (as_root) {
+    EXPECT_EQ(st.st_gid, getpwnam("postgres")->pw_gid);
+  }
+  struct stat data {};
+  ASSERT_EQ(stat((dir / "data").c_str(), &data), 0);
+  EXPECT_EQ(data.st_uid, server_uid());
+  EXPECT_EQ(data.st_mode & 07777, 0700u) << std::oct << (data.st_mode & 07777);
 
   const pgrace::ProvisionTimings& t = server->timings();
   EXPECT_GT(t.total_ms, 0);

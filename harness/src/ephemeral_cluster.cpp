@@ -1,9 +1,7 @@
 #include "ephemeral_cluster.hpp"
 
-#include <fcntl.h>
 #include <libpq-fe.h>
 #include <signal.h>
-#include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,7 +9,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -26,6 +23,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The server's port only names its socket (no TCP): five digits, always.
+constexpr int kFirstPort = 20000;
+constexpr int kLastPort = 59999;
+// A unix socket path is at most 107 bytes (sun_path holds 108 with the NUL).
+constexpr std::size_t kMaxSocketPath = 107;
+
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
@@ -34,13 +37,62 @@ bool has_server_programs(const fs::path& dir) {
   return access((dir / "postgres").c_str(), X_OK) == 0 && access((dir / "initdb").c_str(), X_OK) == 0;
 }
 
-// The directory for server data and the template cache: $PGRACE_TMPDIR, else
-// tmpfs when we may write there.
-fs::path base_directory() {
-  if (const char* dir = std::getenv("PGRACE_TMPDIR"); dir && *dir) return dir;
-  if (access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm";
-  if (const char* tmp = std::getenv("TMPDIR"); tmp && *tmp) return tmp;
-  return "/tmp";
+fs::path socket_file(const fs::path& instance, int port) {
+  return instance / kSocketDir / (".s.PGSQL." + std::to_string(port));
+}
+
+// The directory for server data and the template cache, and the
+// environment variable that chose it ("" for a built-in default).
+struct BaseDirectory {
+  fs::path path;
+  std::string variable;
+
+  // "PGRACE_TMPDIR=/x", or the path for a built-in default.
+  std::string described() const { return variable.empty() ? path.string() : variable + "=" + path.string(); }
+  // A configuration error when the user chose the directory, else an infrastructure error.
+  Error error(const std::string& message) const {
+    return variable.empty() ? infrastructure_error(message) : usage_error(message);
+  }
+};
+
+// $PGRACE_TMPDIR, else tmpfs when we may write there, else $TMPDIR, else /tmp.
+BaseDirectory base_directory() {
+  if (const char* dir = std::getenv("PGRACE_TMPDIR"); dir && *dir) return {dir, "PGRACE_TMPDIR"};
+  if (access("/dev/shm", W_OK | X_OK) == 0) return {"/dev/shm", ""};
+  if (const char* tmp = std::getenv("TMPDIR"); tmp && *tmp) return {tmp, "TMPDIR"};
+  return {"/tmp", ""};
+}
+
+// Whether `account` may enter `dir` (the server's account reaches its
+// directories and the template cache through it).
+bool reachable_by(const fs::path& dir, const Account& account) {
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  if (!account.switch_user) return access(dir.c_str(), W_OK | X_OK) == 0;
+  return (st.st_mode & S_IXOTH) || (st.st_uid == account.uid) || (st.st_gid == account.gid && (st.st_mode & S_IXGRP));
+}
+
+// Checks the base directory before anything is made in it; returns it
+// normalised (no trailing slash), as the server will see it.
+fs::path checked_base_directory(const BaseDirectory& base, const Account& account) {
+  const std::string fix = "set PGRACE_TMPDIR to ";
+  if (!base.path.is_absolute())
+    throw base.error(base.described() + " is not an absolute path: " + fix + "an absolute directory, e.g. /dev/shm");
+  fs::path path = base.path.lexically_normal();
+  if (path.filename().empty() && path.has_relative_path()) path = path.parent_path();
+  const std::size_t socket = socket_file(path / "pgrace-XXXXXX", kLastPort).string().size();
+  if (socket > kMaxSocketPath)
+    throw base.error(base.described() + " is too long: the server's unix socket path under it would be " +
+                     std::to_string(socket) + " bytes, over the limit of " + std::to_string(kMaxSocketPath) +
+                     "; " + fix + "a directory of at most " +
+                     std::to_string(path.string().size() - (socket - kMaxSocketPath)) + " bytes, e.g. /dev/shm");
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw base.error(base.described() + " is not a directory: create it or " + fix + "an existing directory");
+  if (!reachable_by(path, account))
+    throw base.error(base.described() + " is not reachable by the account the server runs as (uid " +
+                     std::to_string(account.uid) + "): " + fix + "a directory it can enter (e.g. mode 1777 or 0755)");
+  return path;
 }
 
 // The identity of the installed server build, for the template cache key.
@@ -56,17 +108,8 @@ std::string cache_key(const ServerBinaries& bin, const std::string& initdb_args)
   return name.str();
 }
 
-// Whether `account` may enter and write into `dir` (the server's account
-// creates its data directory there).
-bool reachable_by(const fs::path& dir, const Account& account) {
-  struct stat st {};
-  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
-  if (!account.switch_user) return access(dir.c_str(), W_OK | X_OK) == 0;
-  return (st.st_mode & S_IXOTH) || (st.st_uid == account.uid) || (st.st_gid == account.gid && (st.st_mode & S_IXGRP));
-}
-
-void chown_to(const fs::path& path, const Account& account) {
-  if (account.switch_user && chown(path.c_str(), account.uid, account.gid) != 0)
+void chown_to(const fs::path& path, uid_t uid, gid_t gid) {
+  if (chown(path.c_str(), uid, gid) != 0)
     throw infrastructure_error("cannot hand " + path.string() + " to the postgres account: " +
                                std::strerror(errno));
 }
@@ -75,7 +118,7 @@ void chown_to(const fs::path& path, const Account& account) {
 // that nobody else can have planted or changed it.
 fs::path ensure_cache_directory(const fs::path& base, const Account& account) {
   fs::path cache = base / ("pgrace-cache-" + std::to_string(account.uid));
-  if (mkdir(cache.c_str(), 0700) == 0) chown_to(cache, account);
+  if (mkdir(cache.c_str(), 0700) == 0 && account.switch_user) chown_to(cache, account.uid, account.gid);
   struct stat st {};
   if (lstat(cache.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != account.uid ||
       (st.st_mode & 077) != 0)
@@ -85,57 +128,12 @@ fs::path ensure_cache_directory(const fs::path& base, const Account& account) {
   return cache;
 }
 
-const char* const kWatchdogScript = R"(
-dir=$1
-read -r _ <&3
-exec 3<&-
-[ -d "$dir" ] || exit 0
-pids() { for f in "$dir"/pids/*; do [ -e "$f" ] && echo "${f##*/}"; done; }
-alive() { [ -r "/proc/$1/stat" ] && ! sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^Z'; }
-for p in $(pids); do kill -QUIT -- "-$p" 2>/dev/null; kill -QUIT "$p" 2>/dev/null; done
-n=0
-while [ $n -lt 200 ]; do
-  any=
-  for p in $(pids); do alive "$p" && any=1; done
-  [ -z "$any" ] && break
-  sleep 0.05
-  n=$((n + 1))
-done
-for p in $(pids); do kill -KILL -- "-$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
-shmid=$(sed -n 7p "$dir/data/postmaster.pid" 2>/dev/null | awk '{print $2}')
-[ -n "$shmid" ] && ipcrm -m "$shmid" 2>/dev/null
-rm -rf "$dir"
-)";
-
-// Runs a program to completion as the server account, with its pid marked
-// for the watchdog while it runs. Returns its exit status.
-int run_marked(const std::vector<std::string>& argv, const Account& account, const fs::path& dir,
-               const fs::path& log) {
-  pid_t pid = spawn(argv, {account, log, dir / "pids", false});
-  int status = wait_for_exit(pid);
-  fs::remove(dir / "pids" / std::to_string(pid));
-  return status;
-}
-
-// The id of the postmaster's System V interlock segment (line 7 of
-// postmaster.pid: key and id), or -1.
-int interlock_segment(const fs::path& data) {
-  std::ifstream pid_file(data / "postmaster.pid");
-  std::string line;
-  for (int i = 0; i < 7 && std::getline(pid_file, line); ++i) {
-  }
-  std::istringstream fields(line);
-  long key = 0;
-  int id = -1;
-  return fields >> key >> id ? id : -1;
-}
-
-// A postmaster that died abruptly (SIGKILL) leaves its interlock segment
-// behind; removes it if the server account owns it and nothing is attached.
-void remove_orphaned_segment(int shmid, const Account& account) {
-  shmid_ds info {};
-  if (shmid < 0 || shmctl(shmid, IPC_STAT, &info) != 0) return;  // gone: a clean shutdown removed it
-  if (info.shm_perm.uid == account.uid && info.shm_nattch == 0) shmctl(shmid, IPC_RMID, nullptr);
+// Why a program run as the server account failed, in one line.
+std::string failure_cause(int status, const fs::path& program, const fs::path& err) {
+  if (status == 126) return "could not switch to the server account or enter its directory";
+  if (status == 127) return "could not execute " + program.string();
+  const std::string cause = error_line_of_file(err);
+  return cause.empty() ? program.filename().string() + " printed no error" : cause;
 }
 
 }  // namespace
@@ -168,25 +166,13 @@ ServerBinaries find_server_binaries() {
 
 EphemeralCluster::EphemeralCluster(const EphemeralServerOptions& options) {
   const auto start = Clock::now();
-  const ServerBinaries bin = find_server_binaries();
+  const BaseDirectory chosen = base_directory();
   account_ = server_account();
-  const fs::path base = base_directory();
-  if (!reachable_by(base, account_))
-    throw infrastructure_error(base.string() + " is not reachable by the account the server runs as (uid " +
-                               std::to_string(account_.uid) +
-                               "): point PGRACE_TMPDIR at a directory it can enter (e.g. mode 1777 or 0755)");
-
-  std::string pattern = (base / "pgrace-XXXXXX").string();
-  if (!mkdtemp(pattern.data()))
-    throw infrastructure_error("cannot create a private directory under " + base.string() + ": " +
-                               std::strerror(errno));
-  dir_ = pattern;
-  cleanup_handle_ = register_cleanup([this] { stop(); });
+  const fs::path base = checked_base_directory(chosen, account_);
+  const ServerBinaries bin = find_server_binaries();
+  reap_orphaned_instances(base, account_);
+  create_instance(base);
   try {
-    chown_to(dir_, account_);
-    fs::create_directory(dir_ / "pids");
-    start_watchdog();
-
     const std::string initdb_args = "-U pgrace -A trust -E UTF8 --locale=C -N --wal-segsize=1";
     const fs::path cached = ensure_cache_directory(base, account_) / ("pg-" + cache_key(bin, initdb_args));
     if (!fs::exists(cached)) {
@@ -197,10 +183,7 @@ EphemeralCluster::EphemeralCluster(const EphemeralServerOptions& options) {
       timings_.cache_hit = true;
     }
     const auto copy_start = Clock::now();
-    if (run_marked({"/bin/cp", "-a", cached.string(), (dir_ / "data").string()}, account_, dir_,
-                   dir_ / "server.log") != 0)
-      throw infrastructure_error("cannot copy the template cluster " + cached.string() + ": " +
-                                 tail_of_file(dir_ / "server.log", 3));
+    copy_template(cached);
     timings_.copy_ms = ms_since(copy_start);
     launch(bin, options);
   } catch (...) {
@@ -216,63 +199,92 @@ EphemeralCluster::~EphemeralCluster() {
   stop();
 }
 
-void EphemeralCluster::start_watchdog() {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0)
-    throw infrastructure_error(std::string("pipe failed: ") + std::strerror(errno));
-  const std::string dir = dir_.string();
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(fds[0]);
-    close(fds[1]);
-    throw infrastructure_error(std::string("fork failed: ") + std::strerror(errno));
+// The instance directory belongs to us (so the server account cannot replace
+// what is in it): owner.lock, logs, and the server account's directories.
+void EphemeralCluster::create_instance(const fs::path& base) {
+  std::string pattern = (base / "pgrace-XXXXXX").string();
+  if (!mkdtemp(pattern.data()))
+    throw infrastructure_error("cannot create a private directory under " + base.string() + ": " +
+                               std::strerror(errno));
+  dir_ = pattern;
+  instance_ = make_instance_ref(dir_.string(), account_);
+  try {
+    lock_fd_ = lock_instance(dir_);
+  } catch (...) {
+    remove_instance(instance_);
+    throw;
   }
-  if (pid == 0) {
-    // The watchdog: waits for the pipe to close (we exited, however we died),
-    // then stops the server and removes its directory.
-    if (fds[0] == 3) fcntl(3, F_SETFD, 0);
-    else dup2(fds[0], 3);
-    int devnull = open("/dev/null", O_RDWR);
-    dup2(devnull, 0);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    close_range(4, ~0U, 0);
-    setsid();
-    execl("/bin/sh", "sh", "-c", kWatchdogScript, "pgrace-watchdog", dir.c_str(), nullptr);
-    _exit(127);
+  try {
+    watchdog_ = start_watchdog(instance_, lock_fd_);
+    cleanup_handle_ = register_cleanup([this] { stop(); });
+    if (account_.switch_user) {  // the server account may only pass through
+      chown_to(dir_, geteuid(), account_.gid);
+      chmod(dir_.c_str(), 0710);
+    }
+    make_server_directory(kDataDir);
+    make_server_directory(kSocketDir);
+  } catch (...) {
+    unregister_cleanup(cleanup_handle_);
+    stop();
+    throw;
   }
-  close(fds[0]);
-  watchdog_ = pid;
-  watchdog_pipe_ = fds[1];
+}
+
+void EphemeralCluster::make_server_directory(const char* name) {
+  const fs::path path = dir_ / name;
+  if (mkdir(path.c_str(), 0700) != 0)
+    throw infrastructure_error("cannot create " + path.string() + ": " + std::strerror(errno));
+  if (account_.switch_user) chown_to(path, account_.uid, account_.gid);
+}
+
+pid_t EphemeralCluster::spawn_unless_stopped(const std::vector<std::string>& argv, const SpawnOptions& options) {
+  std::lock_guard lock(stop_mutex_);
+  if (stopped_) await_termination();
+  return spawn(argv, options);
+}
+
+int EphemeralCluster::run_unless_stopped(const std::vector<std::string>& argv, const SpawnOptions& options) {
+  const int status = wait_for_exit(spawn_unless_stopped(argv, options));
+  std::lock_guard lock(stop_mutex_);
+  if (stopped_) await_termination();  // it failed because stop() ended it
+  return status;
 }
 
 void EphemeralCluster::fill_template_cache(const ServerBinaries& bin, const fs::path& cached) {
-  const fs::path build = dir_ / "template";
-  const fs::path log = dir_ / "initdb.log";
-  std::vector<std::string> argv = {(bin.bindir / "initdb").string(), "-D", build.string(),
-                                   "-U",  "pgrace", "-A", "trust", "-E", "UTF8", "--locale=C",
-                                   "-N",  "--wal-segsize=1"};
-  if (int status = run_marked(argv, account_, dir_, log); status != 0)
-    throw infrastructure_error("initdb failed (exit " + std::to_string(status) + "): " +
-                               tail_of_file(log, 5));
-  // Publish atomically; if another pgrace process was faster, use its copy.
-  if (rename(build.c_str(), cached.c_str()) != 0) {
-    if (errno != EEXIST && errno != ENOTEMPTY)
-      throw infrastructure_error("cannot store the template cluster in " + cached.string() + ": " +
-                                 std::strerror(errno));
-    fs::remove_all(build);
-  }
+  make_server_directory(kTemplateDir);
+  const fs::path build = dir_ / kTemplateDir;
+  const fs::path out = dir_ / "initdb.log", err = dir_ / "initdb.err";
+  const fs::path initdb = bin.bindir / "initdb";
+  const std::vector<std::string> argv = {initdb.string(), "-D", build.string(), "-U", "pgrace", "-A", "trust",
+                                         "-E", "UTF8", "--locale=C", "-N", "--wal-segsize=1"};
+  if (int status = run_unless_stopped(argv, {account_, dir_, out, err, true}); status != 0)
+    throw infrastructure_error("initdb failed (exit " + std::to_string(status) +
+                               "): " + failure_cause(status, initdb, err));
+  // Publish atomically; if another pgrace process was faster, use its copy
+  // (ours goes with the instance directory).
+  if (rename(build.c_str(), cached.c_str()) != 0 && errno != EEXIST && errno != ENOTEMPTY)
+    throw infrastructure_error("cannot store the template cluster in " + cached.string() + ": " +
+                               std::strerror(errno));
+}
+
+void EphemeralCluster::copy_template(const fs::path& cached) {
+  const fs::path out = dir_ / "copy.log";
+  const std::vector<std::string> argv = {"/bin/cp", "-a", (cached / ".").string(), (dir_ / kDataDir).string()};
+  if (int status = run_unless_stopped(argv, {account_, dir_, out, "", true}); status != 0)
+    throw infrastructure_error("cannot copy the template cluster " + cached.string() + ": " +
+                               failure_cause(status, argv[0], out));
 }
 
 void EphemeralCluster::launch(const ServerBinaries& bin, const EphemeralServerOptions& options) {
   std::random_device random;
-  const int port = 20000 + static_cast<int>(random() % 40000);  // names the socket; no TCP
+  const int port = kFirstPort + static_cast<int>(random() % (kLastPort - kFirstPort + 1));
   const fs::path log = dir_ / "server.log";
-  std::vector<std::string> argv = {
+  const fs::path socket_dir = dir_ / kSocketDir;
+  const std::vector<std::string> argv = {
       (bin.bindir / "postgres").string(),
-      "-D", (dir_ / "data").string(),
+      "-D", (dir_ / kDataDir).string(),
       "-c", "listen_addresses=",
-      "-c", "unix_socket_directories=" + dir_.string(),
+      "-c", "unix_socket_directories=" + socket_dir.string(),
       "-c", "unix_socket_permissions=0700",
       "-c", "port=" + std::to_string(port),
       "-c", "max_connections=" + std::to_string(options.max_connections),
@@ -287,17 +299,23 @@ void EphemeralCluster::launch(const ServerBinaries& bin, const EphemeralServerOp
       "-c", "max_wal_size=256MB",
   };
   const auto launch_start = Clock::now();
-  postmaster_ = spawn(argv, {account_, log, dir_ / "pids", true});
-  dsn_ = "host='" + dir_.string() + "' port=" + std::to_string(port) + " user=pgrace dbname=postgres";
+  const pid_t postmaster = spawn_unless_stopped(argv, {account_, dir_, log, "", true});
+  {
+    std::lock_guard lock(stop_mutex_);
+    postmaster_ = postmaster;
+  }
+  dsn_ = "host='" + socket_dir.string() + "' port=" + std::to_string(port) + " user=pgrace dbname=postgres";
 
   const auto deadline = launch_start + options.ready_timeout;
   while (PQping(dsn_.c_str()) != PQPING_OK) {
-    if (auto status = poll_exit(postmaster_)) {
-      fs::remove(dir_ / "pids" / std::to_string(postmaster_));
-      postmaster_ = -1;
-      throw infrastructure_error("the ephemeral PostgreSQL server exited while starting (status " +
-                                 std::to_string(*status) + "); its log ends with: " +
-                                 tail_of_file(log, 10));
+    {
+      std::lock_guard lock(stop_mutex_);
+      if (stopped_) await_termination();
+      if (auto status = poll_exit(postmaster_)) {
+        postmaster_ = -1;
+        throw infrastructure_error("the ephemeral PostgreSQL server exited while starting (status " +
+                                   std::to_string(*status) + "): " + error_line_of_file(log));
+      }
     }
     if (Clock::now() > deadline)
       throw infrastructure_error("the ephemeral PostgreSQL server did not accept connections within " +
@@ -310,15 +328,17 @@ void EphemeralCluster::launch(const ServerBinaries& bin, const EphemeralServerOp
 
 void EphemeralCluster::stop() noexcept {
   std::lock_guard lock(stop_mutex_);
-  if (stopped_) return;
+  if (stopped_ || dir_.empty()) return;
   stopped_ = true;
-  const int shmid = interlock_segment(dir_ / "data");
+  // Our own child: an immediate shutdown, which removes its shared memory.
   if (postmaster_ > 0) terminate_and_reap(postmaster_, SIGQUIT, std::chrono::seconds(10));
-  remove_orphaned_segment(shmid, account_);
-  std::error_code ignored;
-  fs::remove_all(dir_, ignored);
-  if (watchdog_pipe_ >= 0) close(watchdog_pipe_);
-  if (watchdog_ > 0) wait_for_exit(watchdog_);
+  postmaster_ = -1;
+  // Whatever else runs there (initdb, cp, backends of a postmaster that was
+  // killed), what it left in shared memory, and the files.
+  remove_instance(instance_);
+  if (watchdog_.pipe >= 0) close(watchdog_.pipe);
+  if (watchdog_.pid > 0) wait_for_exit(watchdog_.pid);
+  if (lock_fd_ >= 0) close(lock_fd_);
 }
 
 }  // namespace pgrace::detail

@@ -18,22 +18,32 @@
 namespace pgrace::detail {
 namespace {
 
-// Writes the decimal form of `value` into `out` (async-signal-safe).
-void format_pid(pid_t value, char* out) {
-  char digits[16];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  } while (value > 0);
-  while (n > 0) *out++ = digits[--n];
-  *out = '\0';
-}
-
 int decode_status(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;
+}
+
+// In the child between fork and exec: only async-signal-safe calls.
+[[noreturn]] void exec_child(char* const* args, const char* cwd, const char* log, const char* err_log,
+                             const SpawnOptions& options) {
+  if (options.own_process_group) setpgid(0, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);  // pgrace blocks termination signals in its threads
+  signal(SIGPIPE, SIG_DFL);
+  int devnull = open("/dev/null", O_RDONLY);
+  if (devnull >= 0) dup2(devnull, 0);
+  const int flags = O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW;
+  int out = open(log, flags, 0600);
+  if (out >= 0) dup2(out, 1);
+  int err = *err_log ? open(err_log, flags, 0600) : out;
+  if (err >= 0) dup2(err, 2);
+  // fd 3 is the pipe that closes on exec (see spawn); everything else goes.
+  close_range(4, ~0U, 0);
+  if (!become(options.account) || chdir(cwd) != 0) _exit(126);
+  execv(args[0], args);
+  _exit(127);
 }
 
 }  // namespace
@@ -49,50 +59,42 @@ Account server_account() {
   return Account{pw->pw_uid, pw->pw_gid, true};
 }
 
+bool become(const Account& account) noexcept {
+  if (!account.switch_user) return true;
+  return setgroups(1, &account.gid) == 0 && setgid(account.gid) == 0 && setuid(account.uid) == 0;
+}
+
 pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
   // Everything the child needs is prepared before fork: after it, only
   // async-signal-safe calls are allowed.
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  const std::string cwd = options.cwd.empty() ? "/" : options.cwd.string();
   const std::string log = options.log.string();
-  const std::string marker_dir = options.pid_marker_dir.string();
-  std::string marker_buffer(marker_dir.size() + 24, '\0');
+  const std::string err_log = options.err_log.string();
+  // Its write end closes when the child execs (or exits): then the child is
+  // in its working directory, where the watchdog looks for it.
+  int exec_pipe[2];
+  if (pipe2(exec_pipe, O_CLOEXEC) != 0)
+    throw infrastructure_error(std::string("pipe failed: ") + std::strerror(errno));
 
   pid_t pid = fork();
-  if (pid < 0) throw infrastructure_error(std::string("fork failed: ") + std::strerror(errno));
-  if (pid > 0) return pid;
-
-  // Child.
-  if (options.own_process_group) setpgid(0, 0);
-  int devnull = open("/dev/null", O_RDONLY);
-  if (devnull >= 0) dup2(devnull, 0);
-  int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  if (out >= 0) {
-    dup2(out, 1);
-    dup2(out, 2);
+  if (pid < 0) {
+    close(exec_pipe[0]);
+    close(exec_pipe[1]);
+    throw infrastructure_error(std::string("fork failed: ") + std::strerror(errno));
   }
-  close_range(3, ~0U, 0);
-  if (!marker_dir.empty()) {
-    char* p = marker_buffer.data();
-    std::memcpy(p, marker_dir.data(), marker_dir.size());
-    p[marker_dir.size()] = '/';
-    format_pid(getpid(), p + marker_dir.size() + 1);
-    int fd = open(p, O_WRONLY | O_CREAT, 0600);
-    if (fd >= 0) close(fd);
+  if (pid == 0) {
+    if (dup2(exec_pipe[1], 3) == 3) fcntl(3, F_SETFD, FD_CLOEXEC);
+    exec_child(args.data(), cwd.c_str(), log.c_str(), err_log.c_str(), options);
   }
-  if (options.account.switch_user) {
-    if (setgroups(1, &options.account.gid) != 0 || setgid(options.account.gid) != 0 ||
-        setuid(options.account.uid) != 0) {
-      const char msg[] = "pgrace: could not switch to the server account\n";
-      (void)!write(2, msg, sizeof msg - 1);
-      _exit(126);
-    }
+  close(exec_pipe[1]);
+  char byte;
+  while (read(exec_pipe[0], &byte, 1) < 0 && errno == EINTR) {
   }
-  execv(args[0], args.data());
-  const char msg[] = "pgrace: exec failed\n";
-  (void)!write(2, msg, sizeof msg - 1);
-  _exit(127);
+  close(exec_pipe[0]);
+  return pid;
 }
 
 int wait_for_exit(pid_t pid) {
@@ -122,10 +124,6 @@ void terminate_and_reap(pid_t pid, int sig, std::chrono::milliseconds grace) {
   wait_for_exit(pid);
 }
 
-int run(const std::vector<std::string>& argv, const SpawnOptions& options) {
-  return wait_for_exit(spawn(argv, options));
-}
-
 std::string tail_of_file(const std::filesystem::path& path, int lines) {
   std::ifstream in(path);
   std::deque<std::string> last;
@@ -136,6 +134,18 @@ std::string tail_of_file(const std::filesystem::path& path, int lines) {
   std::string out;
   for (const auto& l : last) out += (out.empty() ? "" : " | ") + l;
   return out;
+}
+
+std::string error_line_of_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::string last;
+  for (std::string line; std::getline(in, line);) {
+    for (const char* level : {"PANIC:", "FATAL:", "ERROR:"})
+      if (auto at = line.find(level); at != std::string::npos) return line.substr(at);
+    if (line.find("error:") != std::string::npos) return line;
+    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
+  }
+  return last;
 }
 
 }  // namespace pgrace::detail

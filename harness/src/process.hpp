@@ -24,15 +24,23 @@ struct Account {
 // as root and no `postgres` account exists.
 Account server_account();
 
+// Makes the calling process run as `account` (no-op unless switch_user).
+// Async-signal-safe: for a child between fork and exec. Returns false on failure.
+bool become(const Account& account) noexcept;
+
 struct SpawnOptions {
   Account account;
-  std::filesystem::path log;              // stdout and stderr are appended here
-  std::filesystem::path pid_marker_dir;   // if set, the child creates <dir>/<its pid> before exec
+  std::filesystem::path cwd;              // the child's working directory
+  std::filesystem::path log;              // stdout (and stderr unless err_log) are appended here
+  std::filesystem::path err_log;          // if set, stderr is appended here
   bool own_process_group = false;         // so the terminal's Ctrl-C does not reach it
 };
 
-// Starts argv[0] (an absolute path) with `argv`. Returns the child's pid.
-// Throws pgrace::Error if fork fails. exec failures show up as exit code 127.
+// Starts argv[0] (an absolute path) with `argv`, with default signal
+// handling and no signals blocked. Returns the child's pid once the child
+// runs the program (so it is already in `cwd`). Throws pgrace::Error if fork
+// fails. A failure to exec shows up as exit code 127, one to enter `cwd` or
+// switch accounts as 126.
 pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options);
 
 // Waits for `pid` to exit and returns its exit status (128+signal if killed).
@@ -44,10 +52,13 @@ std::optional<int> poll_exit(pid_t pid);
 // Sends `sig`, waits up to `grace` for the exit, then SIGKILLs and reaps.
 void terminate_and_reap(pid_t pid, int sig, std::chrono::milliseconds grace);
 
-// Runs `argv` to completion; returns its exit status.
-int run(const std::vector<std::string>& argv, const SpawnOptions& options);
-
 // The last `lines` lines of file `path`, joined by " | " ("" if unreadable).
 std::string tail_of_file(const std::filesystem::path& path, int lines);
+
+// The line of a program's error output `path` that says why it failed: the
+// first one reporting an error (a program's "error:", a PostgreSQL server's
+// ERROR/FATAL/PANIC, from the level on), else the last non-blank one; ""
+// if there is none.
+std::string error_line_of_file(const std::filesystem::path& path);
 
 }  // namespace pgrace::detail

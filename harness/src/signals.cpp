@@ -1,10 +1,13 @@
 #include "pgrace/signals.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -22,6 +25,7 @@ struct State {
   int next_handle = 0;
   int waiters = 0;
   int received = 0;
+  std::atomic<bool> terminating{false};  // the cleanups run; the process ends with 128+signal
 };
 
 State& state() {
@@ -54,10 +58,22 @@ void signal_loop() {
         continue;
       }
       for (auto& [handle, stop] : s.cleanups) to_run.push_back(stop);
+      s.terminating = true;
     }
+    // Stopping the servers makes the other threads fail (a run loses its
+    // server): they must neither report that nor end the process first.
+    const int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, STDOUT_FILENO);
+    dup2(devnull, STDERR_FILENO);
     for (auto& stop : to_run) stop();
     _exit(128 + sig);
   }
+}
+
+// Registered with atexit: a thread that ends the process while the cleanups
+// run waits for them, and so for the exit status they end it with.
+void wait_if_terminating() {
+  if (state().terminating) detail::await_termination();
 }
 
 }  // namespace
@@ -69,6 +85,7 @@ void install_termination_handler() {
   signal(SIGTERM, SIG_DFL);
   sigset_t set = termination_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::atexit(wait_if_terminating);
   std::thread(signal_loop).detach();
 }
 
@@ -99,6 +116,10 @@ void unregister_cleanup(int handle) {
   State& s = state();
   std::lock_guard lock(s.mutex);
   s.cleanups.erase(handle);
+}
+
+void await_termination() {
+  for (;;) pause();
 }
 
 }  // namespace detail

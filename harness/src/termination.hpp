@@ -11,4 +11,8 @@ namespace pgrace::detail {
 int register_cleanup(std::function<void()> stop);
 void unregister_cleanup(int handle);
 
+// For a thread that finds its work stopped by a registered cleanup: the
+// termination handler is ending the process; blocks until it has.
+[[noreturn]] void await_termination();
+
 }  // namespace pgrace::detail

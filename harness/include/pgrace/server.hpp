@@ -57,7 +57,9 @@ class Server {
   const std::string& version() const { return version_; }
   // Provisioning timings; all zero for a DSN server.
   const ProvisionTimings& timings() const { return timings_; }
-  // The ephemeral server's data directory parent (private, mode 0700), or "".
+  // The ephemeral server's instance directory, which holds its data
+  // directory: ours and private (mode 0700; 0710 for the server account's
+  // group when pgrace runs as root and the server as `postgres`), or "".
   std::string directory() const;
 
  private:

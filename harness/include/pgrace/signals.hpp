@@ -1,8 +1,11 @@
 #pragma once
 // Termination signals. With the handler installed, SIGINT, SIGTERM and SIGHUP
 // stop every ephemeral server and remove its directory before the process
-// exits with 128+signal. (SIGKILL cannot be caught: each ephemeral server also
-// has a watchdog process that cleans up when pgrace disappears.)
+// exits with 128+signal; from the signal on, nothing more is printed (the
+// other threads' failures are the cleanup's doing) and no other thread can
+// end the process first. (SIGKILL cannot be caught: each ephemeral server also
+// has a watchdog process that cleans up when pgrace disappears, and a later
+// pgrace cleans up after both.)
 
 #include <functional>
 
