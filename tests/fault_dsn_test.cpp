@@ -80,17 +80,17 @@ class PasswordServer {
     if (account_.switch_user && chown(pwfile.c_str(), account_.uid, account_.gid) != 0)
       throw std::runtime_error("cannot hand the password file to the server account");
     const fs::path log = dir_.path() / "server.log";
-    const int status = pgrace::detail::run({(bin.bindir / "initdb").string(), "-D", data().string(), "-U", "pgsuper",
-                                            "--auth=scram-sha-256", "--pwfile=" + pwfile.string(), "-N", "-E",
-                                            "UTF8", "--locale=C"},
-                                           {account_, log, {}, false});
+    const int status = pgrace::detail::wait_for_exit(pgrace::detail::spawn(
+        {(bin.bindir / "initdb").string(), "-D", data().string(), "-U", "pgsuper", "--auth=scram-sha-256",
+         "--pwfile=" + pwfile.string(), "-N", "-E", "UTF8", "--locale=C"},
+        {account_, dir_.path(), log, {}, false}));
     if (status != 0) throw std::runtime_error("initdb failed: " + pgrace::detail::tail_of_file(log, 5));
     port_ = free_tcp_port();
     postmaster_ = pgrace::detail::spawn(
         {(bin.bindir / "postgres").string(), "-D", data().string(), "-c", "listen_addresses=127.0.0.1", "-c",
          "port=" + std::to_string(port_), "-c", "unix_socket_directories=" + dir_.path().string(), "-c", "fsync=off",
          "-c", "max_connections=100", "-c", "shared_buffers=16MB", "-c", "dynamic_shared_memory_type=mmap"},
-        {account_, log, {}, false});
+        {account_, dir_.path(), log, {}, false});
     const std::string probe = url("pgsuper", "superpw");
     const auto deadline = Clock::now() + 30s;
     while (PQping(probe.c_str()) != PQPING_OK) {
