@@ -6,7 +6,9 @@
 # libpqxx is built once, as a static library (pgrace's binaries then carry it:
 # no rpath or LD_LIBRARY_PATH, and the loader cannot pick up the system's 6.4),
 # with C++20 like pgrace (mixing standards fails to link). A second run only
-# rebuilds what changed in pgrace and reruns the tests. Arguments go to ctest
+# rebuilds what changed in pgrace and reruns the tests; then the example user
+# project is built and tested against the same libpqxx (scripts/test-example.sh).
+# Arguments go to ctest (and skip the example)
 # (e.g. -R Outcome). The tarball is $PGRACE_PQXX7_TARBALL, else
 # shared/third_party/libpqxx-7.8.1.tar.gz beside the repository (for a git
 # worktree: beside the main checkout).
@@ -80,3 +82,10 @@ if ! nm "$top/pgrace/pgrace" | grep -q "$check" || ldd "$top/pgrace/pgrace" | gr
 fi
 
 (cd "$top/pgrace" && ctest --output-on-failure --timeout 600 "$@")
+
+# The example user project against the same libpqxx, the three ways
+# (FetchContent, installed package, add_subdirectory). Skipped when arguments
+# narrow the run to some tests.
+if [ $# -eq 0 ]; then
+  ./scripts/test-example.sh -DCMAKE_CXX_STANDARD=20
+fi

@@ -6,7 +6,7 @@
 #      FetchContent, by an installed pgrace (find_package) and by
 #      add_subdirectory (scripts/test-example.sh);
 #   3. builds libpqxx 7.8.1 from ../shared/third_party and builds and tests
-#      pgrace against it (scripts/test-pqxx7.sh).
+#      pgrace, then the example project, against it (scripts/test-pqxx7.sh).
 # Arguments go to ctest and run step 1 only (e.g. ./scripts/test.sh -R Interleave).
 # With PGRACE_TSAN=1 it also builds with ThreadSanitizer into build-tsan/ and
 # runs pgrace's tests there.
