@@ -87,7 +87,7 @@ int explore(const ExploreOptions& o, const std::string& program) {
   const auto selected = select_scenarios(o.patterns, false);
   RunSettings settings;
   if (o.isolation) settings.isolation = parse_isolation(*o.isolation);
-  settings.seed = o.seed ? parse_seed(*o.seed) : random_seed();
+  settings.seed = o.seed ? parse_seed(*o.seed, "--seed") : random_seed();
   if (o.max_schedules < 1) throw usage_error("--max-schedules must be at least 1");
   settings.max_schedules = o.max_schedules;
   if (o.step_timeout_ms < 1) throw usage_error("--step-timeout must be at least 1 (milliseconds)");

@@ -59,7 +59,7 @@ int run(const RunOptions& o, const std::string& program) {
   settings.repeat = o.repeat;
   settings.timeout_s = o.timeout;
   settings.statement_timeout_s = o.statement_timeout;
-  settings.seed = o.seed ? parse_seed(*o.seed) : random_seed();
+  settings.seed = o.seed ? parse_seed(*o.seed, "--seed") : random_seed();
   auto prepared = make_scenarios(selected, o.options, settings);
   const ReportFiles files = check_report_files(o.reports);
   std::ostream& out = files.terminal();

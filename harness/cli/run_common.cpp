@@ -1,8 +1,6 @@
 #include "run_common.hpp"
 
-#include <charconv>
 #include <iostream>
-#include <random>
 #include <set>
 
 #include "pgrace/error.hpp"
@@ -86,21 +84,6 @@ void finish_report(RunReport& report, std::chrono::steady_clock::time_point star
   // Witnesses may hold any bytes: invalid UTF-8 becomes U+FFFD instead of an exception.
   if (files.json) files.json->write(to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   if (files.junit) files.junit->write(to_junit(report, files.junit_suite));
-}
-
-std::uint64_t random_seed() {
-  std::random_device random;
-  const std::uint64_t bits = (static_cast<std::uint64_t>(random()) << 32) ^ random();
-  return bits & ((std::uint64_t{1} << 53) - 1);
-}
-
-std::uint64_t parse_seed(const std::string& text) {
-  std::uint64_t seed = 0;
-  const char* end = text.data() + text.size();
-  const auto [at, error] = std::from_chars(text.data(), end, seed);
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || error != std::errc() || at != end)
-    throw usage_error("--seed must be a whole number from 0 to 18446744073709551615, got '" + text + "'");
-  return seed;
 }
 
 }  // namespace pgrace::cli

@@ -13,6 +13,7 @@
 
 #include "pgrace/report.hpp"
 #include "pgrace/runner.hpp"
+#include "pgrace/seed.hpp"
 
 namespace pgrace::cli {
 
@@ -58,12 +59,6 @@ RunReport new_report(const Server& server, const RunSettings& settings, const st
 // were asked for (creating missing parent directories now).
 void finish_report(RunReport& report, std::chrono::steady_clock::time_point started, const ReportFiles& files);
 
-// A random seed below 2^53, so that it survives tools that read JSON
-// numbers as doubles (JavaScript, jq 1.6).
-std::uint64_t random_seed();
 
-// --seed's value: a whole number from 0 to 2^64-1, digits only. Throws
-// pgrace::Error (usage) for anything else (-1, 2^64, "x").
-std::uint64_t parse_seed(const std::string& text);
 
 }  // namespace pgrace::cli

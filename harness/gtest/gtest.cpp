@@ -8,13 +8,13 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <sstream>
 
 #include "ephemeral_cluster.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/report.hpp"
+#include "pgrace/seed.hpp"
 
 namespace pgrace::testing {
 namespace {
@@ -72,18 +72,8 @@ bool server_required() {
 }
 
 std::uint64_t seed_for(const RunSettings& settings) {
-  if (const char* text = std::getenv("PGRACE_SEED"); text && *text) {
-    try {
-      std::size_t used = 0;
-      const auto seed = std::stoull(text, &used, 10);
-      if (used == std::string(text).size() && text[0] != '-') return seed;
-    } catch (const std::exception&) {
-    }
-    throw usage_error(std::string("PGRACE_SEED=") + text + " is not a seed: use a whole number from 0 to 2^64-1");
-  }
-  if (settings.seed != 0) return settings.seed;
-  std::random_device random;  // within 2^53, so that JSON tools read it back exactly
-  return ((static_cast<std::uint64_t>(random()) << 32) ^ random()) & ((std::uint64_t{1} << 53) - 1);
+  if (const char* text = std::getenv("PGRACE_SEED"); text && *text) return parse_seed(text, "PGRACE_SEED");
+  return settings.seed != 0 ? settings.seed : random_seed();
 }
 
 // "PGRACE_SEED=<seed> <program> --gtest_filter=<Suite>.<Test>"
