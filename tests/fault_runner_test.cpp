@@ -318,7 +318,7 @@ TEST_F(FaultRunner, AnInterleaveRunWithNoFeasibleScheduleIsAnErrorVerdict) {
   } scenario;
   const auto r = run(info_for("no_feasible_schedule"), scenario);
   expect_error_verdict(r, {"no schedule was feasible (1 explored", "step c2 cannot start"});
-  EXPECT_EQ(r.schedules_infeasible, 1);
+  EXPECT_EQ(r.exploration.infeasible, 1);
 }
 
 // ----------------------------------------------------- 9. the run's time bound

@@ -20,7 +20,7 @@
 // To inspect the StepRecords of a schedule that would otherwise hold, the
 // test scenarios add an invariant violated by design ("final state (shown by
 // design)") whose witness is the final table and chosen observations: every
-// judged schedule then appears in result.violating_schedules.
+// judged schedule then appears in result.exploration.violating.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -110,7 +110,7 @@ std::string describe(const pgrace::ScheduleResult& s) {
 // The first violating schedule, described on a new line, or "".
 std::string first_violating(const pgrace::ScenarioResult& r) {
   std::string out;
-  if (!r.violating_schedules.empty()) out.append("\n").append(describe(r.violating_schedules[0]));
+  if (!r.exploration.violating.empty()) out.append("\n").append(describe(r.exploration.violating[0]));
   return out;
 }
 
@@ -170,12 +170,12 @@ TEST_F(InterleaveRunner, BlockedUpdateIsSeenWaitingAndGoesOnOnceTheLockIsRelease
   const auto r = run_lock_wait([](const auto& info, auto& scenario) { return run(info, scenario); });
   EXPECT_EQ(r.mode, "interleave");
   EXPECT_EQ(r.repetitions, 1);
-  EXPECT_EQ(r.schedules_total, 1u);
-  EXPECT_EQ(r.schedules_infeasible, 0);
+  EXPECT_EQ(r.exploration.total, 1u);
+  EXPECT_EQ(r.exploration.infeasible, 0);
   EXPECT_EQ(r.verdict, "violated");
   EXPECT_TRUE(r.matched);
-  ASSERT_EQ(r.violating_schedules.size(), 1u);
-  const auto& s = r.violating_schedules[0];
+  ASSERT_EQ(r.exploration.violating.size(), 1u);
+  const auto& s = r.exploration.violating[0];
   SCOPED_TRACE(describe(s));
   EXPECT_TRUE(s.feasible);
   EXPECT_TRUE(s.note.empty());
@@ -209,8 +209,8 @@ TEST_F(InterleaveRunner, BlockedUpdateCompletesAfterTheCommitThatReleasesItOnEve
   std::string example;
   for (int i = 0; i < 50; ++i) {
     const auto r = run_lock_wait([](const auto& info, auto& scenario) { return run(info, scenario); });
-    ASSERT_EQ(r.violating_schedules.size(), 1u);
-    const auto& s = r.violating_schedules[0];
+    ASSERT_EQ(r.exploration.violating.size(), 1u);
+    const auto& s = r.exploration.violating[0];
     const auto *u2 = find_step(s, "u2"), *c1 = find_step(s, "c1");
     ASSERT_TRUE(u2 && c1);
     if (u2->completed_as > c1->completed_as &&
@@ -237,8 +237,8 @@ TEST_F(InterleaveRunner, DeadlockHasExactlyOneVictimAndTheOtherSessionGoesOn) {
   const auto r = run(info_for("deadlock", pgrace::expect_violation({kShow})), scenario);
   const double elapsed = seconds_since(start);
   EXPECT_LT(elapsed, 5.0);
-  ASSERT_EQ(r.violating_schedules.size(), 1u);
-  const auto& s = r.violating_schedules[0];
+  ASSERT_EQ(r.exploration.violating.size(), 1u);
+  const auto& s = r.exploration.violating[0];
   SCOPED_TRACE(describe(s));
   EXPECT_TRUE(s.feasible);
   const auto *y1 = find_step(s, "y1"), *y2 = find_step(s, "y2");
@@ -280,8 +280,8 @@ TEST_F(InterleaveRunner, StepThatNeitherEndsNorWaitsIsCancelledAfterTheStepTimeo
   const double elapsed = seconds_since(start);
   EXPECT_LT(elapsed, 3.0);
   EXPECT_GE(elapsed, 0.9);  // the timeout, not something earlier, ended it
-  ASSERT_EQ(r.violating_schedules.size(), 1u);
-  const auto& s = r.violating_schedules[0];
+  ASSERT_EQ(r.exploration.violating.size(), 1u);
+  const auto& s = r.exploration.violating[0];
   SCOPED_TRACE(describe(s));
   const auto *z1 = find_step(s, "z1"), *q2 = find_step(s, "q2");
   ASSERT_TRUE(z1 && q2);
@@ -311,10 +311,10 @@ TEST_F(InterleaveRunner, ScheduleThatMovesABlockedSessionOnIsInfeasibleAndNotJud
     const auto r = run(info_for("infeasible", pgrace::expect_violation({kShow})), scenario, settings);
     EXPECT_LT(seconds_since(start), 2.0);
     EXPECT_EQ(r.repetitions, 1);
-    EXPECT_EQ(r.schedules_total, 1u);
-    EXPECT_EQ(r.schedules_infeasible, 1);
+    EXPECT_EQ(r.exploration.total, 1u);
+    EXPECT_EQ(r.exploration.infeasible, 1);
     EXPECT_EQ(r.violating_runs, 0);  // not judged: the by-design violation was not even checked
-    EXPECT_TRUE(r.violating_schedules.empty());
+    EXPECT_TRUE(r.exploration.violating.empty());
     EXPECT_EQ(r.verdict, "error");  // no feasible schedule: nothing was tested
     EXPECT_THAT(r.error, HasSubstr("no schedule was feasible"));
     const auto* shown = find_invariant(r, kShow);
@@ -327,13 +327,13 @@ TEST_F(InterleaveRunner, ScheduleThatMovesABlockedSessionOnIsInfeasibleAndNotJud
     settings.schedules = {infeasible, feasible};
     const auto r = run(info_for("infeasible", pgrace::expect_violation({kShow})), scenario, settings);
     EXPECT_EQ(r.repetitions, 2);
-    EXPECT_EQ(r.schedules_infeasible, 1);
+    EXPECT_EQ(r.exploration.infeasible, 1);
     EXPECT_EQ(r.violating_runs, 1);
-    ASSERT_EQ(r.violating_schedules.size(), 1u);
-    EXPECT_EQ(r.violating_schedules[0].schedule, feasible);
-    const auto* u2 = find_step(r.violating_schedules[0], "u2");
+    ASSERT_EQ(r.exploration.violating.size(), 1u);
+    EXPECT_EQ(r.exploration.violating[0].schedule, feasible);
+    const auto* u2 = find_step(r.exploration.violating[0], "u2");
     ASSERT_NE(u2, nullptr);
-    EXPECT_TRUE(u2->waited) << describe(r.violating_schedules[0]);
+    EXPECT_TRUE(u2->waited) << describe(r.exploration.violating[0]);
   }
 }
 
@@ -370,8 +370,8 @@ TEST_F(InterleaveRunner, CppStepReadsAnEarlierObservationAndItsOwnIsReportedAndV
   ASSERT_NE(shown, nullptr);
   ASSERT_EQ(shown->witnesses.size(), 1u);
   EXPECT_EQ(shown->witnesses[0], "1=15,2=0 r1=10 w1=15");
-  ASSERT_EQ(r.violating_schedules.size(), 1u);
-  const auto& s = r.violating_schedules[0];
+  ASSERT_EQ(r.exploration.violating.size(), 1u);
+  const auto& s = r.exploration.violating[0];
   SCOPED_TRACE(describe(s));
   const auto *r1 = find_step(s, "r1"), *w1 = find_step(s, "w1");
   ASSERT_TRUE(r1 && w1);
@@ -389,8 +389,8 @@ TEST_F(InterleaveRunner, CppStepThatFailsReportsTheStatementsItSentAndItsSqlstat
                                 })}};
   Scripted scenario({s1}, {{"w1"}}, {show_state({"w1"})});
   const auto r = run(info_for("cpp_step_fails", pgrace::expect_violation({kShow})), scenario);
-  ASSERT_EQ(r.violating_schedules.size(), 1u);
-  const auto* w1 = find_step(r.violating_schedules[0], "w1");
+  ASSERT_EQ(r.exploration.violating.size(), 1u);
+  const auto* w1 = find_step(r.exploration.violating[0], "w1");
   ASSERT_NE(w1, nullptr);
   EXPECT_EQ(w1->outcome, "error");
   EXPECT_EQ(w1->sqlstate, "23505");
@@ -410,9 +410,9 @@ TEST_F(InterleaveRunner, ObservationUnderAnotherKeyReachesLaterStepsAndInvariant
                                 })}};
   Scripted scenario({s1}, {{"w1", "w2"}}, {show_state({"balance", "w2"})});
   const auto r = run(info_for("observe_key", pgrace::expect_violation({kShow})), scenario);
-  ASSERT_EQ(r.violating_schedules.size(), 1u);
-  SCOPED_TRACE(describe(r.violating_schedules[0]));
-  const auto* w2 = find_step(r.violating_schedules[0], "w2");
+  ASSERT_EQ(r.exploration.violating.size(), 1u);
+  SCOPED_TRACE(describe(r.exploration.violating[0]));
+  const auto* w2 = find_step(r.exploration.violating[0], "w2");
   ASSERT_NE(w2, nullptr);
   EXPECT_EQ(w2->outcome, "ok");
   EXPECT_EQ(w2->observation, "42");
@@ -448,12 +448,12 @@ TEST_F(InterleaveRunner, WithoutListedSchedulesEveryInterleavingRunsExactlyOnce)
   Scripted scenario({increments("1", 1), increments("2", 2)}, {}, {show_state()});
   const auto r = run(info_for("exhaustive_disjoint", pgrace::expect_violation({kShow})), scenario);
   EXPECT_EQ(r.repetitions, 20);
-  EXPECT_EQ(r.schedules_total, 20u);
-  EXPECT_EQ(r.schedules_infeasible, 0);
+  EXPECT_EQ(r.exploration.total, 20u);
+  EXPECT_EQ(r.exploration.infeasible, 0);
   EXPECT_EQ(r.violating_runs, 20);
-  ASSERT_EQ(r.violating_schedules.size(), 20u);
+  ASSERT_EQ(r.exploration.violating.size(), 20u);
   std::set<Schedule> explored;
-  for (const auto& s : r.violating_schedules) explored.insert(s.schedule);
+  for (const auto& s : r.exploration.violating) explored.insert(s.schedule);
   EXPECT_EQ(explored, all_schedules({"p1", "q1", "r1"}, {"p2", "q2", "r2"}));
   const auto* shown = find_invariant(r, kShow);
   ASSERT_NE(shown, nullptr);
@@ -475,8 +475,8 @@ TEST_F(InterleaveRunner, ContendedTwoByThreeExploresTwentySchedulesSixOfThemInfe
   Scripted scenario = contended_scenario();
   const auto r = run(info_for("exhaustive_contended", pgrace::expect_hold()), scenario);
   EXPECT_EQ(r.repetitions, 20);
-  EXPECT_EQ(r.schedules_total, 20u);
-  EXPECT_EQ(r.schedules_infeasible, 6);
+  EXPECT_EQ(r.exploration.total, 20u);
+  EXPECT_EQ(r.exploration.infeasible, 6);
   EXPECT_EQ(r.violating_runs, 0);
   EXPECT_EQ(r.verdict, "held");
   EXPECT_TRUE(r.matched);
@@ -489,7 +489,7 @@ TEST_F(InterleaveRunner, MaxSchedulesSamplesThatManyOfTheTwenty) {
   settings.seed = 11;
   const auto r = run(info_for("exhaustive_sampled", pgrace::expect_hold()), scenario, settings);
   EXPECT_EQ(r.repetitions, 5);
-  EXPECT_EQ(r.schedules_total, 20u);
+  EXPECT_EQ(r.exploration.total, 20u);
   EXPECT_TRUE(r.matched);
 }
 
@@ -563,9 +563,9 @@ TEST_F(InterleaveBundled, LostUpdateScheduleLosesMoneyInItsOneScheduleOnEveryRun
     ASSERT_TRUE(conserved && negative);
     EXPECT_FALSE(conserved->held);
     EXPECT_TRUE(negative->held);
-    ASSERT_EQ(r.violating_schedules.size(), 1u);
-    EXPECT_EQ(r.violating_schedules[0].schedule, (Schedule{"b1", "b2", "r1", "r2", "w1", "c1", "w2", "c2"}));
-    EXPECT_EQ(r.violating_schedules[0].violated, (std::vector<std::string>{"total balance is conserved"}));
+    ASSERT_EQ(r.exploration.violating.size(), 1u);
+    EXPECT_EQ(r.exploration.violating[0].schedule, (Schedule{"b1", "b2", "r1", "r2", "w1", "c1", "w2", "c2"}));
+    EXPECT_EQ(r.exploration.violating[0].violated, (std::vector<std::string>{"total balance is conserved"}));
     ASSERT_EQ(conserved->witnesses.size(), 1u);
     EXPECT_EQ(conserved->witnesses[0], "expected 300, got 290");
   }
@@ -574,14 +574,14 @@ TEST_F(InterleaveBundled, LostUpdateScheduleLosesMoneyInItsOneScheduleOnEveryRun
 TEST_F(InterleaveBundled, LostUpdateScheduleForUpdateHoldsInAllSeventySchedules) {
   const auto r = run_registered("transfer.lost_update_schedule_for_update");
   std::cout << "[ info     ] transfer.lost_update_schedule_for_update: " << r.repetitions << " explored, "
-            << r.schedules_infeasible << " infeasible, " << r.violating_runs << " violating\n";
-  EXPECT_EQ(r.schedules_total, 70u);
+            << r.exploration.infeasible << " infeasible, " << r.violating_runs << " violating\n";
+  EXPECT_EQ(r.exploration.total, 70u);
   EXPECT_EQ(r.repetitions, 70);
   // Whichever session reads (FOR UPDATE) first holds row 2 until it commits;
   // a schedule is feasible iff that commit precedes the other session's write:
   // 24 of the 70 (counted by hand over all interleavings). The other 46 put
   // the other session's write while its read still waits: infeasible.
-  EXPECT_EQ(r.schedules_infeasible, 46);
+  EXPECT_EQ(r.exploration.infeasible, 46);
   EXPECT_EQ(r.violating_runs, 0);
   EXPECT_EQ(r.verdict, "held");
   EXPECT_TRUE(r.matched);
@@ -599,7 +599,7 @@ TEST_F(InterleaveBundled, EveryHermitageScenarioMatchesItsExpectationThreeRunsIn
                              << first_violating(r);
       EXPECT_EQ(r.verdict, d.info.expectation.expects_violation() ? "violated" : "held") << d.info.name;
       EXPECT_EQ(r.repetitions, 1) << d.info.name;
-      EXPECT_EQ(r.schedules_infeasible, 0) << d.info.name;
+      EXPECT_EQ(r.exploration.infeasible, 0) << d.info.name;
     }
   }
   EXPECT_EQ(checked, 30);  // 10 anomalies x 3 levels

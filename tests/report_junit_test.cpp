@@ -87,7 +87,9 @@ pgrace::ScenarioResult interleave_result() {
   pgrace::ScheduleResult s;
   s.schedule = {"b1", "b2", "r1"};
   s.violated = {"conserved"};
-  r.violating_schedules.push_back(s);
+  r.exploration.violating.push_back(s);
+  s.schedule = {"b1", "r1"};  // shrunk
+  r.exploration.reproducer = s;
   return r;
 }
 
@@ -208,9 +210,10 @@ TEST(Junit, SourceFileIsMadeRelativeForAnnotations) {
 TEST(Reproducer, InterleaveScenarioReplaysItsMinimalSchedule) {
   const auto report = report_of({interleave_result()});
   EXPECT_EQ(pgrace::reproducer_command(report, report.scenarios[0]),
-            "./build/pgrace explore demo.schedule --isolation read_committed --schedule 'b1 b2 r1'");
+            "./build/pgrace explore demo.schedule --isolation read_committed --schedule 'b1 r1'");
   auto none = interleave_result();
-  none.violating_schedules.clear();
+  none.exploration.violating.clear();
+  none.exploration.reproducer.reset();
   EXPECT_EQ(pgrace::reproducer_command(report, none),
             "./build/pgrace explore demo.schedule --isolation read_committed --seed 9007199254740993");
 }

@@ -111,11 +111,28 @@ def check_interleave(s, p):
         p(f"{name}: violating {sch['violating']} + infeasible {sch['infeasible']} > explored {sch['explored']}")
     if len(vs) != min(sch["violating"], 20):
         p(f"{name}: {len(vs)} violating_schedules, violating is {sch['violating']} (at most 20 are listed)")
-    if sch["minimal_reproducer"] != (vs[0] if vs else None):
-        p(f"{name}: minimal_reproducer is not violating_schedules[0]")
-    keys = [(len(v["schedule"]), v["schedule"]) for v in vs]
-    if keys != sorted(keys):
-        p(f"{name}: violating_schedules are not ordered shortest, then lexicographically first, first")
+    shrunk = sch["shrinking"]
+    if shrunk and shrunk["original"] != vs[0]:
+        p(f"{name}: shrinking.original is not violating_schedules[0]")
+    if not shrunk and sch["minimal_reproducer"] != (vs[0] if vs else None):
+        p(f"{name}: minimal_reproducer is neither shrunk nor violating_schedules[0]")
+    if shrunk and shrunk["invariant"] not in sch["minimal_reproducer"]["violated"]:
+        p(f"{name}: the reproducer does not violate {shrunk['invariant']}, the invariant it was shrunk for")
+    def switches(v):
+        sessions = [st["session"] for st in v["steps"]]
+        return sum(a != b for a, b in zip(sessions, sessions[1:]))
+    if [switches(v) for v in vs] != sorted(switches(v) for v in vs):
+        p(f"{name}: violating_schedules are not ordered by context switches, fewest first")
+    if sch["minimal_reproducer"] and vs and switches(sch["minimal_reproducer"]) > switches(vs[0]):
+        p(f"{name}: the reproducer has more context switches than the first violating schedule")
+    bounds = sch["by_switches"]
+    if sum(b["explored"] for b in bounds) != sch["explored"]:
+        p(f"{name}: by_switches explored {sum(b['explored'] for b in bounds)} != explored {sch['explored']}")
+    if sum(b["violated"] for b in bounds) != sch["violating"]:
+        p(f"{name}: by_switches violated {sum(b['violated'] for b in bounds)} != violating {sch['violating']}")
+    for b in bounds:
+        if b["held"] + b["violated"] + b["infeasible"] != b["explored"] or b["explored"] > b["total"]:
+            p(f"{name}: by_switches entry {b} does not add up")
     inv_names = [i["name"] for i in s["invariants"]]
     union = set()
     for k, v in enumerate(vs):

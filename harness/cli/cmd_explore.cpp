@@ -2,12 +2,12 @@
 // and show the violating ones, the minimal reproducer first.
 
 #include <iostream>
-#include <set>
 #include <sstream>
 
 #include "commands.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
+#include "pgrace/steps.hpp"
 #include "run_common.hpp"
 #include "selection.hpp"
 
@@ -19,9 +19,8 @@ struct ExploreOptions {
   std::optional<std::string> dsn;
   std::optional<std::string> isolation;
   std::optional<std::string> seed;
-  std::size_t max_schedules = 1000;
+  ExplorationOptions exploration;
   std::vector<std::string> schedules;
-  long step_timeout_ms = 5000;
   std::optional<double> timeout;
   double statement_timeout = 30;
   std::vector<std::string> options;
@@ -42,44 +41,40 @@ std::string join(const std::vector<std::string>& words) {
   return out;
 }
 
-// Throws pgrace::Error (usage) unless `schedule` names every step of
-// `scenario`'s sessions (a schedule that leaves steps out would leave
-// transactions open and judge a history nobody asked for).
-void check_schedule_covers_steps(const std::string& name, const Scenario& scenario,
-                                 const std::vector<std::string>& schedule) {
-  const std::set<std::string> given(schedule.begin(), schedule.end());
-  std::string missing, all;
-  for (const auto& session : scenario.sessions())
-    for (const auto& step : session.steps) {
-      all += (all.empty() ? "" : " ") + step.name;
-      if (!given.count(step.name)) missing += (missing.empty() ? "" : ", ") + step.name;
-    }
-  if (!missing.empty())
-    throw usage_error("--schedule '" + join(schedule) + "' leaves out step(s) " + missing + " of " + name +
-                      ": a schedule runs every step once (steps: " + all + ")");
+int context_switches_of(const ScheduleResult& schedule) {
+  int switches = 0;
+  for (std::size_t i = 1; i < schedule.steps.size(); ++i)
+    switches += schedule.steps[i].session != schedule.steps[i - 1].session;
+  return switches;
+}
+
+void print_reproducer(std::ostream& out, const ScenarioResult& r) {
+  const Exploration& e = r.exploration;
+  out << "minimal reproducer (violates";
+  for (const auto& name : e.reproducer->violated) out << " \"" << name << "\"";
+  out << "; " << context_switches_of(*e.reproducer) << " context switch(es))";
+  if (e.shrinking && !e.shrinking->changes.empty()) {
+    out << ", shrunk from the first violating schedule found (" << join(e.shrinking->original.schedule) << "):\n";
+    for (const auto& change : e.shrinking->changes) out << "  - " << change << "\n";
+  } else {
+    out << ":\n";
+  }
+  out << "replay it in psql, one terminal per session, at isolation level " << to_sql(r.knobs.isolation) << ":\n"
+      << schedule_text(*e.reproducer);
 }
 
 void print_exploration(std::ostream& out, const ScenarioResult& r) {
+  const Exploration& e = r.exploration;
   out << (r.matched ? "ok   " : "FAIL ") << r.info.name << " (" << to_sql(r.knobs.isolation) << "): "
-      << r.repetitions << " schedule(s) explored of " << r.schedules_total << ", " << r.violating_runs
-      << " violated";
-  if (r.schedules_infeasible) out << ", " << r.schedules_infeasible << " infeasible";
-  out << "\n";
+      << r.repetitions << " schedule(s) explored of " << e.total << ", " << r.violating_runs << " violated";
+  if (e.infeasible) out << ", " << e.infeasible << " infeasible";
+  out << "\n  " << bounds_text(e) << "\n";
   if (!r.error.empty()) out << "  error: " << r.error << "\n";
   for (const auto& inv : r.invariants)
     out << "  \"" << inv.name << "\": " << (inv.held ? "held in every schedule" : "violated in " + std::to_string(inv.violated_runs) + " schedule(s)") << "\n";
-  if (r.violating_schedules.empty()) return;
-  const ScheduleResult& minimal = r.violating_schedules.front();
-  out << "minimal reproducer (violates";
-  for (const auto& name : minimal.violated) out << " \"" << name << "\"";
-  out << "); replay it in psql, one terminal per session, at isolation level " << to_sql(r.knobs.isolation)
-      << ":\n"
-      << schedule_text(minimal);
-  for (std::size_t i = 1; i < r.violating_schedules.size() && i < 6; ++i) {
-    out << "also violating:";
-    for (const auto& step : r.violating_schedules[i].schedule) out << " " << step;
-    out << "\n";
-  }
+  if (!e.reproducer) return;
+  print_reproducer(out, r);
+  for (std::size_t i = 1; i < e.violating.size() && i < 6; ++i) out << "also violating: " << join(e.violating[i].schedule) << "\n";
 }
 
 int explore(const ExploreOptions& o, const std::string& program) {
@@ -88,19 +83,16 @@ int explore(const ExploreOptions& o, const std::string& program) {
   RunSettings settings;
   if (o.isolation) settings.isolation = parse_isolation(*o.isolation);
   settings.seed = o.seed ? parse_seed(*o.seed, "--seed") : random_seed();
-  if (o.max_schedules < 1) throw usage_error("--max-schedules must be at least 1");
-  settings.max_schedules = o.max_schedules;
-  if (o.step_timeout_ms < 1) throw usage_error("--step-timeout must be at least 1 (milliseconds)");
-  settings.step_timeout = std::chrono::milliseconds(o.step_timeout_ms);
+  apply_exploration_options(o.exploration, settings);
   settings.timeout_s = o.timeout;
   settings.statement_timeout_s = o.statement_timeout;
   for (const auto& s : o.schedules) settings.schedules.push_back(words(s));
   auto prepared = make_scenarios(selected, o.options, settings);
   for (std::size_t i = 0; i < selected.size(); ++i) {
-    if (prepared.scenarios[i]->sessions().empty())
+    const auto sessions = prepared.scenarios[i]->sessions();
+    if (sessions.empty())
       throw usage_error(selected[i]->info.name + " is a stress scenario, not made of steps: use pgrace run");
-    for (const auto& schedule : settings.schedules)
-      check_schedule_covers_steps(selected[i]->info.name, *prepared.scenarios[i], schedule);
+    for (const auto& schedule : settings.schedules) check_schedule(sessions, schedule);
   }
   const ReportFiles files = check_report_files(o.reports);
 
@@ -123,10 +115,11 @@ void add_explore_command(CLI::App& app, const Selected& selected) {
   command->add_option("scenarios", o->patterns, "Interleave scenario names or globs")->required();
   add_dsn_option(*command, o->dsn);
   command->add_option("--isolation", o->isolation, "read_committed, repeatable_read or serializable (default: the scenario's)");
-  command->add_option("--max-schedules", o->max_schedules, "Sample this many schedules when there are more (default 1000)");
   command->add_option("--seed", o->seed, "Seed for sampling schedules, 0 to 2^64-1 (default: random)");
-  command->add_option("--schedule", o->schedules, "Run this schedule (step names, space-separated); repeatable");
-  command->add_option("--step-timeout", o->step_timeout_ms, "Cancel a step that neither completes nor waits on a lock within this many ms (default 5000)");
+  command->add_option("--schedule", o->schedules,
+                      "Run this schedule (step names, space-separated; steps left out are not run and their "
+                      "sessions' transactions rolled back); repeatable");
+  add_exploration_options(*command, o->exploration);
   command->add_option("--timeout", o->timeout, "End a scenario still running after this many seconds (default: max(10 x planned time, 60))");
   command->add_option("--statement-timeout", o->statement_timeout, "statement_timeout of pgrace's sessions, seconds (0: none; default 30)");
   command->add_option("-o,--option", o->options, "Scenario option key=value (repeatable)");

@@ -33,6 +33,7 @@ int matrix(const MatrixOptions& o, const std::string& program) {
   RunSettings settings;
   settings.seed = random_seed();
   settings.step_timeout = std::chrono::milliseconds(o.step_timeout_ms);
+  settings.shrink = false;  // the table needs verdicts, not reproducers
   auto prepared = make_scenarios(selected, {}, settings);
   const ReportFiles files = check_report_files(o.reports);
   std::ostream& out = files.terminal();

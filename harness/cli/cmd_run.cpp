@@ -29,6 +29,7 @@ struct RunOptions {
   int repeat = 1;
   std::optional<double> timeout;
   double statement_timeout = 30;
+  ExplorationOptions exploration;
   std::vector<std::string> options;
   ReportOptions reports;
   bool quiet = false;
@@ -59,6 +60,7 @@ int run(const RunOptions& o, const std::string& program) {
   settings.repeat = o.repeat;
   settings.timeout_s = o.timeout;
   settings.statement_timeout_s = o.statement_timeout;
+  apply_exploration_options(o.exploration, settings);
   settings.seed = o.seed ? parse_seed(*o.seed, "--seed") : random_seed();
   auto prepared = make_scenarios(selected, o.options, settings);
   const ReportFiles files = check_report_files(o.reports);
@@ -113,6 +115,7 @@ void add_run_command(CLI::App& app, const Selected& selected) {
   command->add_option("--repeat", o->repeat, "Run each scenario N times on fresh state; reports the detection rate");
   command->add_option("--timeout", o->timeout, "End a scenario still running after this many seconds (default: max(10 x planned time, 60))");
   command->add_option("--statement-timeout", o->statement_timeout, "statement_timeout of pgrace's sessions, seconds (0: none; default 30)");
+  add_exploration_options(*command, o->exploration);
   command->add_option("-o,--option", o->options, "Scenario option key=value (repeatable), e.g. -o accounts=8");
   add_report_options(*command, o->reports);
   command->add_flag("-q,--quiet", o->quiet, "Print only the final line");

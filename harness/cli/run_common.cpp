@@ -86,4 +86,30 @@ void finish_report(RunReport& report, std::chrono::steady_clock::time_point star
   if (files.junit) files.junit->write(to_junit(report, files.junit_suite));
 }
 
+void add_exploration_options(CLI::App& command, ExplorationOptions& options) {
+  command.add_option("--max-schedules", options.max_schedules,
+                     "Interleave mode: run at most this many schedules, sampled when there are more (default 1000)");
+  command.add_option("--max-switches", options.max_switches,
+                     "Interleave mode: only schedules with at most this many context switches (default: all)");
+  command.add_option("--budget", options.budget,
+                     "Interleave mode: stop exploring after this many seconds, keeping what was found");
+  command.add_option("--step-timeout", options.step_timeout_ms,
+                     "Interleave mode: cancel a step that neither completes nor waits on a lock within this many ms "
+                     "(default 5000)");
+}
+
+void apply_exploration_options(const ExplorationOptions& options, RunSettings& settings) {
+  if (options.max_schedules < 1) throw usage_error("--max-schedules must be at least 1");
+  if (options.max_switches && *options.max_switches < 0)
+    throw usage_error("--max-switches must be 0 or more (0: each session runs all its steps at once)");
+  constexpr double kMaxBudget = 30 * 24 * 3600.0;
+  if (options.budget && !(*options.budget >= 0.1 && *options.budget <= kMaxBudget))
+    throw usage_error("--budget must be between 0.1 and 2592000 seconds (30 days)");
+  if (options.step_timeout_ms < 1) throw usage_error("--step-timeout must be at least 1 (milliseconds)");
+  settings.max_schedules = options.max_schedules;
+  settings.max_switches = options.max_switches;
+  settings.budget_s = options.budget;
+  settings.step_timeout = std::chrono::milliseconds(options.step_timeout_ms);
+}
+
 }  // namespace pgrace::cli

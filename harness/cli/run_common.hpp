@@ -38,6 +38,21 @@ struct ReportOptions {
 };
 void add_report_options(CLI::App& command, ReportOptions& options);
 
+// Interleave mode's --max-schedules, --max-switches, --budget and
+// --step-timeout, as given.
+struct ExplorationOptions {
+  std::size_t max_schedules = RunSettings{}.max_schedules;
+  std::optional<int> max_switches;
+  std::optional<double> budget;
+  long step_timeout_ms = RunSettings{}.step_timeout.count();
+};
+void add_exploration_options(CLI::App& command, ExplorationOptions& options);
+
+// Puts `options` into `settings`. Throws pgrace::Error (usage) for
+// out-of-range values: --max-schedules and --step-timeout at least 1,
+// --max-switches at least 0, --budget 0.1 s to 30 days.
+void apply_exploration_options(const ExplorationOptions& options, RunSettings& settings);
+
 // The report files of a run, checked before it starts.
 struct ReportFiles {
   std::optional<ReportFile> json;
@@ -58,7 +73,5 @@ RunReport new_report(const Server& server, const RunSettings& settings, const st
 // Fills in the exit code and wall time and writes the report files that
 // were asked for (creating missing parent directories now).
 void finish_report(RunReport& report, std::chrono::steady_clock::time_point started, const ReportFiles& files);
-
-
 
 }  // namespace pgrace::cli

@@ -10,17 +10,18 @@
 
 namespace pgrace::detail {
 
-// Runs every schedule of `sessions` (the scenario's listed ones, those of
-// `settings.schedules`, or all interleavings, sampled down to
-// `settings.max_schedules` with `settings.seed`), checks the invariants after
-// each and judges, into `result` (made by new_result()). Sets result.error
-// when no schedule was feasible or no step succeeded (see
-// ScenarioInfo::expects_no_commits). Throws ScenarioFailure when the
-// scenario's code throws, a step ignores its cancellation, or the run's
-// timeout passes (every session is idle or left behind by then);
-// pgrace::Error: usage for duplicate step names or a schedule naming an
-// unknown step or running a session's steps out of their declared order
-// (steps may be left out), infrastructure if the server is lost.
+// Runs the schedules of `sessions` that plan_schedules() plans, in its
+// order (fewest context switches first), until done or out of
+// `settings.budget_s`; checks the invariants after each; shrinks the first
+// violating schedule into the reproducer (unless `settings.schedules` lists
+// the schedules to replay or `settings.shrink` is off); and judges, into
+// `result` (made by new_result()). Sets result.error when no schedule was
+// feasible, no step succeeded (see ScenarioInfo::expects_no_commits) or the
+// budget ran out before any violation was found. Throws ScenarioFailure
+// when the scenario's code throws, a step ignores its cancellation, or the
+// run's timeout passes (every session is idle or left behind by then);
+// pgrace::Error as plan_schedules() does, and infrastructure if the server
+// is lost.
 void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                      const std::vector<Session>& sessions, const RunSettings& settings, ScenarioResult& result);
 

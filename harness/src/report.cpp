@@ -127,19 +127,50 @@ nlohmann::json to_json(const ScheduleResult& schedule) {
           {"steps", steps}};
 }
 
+namespace {
+
+nlohmann::json schedules_json(const std::vector<ScheduleResult>& schedules) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : schedules) out.push_back(to_json(s));
+  return out;
+}
+
+// Interleave mode: the "schedules" object of a scenario.
+nlohmann::json exploration_json(const ScenarioResult& r) {
+  using nlohmann::json;
+  const Exploration& e = r.exploration;
+  json bounds = json::array();
+  for (const auto& b : e.bounds)
+    bounds.push_back({{"switches", b.switches},
+                      {"total", b.total},
+                      {"explored", b.explored},
+                      {"infeasible", b.infeasible},
+                      {"violated", b.violated},
+                      {"held", b.explored - b.infeasible - b.violated}});
+  json shrinking = json();
+  if (e.shrinking)
+    shrinking = {{"invariant", e.shrinking->invariant},
+                 {"changes", e.shrinking->changes},
+                 {"attempts", e.shrinking->attempts},
+                 {"original", to_json(e.shrinking->original)}};
+  return {{"total", e.total},
+          {"explored", r.repetitions},
+          {"infeasible", e.infeasible},
+          {"violating", r.violating_runs},
+          {"max_switches", e.max_switches ? json(*e.max_switches) : json()},
+          {"by_switches", bounds},
+          {"stopped", e.stopped.empty() ? json() : json(e.stopped)},
+          {"minimal_reproducer", e.reproducer ? to_json(*e.reproducer) : json()},
+          {"shrinking", shrinking},
+          {"violating_schedules", schedules_json(e.violating)},
+          {"held_schedules", schedules_json(e.held)}};
+}
+
+}  // namespace
+
 nlohmann::json to_json(const ScenarioResult& r) {
   using nlohmann::json;
-  json schedules = json();
-  if (r.mode == "interleave") {
-    json violating = json::array();
-    for (const auto& s : r.violating_schedules) violating.push_back(to_json(s));
-    schedules = {{"total", r.schedules_total},
-                 {"explored", r.repetitions},
-                 {"infeasible", r.schedules_infeasible},
-                 {"violating", r.violating_runs},
-                 {"minimal_reproducer", r.violating_schedules.empty() ? json() : to_json(r.violating_schedules.front())},
-                 {"violating_schedules", violating}};
-  }
+  const json schedules = r.mode == "interleave" ? exploration_json(r) : json();
   json invariants = json::array();
   for (const auto& inv : r.invariants) {
     invariants.push_back({{"name", inv.name},
@@ -316,8 +347,8 @@ std::string failure_body(const RunReport& report, const ScenarioResult& r) {
     if (expected && inv.held && r.mode == "interleave")
       out << "expected \"" << inv.name << "\" to be violated in some schedule; it held in all " << r.repetitions << "\n";
   }
-  if (!r.violating_schedules.empty())
-    out << "minimal violating schedule:\n" << schedule_text(r.violating_schedules.front());
+  if (r.exploration.reproducer)
+    out << "minimal violating schedule:\n" << schedule_text(*r.exploration.reproducer);
   out << "reproduce: " << reproducer_command(report, r) << "\n";
   return out.str();
 }
@@ -393,6 +424,27 @@ std::string schedule_text(const ScheduleResult& schedule) {
   return out.str();
 }
 
+std::string bounds_text(const Exploration& exploration) {
+  std::string text = "by context switches:";
+  const char* separator = " ";
+  for (const auto& b : exploration.bounds) {
+    text += separator + std::to_string(b.switches) + ": ";
+    separator = " | ";
+    if (b.explored == 0) {
+      text += "0 of " + std::to_string(b.total) + " explored";
+      continue;
+    }
+    if (static_cast<std::uint64_t>(b.explored) < b.total)
+      text += std::to_string(b.explored) + " of " + std::to_string(b.total) + " explored, ";
+    text += std::to_string(b.explored - b.infeasible - b.violated) + " held";
+    if (b.violated) text += ", " + std::to_string(b.violated) + " violated";
+    if (b.infeasible) text += ", " + std::to_string(b.infeasible) + " infeasible";
+  }
+  if (exploration.max_switches) text += " (--max-switches " + std::to_string(*exploration.max_switches) + ")";
+  if (!exploration.stopped.empty()) text += "; " + exploration.stopped;
+  return text;
+}
+
 std::string summary_text(const ScenarioResult& r) {
   std::ostringstream out;
   const char* mark = r.matched ? "ok  " : "FAIL";
@@ -401,15 +453,15 @@ std::string summary_text(const ScenarioResult& r) {
   out << " (expected " << expectation_text(r.info.expectation) << ")";
   if (r.mode == "interleave") {
     out << ", " << r.violating_runs << "/" << r.repetitions << " schedules violated";
-    if (r.schedules_infeasible) out << " (" << r.schedules_infeasible << " infeasible)";
+    if (r.exploration.infeasible) out << " (" << r.exploration.infeasible << " infeasible)";
     out << ", " << to_sql(r.knobs.isolation) << "\n";
     if (!r.error.empty()) out << "     error: " << r.error << "\n";
-    if (!r.violating_schedules.empty())
-      out << "     minimal reproducer: " << [&] {
-        std::string text;
-        for (const auto& step : r.violating_schedules.front().schedule) text += (text.empty() ? "" : " ") + step;
-        return text;
-      }() << "\n";
+    out << "     " << bounds_text(r.exploration) << "\n";
+    if (r.exploration.reproducer) {
+      std::string steps;
+      for (const auto& step : r.exploration.reproducer->schedule) steps += (steps.empty() ? "" : " ") + step;
+      out << "     minimal reproducer: " << steps << "\n";
+    }
     return out.str();
   }
   if (r.repetitions > 1) out << ", violated in " << r.violating_runs << "/" << r.repetitions << " runs";

@@ -33,12 +33,14 @@ std::string reproducer_command(const RunReport& report, const ScenarioResult& r)
   std::vector<std::string> words = {report.program};
   if (r.mode == "interleave") {
     words.insert(words.end(), {"explore", r.info.name, "--isolation", isolation});
-    if (!r.violating_schedules.empty()) {
-      words.insert(words.end(), {"--schedule", joined(r.violating_schedules.front().schedule, " ")});
+    if (r.exploration.reproducer) {
+      words.insert(words.end(), {"--schedule", joined(r.exploration.reproducer->schedule, " ")});
     } else {
       words.insert(words.end(), {"--seed", std::to_string(report.seed)});
       if (report.max_schedules != RunSettings{}.max_schedules)
         words.insert(words.end(), {"--max-schedules", std::to_string(report.max_schedules)});
+      if (r.exploration.max_switches)
+        words.insert(words.end(), {"--max-switches", std::to_string(*r.exploration.max_switches)});
     }
   } else {
     words.insert(words.end(), {"run", r.info.name, "--seed", std::to_string(r.seed), "--threads",

@@ -69,6 +69,12 @@ std::string summary_text(const ScenarioResult& result);
 // for replaying by hand in psql (one terminal per session).
 std::string schedule_text(const ScheduleResult& schedule);
 
+// Interleave mode: one line saying, per number of context switches, how
+// many schedules were explored (of how many) and held, violated or were
+// infeasible, and why the exploration stopped early, if it did:
+// "by context switches: 0: 3 held | 1: 4 held, 2 violated".
+std::string bounds_text(const Exploration& exploration);
+
 nlohmann::json to_json(const ScheduleResult& schedule);
 
 // Where a --report or --junit file goes (see reports/README.md, "Where

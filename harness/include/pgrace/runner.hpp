@@ -32,6 +32,9 @@ struct RunSettings {
   std::size_t max_witnesses = 10;  // per invariant
   // Interleave mode:
   std::size_t max_schedules = 1000;                     // sample this many when there are more
+  std::optional<int> max_switches;                      // only schedules with at most this many context switches
+  std::optional<double> budget_s;                       // stop exploring after this many seconds (0.1 .. 30 days)
+  bool shrink = true;                                   // shrink the first violating schedule into the reproducer
   std::vector<std::vector<std::string>> schedules;      // run these instead of the scenario's
   std::chrono::milliseconds step_timeout{5000};         // neither done nor seen waiting: cancelled
   // Wall-clock bound on each scenario's run (from its database and
@@ -94,6 +97,41 @@ struct ScheduleResult {
   std::string note;                       // why it was infeasible, or what was cancelled
 };
 
+// Interleave mode: the schedules with exactly `switches` context switches
+// (adjacent steps of different sessions), and what became of those run.
+struct SwitchBound {
+  int switches = 0;
+  std::uint64_t total = 0;  // how many there are (listed schedules: how many were listed)
+  long explored = 0;
+  long infeasible = 0;
+  long violated = 0;        // the rest of those explored held
+};
+
+// Interleave mode: how the reproducer was shrunk from the first violating
+// schedule: whole sessions removed, then sessions' trailing steps (their
+// open transactions rolled back), then steps reordered to fewer switches,
+// each change kept only while `invariant` was still violated.
+struct Shrinking {
+  std::string invariant;             // the invariant kept violated
+  ScheduleResult original;           // the first violating schedule found
+  std::vector<std::string> changes;  // what was removed or reordered, one line each
+  int attempts = 0;                  // schedules run while shrinking
+};
+
+// Interleave mode: what the exploration covered and found. Schedules run in
+// order of their number of context switches, fewest first.
+struct Exploration {
+  std::uint64_t total = 0;              // all interleavings (or the listed schedules)
+  long infeasible = 0;
+  std::optional<int> max_switches;      // the bound asked for
+  std::vector<SwitchBound> bounds;      // per switch count, fewest first, up to the bound
+  std::string stopped;                  // why it stopped early ("" when it did not)
+  std::vector<ScheduleResult> violating;  // in the order run, at most 20
+  std::vector<ScheduleResult> held;       // the first feasible ones that held, at most 20
+  std::optional<ScheduleResult> reproducer;  // the shrunk first violating schedule
+  std::optional<Shrinking> shrinking;        // how it was shrunk (absent: not shrunk)
+};
+
 struct LatencySummary {
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
 };
@@ -128,9 +166,7 @@ struct ScenarioResult {
   // Interleave mode ("interleave"); else "stress". Here repetitions counts
   // schedules explored and violating_runs the schedules that violated.
   std::string mode = "stress";
-  std::uint64_t schedules_total = 0;          // all interleavings (or listed schedules)
-  long schedules_infeasible = 0;
-  std::vector<ScheduleResult> violating_schedules;  // shortest, then lexicographically first, first; at most 20
+  Exploration exploration;  // interleave mode
 };
 
 // Called about once a second during long runs: scenario name, repetition,

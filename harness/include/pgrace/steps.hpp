@@ -56,4 +56,11 @@ struct Session {
   std::vector<Step> steps;
 };
 
+// Checks a schedule given by name (e.g. from --schedule) against `sessions`:
+// every name is a step of one of them, and each session's steps appear in
+// their declared order, once each (steps may be left out: their session's
+// open transaction is rolled back when the schedule ends). Throws
+// pgrace::Error (usage) naming the first problem.
+void check_schedule(const std::vector<Session>& sessions, const std::vector<std::string>& schedule);
+
 }  // namespace pgrace

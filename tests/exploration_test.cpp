@@ -1,0 +1,246 @@
+// Integration tests of how interleave mode explores, on a real ephemeral
+// PostgreSQL server: schedules run in order of their context switches, so
+// that the first violation found needs the fewest; --max-switches bounds
+// the search and the result counts each bound; --budget stops it cleanly; a
+// schedule whose next step belongs to a session waiting only for idle
+// sessions is infeasible at once, not after the step timeout; and the first
+// violating schedule is shrunk (sessions removed, trailing steps dropped,
+// steps reordered) into the reproducer, the original kept beside it.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "pgrace/runner.hpp"
+#include "pgrace/scenario.hpp"
+#include "pgrace/server.hpp"
+#include "pgrace/steps.hpp"
+
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using Clock = std::chrono::steady_clock;
+
+int switches(const pgrace::ScheduleResult& s) {
+  int n = 0;
+  for (std::size_t i = 1; i < s.steps.size(); ++i) n += s.steps[i].session != s.steps[i - 1].session;
+  return n;
+}
+
+std::string joined(const std::vector<std::string>& steps) {
+  std::string out;
+  for (const auto& s : steps) out += (out.empty() ? "" : " ") + s;
+  return out;
+}
+
+// Two doctors on call; each, at REPEATABLE READ, reads how many are on call
+// and, seeing two, takes themself off: write skew leaves nobody on call.
+class Doctors : public pgrace::Scenario {
+ public:
+  std::string schema() const override { return "CREATE TABLE doctors (name text PRIMARY KEY, on_call bool)"; }
+  void seed(pqxx::work& tx) override { tx.exec("INSERT INTO doctors VALUES ('alice', true), ('bob', true)"); }
+  std::vector<pgrace::Session> sessions() const override { return {doctor("a", "alice"), doctor("b", "bob")}; }
+  std::vector<pgrace::Invariant> invariants() const override {
+    return {pgrace::equals("someone is on call", "SELECT count(*) > 0 FROM doctors WHERE on_call", "t")};
+  }
+
+ private:
+  static pgrace::Session doctor(const std::string& n, const std::string& name) {
+    return {n, "BEGIN ISOLATION LEVEL REPEATABLE READ",
+            {pgrace::sql_step(n + "_read", "SELECT count(*) FROM doctors WHERE on_call"),
+             pgrace::cpp_step(n + "_write",
+                              [n, name](pgrace::StepContext& ctx) {
+                                if (ctx.observed(n + "_read") == "2")
+                                  ctx.exec("UPDATE doctors SET on_call = false WHERE name = '" + name + "'");
+                              }),
+             pgrace::sql_step(n + "_commit", "COMMIT")}};
+  }
+};
+
+// Three workers claim the first pending job without a lock (the bundled
+// queue.claim_unlocked, as a user would write it).
+class JobQueue : public pgrace::Scenario {
+ public:
+  std::string schema() const override {
+    return "CREATE TABLE jobs (id int PRIMARY KEY, status text); CREATE TABLE claims (job int, worker text)";
+  }
+  void seed(pqxx::work& tx) override { tx.exec("INSERT INTO jobs VALUES (1, 'pending'), (2, 'pending')"); }
+  std::vector<pgrace::Session> sessions() const override { return {worker("x"), worker("y"), worker("z")}; }
+  std::vector<pgrace::Invariant> invariants() const override {
+    return {pgrace::no_rows("claimed once", "SELECT job FROM claims GROUP BY job HAVING count(*) > 1")};
+  }
+
+ private:
+  static pgrace::Session worker(const std::string& n) {
+    return {n, "BEGIN",
+            {pgrace::sql_step(n + "_pick", "SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1"),
+             pgrace::cpp_step(n + "_claim",
+                              [n](pgrace::StepContext& ctx) {
+                                const std::string id = ctx.observed(n + "_pick");
+                                if (id.empty()) return;
+                                ctx.exec("UPDATE jobs SET status = 'claimed' WHERE id = " + id);
+                                ctx.exec("INSERT INTO claims VALUES (" + id + ", '" + n + "')");
+                              }),
+             pgrace::sql_step(n + "_commit", "COMMIT")}};
+  }
+};
+
+pgrace::ScenarioInfo info_for(const std::string& name, pgrace::Expectation expectation) {
+  pgrace::ScenarioInfo info;
+  info.name = "test.exploration." + name;
+  info.expectation = std::move(expectation);
+  return info;
+}
+
+class Exploration : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!server_) server_ = pgrace::Server::open(std::nullopt);
+  }
+  static void TearDownTestSuite() { server_.reset(); }
+  static pgrace::ScenarioResult run(const std::string& name, pgrace::Expectation expectation,
+                                    pgrace::Scenario& scenario, const pgrace::RunSettings& settings = {}) {
+    return pgrace::run_scenario(*server_, info_for(name, std::move(expectation)), scenario, settings);
+  }
+  static std::unique_ptr<pgrace::Server> server_;
+};
+std::unique_ptr<pgrace::Server> Exploration::server_;
+
+TEST_F(Exploration, SchedulesRunFewestSwitchesFirstAndTheWriteSkewReproducerHasTwo) {
+  Doctors doctors;
+  const auto r = run("doctors", pgrace::expect_violation({"someone is on call"}), doctors);
+  ASSERT_EQ(r.verdict, "violated") << r.error;
+  EXPECT_TRUE(r.matched);
+  EXPECT_EQ(r.repetitions, 20);
+  ASSERT_FALSE(r.exploration.violating.empty());
+  int previous = 0;
+  for (const auto& s : r.exploration.violating) {
+    EXPECT_GE(switches(s), previous) << joined(s.schedule);
+    previous = switches(s);
+  }
+  // Write skew needs both reads before either commit: 2 switches at least.
+  EXPECT_EQ(switches(r.exploration.violating.front()), 2);
+  ASSERT_TRUE(r.exploration.reproducer);
+  EXPECT_EQ(switches(*r.exploration.reproducer), 2);
+  // The bounds (none has 0 switches: both sessions run): the 2 serial
+  // orders with 1 switch held, then 2 switches violated.
+  ASSERT_EQ(r.exploration.bounds.size(), 5u);
+  EXPECT_EQ(r.exploration.bounds[0].switches, 1);
+  EXPECT_EQ(r.exploration.bounds[0].total, 2u);
+  EXPECT_EQ(r.exploration.bounds[0].violated, 0);
+  EXPECT_EQ(r.exploration.bounds[1].switches, 2);
+  EXPECT_GT(r.exploration.bounds[1].violated, 0);
+  long explored = 0;
+  for (const auto& b : r.exploration.bounds) explored += b.explored;
+  EXPECT_EQ(explored, 20);
+  // The held schedules are kept too: the serial ones among them.
+  ASSERT_FALSE(r.exploration.held.empty());
+  EXPECT_EQ(switches(r.exploration.held.front()), 1);
+}
+
+TEST_F(Exploration, MaxSwitchesBoundsTheSearchAndAHoldBelowTheBugIsAPass) {
+  Doctors doctors;
+  pgrace::RunSettings settings;
+  settings.max_switches = 1;
+  const auto r = run("doctors_bounded", pgrace::expect_hold(), doctors, settings);
+  EXPECT_EQ(r.verdict, "held") << r.error;
+  EXPECT_TRUE(r.matched);
+  EXPECT_EQ(r.repetitions, 2);  // the two serial orders
+  ASSERT_EQ(r.exploration.bounds.size(), 1u);
+  EXPECT_EQ(r.exploration.bounds[0].switches, 1);
+  EXPECT_EQ(r.exploration.bounds[0].explored, 2);
+  EXPECT_EQ(r.exploration.max_switches, 1);
+  settings.max_switches = 2;
+  const auto r2 = run("doctors_bounded2", pgrace::expect_violation({"someone is on call"}), doctors, settings);
+  EXPECT_EQ(r2.verdict, "violated") << r2.error;
+}
+
+TEST_F(Exploration, AStepQueuedBehindAnIdleSessionMakesItsScheduleInfeasibleAtOnce) {
+  JobQueue queue;
+  pgrace::RunSettings settings;
+  settings.max_schedules = 2000;
+  settings.step_timeout = std::chrono::seconds(30);  // a stall would take 30 s per schedule
+  const auto started = Clock::now();
+  const auto r = run("queue", pgrace::expect_violation({"claimed once"}), queue, settings);
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  EXPECT_EQ(r.verdict, "violated") << r.error;
+  EXPECT_EQ(r.repetitions, 1680);
+  EXPECT_GT(r.exploration.infeasible, 0);
+  EXPECT_LT(seconds, 120) << "infeasible schedules waited for the step timeout";
+  for (const auto& s : r.exploration.violating) EXPECT_TRUE(s.note.empty()) << s.note;
+}
+
+TEST_F(Exploration, TheReproducerIsShrunkToTwoWorkersAndKeepsTheOriginal) {
+  JobQueue queue;
+  const auto r = run("queue_shrunk", pgrace::expect_violation({"claimed once"}), queue);
+  ASSERT_TRUE(r.exploration.reproducer);
+  ASSERT_TRUE(r.exploration.shrinking);
+  const auto& shrunk = *r.exploration.reproducer;
+  const auto& original = r.exploration.shrinking->original;
+  EXPECT_EQ(original.schedule, r.exploration.violating.front().schedule);
+  EXPECT_EQ(original.schedule.size(), 9u);
+  EXPECT_THAT(shrunk.violated, ElementsAre("claimed once"));
+  EXPECT_EQ(shrunk.schedule.size(), 6u) << joined(shrunk.schedule);  // two workers, all their steps
+  EXPECT_EQ(switches(shrunk), 2) << joined(shrunk.schedule);
+  EXPECT_EQ(r.exploration.shrinking->invariant, "claimed once");
+  ASSERT_FALSE(r.exploration.shrinking->changes.empty());
+  EXPECT_THAT(r.exploration.shrinking->changes.front(), HasSubstr("removed session "));
+  EXPECT_GT(r.exploration.shrinking->attempts, 0);
+}
+
+TEST_F(Exploration, TrailingStepsAreDroppedAndTheirTransactionRolledBack) {
+  // Violated as soon as both doctors read 2 and a's update commits: b's
+  // update is needed (it takes b off call)... unless the invariant only
+  // counts a. Here the invariant is "alice stays on call unless bob is
+  // off": b's write and commit are noise once a committed.
+  class AliceLeaves : public Doctors {
+    std::vector<pgrace::Invariant> invariants() const override {
+      return {pgrace::equals("alice is on call", "SELECT on_call FROM doctors WHERE name = 'alice'", "t")};
+    }
+  } scenario;
+  const auto r = run("alice", pgrace::expect_violation({"alice is on call"}), scenario);
+  ASSERT_TRUE(r.exploration.reproducer) << r.error;
+  EXPECT_EQ(joined(r.exploration.reproducer->schedule), "a_read a_write a_commit");
+  ASSERT_TRUE(r.exploration.shrinking);
+  EXPECT_THAT(joined(r.exploration.shrinking->changes), HasSubstr("removed session b"));
+}
+
+TEST_F(Exploration, ABudgetThatRunsOutBeforeAnyViolationIsNotAPass) {
+  JobQueue queue;
+  class SlowQueue : public JobQueue {
+    void seed(pqxx::work& tx) override {
+      JobQueue::seed(tx);
+      tx.exec("SELECT pg_sleep(0.05)");
+    }
+    std::vector<pgrace::Invariant> invariants() const override { return {}; }
+  } slow;
+  pgrace::RunSettings settings;
+  settings.budget_s = 0.5;
+  const auto r = run("budget", pgrace::expect_hold(), slow, settings);
+  EXPECT_EQ(r.verdict, "error");
+  EXPECT_FALSE(r.matched);
+  EXPECT_THAT(r.error, HasSubstr("(--budget) ran out after"));
+  EXPECT_THAT(r.error, HasSubstr("a partial exploration is not a pass"));
+  EXPECT_LT(r.repetitions, 1000);
+  EXPECT_GT(r.repetitions, 0);
+  EXPECT_FALSE(r.exploration.stopped.empty());
+}
+
+TEST_F(Exploration, ABudgetKeepsTheViolationItFound) {
+  JobQueue queue;
+  pgrace::RunSettings settings;
+  settings.budget_s = 1;
+  const auto r = run("budget_found", pgrace::expect_violation({"claimed once"}), queue, settings);
+  EXPECT_EQ(r.verdict, "violated") << r.error;
+  EXPECT_TRUE(r.matched);
+  EXPECT_TRUE(r.error.empty()) << r.error;
+  EXPECT_TRUE(r.exploration.reproducer);
+}
+
+}  // namespace
