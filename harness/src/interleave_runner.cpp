@@ -494,7 +494,8 @@ double planned_seconds(const std::vector<std::vector<StepRef>>& schedules) {
 }  // namespace
 
 void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
-                     const std::vector<Session>& sessions, const RunSettings& settings, ScenarioResult& result) {
+                     const std::vector<Session>& sessions, const RunSettings& settings, ProgressReporter& progress,
+                     ScenarioResult& result) {
   const std::string& server_dsn = server.dsn();
   result.mode = "interleave";
   const std::vector<Invariant> invariants =
@@ -527,6 +528,8 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
     const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
 
     for (std::size_t k = 0; k < schedules.size(); ++k) {
+      progress.offer(ProgressUnit::schedules, static_cast<long>(k), static_cast<long>(schedules.size()),
+                     result.violating_runs);
       const std::string where = "schedule " + std::to_string(k + 1) + " of " + std::to_string(schedules.size());
       phase_start = Clock::now();
       reset_state(*control, scenario, info, server_dsn);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pgrace/runner.hpp"
+#include "progress_reporter.hpp"
 
 namespace pgrace::detail {
 
@@ -20,8 +21,10 @@ namespace pgrace::detail {
 // timeout passes (every session is idle or left behind by then);
 // pgrace::Error: usage for duplicate step names or a schedule naming an
 // unknown step or running a session's steps out of their declared order
-// (steps may be left out), infrastructure if the server is lost.
+// (steps may be left out), infrastructure if the server is lost. Offers
+// `progress` a report (in schedules) before each schedule.
 void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
-                     const std::vector<Session>& sessions, const RunSettings& settings, ScenarioResult& result);
+                     const std::vector<Session>& sessions, const RunSettings& settings, ProgressReporter& progress,
+                     ScenarioResult& result);
 
 }  // namespace pgrace::detail
