@@ -8,6 +8,7 @@
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/steps.hpp"
+#include "progress_printer.hpp"
 #include "run_common.hpp"
 #include "selection.hpp"
 
@@ -95,12 +96,16 @@ int explore(const ExploreOptions& o, const std::string& program) {
     for (const auto& schedule : settings.schedules) check_schedule(sessions, schedule);
   }
   const ReportFiles files = check_report_files(o.reports);
+  ProgressPrinter printer(std::cerr, progress_style(o.quiet, files), ProgressPrinter::Clock::now, stderr_columns);
 
   auto server = Server::open(resolve_dsn(o.dsn));
   RunReport report = new_report(*server, settings, program, prepared);
+  const ProgressCallback progress = [&printer](const Progress& p) { printer.show(p); };
   for (std::size_t i = 0; i < selected.size(); ++i) {
-    report.scenarios.push_back(run_scenario(*server, selected[i]->info, *prepared.scenarios[i], settings));
+    report.scenarios.push_back(run_scenario(*server, selected[i]->info, *prepared.scenarios[i], settings, progress));
+    printer.clear();
     if (!o.quiet) print_exploration(files.terminal(), report.scenarios.back());
+    files.terminal().flush();
   }
   finish_report(report, started, files);
   return report.exit_code;

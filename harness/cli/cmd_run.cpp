@@ -8,6 +8,7 @@
 #include "pgrace/error.hpp"
 #include "pgrace/report.hpp"
 #include "pgrace/runner.hpp"
+#include "progress_printer.hpp"
 #include "run_common.hpp"
 #include "selection.hpp"
 
@@ -65,6 +66,7 @@ int run(const RunOptions& o, const std::string& program) {
   auto prepared = make_scenarios(selected, o.options, settings);
   const ReportFiles files = check_report_files(o.reports);
   std::ostream& out = files.terminal();
+  ProgressPrinter printer(std::cerr, progress_style(o.quiet, files), ProgressPrinter::Clock::now, stderr_columns);
 
   auto server = Server::open(resolve_dsn(o.dsn));
   if (!o.quiet) {
@@ -76,14 +78,10 @@ int run(const RunOptions& o, const std::string& program) {
   }
   RunReport report = new_report(*server, settings, program, prepared);
   if (shard) report.shard = {shard->index, shard->count, selected_count};
-  ProgressCallback progress;
-  if (!o.quiet)
-    progress = [&](const std::string& name, int repetition, long ended) {
-      std::cerr << "  ... " << name << ": run " << repetition + 1 << "/" << settings.repeat << ", " << ended
-                << " transactions so far\n";
-    };
+  const ProgressCallback progress = [&printer](const Progress& p) { printer.show(p); };
   for (std::size_t i = 0; i < selected.size(); ++i) {
     report.scenarios.push_back(run_scenario(*server, selected[i]->info, *prepared.scenarios[i], settings, progress));
+    printer.clear();
     if (!o.quiet) out << summary_text(report.scenarios.back()) << std::flush;
   }
   finish_report(report, started, files);

@@ -61,6 +61,11 @@ ReportFiles check_report_files(const ReportOptions& o) {
   return files;
 }
 
+ProgressStyle progress_style(bool quiet, const ReportFiles& files) {
+  const bool report_to_stderr = (files.json && files.json->is_stderr()) || (files.junit && files.junit->is_stderr());
+  return stderr_progress_style(quiet || report_to_stderr);
+}
+
 RunReport new_report(const Server& server, const RunSettings& settings, const std::string& program,
                      const PreparedScenarios& prepared) {
   RunReport report;

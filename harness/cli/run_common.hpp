@@ -14,6 +14,7 @@
 #include "pgrace/report.hpp"
 #include "pgrace/runner.hpp"
 #include "pgrace/seed.hpp"
+#include "progress_printer.hpp"
 
 namespace pgrace::cli {
 
@@ -65,6 +66,10 @@ struct ReportFiles {
 // Checks the report paths (creating nothing): throws pgrace::Error (usage)
 // for an empty path, one that cannot be written, or both naming one file.
 ReportFiles check_report_files(const ReportOptions& options);
+
+// How run and explore show progress on stderr (see stderr_progress_style):
+// not at all when `quiet` or when a report goes to stderr.
+ProgressStyle progress_style(bool quiet, const ReportFiles& files);
 
 // A report header for a run on `server` by `program` (argv[0]).
 RunReport new_report(const Server& server, const RunSettings& settings, const std::string& program,

@@ -183,15 +183,16 @@ std::string seconds_text(double seconds) {
 }
 
 // Runs the planned schedules in order until they are done or the budget
-// (--budget) runs out.
+// (--budget) runs out, offering `progress` a report before each.
 void explore(Stage& stage, const SchedulePlan& planned, const RunSettings& settings, const std::string& server_dsn,
-             ScenarioResult& result, Evidence& evidence) {
+             ProgressReporter& progress, ScenarioResult& result, Evidence& evidence) {
   const auto budget_end = settings.budget_s
                               ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                    std::chrono::duration<double>(*settings.budget_s))
                               : Clock::time_point::max();
   const std::size_t count = planned.plans.size();
   for (std::size_t k = 0; k < count; ++k) {
+    progress.offer(ProgressUnit::schedules, static_cast<long>(k), static_cast<long>(count), result.violating_runs);
     if (Clock::now() >= budget_end) {
       result.exploration.stopped = "the budget of " + seconds_text(*settings.budget_s) + " (--budget) ran out after " +
                                    std::to_string(k) + " of " + std::to_string(count) + " schedules";
@@ -271,7 +272,8 @@ std::string lack_of_evidence(const ScenarioInfo& info, const ScenarioResult& res
 }  // namespace
 
 void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
-                     const std::vector<Session>& sessions, const RunSettings& settings, ScenarioResult& result) {
+                     const std::vector<Session>& sessions, const RunSettings& settings, ProgressReporter& progress,
+                     ScenarioResult& result) {
   const std::string& server_dsn = server.dsn();
   result.mode = "interleave";
   const std::vector<Invariant> invariants =
@@ -291,7 +293,7 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
     result.phases.setup_ms = ms_between(phase_start, Clock::now());
     // The run's time bound counts from here: the scenario's own work.
     stage.start_clock(planned.planned_seconds());
-    explore(stage, planned, settings, server_dsn, result, evidence);
+    explore(stage, planned, settings, server_dsn, progress, result, evidence);
     if (evidence.first_violating && settings.shrink && settings.schedules.empty())
       shrink_reproducer(stage, *evidence.first_violating, sessions, server_dsn, result.exploration);
     else if (!result.exploration.violating.empty())

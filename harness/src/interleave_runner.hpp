@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pgrace/runner.hpp"
+#include "progress_reporter.hpp"
 
 namespace pgrace::detail {
 
@@ -21,8 +22,9 @@ namespace pgrace::detail {
 // when the scenario's code throws, a step ignores its cancellation, or the
 // run's timeout passes (every session is idle or left behind by then);
 // pgrace::Error as plan_schedules() does, and infrastructure if the server
-// is lost.
+// is lost. Offers `progress` a report (in schedules) before each schedule.
 void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
-                     const std::vector<Session>& sessions, const RunSettings& settings, ScenarioResult& result);
+                     const std::vector<Session>& sessions, const RunSettings& settings, ProgressReporter& progress,
+                     ScenarioResult& result);
 
 }  // namespace pgrace::detail

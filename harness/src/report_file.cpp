@@ -160,6 +160,7 @@ std::string temporary_name(const fs::path& target) {
 ReportFile::ReportFile(std::string path) : path_(std::move(path)) {
   const Resolved r = resolve(path_);
   stdout_ = r.kind == Kind::stream && r.fd == 1;
+  stderr_ = r.kind == Kind::stream && r.fd == 2;
   if (r.kind == Kind::replace) check_directory(path_, r.target.parent_path());
   if (r.kind == Kind::in_place && faccessat(AT_FDCWD, path_.c_str(), W_OK, AT_EACCESS) != 0)
     fail(path_, errno_text());

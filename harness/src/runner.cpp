@@ -18,6 +18,7 @@
 #include "pgrace/connection.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
+#include "progress_reporter.hpp"
 #include "run_shared.hpp"
 #include "session_setup.hpp"
 #include "shared_pool.hpp"
@@ -152,6 +153,7 @@ struct Repetition {
   // Monitor results: first time each invariant was seen violated (ms since release).
   std::vector<std::optional<double>> first_seen;
   std::vector<std::vector<std::string>> first_witnesses;
+  std::atomic<bool> violation_seen{false};  // some first_seen is set (read by the progress report)
   std::atomic<int> monitor_checking{-1};  // the invariant the monitor is checking, or -1
   std::mutex mutex;
   std::condition_variable changed;
@@ -233,6 +235,7 @@ void monitor_main(Repetition& rep, pqxx::connection& connection, Clock::time_poi
           if (!witnesses.empty()) {
             rep.first_seen[i] = ms_between(released, Clock::now());
             rep.first_witnesses[i] = std::move(witnesses);
+            rep.violation_seen = true;
           }
         }
         rep.monitor_checking = -1;
@@ -302,11 +305,10 @@ std::string lost_connection_error(pqxx::connection& control) {
 }
 
 // Waits until every worker finished, the monitor failed, the control
-// connection (checked every 100 ms) is lost or `deadline` passed.
+// connection (checked every 100 ms, when `progress` is offered a report)
+// is lost or `deadline` passed.
 WaitEnd await_workers(Repetition& rep, pqxx::connection& control, Clock::time_point deadline,
                       const std::function<void()>& progress, std::string& control_error) {
-  const auto released = Clock::now();
-  auto last_report = released;
   std::unique_lock lock(rep.mutex);
   for (;;) {
     if (rep.changed.wait_for(lock, std::chrono::milliseconds(100), [&] {
@@ -315,10 +317,7 @@ WaitEnd await_workers(Repetition& rep, pqxx::connection& control, Clock::time_po
       return rep.monitor_failure ? WaitEnd::monitor_failed : WaitEnd::finished;
     lock.unlock();
     const auto now = Clock::now();
-    if (progress && now - released > std::chrono::seconds(2) && now - last_report >= std::chrono::seconds(1)) {
-      last_report = now;
-      progress();
-    }
+    progress();
     control_error = lost_connection_error(control);
     if (!control_error.empty()) return WaitEnd::control_lost;
     if (now >= deadline) return WaitEnd::timed_out;
@@ -523,7 +522,7 @@ std::optional<Outcome> collect_workers(const Repetition& rep, const RepetitionRu
 }
 
 void run_stress(const Server& server, const ScenarioInfo& info, Scenario& scenario, const RunSettings& settings,
-                const ProgressCallback& progress, ScenarioResult& result) {
+                detail::ProgressReporter& progress, ScenarioResult& result) {
   const std::string& server_dsn = server.dsn();
   const Knobs& knobs = result.knobs;
   const std::vector<Invariant> invariants =
@@ -536,6 +535,9 @@ void run_stress(const Server& server, const ScenarioInfo& info, Scenario& scenar
   const std::string dsn = database.dsn();
   std::vector<double> latencies;
   bool all_matched = true;
+  long ended_before = 0;  // transactions ended in earlier repetitions
+  const std::optional<long> planned =
+      knobs.duration_s ? std::nullopt : std::optional<long>(long{knobs.threads} * knobs.iterations * settings.repeat);
   {
     Connections connections = open_connections(dsn, info, scenario, knobs, settings, result.deadlock_timeout);
     result.phases.setup_ms = ms_between(phase_start, Clock::now());
@@ -552,9 +554,13 @@ void run_stress(const Server& server, const ScenarioInfo& info, Scenario& scenar
       for (int i = 0; i < knobs.threads; ++i)
         rep->workers.push_back(std::make_unique<WorkerState>(connections.workers[i], connections.pool,
                                                              connections.worker_pids[i], i, settings.seed, r));
-      std::function<void()> report_progress;
-      if (progress) report_progress = [&, r] { progress(info.name, r, rep->ended.load()); };
+      const auto report_progress = [&, r] {
+        progress.offer(ProgressUnit::transactions, ended_before + rep->ended, planned,
+                       result.violating_runs + rep->violation_seen, r, settings.repeat);
+      };
+      report_progress();
       const RepetitionRun run = run_repetition(rep, connections, deadline, report_progress);
+      ended_before += run.ended;
       result.phases.run_ms += run.run_ms;
       ++result.repetitions;
 
@@ -659,15 +665,16 @@ std::unique_ptr<Scenario> make_scenario(const ScenarioDefinition& definition, Op
 ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                             const RunSettings& settings, const ProgressCallback& progress) {
   ScenarioResult result = detail::new_result(info, settings);
+  detail::ProgressReporter reporter(progress, info.name);
   try {
     if (const auto* unconstructed = dynamic_cast<const UnconstructedScenario*>(&scenario))
       throw detail::ScenarioFailure(unconstructed->error());
     const auto sessions =
         detail::call_scenario(info, "sessions()", server.dsn(), [&] { return scenario.sessions(); });
     if (!sessions.empty())
-      detail::run_interleaved(server, info, scenario, sessions, settings, result);
+      detail::run_interleaved(server, info, scenario, sessions, settings, reporter, result);
     else
-      run_stress(server, info, scenario, settings, progress, result);
+      run_stress(server, info, scenario, settings, reporter, result);
   } catch (const detail::ScenarioFailure& e) {
     result.error = scrub_secrets(e.what(), server.dsn());
   } catch (const pqxx::broken_connection& e) {  // outside the workers: resetting, checking, ...

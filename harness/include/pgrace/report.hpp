@@ -97,6 +97,8 @@ class ReportFile {
   const std::string& path() const { return path_; }
   // True when the report goes to this process's stdout.
   bool is_stdout() const { return stdout_; }
+  // True when the report goes to this process's stderr.
+  bool is_stderr() const { return stderr_; }
   // True when both name the same file, however spelt.
   bool same_file_as(const ReportFile& other) const;
   // Writes `content` (checking the path again first).
@@ -106,6 +108,7 @@ class ReportFile {
   std::string path_;
   std::string identity_;  // device:inode of an existing file, else its canonical path
   bool stdout_ = false;
+  bool stderr_ = false;
 };
 
 // Writes `content` to `path` via a temporary file and rename, so a reader

@@ -169,9 +169,34 @@ struct ScenarioResult {
   Exploration exploration;  // interleave mode
 };
 
-// Called about once a second during long runs: scenario name, repetition,
-// transactions ended so far.
-using ProgressCallback = std::function<void(const std::string&, int, long)>;
+// What a Progress counts: transactions ended (stress mode) or schedules run
+// (interleave mode).
+enum class ProgressUnit { transactions, schedules };
+
+// How far a scenario's run has got, for a progress display.
+struct Progress {
+  std::string scenario;                             // its name
+  ProgressUnit unit = ProgressUnit::transactions;
+  long done = 0;                                    // units ended so far, every repetition so far included
+  std::optional<long> total;                        // units planned: threads x iterations x repeat, or the
+                                                    // schedules to run; nullopt in duration mode
+  // Repetitions (stress) or schedules (interleave) seen violating an
+  // invariant so far; in stress mode the running repetition counts as soon
+  // as the during-run monitor has seen a violation.
+  long violations = 0;
+  int repetition = 0;                               // the one running, 0-based (interleave: 0)
+  int repeat = 1;                                   // repetitions planned (interleave: 1)
+  double elapsed_s = 0;                             // since run_scenario() began
+};
+
+// Called by run_scenario() on its calling thread: once early in the run
+// (done may be 0), then about once a second while it lasts: in stress mode
+// from the loop that waits for the workers, in interleave mode between two
+// schedules (a schedule whose steps wait longer delays it). Never after
+// run_scenario() returned. It must return quickly (the workers run on, but
+// the wait for them and the run's timeout are checked on the same thread)
+// and must not throw.
+using ProgressCallback = std::function<void(const Progress&)>;
 
 // Runs `scenario` (created from `info`'s definition) on `server` in its own
 // database and judges the result: in stress mode `settings.repeat` times; in
