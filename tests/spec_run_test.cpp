@@ -9,10 +9,10 @@
 // specs cover listed permutations and all interleavings, lock waits, a
 // deadlock whose victim is fixed by deadlock_timeout, the (*), (other) and
 // (other notices N) markers, notices in setup blocks, between result tables
-// and before a wait, NOTIFY, multi-statement steps, NULLs and alignment, and
-// setup and teardown failures. --expected exits 0 on a match (with any of
-// several alternatives) and 1 with a unified diff against the closest
-// otherwise; bad input exits 2 with one line naming the file and the fix,
+// and before a wait, NOTIFY, multi-statement steps, NULLs and alignment,
+// setup and teardown failures, and a marker never released. --expected exits
+// 0 on a match (with any of several alternatives) and 1 with a unified diff
+// against the closest otherwise; bad input exits 2 with one line naming the file and the fix,
 // before any server starts; a step that neither completes nor waits is
 // cancelled after --step-timeout and the run fails; Ctrl-C leaves no
 // database and no server behind.
@@ -105,10 +105,15 @@ TEST_P(OwnSpec, PrintsExactlyTheTranscript) {
   const std::string name = GetParam();
   const RunResult run = run_pgrace({"spec", spec_path(name), "--dsn", server_->dsn()});
   EXPECT_EQ(run.out, read_text(out_path(name)));
-  const bool stops = name == "setup_fails" || name == "session_setup_fails";
-  EXPECT_EQ(run.exit_code, stops ? 1 : 0) << run.err;
-  if (stops) {
+  const bool setup_fails = name == "setup_fails" || name == "session_setup_fails";
+  const bool blocked = name == "never_released";
+  EXPECT_EQ(run.exit_code, setup_fails || blocked ? 1 : 0) << run.err;
+  if (setup_fails) {
     EXPECT_THAT(run.err, HasSubstr("a setup block failed, so the run stopped there"));
+  } else if (blocked) {
+    EXPECT_THAT(run.err, HasSubstr("steps still blocked each other at a permutation's end"));
+  } else {
+    EXPECT_EQ(run.err, "");
   }
 }
 
@@ -134,7 +139,7 @@ INSTANTIATE_TEST_SUITE_P(Specs, OwnSpec, ::testing::ValuesIn(own_specs()),
 
 TEST_F(SpecRun, HasTheSpecsItMeansToCheck) {
   const std::vector<std::string> expected = {
-      "all_interleavings", "deadlock", "every_line", "lock_wait", "markers", "notices", "notify", "results",
+      "all_interleavings", "deadlock", "every_line", "lock_wait", "markers", "never_released", "notices", "notify", "results",
       "session_setup_fails", "setup_fails", "teardown_fails"};
   EXPECT_EQ(own_specs(), expected);
 }
