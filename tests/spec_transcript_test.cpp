@@ -234,4 +234,18 @@ TEST(SpecResultTable, RowOfTheWrongWidthIsALogicError) {
   EXPECT_THROW(format_result_set({{"a", "b"}, {{"1"}}}), std::logic_error);
 }
 
+// The lines of the events the engine adds to the tester's usual ones, as
+// isolationtester 15 prints them (tests/specs/notices.out, notify.out and
+// never_released.out; the cancel line as isolationtester.c writes it).
+TEST(SpecTranscript, EngineEventsPrintAsTheTesterPrintsThem) {
+  Transcript t(parse_spec("session s\nstep a { SELECT 1; SELECT 2; }\n", "x.spec"));
+  EXPECT_EQ(t.record(ev::StepCompleted{"a", {}}), "step a: SELECT 1; SELECT 2;\n");
+  EXPECT_EQ(t.record(ev::StepOutput{{ResultSet{{"n"}, {{"1"}}}}}), "n\n-\n1\n(1 row)\n\n");
+  EXPECT_EQ(t.record(ev::StepOutput{{SqlError{"ERROR", "boom"}}}), "ERROR:  boom\n");
+  EXPECT_EQ(t.record(ev::StepCanceled{"a", 300}), "isolationtester: canceling step a after 300 seconds\n");
+  EXPECT_EQ(t.record(ev::Notify{"s", "news", "one", "talker"}), "s: NOTIFY \"news\" with payload \"one\" from talker\n");
+  EXPECT_EQ(t.record(ev::MutuallyBlocked{}), "failed to complete permutation due to mutually-blocking steps\n");
+  EXPECT_THROW(t.record(ev::StepCanceled{"nope", 1}), std::logic_error);
+}
+
 }  // namespace

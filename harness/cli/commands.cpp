@@ -8,6 +8,7 @@ Selected add_commands(CLI::App& app) {
   add_run_command(app, selected);
   add_explore_command(app, selected);
   add_matrix_command(app, selected);
+  add_spec_command(app, selected);
   add_server_command(app, selected);
   add_smoke_command(app, selected);
   add_clean_command(app, selected);

@@ -22,6 +22,7 @@ void add_list_command(CLI::App& app, const Selected& selected);
 void add_run_command(CLI::App& app, const Selected& selected);
 void add_explore_command(CLI::App& app, const Selected& selected);
 void add_matrix_command(CLI::App& app, const Selected& selected);
+void add_spec_command(CLI::App& app, const Selected& selected);
 void add_clean_command(CLI::App& app, const Selected& selected);
 
 // Adds --dsn to `command`, storing into `dsn`.

@@ -62,6 +62,23 @@ std::string Transcript::render(const event::StepCompleted& completed) {
   return line + render_results(completed.results);
 }
 
+std::string Transcript::render(const event::StepOutput& output) { return render_results(output.results); }
+
+std::string Transcript::render(const event::StepCanceled& canceled) {
+  sql_of(canceled.step);
+  return "isolationtester: canceling step " + canceled.step + " after " + std::to_string(canceled.seconds) +
+         " seconds\n";
+}
+
+std::string Transcript::render(const event::Notify& notify) {
+  return notify.session + ": NOTIFY \"" + notify.channel + "\" with payload \"" + notify.payload + "\" from " +
+         notify.sender + "\n";
+}
+
+std::string Transcript::render(const event::MutuallyBlocked&) {
+  return "failed to complete permutation due to mutually-blocking steps\n";
+}
+
 std::string Transcript::render(const event::Notice& notice) { return notice.session + ": " + notice.text; }
 
 std::string Transcript::render(const event::BlockRows& rows) { return format_result_set(rows.rows); }

@@ -20,7 +20,16 @@
 //     "step NAME: <... completed>";
 //   - a completed step's results follow its line, one table per result set
 //     (statements that return no rows print nothing), or "SEVERITY:  message"
-//     for an error (the primary message only, never DETAIL or HINT);
+//     for an error (the primary message only, never DETAIL or HINT). The
+//     tester prints the line before it reads the results: notices raised by
+//     a later statement of a multi-statement step come between its tables
+//     (the engine reports StepCompleted without results, then StepOutput per
+//     result as it reads them);
+//   - NOTIFY messages the step's connection received follow its results;
+//   - a step that neither completes nor is seen waiting within the step
+//     timeout is cancelled, with a line saying so, and completes with the
+//     cancellation error; steps still blocking each other when the
+//     permutation ends stop the run with a line saying so;
 //   - setup and teardown blocks print only the table of their last result
 //     set (what PQexec returns), and their failures as
 //     "setup failed: ", "setup of session NAME failed: ",
@@ -81,6 +90,28 @@ struct Notice {
   std::string session;
   std::string text;
 };
+// More results of a completed step, in the order read (after its
+// StepCompleted, which may carry none).
+struct StepOutput {
+  std::vector<StepResult> results;
+};
+// A step that ran `seconds` without completing or waiting was cancelled.
+struct StepCanceled {
+  std::string step;
+  int seconds = 0;
+};
+// A NOTIFY on `channel` reached `session`'s connection; `sender` is the
+// sending session's name, or "PID n" for another backend.
+struct Notify {
+  std::string session;
+  std::string channel;
+  std::string payload;
+  std::string sender;
+};
+// Steps still waited for each other when the permutation's steps were all
+// sent (a marker that never releases, or a wait nobody resolves): the tester
+// stops.
+struct MutuallyBlocked {};
 // A setup or teardown block's result set (only its last one).
 struct BlockRows {
   ResultSet rows;
@@ -95,7 +126,8 @@ struct BlockFailed {
 
 }  // namespace event
 
-using Event = std::variant<event::PermutationStarted, event::StepWaiting, event::StepCompleted, event::Notice,
+using Event = std::variant<event::PermutationStarted, event::StepWaiting, event::StepCompleted, event::StepOutput,
+                           event::StepCanceled, event::Notify, event::MutuallyBlocked, event::Notice,
                            event::BlockRows, event::BlockFailed>;
 
 // The text PQprint() writes for a result set with the options the tester
@@ -125,6 +157,10 @@ class Transcript {
   std::string render(const event::PermutationStarted& started);
   std::string render(const event::StepWaiting& waiting);
   std::string render(const event::StepCompleted& completed);
+  std::string render(const event::StepOutput& output);
+  std::string render(const event::StepCanceled& canceled);
+  std::string render(const event::Notify& notify);
+  std::string render(const event::MutuallyBlocked& blocked);
   std::string render(const event::Notice& notice);
   std::string render(const event::BlockRows& rows);
   std::string render(const event::BlockFailed& failed);

@@ -1,0 +1,61 @@
+#include "spec_connection.hpp"
+
+#include <poll.h>
+
+#include <cerrno>
+
+#include "pgrace/dsn.hpp"
+
+namespace pgrace::spec {
+
+SpecConnection::SpecConnection(const std::string& dsn, const std::string& name, NoticeHandler on_notice)
+    : connection_(nullptr, &PQfinish), name_(name), dsn_(dsn), on_notice_(std::move(on_notice)) {
+  const char* const keywords[] = {"dbname", "application_name", nullptr};
+  const char* const values[] = {dsn.c_str(), name.c_str(), nullptr};
+  connection_.reset(PQconnectdbParams(keywords, values, 1));
+  if (!connection_) throw infrastructure_error("cannot open connection \"" + name + "\": out of memory");
+  if (PQstatus(connection_.get()) != CONNECTION_OK)
+    throw infrastructure_error("cannot open connection \"" + name + "\": " +
+                               one_line(scrub_secrets(PQerrorMessage(connection_.get()), dsn)));
+  PQsetNoticeProcessor(connection_.get(), &SpecConnection::forward_notice, this);
+}
+
+void SpecConnection::forward_notice(void* self, const char* message) {
+  auto* connection = static_cast<SpecConnection*>(self);
+  if (connection->on_notice_) connection->on_notice_(message);
+}
+
+PgResult SpecConnection::exec(const std::string& sql) {
+  PgResult result(PQexec(connection_.get(), sql.c_str()), &PQclear);
+  if (!result) throw lost("running SQL");
+  return result;
+}
+
+void SpecConnection::send(const std::string& sql) {
+  if (!PQsendQuery(connection_.get(), sql.c_str())) throw lost("sending a step");
+}
+
+bool SpecConnection::wait_readable(std::chrono::milliseconds timeout) const {
+  pollfd fd{PQsocket(connection_.get()), POLLIN, 0};
+  if (fd.fd < 0) throw lost("waiting for the server");
+  const int ready = poll(&fd, 1, static_cast<int>(timeout.count()));
+  if (ready < 0 && errno != EINTR) throw lost("waiting for the server");
+  return ready > 0;
+}
+
+void SpecConnection::consume_input() {
+  if (!PQconsumeInput(connection_.get())) throw lost("reading from the server");
+}
+
+bool SpecConnection::cancel() {
+  std::unique_ptr<PGcancel, decltype(&PQfreeCancel)> request(PQgetCancel(connection_.get()), &PQfreeCancel);
+  char error[256];
+  return request && PQcancel(request.get(), error, sizeof error);
+}
+
+Error SpecConnection::lost(const std::string& doing) const {
+  return infrastructure_error("connection \"" + name_ + "\" broke while " + doing + ": " +
+                              one_line(scrub_secrets(PQerrorMessage(connection_.get()), dsn_)));
+}
+
+}  // namespace pgrace::spec

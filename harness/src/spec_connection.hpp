@@ -1,0 +1,68 @@
+#pragma once
+// A libpq connection of a spec run: the control connection or a session's,
+// opened as the isolation tester opens them (application_name is the session
+// name), with the tester's notice handling: a session's notices go to a
+// handler in the order libpq parses them, the control connection's are
+// dropped. libpq rather than libpqxx: the engine needs the asynchronous API
+// and each result set of a multi-statement step. Internal to pgrace.
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "pgrace/error.hpp"
+
+namespace pgrace::spec {
+
+// A PGresult that is cleared when it goes out of scope; null for none.
+using PgResult = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+class SpecConnection {
+ public:
+  // Receives a notice as libpq formats it ("NOTICE:  text\n", DETAIL and
+  // HINT lines included).
+  using NoticeHandler = std::function<void(const std::string& text)>;
+
+  // Connects to `dsn` with application_name `name`; notices go to
+  // `on_notice`, or nowhere when it is empty. Throws pgrace::Error
+  // (infrastructure, naming `name`, redacted) when the connection fails.
+  SpecConnection(const std::string& dsn, const std::string& name, NoticeHandler on_notice);
+  SpecConnection(const SpecConnection&) = delete;  // libpq holds `this` for the notices
+  SpecConnection& operator=(const SpecConnection&) = delete;
+
+  PGconn* get() const { return connection_.get(); }
+  const std::string& name() const { return name_; }
+  // The backend's process id.
+  int pid() const { return PQbackendPID(connection_.get()); }
+
+  // PQexec: the last result of `sql` (never null).
+  PgResult exec(const std::string& sql);
+  // Sends `sql` without waiting (PQsendQuery). Throws the lost-connection
+  // error if it cannot be sent.
+  void send(const std::string& sql);
+  // Waits up to `timeout` for data from the server; true when some came
+  // (call consume_input() then).
+  bool wait_readable(std::chrono::milliseconds timeout) const;
+  // Reads what the server sent (PQconsumeInput). Throws the lost-connection
+  // error when the connection broke.
+  void consume_input();
+  // Asks the server to cancel the statement running here; false when the
+  // request could not be delivered.
+  bool cancel();
+  // The infrastructure error for this connection having broken while
+  // `doing` ("running step s1a"), with libpq's message, one line, redacted.
+  Error lost(const std::string& doing) const;
+
+ private:
+  static void forward_notice(void* self, const char* message);
+
+  std::unique_ptr<PGconn, decltype(&PQfinish)> connection_;
+  std::string name_;
+  std::string dsn_;  // for redacting messages
+  NoticeHandler on_notice_;
+};
+
+}  // namespace pgrace::spec

@@ -1,0 +1,272 @@
+// Process tests of `pgrace spec` (the isolation spec engine, spec_runner.hpp,
+// and its command), on real PostgreSQL servers.
+//
+// What these tests check: for every spec file of pgrace's own in
+// tests/specs, the transcript pgrace prints is byte for byte the output
+// PostgreSQL 15's isolationtester printed for it (committed beside it as
+// NAME.out, made by scripts/spec-expected.sh; when the installed tester is
+// found it is also run live on the same server and compared). Together the
+// specs cover listed permutations and all interleavings, lock waits, a
+// deadlock whose victim is fixed by deadlock_timeout, the (*), (other) and
+// (other notices N) markers, notices in setup blocks, between result tables
+// and before a wait, NOTIFY, multi-statement steps, NULLs and alignment,
+// setup and teardown failures, and a marker never released. --expected exits
+// 0 on a match (with any of several alternatives) and 1 with a unified diff
+// against the closest otherwise; bad input exits 2 with one line naming the file and the fix,
+// before any server starts; a step that neither completes nor waits is
+// cancelled after --step-timeout and the run fails; Ctrl-C leaves no
+// database and no server behind.
+//
+// Determinism: lock waits and the deadlock are checked on every run; run
+// this file with --gtest_repeat=10 on a loaded machine to see that they hold.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "pgrace/server.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using namespace pgrace::test;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+// tests/specs beside this file (see spec_transcript_test.cpp on __FILE__).
+fs::path specs_dir() {
+  fs::path source(__FILE__);
+  if (source.is_relative()) source = fs::read_symlink("/proc/self/exe").parent_path() / source;
+  return (source.parent_path() / "specs").lexically_normal();
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_text(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+// Names (without .spec) of the specs that have an expected output.
+std::vector<std::string> own_specs() {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(specs_dir()))
+    if (entry.path().extension() == ".spec" && fs::exists(fs::path(entry.path()).replace_extension(".out")))
+      names.push_back(entry.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string spec_path(const std::string& name) { return (specs_dir() / (name + ".spec")).string(); }
+std::string out_path(const std::string& name) { return (specs_dir() / (name + ".out")).string(); }
+
+// The installed isolationtester of PostgreSQL 15 (the reference), or "".
+std::string installed_isolationtester() {
+  const char* path = "/usr/lib/postgresql/15/lib/pgxs/src/test/isolation/isolationtester";
+  return access(path, X_OK) == 0 ? path : "";
+}
+
+// pgrace databases on `server` (pgrace_run_*, pgrace_build_*).
+std::vector<std::string> pgrace_databases(const pgrace::Server& server) {
+  pqxx::connection connection(server.dsn());
+  pqxx::nontransaction tx(connection);
+  std::vector<std::string> names;
+  for (const auto& row : tx.exec("SELECT datname FROM pg_database WHERE datname LIKE 'pgrace\\_run\\_%'"))
+    names.push_back(row[0].as<std::string>());
+  return names;
+}
+
+// One server for the tests that pass --dsn.
+class SpecRun : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!server_) server_ = pgrace::Server::open(std::nullopt);
+  }
+  static std::unique_ptr<pgrace::Server> server_;
+};
+std::unique_ptr<pgrace::Server> SpecRun::server_;
+
+class OwnSpec : public SpecRun, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(OwnSpec, MatchesTheIsolationTestersOutput) {
+  const std::string name = GetParam();
+  const RunResult run = run_pgrace({"spec", spec_path(name), "--expected", out_path(name), "--dsn", server_->dsn()});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr("ok    " + spec_path(name) + " (matches " + out_path(name) + ")"));
+  EXPECT_EQ(run.err, "");
+}
+
+// Without --expected the output is the transcript itself.
+TEST_P(OwnSpec, PrintsExactlyTheTranscript) {
+  const std::string name = GetParam();
+  const RunResult run = run_pgrace({"spec", spec_path(name), "--dsn", server_->dsn()});
+  EXPECT_EQ(run.out, read_text(out_path(name)));
+  const bool setup_fails = name == "setup_fails" || name == "session_setup_fails";
+  const bool blocked = name == "never_released";
+  EXPECT_EQ(run.exit_code, setup_fails || blocked ? 1 : 0) << run.err;
+  if (setup_fails) {
+    EXPECT_THAT(run.err, HasSubstr("a setup block failed, so the run stopped there"));
+  } else if (blocked) {
+    EXPECT_THAT(run.err, HasSubstr("steps still blocked each other at a permutation's end"));
+  } else {
+    EXPECT_EQ(run.err, "");
+  }
+}
+
+// The installed isolationtester, run now on the same server in a database
+// set up as pgrace sets up its own, prints what pgrace prints.
+TEST_P(OwnSpec, MatchesTheInstalledIsolationTesterLive) {
+  const std::string tester = installed_isolationtester();
+  if (tester.empty()) GTEST_SKIP() << "PostgreSQL 15's isolationtester is not installed";
+  const std::string name = GetParam();
+  TempDir tmp;
+  const fs::path live = tmp.path() / (name + ".out");
+  const std::string script = (specs_dir().parent_path().parent_path() / "scripts" / "spec-expected.sh").string();
+  fs::copy_file(spec_path(name), tmp.path() / (name + ".spec"));
+  const RunResult made = run({"/bin/sh", script, server_->dsn(), (tmp.path() / (name + ".spec")).string()},
+                             {{"ISOLATIONTESTER", tester}});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const RunResult checked = run_pgrace({"spec", spec_path(name), "--expected", live.string(), "--dsn", server_->dsn()});
+  EXPECT_EQ(checked.exit_code, 0) << checked.out << checked.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Specs, OwnSpec, ::testing::ValuesIn(own_specs()),
+                         [](const auto& info) { return info.param; });
+
+TEST_F(SpecRun, HasTheSpecsItMeansToCheck) {
+  const std::vector<std::string> expected = {
+      "all_interleavings", "deadlock", "every_line", "lock_wait", "markers", "never_released", "notices", "notify", "results",
+      "session_setup_fails", "setup_fails", "teardown_fails"};
+  EXPECT_EQ(own_specs(), expected);
+}
+
+// Several spec files in one command, each with its NAME.out; the default
+// (ephemeral) server.
+TEST_F(SpecRun, ChecksSeveralSpecsOnTheEphemeralServer) {
+  std::vector<std::string> args = {"spec"};
+  for (const char* name : {"lock_wait", "deadlock", "notices"}) args.push_back(spec_path(name));
+  for (const char* name : {"notices", "lock_wait", "deadlock"})
+    args.insert(args.end(), {"--expected", out_path(name)});
+  const RunResult run = run_pgrace(args, without_dsn());
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr("3/3 spec files matched their expected output"));
+}
+
+TEST_F(SpecRun, WrongExpectedOutputExitsOneWithADiff) {
+  TempDir tmp;
+  std::string text = read_text(out_path("lock_wait"));
+  const std::string right = "apple| 14\n";
+  text.replace(text.find(right), right.size(), "apple| 15\n");
+  const fs::path wrong = tmp.path() / "lock_wait.out";
+  write_text(wrong, text);
+  const RunResult run = run_pgrace({"spec", spec_path("lock_wait"), "--expected", wrong.string(), "--dsn", server_->dsn()});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr("FAIL  " + spec_path("lock_wait") + ": the transcript differs from " + wrong.string()));
+  EXPECT_THAT(run.out, HasSubstr("--- " + wrong.string() + "\n+++ transcript\n@@ "));
+  EXPECT_THAT(run.out, HasSubstr("\n-apple| 15\n+apple| 14\n"));
+  EXPECT_THAT(run.out, HasSubstr("0/1 spec files matched"));
+}
+
+TEST_F(SpecRun, AnyAlternativeMayMatchAndTheDiffIsAgainstTheClosest) {
+  TempDir tmp;
+  const std::string text = read_text(out_path("deadlock"));
+  write_text(tmp.path() / "deadlock_1.out", "Parsed test spec with 9 sessions\n");
+  write_text(tmp.path() / "deadlock_2.out", text.substr(0, text.rfind("(2 rows)")) + "(3 rows)\n\n");
+  const std::string far = (tmp.path() / "deadlock_1.out").string(), near = (tmp.path() / "deadlock_2.out").string();
+  const RunResult matched =
+      run_pgrace({"spec", spec_path("deadlock"), "--expected", far, "--expected", out_path("deadlock"), "--dsn",
+                  server_->dsn()});
+  EXPECT_EQ(matched.exit_code, 0) << matched.out << matched.err;
+  const RunResult missed =
+      run_pgrace({"spec", spec_path("deadlock"), "--expected", far, "--expected", near, "--dsn", server_->dsn()});
+  EXPECT_EQ(missed.exit_code, 1) << missed.out << missed.err;
+  EXPECT_THAT(missed.out, HasSubstr("differs from " + near + ", the closest expected output"));
+  EXPECT_THAT(missed.out, HasSubstr("-(3 rows)\n+(2 rows)\n"));
+}
+
+// Bad input: exit 2, one line naming the file and the problem, before any
+// server starts (so quickly, and with a DSN that could not work anyway).
+TEST_F(SpecRun, BadInputIsAUsageErrorOnOneLine) {
+  TempDir tmp;
+  const std::string broken = (tmp.path() / "broken.spec").string();
+  write_text(broken, "session s\nstep a { SELECT 1; }\npermutation a b\n");
+  const std::string nowhere = "postgresql://nobody@127.0.0.1:1/none";
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"spec", (tmp.path() / "missing.spec").string()}, "missing.spec"},
+      {{"spec", broken}, "broken.spec:3:"},
+      {{"spec", spec_path("deadlock"), "--expected", (tmp.path() / "missing.out").string()}, "missing.out"},
+      {{"spec", spec_path("deadlock"), spec_path("notify"), "--expected", out_path("results")},
+       "--expected " + out_path("results") + " matches none of the spec files"},
+      {{"spec", spec_path("deadlock"), spec_path("notify"), "--expected", out_path("notify")},
+       "no --expected file for " + spec_path("deadlock")},
+      {{"spec", spec_path("deadlock"), "--step-timeout", "0"}, "--step-timeout must be"},
+      {{"spec"}, "no spec file given"},
+  };
+  for (Case c : cases) {
+    c.args.insert(c.args.end(), {"--dsn", nowhere});
+    const RunResult run = run_pgrace(c.args);
+    SCOPED_TRACE(c.args[1]);
+    EXPECT_EQ(run.exit_code, 2) << run.err;
+    EXPECT_THAT(run.err, StartsWith("pgrace: "));
+    EXPECT_THAT(run.err, HasSubstr(c.message));
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+    EXPECT_EQ(run.out, "");
+  }
+}
+
+TEST_F(SpecRun, AStepThatNeitherCompletesNorWaitsIsCancelled) {
+  TempDir tmp;
+  const std::string spec = (tmp.path() / "sleeper.spec").string();
+  write_text(spec, "session s\nstep s_sleep { SELECT pg_sleep(60); }\nstep s_after { SELECT 'after' AS next; }\n");
+  const RunResult run = run_pgrace({"spec", spec, "--step-timeout", "1", "--dsn", server_->dsn()});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_LT(run.seconds, 10);
+  EXPECT_THAT(run.out, HasSubstr("isolationtester: canceling step s_sleep after 1 seconds\n"
+                                 "step s_sleep: SELECT pg_sleep(60);\n"
+                                 "ERROR:  canceling statement due to user request\n"
+                                 "step s_after: SELECT 'after' AS next;\n"));
+  EXPECT_THAT(run.err, HasSubstr("step s_sleep neither completed nor waited for a lock"));
+  EXPECT_EQ(pgrace_databases(*server_), std::vector<std::string>{});
+}
+
+// Ctrl-C during a step: exit 130, nothing printed after it, and neither the
+// database (on a DSN server) nor the ephemeral server is left behind.
+TEST_F(SpecRun, CtrlCLeavesNoDatabaseAndNoServer) {
+  TempDir tmp;
+  const std::string spec = (tmp.path() / "sleeper.spec").string();
+  write_text(spec, "setup { CREATE TABLE t (x int); }\nsession s\nstep s_sleep { SELECT pg_sleep(60); }\n");
+  for (const bool ephemeral : {false, true}) {
+    SCOPED_TRACE(ephemeral ? "ephemeral server" : "--dsn");
+    std::vector<std::string> argv = {pgrace_binary(), "spec", spec};
+    if (!ephemeral) argv.insert(argv.end(), {"--dsn", server_->dsn()});
+    Child child(argv, without_dsn({{"PGRACE_TMPDIR", tmp.path().string()}}));
+    ASSERT_TRUE(child.read_stdout_until("starting permutation", 30s)) << child.out();
+    child.signal(SIGINT);
+    const auto code = child.wait(15s);
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, 128 + SIGINT) << child.err();
+    EXPECT_EQ(child.err(), "");
+    EXPECT_EQ(pgrace_databases(*server_), std::vector<std::string>{});
+    if (ephemeral) {
+      const auto servers_in_tmp = [&] {
+        for (const auto& entry : fs::directory_iterator("/proc")) {
+          const std::string command = read_text(entry.path() / "cmdline");
+          if (command.find(tmp.path().string()) != std::string::npos && command.find("postgres") != std::string::npos)
+            return true;
+        }
+        return false;
+      };
+      EXPECT_TRUE(eventually([&] { return !servers_in_tmp(); }, 5000ms)) << "a server in " << tmp.path() << " still runs";
+    }
+  }
+}
+
+}  // namespace
