@@ -88,7 +88,6 @@ psql=$(find_tool psql)
 # reaped children (backends, once they exit) plus its live children. Machine:
 # busy ticks of all CPUs, so that "others" = machine - client - server is
 # what the rest of the machine (other jobs) took during the run.
-postmaster=$(head -n 1 "$host/data/postmaster.pid" 2>/dev/null || true)
 client_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
 server_ticks() {
   [ -n "$postmaster" ] && [ -r "/proc/$postmaster/stat" ] || { echo 0; return; }
@@ -133,6 +132,12 @@ unset PGPASSWORD PGSERVICE PGDATABASE 2>/dev/null || true
 
 run_psql() { PGOPTIONS="-c client_min_messages=warning" timeout 60 "$psql" -X -q -v ON_ERROR_STOP=1 "$@" >/dev/null; }
 run_psql -d postgres -c "CREATE DATABASE bench"
+
+# The postmaster, from the server's own data directory (its layout is pgrace's business).
+data_dir=$(timeout 60 "$psql" -X -A -t -d postgres -c "SHOW data_directory")
+postmaster=$(head -n 1 "$data_dir/postmaster.pid" 2>/dev/null || true)
+[ -n "$postmaster" ] && [ -r "/proc/$postmaster/stat" ] ||
+  { echo "cannot find the postmaster (data directory: $data_dir): no server CPU accounting" >&2; exit 3; }
 
 # The schema of sql/transfer.sql. Before every pgbench run the table is reset
 # exactly as pgrace resets a scenario's tables (TRUNCATE, then the seed), so
@@ -234,3 +239,8 @@ awk -v bt="$1" -v bc="$2" -v bs="$3" -v bo="$4" -v rt="$5" -v rc="$6" -v rs="$7"
   if (bo > 0.1 || ro > 0.1)
     printf "warning: other processes took %.0f%%/%.0f%% of the CPU during the runs (median); the tps are not clean\n", 100 * bo, 100 * ro
 }'
+# The spread: each round's pgrace tps over the pgbench tps of the same round.
+paste -d ' ' "$tmp/pgbench.runs" "$tmp/pgrace.runs" | awk '{
+    r = $5 / $1; list = list sprintf(" %.3f", r)
+    if (NR == 1 || r < lo) lo = r; if (NR == 1 || r > hi) hi = r
+  } END { printf "per-round throughput ratios:%s (min %.3f, max %.3f)\n", list, lo, hi }'
