@@ -10,7 +10,9 @@
 # --sync: start, the default, or round), PGRACE_ARGS (extra arguments for
 # `pgrace run`; default none), QUIET_WAIT
 # (seconds to wait, before each run, for the rest of the machine to go idle;
-# default 0: do not wait, only report how much CPU other processes took).
+# default 0: do not wait, only report how much CPU other processes took),
+# PLAIN_TABLE (1: pgbench's accounts table lacks the scenario's overdraft
+# trigger; default 0: pgbench gets the scenario's whole schema).
 #
 # Everything goes over the unix socket of one ephemeral server started with
 # `pgrace server`; the server is stopped with SIGINT and the temp dir removed
@@ -28,6 +30,7 @@ max_amount=100
 sync=${SYNC:-start}
 extra=${PGRACE_ARGS:-}
 quiet_wait=${QUIET_WAIT:-0}
+plain_table=${PLAIN_TABLE:-0}
 
 case $pgrace in /*) ;; *) pgrace=$PWD/$pgrace ;; esac
 [ -x "$pgrace" ] || { echo "no pgrace binary at $pgrace (build it, or pass its path)" >&2; exit 2; }
@@ -139,13 +142,23 @@ postmaster=$(head -n 1 "$data_dir/postmaster.pid" 2>/dev/null || true)
 [ -n "$postmaster" ] && [ -r "/proc/$postmaster/stat" ] ||
   { echo "cannot find the postmaster (data directory: $data_dir): no server CPU accounting" >&2; exit 3; }
 
-# The schema of sql/transfer.sql. Before every pgbench run the table is reset
-# exactly as pgrace resets a scenario's tables (TRUNCATE, then the seed), so
-# both start from a fresh, never-analyzed table and get the same plans (index
-# scans; after VACUUM ANALYZE the planner would pick seq scans instead).
-run_psql -d bench -c "CREATE TABLE accounts (id integer PRIMARY KEY, balance bigint NOT NULL)"
+# The scenario's schema, sql/transfer.sql, whole: the accounts table and the
+# trigger that records overdrafts (the history behind "no negative balance";
+# every UPDATE pays for its WHEN clause). PLAIN_TABLE=1 gives pgbench the bare
+# accounts table instead, to show what that trigger costs. Before every
+# pgbench run the tables are reset exactly as pgrace resets a scenario's
+# tables (TRUNCATE, then the seed), so both start from a fresh, never-analyzed
+# table and get the same plans (index scans; after VACUUM ANALYZE the planner
+# would pick seq scans instead).
+if [ "$plain_table" = 1 ]; then
+  run_psql -d bench -c "CREATE TABLE accounts (id integer PRIMARY KEY, balance bigint NOT NULL)"
+  tables=accounts
+else
+  run_psql -d bench -f "$root/sql/transfer.sql"
+  tables="overdrafts, accounts"
+fi
 reset_bench_table() {
-  run_psql -d bench -c "TRUNCATE accounts" \
+  run_psql -d bench -c "TRUNCATE $tables" \
     -c "INSERT INTO accounts SELECT g, $balance FROM generate_series(1, $accounts) g"
 }
 
@@ -220,6 +233,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 echo "transfer.for_update (--sync $sync) vs pgbench: $clients clients, $accounts accounts, ${duration} s per run, $rounds runs each"
 echo "  server: $(sed -n 's/^\(PostgreSQL [^ ]*\).*/\1/p' "$tmp/server.out"), $(nproc) cores; pgbench: $pgbench"
 [ -z "$extra" ] || echo "  extra pgrace arguments: $extra"
+[ "$plain_table" != 1 ] || echo "  PLAIN_TABLE=1: pgbench's table has no overdraft trigger, pgrace's has"
 r=1
 while [ $r -le "$rounds" ]; do
   run_pgbench $r
