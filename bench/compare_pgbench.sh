@@ -10,7 +10,9 @@
 # --sync: start, the default, or round), PGRACE_ARGS (extra arguments for
 # `pgrace run`; default none), QUIET_WAIT
 # (seconds to wait, before each run, for the rest of the machine to go idle;
-# default 0: do not wait, only report how much CPU other processes took).
+# default 0: do not wait, only report how much CPU other processes took),
+# PLAIN_TABLE (1: pgbench's accounts table lacks the scenario's overdraft
+# trigger; default 0: pgbench gets the scenario's whole schema).
 #
 # Everything goes over the unix socket of one ephemeral server started with
 # `pgrace server`; the server is stopped with SIGINT and the temp dir removed
@@ -28,6 +30,7 @@ max_amount=100
 sync=${SYNC:-start}
 extra=${PGRACE_ARGS:-}
 quiet_wait=${QUIET_WAIT:-0}
+plain_table=${PLAIN_TABLE:-0}
 
 case $pgrace in /*) ;; *) pgrace=$PWD/$pgrace ;; esac
 [ -x "$pgrace" ] || { echo "no pgrace binary at $pgrace (build it, or pass its path)" >&2; exit 2; }
@@ -88,7 +91,6 @@ psql=$(find_tool psql)
 # reaped children (backends, once they exit) plus its live children. Machine:
 # busy ticks of all CPUs, so that "others" = machine - client - server is
 # what the rest of the machine (other jobs) took during the run.
-postmaster=$(head -n 1 "$host/data/postmaster.pid" 2>/dev/null || true)
 client_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
 server_ticks() {
   [ -n "$postmaster" ] && [ -r "/proc/$postmaster/stat" ] || { echo 0; return; }
@@ -134,13 +136,29 @@ unset PGPASSWORD PGSERVICE PGDATABASE 2>/dev/null || true
 run_psql() { PGOPTIONS="-c client_min_messages=warning" timeout 60 "$psql" -X -q -v ON_ERROR_STOP=1 "$@" >/dev/null; }
 run_psql -d postgres -c "CREATE DATABASE bench"
 
-# The schema of sql/transfer.sql. Before every pgbench run the table is reset
-# exactly as pgrace resets a scenario's tables (TRUNCATE, then the seed), so
-# both start from a fresh, never-analyzed table and get the same plans (index
-# scans; after VACUUM ANALYZE the planner would pick seq scans instead).
-run_psql -d bench -c "CREATE TABLE accounts (id integer PRIMARY KEY, balance bigint NOT NULL)"
+# The postmaster, from the server's own data directory (its layout is pgrace's business).
+data_dir=$(timeout 60 "$psql" -X -A -t -d postgres -c "SHOW data_directory")
+postmaster=$(head -n 1 "$data_dir/postmaster.pid" 2>/dev/null || true)
+[ -n "$postmaster" ] && [ -r "/proc/$postmaster/stat" ] ||
+  { echo "cannot find the postmaster (data directory: $data_dir): no server CPU accounting" >&2; exit 3; }
+
+# The scenario's schema, sql/transfer.sql, whole: the accounts table and the
+# trigger that records overdrafts (the history behind "no negative balance";
+# every UPDATE pays for its WHEN clause). PLAIN_TABLE=1 gives pgbench the bare
+# accounts table instead, to show what that trigger costs. Before every
+# pgbench run the tables are reset exactly as pgrace resets a scenario's
+# tables (TRUNCATE, then the seed), so both start from a fresh, never-analyzed
+# table and get the same plans (index scans; after VACUUM ANALYZE the planner
+# would pick seq scans instead).
+if [ "$plain_table" = 1 ]; then
+  run_psql -d bench -c "CREATE TABLE accounts (id integer PRIMARY KEY, balance bigint NOT NULL)"
+  tables=accounts
+else
+  run_psql -d bench -f "$root/sql/transfer.sql"
+  tables="overdrafts, accounts"
+fi
 reset_bench_table() {
-  run_psql -d bench -c "TRUNCATE accounts" \
+  run_psql -d bench -c "TRUNCATE $tables" \
     -c "INSERT INTO accounts SELECT g, $balance FROM generate_series(1, $accounts) g"
 }
 
@@ -215,6 +233,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 echo "transfer.for_update (--sync $sync) vs pgbench: $clients clients, $accounts accounts, ${duration} s per run, $rounds runs each"
 echo "  server: $(sed -n 's/^\(PostgreSQL [^ ]*\).*/\1/p' "$tmp/server.out"), $(nproc) cores; pgbench: $pgbench"
 [ -z "$extra" ] || echo "  extra pgrace arguments: $extra"
+[ "$plain_table" != 1 ] || echo "  PLAIN_TABLE=1: pgbench's table has no overdraft trigger, pgrace's has"
 r=1
 while [ $r -le "$rounds" ]; do
   run_pgbench $r
@@ -234,3 +253,8 @@ awk -v bt="$1" -v bc="$2" -v bs="$3" -v bo="$4" -v rt="$5" -v rc="$6" -v rs="$7"
   if (bo > 0.1 || ro > 0.1)
     printf "warning: other processes took %.0f%%/%.0f%% of the CPU during the runs (median); the tps are not clean\n", 100 * bo, 100 * ro
 }'
+# The spread: each round's pgrace tps over the pgbench tps of the same round.
+paste -d ' ' "$tmp/pgbench.runs" "$tmp/pgrace.runs" | awk '{
+    r = $5 / $1; list = list sprintf(" %.3f", r)
+    if (NR == 1 || r < lo) lo = r; if (NR == 1 || r > hi) hi = r
+  } END { printf "per-round throughput ratios:%s (min %.3f, max %.3f)\n", list, lo, hi }'
