@@ -226,7 +226,7 @@ TEST_F(SpecRun, AStepThatNeitherCompletesNorWaitsIsCancelled) {
   TempDir tmp;
   const std::string spec = (tmp.path() / "sleeper.spec").string();
   write_text(spec, "session s\nstep s_sleep { SELECT pg_sleep(60); }\nstep s_after { SELECT 'after' AS next; }\n");
-  const RunResult run = run_pgrace({"spec", spec, "--step-timeout", "1", "--dsn", server_->dsn()});
+  const RunResult run = run_pgrace({"spec", spec, "--step-timeout", "1000", "--dsn", server_->dsn()});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_LT(run.seconds, 10);
   EXPECT_THAT(run.out, HasSubstr("isolationtester: canceling step s_sleep after 1 seconds\n"

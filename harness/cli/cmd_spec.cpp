@@ -26,7 +26,7 @@ struct SpecOptions {
   std::vector<std::string> files;
   std::vector<std::string> expected;
   std::optional<std::string> dsn;
-  double step_timeout_s = 60;
+  long step_timeout_ms = 60000;
   bool quiet = false;
 };
 
@@ -65,8 +65,8 @@ void assign_expected(std::vector<SpecJob>& jobs, const std::vector<std::string>&
 
 std::vector<SpecJob> load_jobs(const SpecOptions& o) {
   if (o.files.empty()) throw usage_error("no spec file given: pgrace spec FILE.spec... (see pgrace spec --help)");
-  if (!(o.step_timeout_s > 0 && o.step_timeout_s <= 86400))
-    throw usage_error("--step-timeout must be more than 0 and at most 86400 seconds");
+  if (o.step_timeout_ms < 1 || o.step_timeout_ms > 86400000)
+    throw usage_error("--step-timeout must be between 1 and 86400000 (milliseconds)");
   std::vector<SpecJob> jobs;
   for (const std::string& file : o.files) {
     SpecJob job{spec::load_spec(file), {}, {}};
@@ -116,7 +116,7 @@ int run(const SpecOptions& o) {
   const std::vector<SpecJob> jobs = load_jobs(o);  // every usage error before a server starts
   const bool checking = !o.expected.empty();
   spec::RunLimits limits;
-  limits.step_timeout = std::chrono::milliseconds(static_cast<long>(o.step_timeout_s * 1000));
+  limits.step_timeout = std::chrono::milliseconds(o.step_timeout_ms);
   auto server = Server::open(resolve_dsn(o.dsn));
   spec::TranscriptSink print;
   if (!checking && !o.quiet) print = [](const std::string& text) { std::cout << text << std::flush; };
@@ -153,9 +153,9 @@ void add_spec_command(CLI::App& app, const Selected& selected) {
                       "closest)")
       ->allow_extra_args(false);
   add_dsn_option(*command, o->dsn);
-  command->add_option("--step-timeout", o->step_timeout_s,
-                      "Cancel a step that neither completes nor waits for a lock within this many seconds "
-                      "(default 60; isolationtester's is 300); the run fails")
+  command->add_option("--step-timeout", o->step_timeout_ms,
+                      "Cancel a step that neither completes nor waits for a lock within this many ms "
+                      "(default 60000; isolationtester's is 300 s); the run fails")
       ->capture_default_str();
   command->add_flag("-q,--quiet", o->quiet, "Print only mismatches (with --expected) and errors");
   command->footer(
