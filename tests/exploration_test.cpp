@@ -211,6 +211,22 @@ TEST_F(Exploration, TrailingStepsAreDroppedAndTheirTransactionRolledBack) {
   EXPECT_THAT(joined(r.exploration.shrinking->changes), HasSubstr("removed session b"));
 }
 
+TEST_F(Exploration, ShrinkingNeverKeepsAScheduleWhoseVerdictRestsOnAStepLeftOut) {
+  // Hermitage's P4 predicate counts an increment as committed unless its
+  // steps' observations say "error:": without the steps, "nothing failed".
+  // Removing T1 and T2's writes would then "violate" it with one read.
+  const pgrace::ScenarioDefinition* p4 = nullptr;
+  for (const auto& d : pgrace::registered_scenarios())
+    if (d.info.name == "hermitage.p4.read_committed") p4 = &d;
+  ASSERT_NE(p4, nullptr);
+  pgrace::Options options;
+  auto scenario = p4->make(options);
+  const auto r = pgrace::run_scenario(*server_, p4->info, *scenario, {});
+  ASSERT_TRUE(r.exploration.reproducer) << r.error;
+  EXPECT_EQ(r.exploration.reproducer->schedule.size(), 6u) << joined(r.exploration.reproducer->schedule);
+  EXPECT_EQ(switches(*r.exploration.reproducer), 2) << joined(r.exploration.reproducer->schedule);
+}
+
 TEST_F(Exploration, ABudgetThatRunsOutBeforeAnyViolationIsNotAPass) {
   JobQueue queue;
   class SlowQueue : public JobQueue {

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <pqxx/transaction>
 #include <string>
@@ -23,6 +24,10 @@ struct CheckContext {
   // Interleave mode: what each step observed (step name -> its rows as text,
   // or "error:SQLSTATE" if it failed). Null in stress mode.
   const std::map<std::string, std::string>* observations = nullptr;
+  // Interleave mode, while shrinking a reproducer: observed() records here
+  // the steps it was asked about that did not run, so that a schedule whose
+  // verdict rests on a missing observation is not taken for a reproducer.
+  std::set<std::string>* missing_observations = nullptr;
   long count(OutcomeClass kind) const {
     auto it = outcomes.find(kind);
     return it == outcomes.end() ? 0 : it->second;
@@ -31,7 +36,9 @@ struct CheckContext {
   std::string observed(const std::string& step) const {
     if (!observations) return "";
     auto it = observations->find(step);
-    return it == observations->end() ? "" : it->second;
+    if (it != observations->end()) return it->second;
+    if (missing_observations) missing_observations->insert(step);
+    return "";
   }
 };
 
