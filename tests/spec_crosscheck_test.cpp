@@ -9,8 +9,12 @@
 // the tester printed: which steps were seen waiting ("<waiting ...>"), the
 // order in which waiting steps were reported completed ("<... completed>")
 // relative to the other steps, and which steps failed with which error
-// message. Result tables are not compared: the engine keeps a step's rows as
-// text, the tester prints them aligned.
+// message. Result tables are compared loosely: the engine keeps the rows of
+// a step's last statement as text ("v1,v2;v1,v2"), the tester prints every
+// statement's rows aligned, so the last table the tester printed for a step
+// is compared with the step's observation, cell by cell without padding, a
+// NULL as an empty cell; a step that failed has no observation, so the rows
+// the tester printed before its error are not compared.
 //
 // How a spec becomes a scenario (SpecScenario): its setup blocks are the
 // schema, so the template database holds the spec's tables; before every
@@ -53,9 +57,11 @@
 #include <algorithm>
 #include <climits>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 #include <pqxx/pqxx>
 #include <set>
 #include <string>
@@ -189,20 +195,78 @@ Events engine_events(const pgrace::ScheduleResult& r) {
   return events;
 }
 
-// One permutation of an expected output: its steps and its step events.
+// One permutation of an expected output: its steps, its step events, and
+// the last result table each step printed, as loose_rows() writes it.
 struct ExpectedPermutation {
   Schedule schedule;
   Events events;
+  std::map<std::string, std::string> rows;
 };
+
+std::string trimmed(const std::string& text) {
+  const std::size_t first = text.find_first_not_of(' ');
+  return first == std::string::npos ? "" : text.substr(first, text.find_last_not_of(' ') - first + 1);
+}
+
+// Rows compared loosely: cells without surrounding spaces, a NULL as an
+// empty cell, cells joined by ',' and rows by ';'. `cell` separates the
+// cells of a row in `rows` (one row per element).
+std::string loose_rows(const std::vector<std::string>& rows, char cell) {
+  std::string out;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    out += r ? ";" : "";
+    std::size_t from = 0;
+    for (bool first = true;; first = false) {
+      const std::size_t end = std::min(rows[r].find(cell, from), rows[r].size());
+      const std::string value = trimmed(rows[r].substr(from, end - from));
+      out += (first ? "" : ",") + (cell == ',' && value == "NULL" ? std::string() : value);
+      if (end == rows[r].size()) break;
+      from = end + 1;
+    }
+  }
+  return out;
+}
+
+// An engine step's observation ("v1,v2;v1,v2", NULL for NULL) as loose_rows() writes it.
+std::string loose_observation(const std::string& observation) {
+  std::vector<std::string> rows;
+  for (std::size_t from = 0; !observation.empty();) {
+    const std::size_t end = std::min(observation.find(';', from), observation.size());
+    rows.push_back(observation.substr(from, end - from));
+    if (end == observation.size()) break;
+    from = end + 1;
+  }
+  return loose_rows(rows, ',');
+}
+
+// The rows of the result table starting at `at` in `out` (a header line, a
+// line of '-' and '+', the rows, "(N rows)"), and where it ends; nullopt
+// when no table starts there.
+std::optional<std::pair<std::vector<std::string>, std::size_t>> table_at(const std::string& out, std::size_t at) {
+  auto line_end = [&](std::size_t from) { return std::min(out.find('\n', from), out.size()); };
+  const std::size_t rule = line_end(at) + 1;
+  if (rule >= out.size() || out[rule] != '-' ||
+      out.find_first_not_of("-+", rule) != line_end(rule))
+    return std::nullopt;
+  std::vector<std::string> rows;
+  for (std::size_t line = line_end(rule) + 1; line < out.size(); line = line_end(line) + 1) {
+    const std::string text = out.substr(line, line_end(line) - line);
+    if (text.rfind("(", 0) == 0 && text.find("row") != std::string::npos) return std::make_pair(rows, line_end(line) + 1);
+    rows.push_back(text);
+  }
+  return std::nullopt;
+}
 
 // The permutations of a tester output `out` for `spec`, each with the lines
 // about its steps as engine_events() writes them: "step X" (ran without
 // waiting), "step X: <waiting ...>", "step X: <... completed>" and
-// "ERROR:  message". Result tables and everything else are skipped.
+// "ERROR:  message", and the last result table of each step. Everything else
+// is skipped.
 std::vector<ExpectedPermutation> expected_permutations(const std::string& out, const pgrace::spec::Spec& spec) {
   const std::string header = "starting permutation: ";
   std::vector<ExpectedPermutation> permutations;
   std::size_t at = 0;
+  std::string last_step;  // the step whose results would follow
   auto starts = [&](const std::string& text) { return out.compare(at, text.size(), text) == 0; };
   while (at < out.size()) {
     std::size_t consumed = 0;
@@ -217,6 +281,11 @@ std::vector<ExpectedPermutation> expected_permutations(const std::string& out, c
         from = space + 1;
       }
       permutations.push_back(std::move(p));
+      last_step.clear();
+    } else if (!last_step.empty() && table_at(out, at)) {
+      const auto table = table_at(out, at);
+      permutations.back().rows[last_step] = loose_rows(table->first, '|');
+      consumed = table->second - at;
     } else if (!permutations.empty() && starts("ERROR:  ")) {
       permutations.back().events.push_back(out.substr(at, out.find('\n', at) - at));
     } else if (!permutations.empty()) {
@@ -229,6 +298,7 @@ std::vector<ExpectedPermutation> expected_permutations(const std::string& out, c
                                             {step.sql + "\n", ""}}) {
             if (out.compare(at + prefix.size(), tail.size(), tail) != 0) continue;
             permutations.back().events.push_back("step " + step.name + event);
+            last_step = event == ": <waiting ...>" ? "" : step.name;
             consumed = prefix.size() + tail.size();
             break;
           }
@@ -274,15 +344,26 @@ TEST_P(SpecCrosscheck, EngineReportsTheStepEventsTheIsolationTesterPrinted) {
   EXPECT_EQ(r.exploration.infeasible, 0) << name;
   ASSERT_EQ(r.exploration.held.size(), expected.size()) << name;
 
+  int tables = 0;  // result tables compared
   std::multimap<Schedule, const pgrace::ScheduleResult*> ran;
   for (const auto& s : r.exploration.held) ran.emplace(s.schedule, &s);
   for (const auto& permutation : expected) {
     auto it = ran.find(permutation.schedule);
     ASSERT_NE(it, ran.end()) << name << ": no schedule ran " << ::testing::PrintToString(permutation.schedule);
-    EXPECT_EQ(engine_events(*it->second), permutation.events)
-        << name << ", permutation " << ::testing::PrintToString(permutation.schedule);
+    const std::string where = name + ", permutation " + ::testing::PrintToString(permutation.schedule);
+    EXPECT_EQ(engine_events(*it->second), permutation.events) << where;
+    for (const auto& [step, rows] : permutation.rows) {
+      auto record = std::find_if(it->second->steps.begin(), it->second->steps.end(),
+                                 [&](const pgrace::StepRecord& r) { return r.step == step; });
+      ASSERT_NE(record, it->second->steps.end()) << where << ": the tester printed rows of " << step;
+      if (record->outcome != "ok") continue;  // a failed step has no observation
+      EXPECT_EQ(loose_observation(record->observation), rows) << where << ", rows of step " << step;
+      ++tables;
+    }
     ran.erase(it);
   }
+  std::cout << "[ info     ] " << name << ": " << expected.size() << " permutation(s), " << tables
+            << " result table(s) compared\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(Specs, SpecCrosscheck, ::testing::ValuesIn(crosschecked_specs()),
