@@ -139,8 +139,8 @@ INSTANTIATE_TEST_SUITE_P(Specs, OwnSpec, ::testing::ValuesIn(own_specs()),
 
 TEST_F(SpecRun, HasTheSpecsItMeansToCheck) {
   const std::vector<std::string> expected = {
-      "all_interleavings", "deadlock", "every_line", "lock_wait", "markers", "never_released", "notices", "notify", "results",
-      "session_setup_fails", "setup_fails", "teardown_fails"};
+      "all_interleavings", "deadlock", "deadlock_order", "every_line", "lock_wait", "markers", "never_released",
+      "notices", "notify", "release_order", "results", "session_setup_fails", "setup_fails", "teardown_fails"};
   EXPECT_EQ(own_specs(), expected);
 }
 

@@ -65,13 +65,14 @@ class ScheduleRun {
     for (std::size_t i = 0; i < order.size(); ++i) {
       if (Clock::now() >= bounds_.deadline) time_out();
       const std::size_t s = order[i].session;
-      if (running[s] >= 0 && !settle(s)) {
+      const int settled = running[s];  // reported first, as the tester reports the step it waited for
+      if (settled >= 0 && !settle(s)) {
         result.feasible = false;
         result.note = "step " + order[i].step->name + " cannot start: session " + definitions_[s].name +
-                      " is still waiting in step " + result.steps[running[s]].step;
+                      " is still waiting in step " + result.steps[settled].step;
         break;
       }
-      collect(result, observations, running, -1);
+      collect(result, observations, running, settled);
       running[s] = static_cast<int>(i);
       dispatch(i, *order[i].step, s, observations);
       await_or_detect_wait(result, i, s);
@@ -269,10 +270,15 @@ class ScheduleRun {
   }
 
   // Folds the finished steps into the observations and numbers their
-  // completions as the isolation tester reports them: the step just run
-  // (`current`, or -1) first, then earlier steps it released, in schedule order.
+  // completions as the isolation tester reports them: the step just run or
+  // waited for (`current`, or -1) first, then earlier steps it released, in
+  // schedule order. As the tester does, it first lets every other running
+  // step either complete or be seen waiting again: a released step finishes
+  // before the next step of the schedule starts.
   void collect(ScheduleResult& result, std::map<std::string, std::string>& observations, std::vector<int>& running,
                int current) {
+    for (std::size_t s = 0; s < sessions_.size(); ++s)
+      if (running[s] >= 0 && running[s] != current) await_or_detect_wait(result, running[s], s);
     std::vector<std::pair<int, std::size_t>> finished;  // (step index, session)
     for (std::size_t s = 0; s < sessions_.size(); ++s)
       if (running[s] >= 0 && !sessions_[s]->busy()) finished.emplace_back(running[s], s);
