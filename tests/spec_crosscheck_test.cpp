@@ -77,6 +77,8 @@
 namespace {
 
 namespace fs = pgrace::test::fs;
+using pgrace::test::read_text;
+using pgrace::test::specs_dir;
 using Schedule = std::vector<std::string>;
 using Events = std::vector<std::string>;
 
@@ -92,17 +94,6 @@ const std::map<std::string, std::string> kLeftOut = {
     {"teardown_fails", "teardown failures"},
 };
 
-// tests/specs beside this file.
-fs::path specs_dir() {
-  fs::path source(__FILE__);
-  if (source.is_relative()) source = fs::read_symlink("/proc/self/exe").parent_path() / source;
-  return (source.parent_path() / "specs").lexically_normal();
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // Names (without .spec) of the specs with an expected output not in kLeftOut.
 std::vector<std::string> crosschecked_specs() {

@@ -37,17 +37,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-// tests/specs beside this file (see spec_transcript_test.cpp on __FILE__).
-fs::path specs_dir() {
-  fs::path source(__FILE__);
-  if (source.is_relative()) source = fs::read_symlink("/proc/self/exe").parent_path() / source;
-  return (source.parent_path() / "specs").lexically_normal();
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 void write_text(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 

@@ -22,26 +22,15 @@
 
 #include "spec.hpp"
 #include "spec_transcript.hpp"
+#include "test_support.hpp"
 
 namespace {
 
 using namespace pgrace::spec;
 namespace ev = pgrace::spec::event;
+using pgrace::test::read_text;
+using pgrace::test::specs_dir;
 
-// tests/specs beside this file. __FILE__ is relative to the directory the
-// compiler ran in when ccache's base_dir rewrites it: the test program's own
-// directory, where CMake compiles and links it.
-std::string specs_dir() {
-  namespace fs = std::filesystem;
-  fs::path source(__FILE__);
-  if (source.is_relative()) source = fs::read_symlink("/proc/self/exe").parent_path() / source;
-  return (source.parent_path() / "specs").lexically_normal().string();
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 ResultSet accounts_count() { return {{"accounts"}, {{"3"}}}; }
 ResultSet accounts() { return {{"id", "owner", "balance"}, {{"1", "alice", "100"}, {"2", "bob", ""}, {"10", "Zoë", "-2.5"}}}; }
@@ -100,20 +89,20 @@ std::vector<Event> every_line_run() {
 }
 
 TEST(SpecTranscript, EqualsTheRealTestersOutputForEveryKindOfLine) {
-  const Spec spec = load_spec(specs_dir() + "/every_line.spec");
+  const Spec spec = load_spec(specs_dir().string() + "/every_line.spec");
   Transcript transcript(spec);
   for (const Event& event : every_line_run()) transcript.record(event);
-  EXPECT_EQ(transcript.text(), read_file(specs_dir() + "/every_line.out"));
+  EXPECT_EQ(transcript.text(), read_text(specs_dir().string() + "/every_line.out"));
 }
 
 TEST(SpecTranscript, EqualsTheRealTestersOutputWhenSetupFails) {
-  const Spec spec = load_spec(specs_dir() + "/setup_fails.spec");
+  const Spec spec = load_spec(specs_dir().string() + "/setup_fails.spec");
   Transcript transcript(spec);
   transcript.record(ev::PermutationStarted{{"s_one", "s_two"}});
   transcript.record(ev::BlockRows{{{"ready"}, {{"1"}}}});
   transcript.record(ev::BlockFailed{
       Block::setup, "", "ERROR:  syntax error at or near \";\"\nLINE 1: CREATE TABLE broken (;\n                             ^\n"});
-  EXPECT_EQ(transcript.text(), read_file(specs_dir() + "/setup_fails.out"));
+  EXPECT_EQ(transcript.text(), read_text(specs_dir().string() + "/setup_fails.out"));
 }
 
 // The expected texts are what isolationtester 15 printed for these specs.

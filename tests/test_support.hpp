@@ -37,6 +37,21 @@ using Clock = std::chrono::steady_clock;
 // The pgrace program built alongside the tests.
 inline std::string pgrace_binary() { return PGRACE_BINARY; }
 
+// tests/specs, beside this file. __FILE__ is relative to the directory the
+// compiler ran in when ccache's base_dir rewrites it: the test program's own
+// directory, where CMake compiles and links it.
+inline fs::path specs_dir() {
+  fs::path source(__FILE__);
+  if (source.is_relative()) source = fs::read_symlink("/proc/self/exe").parent_path() / source;
+  return (source.parent_path() / "specs").lexically_normal();
+}
+
+// The bytes of the file at `path` ("" if it cannot be read).
+inline std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 // Environment changes for a child: a value sets the variable, nullopt unsets it.
 using EnvOverrides = std::map<std::string, std::optional<std::string>>;
 
