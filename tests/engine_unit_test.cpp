@@ -284,15 +284,15 @@ pgrace::ScenarioResult held_result() {
   r.knobs.threads = 4;
   r.knobs.iterations = 10;
   r.seed = 7;
-  r.verdict = "held";
+  r.verdict = pgrace::Verdict::held;
   r.matched = true;
-  r.repetitions = 2;
-  r.violating_runs = 0;
-  r.invariants.push_back({"total balance is conserved", "equals", true, 0, {}, std::nullopt});
+  r.stress.repetitions = 2;
+  r.stress.violating_runs = 0;
+  r.invariants.push_back({"total balance is conserved", pgrace::InvariantKind::equals, true, 0, {}, std::nullopt});
   r.outcomes[OutcomeClass::committed] = 70;
   r.outcomes[OutcomeClass::rejected] = 10;
   r.attempts = 85;
-  r.retries = 5;
+  r.stress.retries = 5;
   r.sqlstates["40001"] = 5;
   r.phases.run_ms = 100;
   return r;
@@ -306,16 +306,16 @@ pgrace::ScenarioResult mismatched_result() {
   r.knobs.threads = 8;
   r.knobs.iterations = 50;
   r.seed = 7;
-  r.verdict = "violated";
+  r.verdict = pgrace::Verdict::violated;
   r.matched = false;
-  r.repetitions = 4;
-  r.violating_runs = 3;
-  r.invariants.push_back({std::string("balance ") + kSpecial + " never negative", "no_rows", false, 3,
+  r.stress.repetitions = 4;
+  r.stress.violating_runs = 3;
+  r.invariants.push_back({std::string("balance ") + kSpecial + " never negative", pgrace::InvariantKind::no_rows, false, 3,
                           {std::string("(id=1, note=") + kSpecial + ")", "(id=2, balance=-5)"}, 1.5});
-  r.invariants.push_back({"total balance is conserved", "equals", true, 0, {}, std::nullopt});
+  r.invariants.push_back({"total balance is conserved", pgrace::InvariantKind::equals, true, 0, {}, std::nullopt});
   r.outcomes[OutcomeClass::committed] = 1500;
   r.outcomes[OutcomeClass::deadlock] = 100;
-  r.first_violation_ms = {1.5, 2.5, 4.0};
+  r.stress.first_violation_ms = {1.5, 2.5, 4.0};
   r.phases.run_ms = 200;
   return r;
 }
@@ -326,10 +326,10 @@ pgrace::ScenarioResult error_result() {
   r.info.expectation = pgrace::expect_violation({"x"});
   r.knobs.threads = 2;
   r.seed = 7;
-  r.verdict = "error";
+  r.verdict = pgrace::Verdict::error;
   r.matched = false;
   r.error = std::string("the scenario threw: ") + kSpecial;
-  r.repetitions = 1;
+  r.stress.repetitions = 1;
   r.outcomes[OutcomeClass::scenario_error] = 1;
   return r;
 }

@@ -115,17 +115,17 @@ std::unique_ptr<pgrace::Server> Exploration::server_;
 TEST_F(Exploration, SchedulesRunFewestSwitchesFirstAndTheWriteSkewReproducerHasTwo) {
   Doctors doctors;
   const auto r = run("doctors", pgrace::expect_violation({"someone is on call"}), doctors);
-  ASSERT_EQ(r.verdict, "violated") << r.error;
+  ASSERT_EQ(r.verdict, pgrace::Verdict::violated) << r.error;
   EXPECT_TRUE(r.matched);
-  EXPECT_EQ(r.repetitions, 20);
-  ASSERT_FALSE(r.exploration.violating.empty());
+  EXPECT_EQ(r.exploration.explored, 20);
+  ASSERT_FALSE(r.exploration.violating_schedules.empty());
   int previous = 0;
-  for (const auto& s : r.exploration.violating) {
+  for (const auto& s : r.exploration.violating_schedules) {
     EXPECT_GE(switches(s), previous) << joined(s.schedule);
     previous = switches(s);
   }
   // Write skew needs both reads before either commit: 2 switches at least.
-  EXPECT_EQ(switches(r.exploration.violating.front()), 2);
+  EXPECT_EQ(switches(r.exploration.violating_schedules.front()), 2);
   ASSERT_TRUE(r.exploration.reproducer);
   EXPECT_EQ(switches(*r.exploration.reproducer), 2);
   // The bounds (none has 0 switches: both sessions run): the 2 serial
@@ -140,8 +140,8 @@ TEST_F(Exploration, SchedulesRunFewestSwitchesFirstAndTheWriteSkewReproducerHasT
   for (const auto& b : r.exploration.bounds) explored += b.explored;
   EXPECT_EQ(explored, 20);
   // The held schedules are kept too: the serial ones among them.
-  ASSERT_FALSE(r.exploration.held.empty());
-  EXPECT_EQ(switches(r.exploration.held.front()), 1);
+  ASSERT_FALSE(r.exploration.held_schedules.empty());
+  EXPECT_EQ(switches(r.exploration.held_schedules.front()), 1);
 }
 
 TEST_F(Exploration, MaxSwitchesBoundsTheSearchAndAHoldBelowTheBugIsAPass) {
@@ -149,16 +149,16 @@ TEST_F(Exploration, MaxSwitchesBoundsTheSearchAndAHoldBelowTheBugIsAPass) {
   pgrace::RunSettings settings;
   settings.max_switches = 1;
   const auto r = run("doctors_bounded", pgrace::expect_hold(), doctors, settings);
-  EXPECT_EQ(r.verdict, "held") << r.error;
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;
   EXPECT_TRUE(r.matched);
-  EXPECT_EQ(r.repetitions, 2);  // the two serial orders
+  EXPECT_EQ(r.exploration.explored, 2);  // the two serial orders
   ASSERT_EQ(r.exploration.bounds.size(), 1u);
   EXPECT_EQ(r.exploration.bounds[0].switches, 1);
   EXPECT_EQ(r.exploration.bounds[0].explored, 2);
   EXPECT_EQ(r.exploration.max_switches, 1);
   settings.max_switches = 2;
   const auto r2 = run("doctors_bounded2", pgrace::expect_violation({"someone is on call"}), doctors, settings);
-  EXPECT_EQ(r2.verdict, "violated") << r2.error;
+  EXPECT_EQ(r2.verdict, pgrace::Verdict::violated) << r2.error;
 }
 
 TEST_F(Exploration, AStepQueuedBehindAnIdleSessionMakesItsScheduleInfeasibleAtOnce) {
@@ -169,11 +169,11 @@ TEST_F(Exploration, AStepQueuedBehindAnIdleSessionMakesItsScheduleInfeasibleAtOn
   const auto started = Clock::now();
   const auto r = run("queue", pgrace::expect_violation({"claimed once"}), queue, settings);
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  EXPECT_EQ(r.verdict, "violated") << r.error;
-  EXPECT_EQ(r.repetitions, 1680);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::violated) << r.error;
+  EXPECT_EQ(r.exploration.explored, 1680);
   EXPECT_GT(r.exploration.infeasible, 0);
   EXPECT_LT(seconds, 120) << "infeasible schedules waited for the step timeout";
-  for (const auto& s : r.exploration.violating) EXPECT_TRUE(s.note.empty()) << s.note;
+  for (const auto& s : r.exploration.violating_schedules) EXPECT_TRUE(s.note.empty()) << s.note;
 }
 
 TEST_F(Exploration, TheReproducerIsShrunkToTwoWorkersAndKeepsTheOriginal) {
@@ -183,7 +183,7 @@ TEST_F(Exploration, TheReproducerIsShrunkToTwoWorkersAndKeepsTheOriginal) {
   ASSERT_TRUE(r.exploration.shrinking);
   const auto& shrunk = *r.exploration.reproducer;
   const auto& original = r.exploration.shrinking->original;
-  EXPECT_EQ(original.schedule, r.exploration.violating.front().schedule);
+  EXPECT_EQ(original.schedule, r.exploration.violating_schedules.front().schedule);
   EXPECT_EQ(original.schedule.size(), 9u);
   EXPECT_THAT(shrunk.violated, ElementsAre("claimed once"));
   EXPECT_EQ(shrunk.schedule.size(), 6u) << joined(shrunk.schedule);  // two workers, all their steps
@@ -239,12 +239,12 @@ TEST_F(Exploration, ABudgetThatRunsOutBeforeAnyViolationIsNotAPass) {
   pgrace::RunSettings settings;
   settings.budget_s = 0.5;
   const auto r = run("budget", pgrace::expect_hold(), slow, settings);
-  EXPECT_EQ(r.verdict, "error");
+  EXPECT_EQ(r.verdict, pgrace::Verdict::error);
   EXPECT_FALSE(r.matched);
   EXPECT_THAT(r.error, HasSubstr("(--budget) ran out after"));
   EXPECT_THAT(r.error, HasSubstr("a partial exploration is not a pass"));
-  EXPECT_LT(r.repetitions, 1000);
-  EXPECT_GT(r.repetitions, 0);
+  EXPECT_LT(r.exploration.explored, 1000);
+  EXPECT_GT(r.exploration.explored, 0);
   EXPECT_FALSE(r.exploration.stopped.empty());
 }
 
@@ -253,7 +253,7 @@ TEST_F(Exploration, ABudgetKeepsTheViolationItFound) {
   pgrace::RunSettings settings;
   settings.budget_s = 1;
   const auto r = run("budget_found", pgrace::expect_violation({"claimed once"}), queue, settings);
-  EXPECT_EQ(r.verdict, "violated") << r.error;
+  EXPECT_EQ(r.verdict, pgrace::Verdict::violated) << r.error;
   EXPECT_TRUE(r.matched);
   EXPECT_TRUE(r.error.empty()) << r.error;
   EXPECT_TRUE(r.exploration.reproducer);

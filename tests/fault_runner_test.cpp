@@ -128,7 +128,7 @@ pgrace::ScenarioInfo info_for(const std::string& name, int threads = 2, long ite
 }
 
 std::string describe(const pgrace::ScenarioResult& r) {
-  std::string text = r.info.name + ": verdict " + r.verdict + ", error: " + r.error + "\n  outcomes:";
+  std::string text = r.info.name + ": verdict " + pgrace::to_string(r.verdict) + ", error: " + r.error + "\n  outcomes:";
   for (const auto& [kind, n] : r.outcomes) text += std::string(" ") + pgrace::to_string(kind) + "=" + std::to_string(n);
   return text;
 }
@@ -196,7 +196,7 @@ class FaultRunner : public ::testing::Test {
   // containing every one of `parts`.
   static void expect_error_verdict(const pgrace::ScenarioResult& result, std::vector<std::string> parts) {
     SCOPED_TRACE(describe(result));
-    EXPECT_EQ(result.verdict, "error");
+    EXPECT_EQ(result.verdict, pgrace::Verdict::error);
     EXPECT_FALSE(result.matched);
     EXPECT_EQ(result.error.find('\n'), std::string::npos) << "the reason is one line";
     for (const auto& part : parts) EXPECT_THAT(result.error, HasSubstr(part));
@@ -251,7 +251,7 @@ TEST_F(FaultRunner, AScenarioThatExpectsNoCommitsIsJudgedNormally) {
   auto info = info_for("expects_no_commits");
   info.expects_no_commits = true;
   const auto r = run(info, scenario);
-  EXPECT_EQ(r.verdict, "held") << describe(r);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held) << describe(r);
   EXPECT_TRUE(r.matched);
   EXPECT_EQ(r.error, "");
 }
@@ -269,7 +269,7 @@ TEST_F(FaultRunner, ARepetitionBelowTheThroughputFloorIsAnErrorVerdictNamingTheF
 
   info.min_committed_share = 0.5;
   const auto at = run(info, scenario);
-  EXPECT_EQ(at.verdict, "held") << describe(at);
+  EXPECT_EQ(at.verdict, pgrace::Verdict::held) << describe(at);
   EXPECT_TRUE(at.matched);
 }
 
@@ -296,7 +296,7 @@ TEST_F(FaultRunner, TheShortestDurationStillRunsEveryWorkerOnce) {
   pgrace::RunSettings s;
   s.duration_s = 0.01;
   const auto r = run(info_for("short", 4), scenario, s);
-  EXPECT_EQ(r.verdict, "held") << describe(r);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held) << describe(r);
   EXPECT_GE(r.outcomes.at(OutcomeClass::committed), 4);
 }
 
@@ -387,7 +387,7 @@ TEST_F(FaultRunner, TheStatementTimeoutIsThirtySecondsAndSettable) {
     tx.commit();
     return pgrace::TxResult::committed;
   });
-  EXPECT_EQ(run(info_for("statement_timeout_default", 1, 1), show).verdict, "held");
+  EXPECT_EQ(run(info_for("statement_timeout_default", 1, 1), show).verdict, pgrace::Verdict::held);
   EXPECT_EQ(*seen, "30s");
 
   Configurable sleeper([](pgrace::Worker& w) {
@@ -531,7 +531,7 @@ TEST_F(FaultRunner, TheLargestBalanceDoesNotMakeAFalseAlarm) {
   pgrace::RunSettings s;
   s.iterations = 5;
   const auto r = run_registered("transfer.for_update", s, {"balance=1000000000000", "max_amount=1000000000000"});
-  EXPECT_EQ(r.verdict, "held") << describe(r);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held) << describe(r);
   EXPECT_TRUE(r.matched);
 }
 

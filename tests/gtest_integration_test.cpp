@@ -80,7 +80,7 @@ TEST(GTestIntegration, AtomicIncrementHolds) {
   const auto result = pgrace::testing::run<AtomicCounter>(settings);
   EXPECT_PGRACE_HOLDS(result);
   EXPECT_PGRACE_MATCHES(result);
-  EXPECT_EQ(result.repetitions, 3);
+  EXPECT_EQ(result.stress.repetitions, 3);
   EXPECT_EQ(result.outcomes.at(pgrace::OutcomeClass::committed), 3 * 6 * 4);
   EXPECT_FALSE(pgrace::testing::Violates(result, {kCounts}));
 }

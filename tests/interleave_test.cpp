@@ -20,7 +20,7 @@
 // To inspect the StepRecords of a schedule that would otherwise hold, the
 // test scenarios add an invariant violated by design ("final state (shown by
 // design)") whose witness is the final table and chosen observations: every
-// judged schedule then appears in result.exploration.violating.
+// judged schedule then appears in result.exploration.violating_schedules.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -101,7 +101,7 @@ std::string describe(const pgrace::ScheduleResult& s) {
   out += "\ncompletion:";
   for (const auto& step : s.completion_order) out += " " + step;
   for (const auto& r : s.steps)
-    out += "\n  " + r.session + " " + r.step + ": " + r.outcome + (r.waited ? " waited" : "") + " " + r.sqlstate +
+    out += "\n  " + r.session + " " + r.step + ": " + pgrace::to_string(r.outcome) + (r.waited ? " waited" : "") + " " + r.sqlstate +
            " completed_as=" + std::to_string(r.completed_as) + " obs=" + r.observation + " sql=" + r.sql;
   if (!s.note.empty()) out += "\nnote: " + s.note;
   return out;
@@ -110,7 +110,7 @@ std::string describe(const pgrace::ScheduleResult& s) {
 // The first violating schedule, described on a new line, or "".
 std::string first_violating(const pgrace::ScenarioResult& r) {
   std::string out;
-  if (!r.exploration.violating.empty()) out.append("\n").append(describe(r.exploration.violating[0]));
+  if (!r.exploration.violating_schedules.empty()) out.append("\n").append(describe(r.exploration.violating_schedules[0]));
   return out;
 }
 
@@ -168,14 +168,14 @@ pgrace::ScenarioResult run_lock_wait(const std::function<pgrace::ScenarioResult(
 
 TEST_F(InterleaveRunner, BlockedUpdateIsSeenWaitingAndGoesOnOnceTheLockIsReleased) {
   const auto r = run_lock_wait([](const auto& info, auto& scenario) { return run(info, scenario); });
-  EXPECT_EQ(r.mode, "interleave");
-  EXPECT_EQ(r.repetitions, 1);
+  EXPECT_EQ(r.mode, pgrace::Mode::interleave);
+  EXPECT_EQ(r.exploration.explored, 1);
   EXPECT_EQ(r.exploration.total, 1u);
   EXPECT_EQ(r.exploration.infeasible, 0);
-  EXPECT_EQ(r.verdict, "violated");
+  EXPECT_EQ(r.verdict, pgrace::Verdict::violated);
   EXPECT_TRUE(r.matched);
-  ASSERT_EQ(r.exploration.violating.size(), 1u);
-  const auto& s = r.exploration.violating[0];
+  ASSERT_EQ(r.exploration.violating_schedules.size(), 1u);
+  const auto& s = r.exploration.violating_schedules[0];
   SCOPED_TRACE(describe(s));
   EXPECT_TRUE(s.feasible);
   EXPECT_TRUE(s.note.empty());
@@ -183,7 +183,7 @@ TEST_F(InterleaveRunner, BlockedUpdateIsSeenWaitingAndGoesOnOnceTheLockIsRelease
   ASSERT_EQ(s.steps.size(), 6u);
   for (std::size_t i = 0; i < s.steps.size(); ++i) {
     EXPECT_EQ(s.steps[i].step, s.schedule[i]);
-    EXPECT_EQ(s.steps[i].outcome, "ok") << s.steps[i].step;
+    EXPECT_EQ(s.steps[i].outcome, pgrace::StepOutcome::ok) << s.steps[i].step;
     EXPECT_GE(s.steps[i].completed_as, 0) << s.steps[i].step;
     EXPECT_EQ(s.steps[i].waited, s.steps[i].step == "u2") << s.steps[i].step;
   }
@@ -209,8 +209,8 @@ TEST_F(InterleaveRunner, BlockedUpdateCompletesAfterTheCommitThatReleasesItOnEve
   std::string example;
   for (int i = 0; i < 50; ++i) {
     const auto r = run_lock_wait([](const auto& info, auto& scenario) { return run(info, scenario); });
-    ASSERT_EQ(r.exploration.violating.size(), 1u);
-    const auto& s = r.exploration.violating[0];
+    ASSERT_EQ(r.exploration.violating_schedules.size(), 1u);
+    const auto& s = r.exploration.violating_schedules[0];
     const auto *u2 = find_step(s, "u2"), *c1 = find_step(s, "c1");
     ASSERT_TRUE(u2 && c1);
     if (u2->completed_as > c1->completed_as &&
@@ -237,18 +237,18 @@ TEST_F(InterleaveRunner, DeadlockHasExactlyOneVictimAndTheOtherSessionGoesOn) {
   const auto r = run(info_for("deadlock", pgrace::expect_violation({kShow})), scenario);
   const double elapsed = seconds_since(start);
   EXPECT_LT(elapsed, 5.0);
-  ASSERT_EQ(r.exploration.violating.size(), 1u);
-  const auto& s = r.exploration.violating[0];
+  ASSERT_EQ(r.exploration.violating_schedules.size(), 1u);
+  const auto& s = r.exploration.violating_schedules[0];
   SCOPED_TRACE(describe(s));
   EXPECT_TRUE(s.feasible);
   const auto *y1 = find_step(s, "y1"), *y2 = find_step(s, "y2");
   ASSERT_TRUE(y1 && y2);
-  const bool first_is_victim = y1->outcome == "error";
+  const bool first_is_victim = y1->outcome == pgrace::StepOutcome::error;
   const pgrace::StepRecord& victim = first_is_victim ? *y1 : *y2;
   const pgrace::StepRecord& survivor = first_is_victim ? *y2 : *y1;
-  EXPECT_EQ(victim.outcome, "error");
+  EXPECT_EQ(victim.outcome, pgrace::StepOutcome::error);
   EXPECT_EQ(victim.sqlstate, "40P01");
-  EXPECT_EQ(survivor.outcome, "ok");
+  EXPECT_EQ(survivor.outcome, pgrace::StepOutcome::ok);
   EXPECT_TRUE(survivor.waited);
   EXPECT_GE(survivor.completed_as, 0);
   EXPECT_GE(victim.completed_as, 0);
@@ -258,7 +258,7 @@ TEST_F(InterleaveRunner, DeadlockHasExactlyOneVictimAndTheOtherSessionGoesOn) {
   for (const char* step : {"b1", "b2", "x1", "x2", "c1", "c2"}) {
     const auto* rec = find_step(s, step);
     ASSERT_NE(rec, nullptr);
-    EXPECT_EQ(rec->outcome, "ok") << step;  // the victim's COMMIT ends its aborted transaction (as ROLLBACK)
+    EXPECT_EQ(rec->outcome, pgrace::StepOutcome::ok) << step;  // the victim's COMMIT ends its aborted transaction (as ROLLBACK)
   }
   EXPECT_EQ(r.sqlstates.count("40P01") ? r.sqlstates.at("40P01") : 0, 1);
   const auto* shown = find_invariant(r, kShow);
@@ -280,15 +280,15 @@ TEST_F(InterleaveRunner, StepThatNeitherEndsNorWaitsIsCancelledAfterTheStepTimeo
   const double elapsed = seconds_since(start);
   EXPECT_LT(elapsed, 3.0);
   EXPECT_GE(elapsed, 0.9);  // the timeout, not something earlier, ended it
-  ASSERT_EQ(r.exploration.violating.size(), 1u);
-  const auto& s = r.exploration.violating[0];
+  ASSERT_EQ(r.exploration.violating_schedules.size(), 1u);
+  const auto& s = r.exploration.violating_schedules[0];
   SCOPED_TRACE(describe(s));
   const auto *z1 = find_step(s, "z1"), *q2 = find_step(s, "q2");
   ASSERT_TRUE(z1 && q2);
-  EXPECT_EQ(z1->outcome, "cancelled");
+  EXPECT_EQ(z1->outcome, pgrace::StepOutcome::cancelled);
   EXPECT_EQ(z1->sqlstate, "57014");
   EXPECT_FALSE(z1->waited);
-  EXPECT_EQ(q2->outcome, "ok");
+  EXPECT_EQ(q2->outcome, pgrace::StepOutcome::ok);
   EXPECT_EQ(q2->observation, "42");
   EXPECT_THAT(s.note, HasSubstr("z1"));
   EXPECT_THAT(s.note, HasSubstr("1000 ms"));
@@ -310,12 +310,12 @@ TEST_F(InterleaveRunner, ScheduleThatMovesABlockedSessionOnIsInfeasibleAndNotJud
     const auto start = Clock::now();
     const auto r = run(info_for("infeasible", pgrace::expect_violation({kShow})), scenario, settings);
     EXPECT_LT(seconds_since(start), 2.0);
-    EXPECT_EQ(r.repetitions, 1);
+    EXPECT_EQ(r.exploration.explored, 1);
     EXPECT_EQ(r.exploration.total, 1u);
     EXPECT_EQ(r.exploration.infeasible, 1);
-    EXPECT_EQ(r.violating_runs, 0);  // not judged: the by-design violation was not even checked
-    EXPECT_TRUE(r.exploration.violating.empty());
-    EXPECT_EQ(r.verdict, "error");  // no feasible schedule: nothing was tested
+    EXPECT_EQ(r.exploration.violating, 0);  // not judged: the by-design violation was not even checked
+    EXPECT_TRUE(r.exploration.violating_schedules.empty());
+    EXPECT_EQ(r.verdict, pgrace::Verdict::error);  // no feasible schedule: nothing was tested
     EXPECT_THAT(r.error, HasSubstr("no schedule was feasible"));
     const auto* shown = find_invariant(r, kShow);
     ASSERT_NE(shown, nullptr);
@@ -326,14 +326,14 @@ TEST_F(InterleaveRunner, ScheduleThatMovesABlockedSessionOnIsInfeasibleAndNotJud
     pgrace::RunSettings settings;
     settings.schedules = {infeasible, feasible};
     const auto r = run(info_for("infeasible", pgrace::expect_violation({kShow})), scenario, settings);
-    EXPECT_EQ(r.repetitions, 2);
+    EXPECT_EQ(r.exploration.explored, 2);
     EXPECT_EQ(r.exploration.infeasible, 1);
-    EXPECT_EQ(r.violating_runs, 1);
-    ASSERT_EQ(r.exploration.violating.size(), 1u);
-    EXPECT_EQ(r.exploration.violating[0].schedule, feasible);
-    const auto* u2 = find_step(r.exploration.violating[0], "u2");
+    EXPECT_EQ(r.exploration.violating, 1);
+    ASSERT_EQ(r.exploration.violating_schedules.size(), 1u);
+    EXPECT_EQ(r.exploration.violating_schedules[0].schedule, feasible);
+    const auto* u2 = find_step(r.exploration.violating_schedules[0], "u2");
     ASSERT_NE(u2, nullptr);
-    EXPECT_TRUE(u2->waited) << describe(r.exploration.violating[0]);
+    EXPECT_TRUE(u2->waited) << describe(r.exploration.violating_schedules[0]);
   }
 }
 
@@ -370,14 +370,14 @@ TEST_F(InterleaveRunner, CppStepReadsAnEarlierObservationAndItsOwnIsReportedAndV
   ASSERT_NE(shown, nullptr);
   ASSERT_EQ(shown->witnesses.size(), 1u);
   EXPECT_EQ(shown->witnesses[0], "1=15,2=0 r1=10 w1=15");
-  ASSERT_EQ(r.exploration.violating.size(), 1u);
-  const auto& s = r.exploration.violating[0];
+  ASSERT_EQ(r.exploration.violating_schedules.size(), 1u);
+  const auto& s = r.exploration.violating_schedules[0];
   SCOPED_TRACE(describe(s));
   const auto *r1 = find_step(s, "r1"), *w1 = find_step(s, "w1");
   ASSERT_TRUE(r1 && w1);
   EXPECT_EQ(r1->observation, "10");
   EXPECT_EQ(r1->sql, "SELECT v FROM t WHERE id = 1");
-  EXPECT_EQ(w1->outcome, "ok");
+  EXPECT_EQ(w1->outcome, pgrace::StepOutcome::ok);
   EXPECT_EQ(w1->observation, "15");
   EXPECT_EQ(w1->sql, "UPDATE t SET v = 15 WHERE id = 1; SELECT v FROM t WHERE id = 1");
 }
@@ -389,10 +389,10 @@ TEST_F(InterleaveRunner, CppStepThatFailsReportsTheStatementsItSentAndItsSqlstat
                                 })}};
   Scripted scenario({s1}, {{"w1"}}, {show_state({"w1"})});
   const auto r = run(info_for("cpp_step_fails", pgrace::expect_violation({kShow})), scenario);
-  ASSERT_EQ(r.exploration.violating.size(), 1u);
-  const auto* w1 = find_step(r.exploration.violating[0], "w1");
+  ASSERT_EQ(r.exploration.violating_schedules.size(), 1u);
+  const auto* w1 = find_step(r.exploration.violating_schedules[0], "w1");
   ASSERT_NE(w1, nullptr);
-  EXPECT_EQ(w1->outcome, "error");
+  EXPECT_EQ(w1->outcome, pgrace::StepOutcome::error);
   EXPECT_EQ(w1->sqlstate, "23505");
   EXPECT_EQ(w1->sql, "UPDATE t SET v = 7 WHERE id = 2; INSERT INTO t VALUES (1, 1)");
   const auto* shown = find_invariant(r, kShow);
@@ -410,11 +410,11 @@ TEST_F(InterleaveRunner, ObservationUnderAnotherKeyReachesLaterStepsAndInvariant
                                 })}};
   Scripted scenario({s1}, {{"w1", "w2"}}, {show_state({"balance", "w2"})});
   const auto r = run(info_for("observe_key", pgrace::expect_violation({kShow})), scenario);
-  ASSERT_EQ(r.exploration.violating.size(), 1u);
-  SCOPED_TRACE(describe(r.exploration.violating[0]));
-  const auto* w2 = find_step(r.exploration.violating[0], "w2");
+  ASSERT_EQ(r.exploration.violating_schedules.size(), 1u);
+  SCOPED_TRACE(describe(r.exploration.violating_schedules[0]));
+  const auto* w2 = find_step(r.exploration.violating_schedules[0], "w2");
   ASSERT_NE(w2, nullptr);
-  EXPECT_EQ(w2->outcome, "ok");
+  EXPECT_EQ(w2->outcome, pgrace::StepOutcome::ok);
   EXPECT_EQ(w2->observation, "42");
   const auto* shown = find_invariant(r, kShow);
   ASSERT_NE(shown, nullptr);
@@ -447,13 +447,13 @@ TEST_F(InterleaveRunner, WithoutListedSchedulesEveryInterleavingRunsExactlyOnce)
   };
   Scripted scenario({increments("1", 1), increments("2", 2)}, {}, {show_state()});
   const auto r = run(info_for("exhaustive_disjoint", pgrace::expect_violation({kShow})), scenario);
-  EXPECT_EQ(r.repetitions, 20);
+  EXPECT_EQ(r.exploration.explored, 20);
   EXPECT_EQ(r.exploration.total, 20u);
   EXPECT_EQ(r.exploration.infeasible, 0);
-  EXPECT_EQ(r.violating_runs, 20);
-  ASSERT_EQ(r.exploration.violating.size(), 20u);
+  EXPECT_EQ(r.exploration.violating, 20);
+  ASSERT_EQ(r.exploration.violating_schedules.size(), 20u);
   std::set<Schedule> explored;
-  for (const auto& s : r.exploration.violating) explored.insert(s.schedule);
+  for (const auto& s : r.exploration.violating_schedules) explored.insert(s.schedule);
   EXPECT_EQ(explored, all_schedules({"p1", "q1", "r1"}, {"p2", "q2", "r2"}));
   const auto* shown = find_invariant(r, kShow);
   ASSERT_NE(shown, nullptr);
@@ -474,11 +474,11 @@ Scripted contended_scenario() {
 TEST_F(InterleaveRunner, ContendedTwoByThreeExploresTwentySchedulesSixOfThemInfeasible) {
   Scripted scenario = contended_scenario();
   const auto r = run(info_for("exhaustive_contended", pgrace::expect_hold()), scenario);
-  EXPECT_EQ(r.repetitions, 20);
+  EXPECT_EQ(r.exploration.explored, 20);
   EXPECT_EQ(r.exploration.total, 20u);
   EXPECT_EQ(r.exploration.infeasible, 6);
-  EXPECT_EQ(r.violating_runs, 0);
-  EXPECT_EQ(r.verdict, "held");
+  EXPECT_EQ(r.exploration.violating, 0);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held);
   EXPECT_TRUE(r.matched);
 }
 
@@ -488,7 +488,7 @@ TEST_F(InterleaveRunner, MaxSchedulesSamplesThatManyOfTheTwenty) {
   settings.max_schedules = 5;
   settings.seed = 11;
   const auto r = run(info_for("exhaustive_sampled", pgrace::expect_hold()), scenario, settings);
-  EXPECT_EQ(r.repetitions, 5);
+  EXPECT_EQ(r.exploration.explored, 5);
   EXPECT_EQ(r.exploration.total, 20u);
   EXPECT_TRUE(r.matched);
 }
@@ -504,7 +504,7 @@ TEST_F(InterleaveRunner, ExploresTheTwentySchedulesAtAUsefulRate) {
     const auto start = Clock::now();
     const auto r = run(info_for("exhaustive_timed", pgrace::expect_hold()), scenario);
     const double elapsed = seconds_since(start);
-    ASSERT_EQ(r.repetitions, 20);
+    ASSERT_EQ(r.exploration.explored, 20);
     ASSERT_TRUE(r.matched);
     rates.push_back(20 / elapsed);
   }
@@ -539,7 +539,7 @@ TEST_F(InterleaveRunner, ScheduleRunningASessionsStepsOutOfOrderIsAUsageError) {
   settings.schedules = {{"c1", "u1", "b1", "b2", "u2", "c2"}};
   try {
     const auto r = run(info_for("out_of_order", pgrace::expect_violation({kShow})), scenario, settings);
-    FAIL() << "no error for a schedule with c1 before b1; ran " << r.repetitions << " schedule(s)"
+    FAIL() << "no error for a schedule with c1 before b1; ran " << r.exploration.explored << " schedule(s)"
            << first_violating(r);
   } catch (const pgrace::Error& e) {
     EXPECT_EQ(e.code(), pgrace::ExitCode::usage);
@@ -553,19 +553,19 @@ TEST_F(InterleaveBundled, LostUpdateScheduleLosesMoneyInItsOneScheduleOnEveryRun
   for (int run_index = 0; run_index < 3; ++run_index) {
     SCOPED_TRACE("run " + std::to_string(run_index + 1));
     const auto r = run_registered("transfer.lost_update_schedule");
-    EXPECT_EQ(r.mode, "interleave");
-    EXPECT_EQ(r.verdict, "violated");
+    EXPECT_EQ(r.mode, pgrace::Mode::interleave);
+    EXPECT_EQ(r.verdict, pgrace::Verdict::violated);
     EXPECT_TRUE(r.matched);
-    EXPECT_EQ(r.repetitions, 1);
-    EXPECT_EQ(r.violating_runs, 1);
+    EXPECT_EQ(r.exploration.explored, 1);
+    EXPECT_EQ(r.exploration.violating, 1);
     const auto* conserved = find_invariant(r, "total balance is conserved");
     const auto* negative = find_invariant(r, "no negative balance");
     ASSERT_TRUE(conserved && negative);
     EXPECT_FALSE(conserved->held);
     EXPECT_TRUE(negative->held);
-    ASSERT_EQ(r.exploration.violating.size(), 1u);
-    EXPECT_EQ(r.exploration.violating[0].schedule, (Schedule{"b1", "b2", "r1", "r2", "w1", "c1", "w2", "c2"}));
-    EXPECT_EQ(r.exploration.violating[0].violated, (std::vector<std::string>{"total balance is conserved"}));
+    ASSERT_EQ(r.exploration.violating_schedules.size(), 1u);
+    EXPECT_EQ(r.exploration.violating_schedules[0].schedule, (Schedule{"b1", "b2", "r1", "r2", "w1", "c1", "w2", "c2"}));
+    EXPECT_EQ(r.exploration.violating_schedules[0].violated, (std::vector<std::string>{"total balance is conserved"}));
     ASSERT_EQ(conserved->witnesses.size(), 1u);
     EXPECT_EQ(conserved->witnesses[0], "expected 300, got 290");
   }
@@ -573,17 +573,17 @@ TEST_F(InterleaveBundled, LostUpdateScheduleLosesMoneyInItsOneScheduleOnEveryRun
 
 TEST_F(InterleaveBundled, LostUpdateScheduleForUpdateHoldsInAllSeventySchedules) {
   const auto r = run_registered("transfer.lost_update_schedule_for_update");
-  std::cout << "[ info     ] transfer.lost_update_schedule_for_update: " << r.repetitions << " explored, "
-            << r.exploration.infeasible << " infeasible, " << r.violating_runs << " violating\n";
+  std::cout << "[ info     ] transfer.lost_update_schedule_for_update: " << r.exploration.explored << " explored, "
+            << r.exploration.infeasible << " infeasible, " << r.exploration.violating << " violating\n";
   EXPECT_EQ(r.exploration.total, 70u);
-  EXPECT_EQ(r.repetitions, 70);
+  EXPECT_EQ(r.exploration.explored, 70);
   // Whichever session reads (FOR UPDATE) first holds row 2 until it commits;
   // a schedule is feasible iff that commit precedes the other session's write:
   // 24 of the 70 (counted by hand over all interleavings). The other 46 put
   // the other session's write while its read still waits: infeasible.
   EXPECT_EQ(r.exploration.infeasible, 46);
-  EXPECT_EQ(r.violating_runs, 0);
-  EXPECT_EQ(r.verdict, "held");
+  EXPECT_EQ(r.exploration.violating, 0);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held);
   EXPECT_TRUE(r.matched);
   for (const auto& inv : r.invariants) EXPECT_TRUE(inv.held) << inv.name;
 }
@@ -595,10 +595,10 @@ TEST_F(InterleaveBundled, EveryHermitageScenarioMatchesItsExpectationThreeRunsIn
     ++checked;
     for (int run_index = 0; run_index < 3; ++run_index) {
       const auto r = run_registered(d.info.name);
-      EXPECT_TRUE(r.matched) << d.info.name << " run " << run_index + 1 << ": verdict " << r.verdict
+      EXPECT_TRUE(r.matched) << d.info.name << " run " << run_index + 1 << ": verdict " << pgrace::to_string(r.verdict)
                              << first_violating(r);
-      EXPECT_EQ(r.verdict, d.info.expectation.expects_violation() ? "violated" : "held") << d.info.name;
-      EXPECT_EQ(r.repetitions, 1) << d.info.name;
+      EXPECT_EQ(r.verdict, d.info.expectation.expects_violation() ? pgrace::Verdict::violated : pgrace::Verdict::held) << d.info.name;
+      EXPECT_EQ(r.exploration.explored, 1) << d.info.name;
       EXPECT_EQ(r.exploration.infeasible, 0) << d.info.name;
     }
   }

@@ -247,7 +247,7 @@ TEST_F(ProgressReports, InterleaveRunReportsSchedulesAndViolationsBetweenSchedul
   pgrace::ScenarioResult result;
   const auto reports = reports_of(info, scenario, {}, result);
   ASSERT_EQ(result.error, "");
-  ASSERT_EQ(result.repetitions, 6);
+  ASSERT_EQ(result.exploration.explored, 6);
   ASSERT_GE(reports.size(), 2u) << describe(reports);  // 6 x 0.4 s
   expect_monotonic(reports);
   EXPECT_EQ(reports.front().done, 0);

@@ -38,12 +38,12 @@ pgrace::ScenarioResult violated_result() {
   r.knobs.iterations = 50;
   r.knobs.isolation = pgrace::Isolation::repeatable_read;
   r.seed = 9007199254740993;  // 2^53 + 1: not a double
-  r.verdict = "violated";
+  r.verdict = pgrace::Verdict::violated;
   r.matched = false;
-  r.repetitions = 4;
-  r.violating_runs = 3;
-  r.invariants.push_back({"no negative " + kNasty, "no_rows", false, 3, {"(id=1, note=" + kNasty + ")"}, 1.5});
-  r.invariants.push_back({"conserved", "equals", true, 0, {}, std::nullopt});
+  r.stress.repetitions = 4;
+  r.stress.violating_runs = 3;
+  r.invariants.push_back({"no negative " + kNasty, pgrace::InvariantKind::no_rows, false, 3, {"(id=1, note=" + kNasty + ")"}, 1.5});
+  r.invariants.push_back({"conserved", pgrace::InvariantKind::equals, true, 0, {}, std::nullopt});
   return r;
 }
 
@@ -54,10 +54,10 @@ pgrace::ScenarioResult missed_result() {
   r.knobs.threads = 2;
   r.knobs.duration_s = 1.5;
   r.seed = 7;
-  r.verdict = "held";
+  r.verdict = pgrace::Verdict::held;
   r.matched = false;
-  r.repetitions = 2;
-  r.invariants.push_back({"conserved", "equals", true, 0, {}, std::nullopt});
+  r.stress.repetitions = 2;
+  r.invariants.push_back({"conserved", pgrace::InvariantKind::equals, true, 0, {}, std::nullopt});
   return r;
 }
 
@@ -66,10 +66,10 @@ pgrace::ScenarioResult error_result() {
   r.info.name = "demo.broken";
   r.info.expectation = pgrace::expect_hold();
   r.seed = 7;
-  r.verdict = "error";
+  r.verdict = pgrace::Verdict::error;
   r.matched = false;
   r.error = "it threw: " + kNasty;
-  r.repetitions = 1;
+  r.stress.repetitions = 1;
   return r;
 }
 
@@ -77,17 +77,17 @@ pgrace::ScenarioResult interleave_result() {
   pgrace::ScenarioResult r;
   r.info.name = "demo.schedule";
   r.info.expectation = pgrace::expect_hold();
-  r.mode = "interleave";
+  r.mode = pgrace::Mode::interleave;
   r.seed = 7;
-  r.verdict = "violated";
+  r.verdict = pgrace::Verdict::violated;
   r.matched = false;
-  r.repetitions = 3;
-  r.violating_runs = 1;
-  r.invariants.push_back({"conserved", "equals", false, 1, {"expected 300, got 290"}, std::nullopt});
+  r.exploration.explored = 3;
+  r.exploration.violating = 1;
+  r.invariants.push_back({"conserved", pgrace::InvariantKind::equals, false, 1, {"expected 300, got 290"}, std::nullopt});
   pgrace::ScheduleResult s;
   s.schedule = {"b1", "b2", "r1"};
   s.violated = {"conserved"};
-  r.exploration.violating.push_back(s);
+  r.exploration.violating_schedules.push_back(s);
   s.schedule = {"b1", "r1"};  // shrunk
   r.exploration.reproducer = s;
   return r;
@@ -212,7 +212,7 @@ TEST(Reproducer, InterleaveScenarioReplaysItsMinimalSchedule) {
   EXPECT_EQ(pgrace::reproducer_command(report, report.scenarios[0]),
             "./build/pgrace explore demo.schedule --isolation read_committed --schedule 'b1 r1'");
   auto none = interleave_result();
-  none.exploration.violating.clear();
+  none.exploration.violating_schedules.clear();
   none.exploration.reproducer.reset();
   EXPECT_EQ(pgrace::reproducer_command(report, none),
             "./build/pgrace explore demo.schedule --isolation read_committed --seed 9007199254740993");

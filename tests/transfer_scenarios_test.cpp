@@ -100,8 +100,8 @@ long total_outcomes(const pgrace::ScenarioResult& r) {
 }
 
 std::string describe(const pgrace::ScenarioResult& r) {
-  std::string text = r.info.name + ": verdict " + r.verdict + ", matched " + (r.matched ? "yes" : "no") +
-                     ", violating runs " + std::to_string(r.violating_runs) + "/" + std::to_string(r.repetitions);
+  std::string text = r.info.name + ": verdict " + pgrace::to_string(r.verdict) + ", matched " + (r.matched ? "yes" : "no") +
+                     ", violating runs " + std::to_string(r.stress.violating_runs) + "/" + std::to_string(r.stress.repetitions);
   if (!r.error.empty()) text += ", error: " + r.error;
   for (const auto& inv : r.invariants) {
     text += "\n  " + inv.name + ": " + (inv.held ? "held" : "VIOLATED");
@@ -175,16 +175,16 @@ TEST_P(EveryTransferScenario, ShowsExactlyItsExpectationInEveryRepetition) {
 
   EXPECT_EQ(r.error, "");
   EXPECT_TRUE(r.matched);
-  EXPECT_EQ(r.repetitions, kRepeat);
+  EXPECT_EQ(r.stress.repetitions, kRepeat);
   EXPECT_EQ(r.seed, kSeed);
   if (e.violated.empty()) {
-    EXPECT_EQ(r.verdict, "held");
-    EXPECT_EQ(r.violating_runs, 0);
-    EXPECT_TRUE(r.first_violation_ms.empty());
+    EXPECT_EQ(r.verdict, pgrace::Verdict::held);
+    EXPECT_EQ(r.stress.violating_runs, 0);
+    EXPECT_TRUE(r.stress.first_violation_ms.empty());
   } else {
-    EXPECT_EQ(r.verdict, "violated");
-    EXPECT_EQ(r.violating_runs, kRepeat);
-    EXPECT_EQ(r.first_violation_ms.size(), static_cast<std::size_t>(kRepeat));
+    EXPECT_EQ(r.verdict, pgrace::Verdict::violated);
+    EXPECT_EQ(r.stress.violating_runs, kRepeat);
+    EXPECT_EQ(r.stress.first_violation_ms.size(), static_cast<std::size_t>(kRepeat));
   }
 
   std::set<std::string> names;
@@ -212,7 +212,7 @@ TEST_P(EveryTransferScenario, ShowsExactlyItsExpectationInEveryRepetition) {
   }
   EXPECT_GT(outcome(r, OutcomeClass::committed), 0) << "a run that committed nothing tested nothing";
   EXPECT_GE(r.attempts, total_outcomes(r));
-  EXPECT_EQ(r.attempts, total_outcomes(r) + r.retries);
+  EXPECT_EQ(r.attempts, total_outcomes(r) + r.stress.retries);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transfer, EveryTransferScenario, ::testing::ValuesIn(expected_scenarios()),
@@ -227,7 +227,7 @@ INSTANTIATE_TEST_SUITE_P(Transfer, EveryTransferScenario, ::testing::ValuesIn(ex
 TEST_F(TransferScenarios, PoolMisuseViolatesInEveryRepetitionAtItsDefaults) {
   const auto r = run("transfer.pool_misuse", settings(40));
   SCOPED_TRACE(describe(r));
-  EXPECT_EQ(r.violating_runs, 40);
+  EXPECT_EQ(r.stress.violating_runs, 40);
   EXPECT_TRUE(r.matched);
 }
 
@@ -236,7 +236,7 @@ TEST_F(TransferScenarios, PoolMisuseViolatesInEveryRepetitionAtItsDefaults) {
 TEST_F(TransferScenarios, ArticleGuardedCommitsExactlyAliceFunds) {
   const auto r = run("transfer.article_guarded", settings());
   SCOPED_TRACE(describe(r));
-  EXPECT_EQ(r.verdict, "held");
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held);
   EXPECT_EQ(r.knobs.threads, 20);
   EXPECT_EQ(r.knobs.iterations, 1);
   EXPECT_EQ(outcome(r, OutcomeClass::committed), 10 * kRepeat);
@@ -247,7 +247,7 @@ TEST_F(TransferScenarios, ArticleGuardedCommitsExactlyAliceFunds) {
 TEST_F(TransferScenarios, ArticleFixOverdrawsAliceToMinus100) {
   const auto r = run("transfer.article_fix", settings());
   SCOPED_TRACE(describe(r));
-  EXPECT_EQ(r.verdict, "violated");
+  EXPECT_EQ(r.verdict, pgrace::Verdict::violated);
   EXPECT_EQ(outcome(r, OutcomeClass::committed), 20 * kRepeat);
   const auto* inv = invariant(r, kNoNegative);
   ASSERT_NE(inv, nullptr);
@@ -264,10 +264,10 @@ TEST_F(TransferScenarios, SerializableRetryPaysForSafetyInSerializationFailures)
     s.threads = 8;
     const auto r = run("transfer.serializable_retry", s);
     SCOPED_TRACE("seed " + std::to_string(seed) + "\n" + describe(r));
-    EXPECT_EQ(r.verdict, "held");
+    EXPECT_EQ(r.verdict, pgrace::Verdict::held);
     EXPECT_TRUE(r.matched);
     EXPECT_EQ(r.knobs.isolation, pgrace::Isolation::serializable);
-    EXPECT_TRUE(r.retries > 0 || sqlstate(r, "40001") > 0) << "8 workers on 4 accounts must conflict";
+    EXPECT_TRUE(r.stress.retries > 0 || sqlstate(r, "40001") > 0) << "8 workers on 4 accounts must conflict";
     EXPECT_GT(sqlstate(r, "40001"), 0);
     EXPECT_TRUE(invariant(r, kConserved)->held);
     EXPECT_EQ(outcome(r, OutcomeClass::committed) + outcome(r, OutcomeClass::rejected), 8 * r.knobs.iterations)
@@ -312,8 +312,8 @@ TEST_F(TransferScenarios, ReadModifyWriteHoldsAtSerializableWithRetries) {
   s.retries = 100;
   const auto r = run("transfer.read_modify_write", s);
   SCOPED_TRACE(describe(r));
-  EXPECT_EQ(r.verdict, "held");
-  EXPECT_EQ(r.violating_runs, 0);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held);
+  EXPECT_EQ(r.stress.violating_runs, 0);
   EXPECT_FALSE(r.matched) << "its expectation is a violation, and none happened";
   EXPECT_TRUE(invariant(r, kConserved)->held);
   EXPECT_GT(sqlstate(r, "40001"), 0) << "PostgreSQL, not the label, prevented the lost updates";
@@ -325,12 +325,12 @@ TEST_F(TransferScenarios, SerializableRetryLosesMoneyAtReadCommitted) {
   s.retries = 0;
   const auto r = run("transfer.serializable_retry", s);
   SCOPED_TRACE(describe(r));
-  EXPECT_EQ(r.verdict, "violated");
+  EXPECT_EQ(r.verdict, pgrace::Verdict::violated);
   EXPECT_FALSE(r.matched);
-  EXPECT_EQ(r.violating_runs, 3);
+  EXPECT_EQ(r.stress.violating_runs, 3);
   EXPECT_FALSE(invariant(r, kConserved)->held);
   EXPECT_TRUE(invariant(r, kNoNegative)->held);
-  EXPECT_EQ(r.retries, 0);
+  EXPECT_EQ(r.stress.retries, 0);
 }
 
 TEST_F(TransferScenarios, ForUpdateHoldsEvenWithMoreThreadsAndFewerAccounts) {
@@ -339,7 +339,7 @@ TEST_F(TransferScenarios, ForUpdateHoldsEvenWithMoreThreadsAndFewerAccounts) {
   s.iterations = 20;
   const auto r = run("transfer.for_update", s, {"accounts=2", "think_us=200"});
   SCOPED_TRACE(describe(r));
-  EXPECT_EQ(r.verdict, "held");
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held);
   EXPECT_TRUE(r.matched);
   EXPECT_EQ(r.knobs.threads, 16);
   EXPECT_EQ(total_outcomes(r), 16 * 20 * 2);
@@ -408,7 +408,7 @@ TEST(TransferInfrastructure, ServerKilledMidRunIsInfrastructureError) {
   std::string verdict;
   std::thread runner([&] {
     try {
-      verdict = pgrace::run_scenario(*server, def.info, *scenario, s).verdict;
+      verdict = pgrace::to_string(pgrace::run_scenario(*server, def.info, *scenario, s).verdict);
       finished.set_value(nullptr);
     } catch (...) {
       finished.set_value(std::current_exception());
@@ -516,7 +516,7 @@ void expect_infrastructure_error_when_server_dies(KillsServerScenario::When when
   pgrace::RunSettings s;
   try {
     const auto r = pgrace::run_scenario(*server, info, scenario, s);
-    ADD_FAILURE() << "returned verdict " << r.verdict << " from a dead server";
+    ADD_FAILURE() << "returned verdict " << pgrace::to_string(r.verdict) << " from a dead server";
   } catch (const pgrace::Error& e) {
     EXPECT_EQ(e.code(), pgrace::ExitCode::infrastructure) << e.what();
   } catch (const std::exception& e) {

@@ -67,7 +67,7 @@ void print_reproducer(std::ostream& out, const ScenarioResult& r) {
 void print_exploration(std::ostream& out, const ScenarioResult& r) {
   const Exploration& e = r.exploration;
   out << (r.matched ? "ok   " : "FAIL ") << r.info.name << " (" << to_sql(r.knobs.isolation) << "): "
-      << r.repetitions << " schedule(s) explored of " << e.total << ", " << r.violating_runs << " violated";
+      << e.explored << " schedule(s) explored of " << e.total << ", " << e.violating << " violated";
   if (e.infeasible) out << ", " << e.infeasible << " infeasible";
   out << "\n  " << bounds_text(e) << "\n";
   if (!r.error.empty()) out << "  error: " << r.error << "\n";
@@ -75,7 +75,7 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
     out << "  \"" << inv.name << "\": " << (inv.held ? "held in every schedule" : "violated in " + std::to_string(inv.violated_runs) + " schedule(s)") << "\n";
   if (!e.reproducer) return;
   print_reproducer(out, r);
-  for (std::size_t i = 1; i < e.violating.size() && i < 6; ++i) out << "also violating: " << join(e.violating[i].schedule) << "\n";
+  for (std::size_t i = 1; i < e.violating_schedules.size() && i < 6; ++i) out << "also violating: " << join(e.violating_schedules[i].schedule) << "\n";
 }
 
 int explore(const ExploreOptions& o, const std::string& program) {

@@ -53,7 +53,7 @@ int matrix(const MatrixOptions& o, const std::string& program) {
     const std::string& anomaly = info.labels.at("anomaly");
     if (std::find(anomalies.begin(), anomalies.end(), anomaly) == anomalies.end()) anomalies.push_back(anomaly);
     cells[anomaly][info.labels.at("level")] = {
-        r.verdict == "violated" ? "occurs" : r.verdict == "held" ? "prevented" : "error",
+        r.verdict == Verdict::violated ? "occurs" : r.verdict == Verdict::held ? "prevented" : "error",
         info.expectation.expects_violation() ? "occurs" : "prevented"};
   }
   finish_report(report, started, files);

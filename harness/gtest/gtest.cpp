@@ -90,13 +90,13 @@ std::string reproducer(std::uint64_t seed) {
 void record_properties(const ScenarioResult& result) {
   ::testing::Test::RecordProperty("pgrace_scenario", result.info.name);
   ::testing::Test::RecordProperty("pgrace_seed", std::to_string(result.seed));
-  ::testing::Test::RecordProperty("pgrace_verdict", result.verdict);
+  ::testing::Test::RecordProperty("pgrace_verdict", to_string(result.verdict));
 }
 
 ScenarioResult skipped_result(const ScenarioDefinition& definition, const std::string& reason) {
   ScenarioResult result;
   result.info = definition.info;
-  result.verdict = "error";
+  result.verdict = Verdict::error;
   result.error = reason;
   if (server_required()) {
     ADD_FAILURE() << reason << " (PGRACE_REQUIRE_SERVER is set)";
@@ -109,7 +109,7 @@ ScenarioResult skipped_result(const ScenarioDefinition& definition, const std::s
 ScenarioResult failed_result(const ScenarioDefinition& definition, const std::string& reason) {
   ScenarioResult result;
   result.info = definition.info;
-  result.verdict = "error";
+  result.verdict = Verdict::error;
   result.error = reason;
   ADD_FAILURE() << "pgrace: " << definition.info.name << ": " << reason;
   return result;
@@ -183,8 +183,8 @@ ScenarioResult run(const std::string& registered_name, const RunSettings& settin
 
 ::testing::AssertionResult Holds(const ScenarioResult& result) {
   if (skipped()) return ::testing::AssertionSuccess();
-  if (result.verdict == "held") return ::testing::AssertionSuccess();
-  if (result.verdict == "error")
+  if (result.verdict == Verdict::held) return ::testing::AssertionSuccess();
+  if (result.verdict == Verdict::error)
     return ::testing::AssertionFailure() << explain(result, result.info.name + " did not run to a verdict: " + result.error);
   return ::testing::AssertionFailure()
          << explain(result, result.info.name + " violated " + joined(violated_set(result)) + ", expected to hold");
@@ -192,16 +192,17 @@ ScenarioResult run(const std::string& registered_name, const RunSettings& settin
 
 ::testing::AssertionResult Violates(const ScenarioResult& result, const std::set<std::string>& invariants) {
   if (skipped()) return ::testing::AssertionSuccess();
-  if (result.verdict == "error")
+  if (result.verdict == Verdict::error)
     return ::testing::AssertionFailure() << explain(result, result.info.name + " did not run to a verdict: " + result.error);
   const auto violated = violated_set(result);
   bool every_run = true;  // stress mode: each expected invariant failed in every repetition
   for (const auto& inv : result.invariants)
-    if (invariants.count(inv.name) && result.mode != "interleave") every_run &= inv.violated_runs == result.repetitions;
+    if (invariants.count(inv.name) && result.mode == Mode::stress)
+      every_run &= inv.violated_runs == result.stress.repetitions;
   if (violated == invariants && every_run) return ::testing::AssertionSuccess();
   std::ostringstream what;
   what << result.info.name << " violated " << joined(violated) << ", expected exactly " << joined(invariants);
-  if (violated == invariants) what << " in every one of its " << result.repetitions << " runs";
+  if (violated == invariants) what << " in every one of its " << result.stress.repetitions << " runs";
   return ::testing::AssertionFailure() << explain(result, what.str());
 }
 
@@ -209,7 +210,7 @@ ScenarioResult run(const std::string& registered_name, const RunSettings& settin
   if (skipped()) return ::testing::AssertionSuccess();
   if (result.matched) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
-         << explain(result, result.info.name + " did not match its expectation (" + result.verdict + ")");
+         << explain(result, result.info.name + " did not match its expectation (" + to_string(result.verdict) + ")");
 }
 
 }  // namespace pgrace::testing

@@ -4,10 +4,10 @@
 #include <chrono>
 #include <climits>
 #include <map>
-#include <set>
 #include <pqxx/pqxx>
 
 #include "database.hpp"
+#include "judge.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
@@ -77,7 +77,7 @@ class Stage {
     played.schedule = run_schedule(threads_, sessions_, *control_, bounds, step_refs(plan), observations);
     result_.phases.run_ms += ms_between(started, Clock::now());
     for (const auto& step : played.schedule.steps)
-      if (step.outcome != "not_run") ++played.outcomes[outcome_class(step)];
+      if (step.outcome != StepOutcome::not_run) ++played.outcomes[outcome_class(step)];
     if (!played.schedule.feasible) return played;
 
     started = Clock::now();
@@ -87,7 +87,7 @@ class Stage {
   }
 
   static OutcomeClass outcome_class(const StepRecord& step) {
-    if (step.outcome == "ok") return OutcomeClass::committed;
+    if (step.outcome == StepOutcome::ok) return OutcomeClass::committed;
     // No SQLSTATE: the C++ step itself threw.
     return step.sqlstate.empty() ? OutcomeClass::scenario_error : classify_sqlstate(step.sqlstate);
   }
@@ -137,17 +137,17 @@ struct Evidence {
 
 // Folds one explored schedule into the result.
 void tally(Played&& played, int switches, const std::string& server_dsn, ScenarioResult& result, Evidence& evidence) {
-  ++result.repetitions;
   Exploration& exploration = result.exploration;
+  ++exploration.explored;
   auto bound = std::find_if(exploration.bounds.begin(), exploration.bounds.end(),
                             [&](const SwitchBound& b) { return b.switches == switches; });
   ++bound->explored;
   for (const auto& [kind, n] : played.outcomes) result.outcomes[kind] += n;
   for (const auto& step : played.schedule.steps) {
-    if (step.outcome == "not_run") continue;
+    if (step.outcome == StepOutcome::not_run) continue;
     ++result.attempts;
-    evidence.any_step_ok = evidence.any_step_ok || (step.outcome == "ok" && played.schedule.feasible);
-    if (step.outcome == "ok") continue;
+    evidence.any_step_ok = evidence.any_step_ok || (step.outcome == StepOutcome::ok && played.schedule.feasible);
+    if (step.outcome == StepOutcome::ok) continue;
     ++result.sqlstates[step.sqlstate.empty() ? to_string(Stage::outcome_class(step)) : step.sqlstate];
     if (evidence.first_failure.empty())
       evidence.first_failure = "step " + step.step + ": " + (step.sqlstate.empty() ? "" : step.sqlstate + " ") +
@@ -159,21 +159,16 @@ void tally(Played&& played, int switches, const std::string& server_dsn, Scenari
     if (evidence.first_infeasible.empty()) evidence.first_infeasible = played.schedule.note;
     return;
   }
-  for (std::size_t i = 0; i < played.witnesses.size(); ++i) {
-    if (played.witnesses[i].empty()) continue;
-    InvariantResult& out = result.invariants[i];
-    if (out.held) out.witnesses = played.witnesses[i];
-    out.held = false;
-    ++out.violated_runs;
-  }
+  for (std::size_t i = 0; i < played.witnesses.size(); ++i)
+    if (!played.witnesses[i].empty()) record_violation(result.invariants[i], played.witnesses[i]);
   if (played.schedule.violated.empty()) {
-    if (exploration.held.size() < kKeptSchedules) exploration.held.push_back(std::move(played.schedule));
+    if (exploration.held_schedules.size() < kKeptSchedules) exploration.held_schedules.push_back(std::move(played.schedule));
     return;
   }
   ++bound->violated;
-  ++result.violating_runs;
+  ++exploration.violating;
   for (auto& step : played.schedule.steps) step.message = scrub_secrets(step.message, server_dsn);
-  if (exploration.violating.size() < kKeptSchedules) exploration.violating.push_back(std::move(played.schedule));
+  if (exploration.violating_schedules.size() < kKeptSchedules) exploration.violating_schedules.push_back(std::move(played.schedule));
 }
 
 std::string seconds_text(double seconds) {
@@ -193,7 +188,7 @@ void explore(Stage& stage, const SchedulePlan& planned, const RunSettings& setti
                               : Clock::time_point::max();
   const std::size_t count = planned.plans.size();
   for (std::size_t k = 0; k < count; ++k) {
-    progress.offer(ProgressUnit::schedules, static_cast<long>(k), static_cast<long>(count), result.violating_runs);
+    progress.offer(ProgressUnit::schedules, static_cast<long>(k), static_cast<long>(count), result.exploration.violating);
     if (Clock::now() >= budget_end) {
       result.exploration.stopped = "the budget of " + seconds_text(*settings.budget_s) + " (--budget) ran out after " +
                                    std::to_string(k) + " of " + std::to_string(count) + " schedules";
@@ -254,7 +249,7 @@ bool still_violates(const Played& candidate, const ScheduleResult& original, con
 // first violated invariant violated (see still_violates()).
 void shrink_reproducer(Stage& stage, const Plan& first, const std::vector<Session>& sessions,
                        const std::string& server_dsn, Exploration& exploration) {
-  const ScheduleResult& original = exploration.violating.front();
+  const ScheduleResult& original = exploration.violating_schedules.front();
   const std::string invariant = original.violated.front();
   ScheduleResult smallest = original;
   int attempt = 0;
@@ -277,12 +272,13 @@ void shrink_reproducer(Stage& stage, const Plan& first, const std::vector<Sessio
 // Why a run whose schedules ran proves nothing, or "" (see
 // ScenarioInfo::expects_no_commits, RunSettings::budget_s).
 std::string lack_of_evidence(const ScenarioInfo& info, const ScenarioResult& result, const Evidence& evidence) {
-  const long feasible = result.repetitions - result.exploration.infeasible;
-  if (!result.exploration.stopped.empty() && result.violating_runs == 0)
-    return result.exploration.stopped + " and no schedule violated an invariant: a partial exploration is not a "
+  const Exploration& exploration = result.exploration;
+  const long feasible = exploration.explored - exploration.infeasible;
+  if (!exploration.stopped.empty() && exploration.violating == 0)
+    return exploration.stopped + " and no schedule violated an invariant: a partial exploration is not a "
            "pass; raise --budget, or bound the search with --max-switches or --max-schedules";
-  if (result.repetitions > 0 && feasible == 0)
-    return "no schedule was feasible (" + std::to_string(result.repetitions) + " explored; the first: " +
+  if (exploration.explored > 0 && feasible == 0)
+    return "no schedule was feasible (" + std::to_string(exploration.explored) + " explored; the first: " +
            evidence.first_infeasible + "): the run tested nothing; fix the scenario's schedules";
   if (feasible > 0 && !evidence.any_step_ok && !info.expects_no_commits)
     return "no step succeeded in any of the " + std::to_string(feasible) + " feasible schedule(s) (first failure: " +
@@ -297,7 +293,6 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
                      const std::vector<Session>& sessions, const RunSettings& settings, ProgressReporter& progress,
                      ScenarioResult& result) {
   const std::string& server_dsn = server.dsn();
-  result.mode = "interleave";
   const std::vector<Invariant> invariants =
       call_scenario(info, "invariants()", server_dsn, [&] { return scenario.invariants(); });
   result.invariants = invariant_entries(invariants);
@@ -318,17 +313,13 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
     explore(stage, planned, settings, server_dsn, progress, result, evidence);
     if (evidence.first_violating && settings.shrink && settings.schedules.empty())
       shrink_reproducer(stage, *evidence.first_violating, sessions, server_dsn, result.exploration);
-    else if (!result.exploration.violating.empty())
-      result.exploration.reproducer = result.exploration.violating.front();
+    else if (!result.exploration.violating_schedules.empty())
+      result.exploration.reproducer = result.exploration.violating_schedules.front();
     phase_start = Clock::now();
   }
-  std::set<std::string> violated;
-  for (const auto& inv : result.invariants)
-    if (!inv.held) violated.insert(inv.name);
-  result.verdict = result.violating_runs > 0 ? "violated" : "held";
-  result.matched = violated == info.expectation.violated;
   result.error = scrub_secrets(lack_of_evidence(info, result, evidence), server_dsn);
-  result.throughput_tps = result.phases.run_ms > 0 ? result.repetitions / (result.phases.run_ms / 1000.0) : 0;
+  result.exploration.schedules_per_s =
+      result.phases.run_ms > 0 ? result.exploration.explored / (result.phases.run_ms / 1000.0) : 0;
   result.phases.teardown_ms = ms_between(phase_start, Clock::now());
 }
 

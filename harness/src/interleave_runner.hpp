@@ -15,8 +15,9 @@ namespace pgrace::detail {
 // order (fewest context switches first), until done or out of
 // `settings.budget_s`; checks the invariants after each; shrinks the first
 // violating schedule into the reproducer (unless `settings.schedules` lists
-// the schedules to replay or `settings.shrink` is off); and judges, into
-// `result` (made by new_result()). Sets result.error when no schedule was
+// the schedules to replay or `settings.shrink` is off); and records what
+// the schedules showed in `result` (made by new_result(), mode interleave)
+// for judge(). Sets result.error when no schedule was
 // feasible, no step succeeded (see ScenarioInfo::expects_no_commits) or the
 // budget ran out before any violation was found. Throws ScenarioFailure
 // when the scenario's code throws, a step ignores its cancellation, or the

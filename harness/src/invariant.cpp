@@ -19,7 +19,7 @@ std::string describe_row(const pqxx::row& row) {
 std::vector<std::string> collect_witnesses(const Invariant& invariant, const CheckContext& context,
                                            std::size_t max_witnesses) {
   std::vector<std::string> witnesses;
-  if (invariant.kind == "no_rows") {
+  if (invariant.kind == InvariantKind::no_rows) {
     pqxx::result rows = context.tx.exec(invariant.sql);
     for (const auto& row : rows) {
       if (witnesses.size() >= max_witnesses) {
@@ -28,7 +28,7 @@ std::vector<std::string> collect_witnesses(const Invariant& invariant, const Che
       }
       witnesses.push_back(describe_row(row));
     }
-  } else if (invariant.kind == "equals") {
+  } else if (invariant.kind == InvariantKind::equals) {
     pqxx::result rows = context.tx.exec(invariant.sql);
     std::string actual = rows.empty() ? "no row" : rows[0][0].is_null() ? "NULL" : rows[0][0].c_str();
     if (actual != invariant.expected)
@@ -42,16 +42,25 @@ std::vector<std::string> collect_witnesses(const Invariant& invariant, const Che
 
 }  // namespace
 
+const char* to_string(InvariantKind kind) {
+  switch (kind) {
+    case InvariantKind::no_rows: return "no_rows";
+    case InvariantKind::equals: return "equals";
+    case InvariantKind::predicate: return "predicate";
+  }
+  return "unknown";
+}
+
 Invariant no_rows(std::string name, std::string sql) {
-  return Invariant{std::move(name), "no_rows", std::move(sql), "", {}, true};
+  return Invariant{std::move(name), InvariantKind::no_rows, std::move(sql), "", {}, true};
 }
 
 Invariant equals(std::string name, std::string sql, std::string expected) {
-  return Invariant{std::move(name), "equals", std::move(sql), std::move(expected), {}, true};
+  return Invariant{std::move(name), InvariantKind::equals, std::move(sql), std::move(expected), {}, true};
 }
 
 Invariant predicate(std::string name, Predicate check, bool during_run) {
-  return Invariant{std::move(name), "predicate", "", "", std::move(check), during_run};
+  return Invariant{std::move(name), InvariantKind::predicate, "", "", std::move(check), during_run};
 }
 
 Invariant no_outcome(std::string name, OutcomeClass kind) {

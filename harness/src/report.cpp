@@ -92,6 +92,18 @@ double median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
+// The JSON's and the texts' runs: repetitions (stress) or schedules
+// explored (interleave), and how many of them violated an invariant.
+struct Runs {
+  long total = 0;
+  long violating = 0;
+};
+
+Runs runs_of(const ScenarioResult& r) {
+  if (r.mode == Mode::interleave) return {r.exploration.explored, r.exploration.violating};
+  return {r.stress.repetitions, r.stress.violating_runs};
+}
+
 std::string fixed(double value, int digits) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(digits) << value;
@@ -113,7 +125,7 @@ nlohmann::json to_json(const ScheduleResult& schedule) {
     steps.push_back({{"step", step.step},
                      {"session", step.session},
                      {"sql", step.sql},
-                     {"outcome", step.outcome},
+                     {"outcome", to_string(step.outcome)},
                      {"waited", step.waited},
                      {"sqlstate", step.sqlstate.empty() ? json() : json(step.sqlstate)},
                      {"message", step.message.empty() ? json() : json(step.message)},
@@ -154,27 +166,29 @@ nlohmann::json exploration_json(const ScenarioResult& r) {
                  {"attempts", e.shrinking->attempts},
                  {"original", to_json(e.shrinking->original)}};
   return {{"total", e.total},
-          {"explored", r.repetitions},
+          {"explored", e.explored},
           {"infeasible", e.infeasible},
-          {"violating", r.violating_runs},
+          {"violating", e.violating},
           {"max_switches", e.max_switches ? json(*e.max_switches) : json()},
           {"by_switches", bounds},
           {"stopped", e.stopped.empty() ? json() : json(e.stopped)},
           {"minimal_reproducer", e.reproducer ? to_json(*e.reproducer) : json()},
           {"shrinking", shrinking},
-          {"violating_schedules", schedules_json(e.violating)},
-          {"held_schedules", schedules_json(e.held)}};
+          {"violating_schedules", schedules_json(e.violating_schedules)},
+          {"held_schedules", schedules_json(e.held_schedules)}};
 }
 
 }  // namespace
 
 nlohmann::json to_json(const ScenarioResult& r) {
   using nlohmann::json;
-  const json schedules = r.mode == "interleave" ? exploration_json(r) : json();
+  const json schedules = r.mode == Mode::interleave ? exploration_json(r) : json();
+  const Runs runs = runs_of(r);
+  const Stress& stress = r.stress;
   json invariants = json::array();
   for (const auto& inv : r.invariants) {
     invariants.push_back({{"name", inv.name},
-                          {"kind", inv.kind},
+                          {"kind", to_string(inv.kind)},
                           {"held", inv.held},
                           {"violated_runs", inv.violated_runs},
                           {"witnesses", inv.witnesses},
@@ -183,19 +197,19 @@ nlohmann::json to_json(const ScenarioResult& r) {
   json outcomes = json::object();
   for (const auto& [kind, n] : r.outcomes) outcomes[to_string(kind)] = n;
   json first_violation = json();
-  if (!r.first_violation_ms.empty())
-    first_violation = {{"first", r.first_violation_ms.front()},
-                       {"median", median(r.first_violation_ms)},
-                       {"per_run", r.first_violation_ms}};
+  if (!stress.first_violation_ms.empty())
+    first_violation = {{"first", stress.first_violation_ms.front()},
+                       {"median", median(stress.first_violation_ms)},
+                       {"per_run", stress.first_violation_ms}};
   return {
       {"name", r.info.name},
       {"description", r.info.description},
-      {"mode", r.mode},
+      {"mode", to_string(r.mode)},
       {"schedules", schedules},
       {"expectation",
        {{"verdict", r.info.expectation.expects_violation() ? "violation" : "hold"},
         {"violated", r.info.expectation.violated}}},
-      {"verdict", r.verdict},
+      {"verdict", to_string(r.verdict)},
       {"matched", r.matched},
       {"error", r.error.empty() ? json() : json(r.error)},
       {"config",
@@ -208,16 +222,17 @@ nlohmann::json to_json(const ScenarioResult& r) {
         {"seed", r.seed},
         {"seed_text", std::to_string(r.seed)},
         {"deadlock_timeout", r.deadlock_timeout}}},
-      {"repetitions", r.repetitions},
-      {"violating_runs", r.violating_runs},
-      {"detection_rate", r.repetitions ? double(r.violating_runs) / r.repetitions : 0.0},
+      {"repetitions", runs.total},
+      {"violating_runs", runs.violating},
+      {"detection_rate", runs.total ? double(runs.violating) / runs.total : 0.0},
       {"invariants", invariants},
       {"outcomes", outcomes},
       {"sqlstates", r.sqlstates},
       {"attempts", r.attempts},
-      {"retries", r.retries},
-      {"throughput_tps", r.throughput_tps},
-      {"latency_ms", {{"p50", r.latency.p50_ms}, {"p90", r.latency.p90_ms}, {"p99", r.latency.p99_ms}, {"max", r.latency.max_ms}}},
+      {"retries", stress.retries},
+      {"throughput_tps", r.mode == Mode::interleave ? r.exploration.schedules_per_s : stress.throughput_tps},
+      {"latency_ms",
+       {{"p50", stress.latency.p50_ms}, {"p90", stress.latency.p90_ms}, {"p99", stress.latency.p99_ms}, {"max", stress.latency.max_ms}}},
       {"first_violation_ms", first_violation},
       {"phases_ms",
        {{"setup", r.phases.setup_ms},
@@ -234,7 +249,7 @@ nlohmann::json to_json(const RunReport& report) {
   json scenarios = json::array();
   for (const auto& r : report.scenarios) {
     matched += r.matched;
-    errors += r.verdict == "error";
+    errors += r.verdict == Verdict::error;
     scenarios.push_back(to_json(r));
   }
   const ProvisionTimings& p = report.provision;
@@ -294,14 +309,14 @@ Properties case_properties(const RunReport& report, const ScenarioResult& r) {
   Properties p = {{"seed", std::to_string(r.seed)},
                   {"server_version", report.server_version},
                   {"isolation", to_sql(r.knobs.isolation)},
-                  {"mode", r.mode}};
-  if (r.mode == "stress") {
+                  {"mode", to_string(r.mode)}};
+  if (r.mode == Mode::stress) {
     p.emplace_back("threads", std::to_string(r.knobs.threads));
     p.emplace_back("repeat", std::to_string(report.repeat));
   } else {
-    p.emplace_back("schedules_explored", std::to_string(r.repetitions));
+    p.emplace_back("schedules_explored", std::to_string(r.exploration.explored));
   }
-  p.emplace_back("verdict", r.verdict);
+  p.emplace_back("verdict", to_string(r.verdict));
   return p;
 }
 
@@ -333,19 +348,20 @@ std::string source_path(const std::string& file) {
 // (with their witnesses) and the expected ones that held, then how to rerun it.
 std::string failure_body(const RunReport& report, const ScenarioResult& r) {
   std::ostringstream out;
-  const std::string runs = r.mode == "interleave" ? " schedule(s)" : " run(s)";
+  const std::string runs = r.mode == Mode::interleave ? " schedule(s)" : " run(s)";
+  const long total = runs_of(r).total;
   for (const auto& inv : r.invariants) {
     const bool expected = r.info.expectation.violated.count(inv.name) > 0;
     if (!inv.held) {
       out << "violated \"" << inv.name << "\"" << (expected ? "" : " (expected to hold)") << " in "
-          << inv.violated_runs << "/" << r.repetitions << runs << "; witnesses:\n";
+          << inv.violated_runs << "/" << total << runs << "; witnesses:\n";
       for (const auto& w : inv.witnesses) out << "  " << w << "\n";
     }
-    if (expected && inv.violated_runs < r.repetitions && r.mode == "stress")
+    if (expected && inv.violated_runs < total && r.mode == Mode::stress)
       out << "expected \"" << inv.name << "\" to be violated in every run; it held in "
-          << r.repetitions - inv.violated_runs << "/" << r.repetitions << " runs\n";
-    if (expected && inv.held && r.mode == "interleave")
-      out << "expected \"" << inv.name << "\" to be violated in some schedule; it held in all " << r.repetitions << "\n";
+          << total - inv.violated_runs << "/" << total << " runs\n";
+    if (expected && inv.held && r.mode == Mode::interleave)
+      out << "expected \"" << inv.name << "\" to be violated in some schedule; it held in all " << total << "\n";
   }
   if (r.exploration.reproducer)
     out << "minimal violating schedule:\n" << schedule_text(*r.exploration.reproducer);
@@ -376,15 +392,15 @@ std::string to_junit(const RunReport& report, const std::string& suite) {
       cases << " file=\"" << xml_escape(source_path(r.info.source_file), true) << "\" line=\"" << r.info.source_line
             << "\"";
     cases << ">\n" << properties_xml(case_properties(report, r), "    ");
-    if (r.verdict == "error") {
+    if (r.verdict == Verdict::error) {
       ++errors;
       cases << "    <error type=\"error\" message=\"" << xml_escape(r.error, true) << "\">"
             << xml_escape("error: " + r.error + "\nreproduce: " + reproducer_command(report, r) + "\n") << "</error>\n";
     } else if (!r.matched) {
       ++failures;
       const std::string message = "expected " + expectation_text(r.info.expectation) + ", violated " +
-                                  violated_text(r) + " in " + std::to_string(r.violating_runs) + "/" +
-                                  std::to_string(r.repetitions) + " runs";
+                                  violated_text(r) + " in " + std::to_string(runs_of(r).violating) + "/" +
+                                  std::to_string(runs_of(r).total) + " runs";
       cases << "    <failure type=\"" << failure_type(r) << "\" message=\"" << xml_escape(message, true) << "\">"
             << xml_escape(failure_body(report, r)) << "</failure>\n";
     }
@@ -411,13 +427,14 @@ std::string schedule_text(const ScheduleResult& schedule) {
     const StepRecord& s = schedule.steps[i];
     const std::string label = s.session + " " + s.step;
     out << "  " << std::setw(2) << i + 1 << ". " << label << std::string(width - label.size() + 2, ' ');
-    if (s.outcome == "not_run") {
+    if (s.outcome == StepOutcome::not_run) {
       out << "(not run)\n";
       continue;
     }
-    out << (s.waited ? "waited, then " : "") << (s.outcome == "ok" ? "ok" : s.outcome + " " + s.sqlstate);
+    out << (s.waited ? "waited, then " : "")
+        << (s.outcome == StepOutcome::ok ? "ok" : std::string(to_string(s.outcome)) + " " + s.sqlstate);
     if (s.waited || s.completed_as >= 0) out << " (completed " << (s.completed_as >= 0 ? std::to_string(s.completed_as + 1) : "never") << ")";
-    if (s.outcome == "ok" && !s.observation.empty()) out << " -> " << s.observation;
+    if (s.outcome == StepOutcome::ok && !s.observation.empty()) out << " -> " << s.observation;
     out << "\n       " << std::string(width + 2, ' ') << (s.sql.empty() ? "(C++ step sent nothing)" : s.sql) << "\n";
   }
   if (!schedule.note.empty()) out << "  note: " << schedule.note << "\n";
@@ -448,11 +465,11 @@ std::string bounds_text(const Exploration& exploration) {
 std::string summary_text(const ScenarioResult& r) {
   std::ostringstream out;
   const char* mark = r.matched ? "ok  " : "FAIL";
-  out << mark << " " << r.info.name << ": " << r.verdict;
-  if (r.verdict == "violated") out << " " << violated_text(r);
+  out << mark << " " << r.info.name << ": " << to_string(r.verdict);
+  if (r.verdict == Verdict::violated) out << " " << violated_text(r);
   out << " (expected " << expectation_text(r.info.expectation) << ")";
-  if (r.mode == "interleave") {
-    out << ", " << r.violating_runs << "/" << r.repetitions << " schedules violated";
+  if (r.mode == Mode::interleave) {
+    out << ", " << r.exploration.violating << "/" << r.exploration.explored << " schedules violated";
     if (r.exploration.infeasible) out << " (" << r.exploration.infeasible << " infeasible)";
     out << ", " << to_sql(r.knobs.isolation) << "\n";
     if (!r.error.empty()) out << "     error: " << r.error << "\n";
@@ -464,17 +481,19 @@ std::string summary_text(const ScenarioResult& r) {
     }
     return out.str();
   }
-  if (r.repetitions > 1) out << ", violated in " << r.violating_runs << "/" << r.repetitions << " runs";
+  const Stress& stress = r.stress;
+  if (stress.repetitions > 1) out << ", violated in " << stress.violating_runs << "/" << stress.repetitions << " runs";
   out << "\n";
   if (!r.error.empty()) out << "     error: " << r.error << "\n";
   out << "     " << r.knobs.threads << " threads x "
       << (r.knobs.duration_s ? fixed(*r.knobs.duration_s, 1) + " s" : std::to_string(r.knobs.iterations) + " iterations")
       << ", " << to_sql(r.knobs.isolation) << ", seed " << r.seed << ":";
   for (const auto& [kind, n] : r.outcomes) out << " " << to_string(kind) << "=" << n;
-  if (r.retries) out << " retries=" << r.retries;
-  out << ", " << fixed(r.throughput_tps, 0) << " tx/s, p50 " << fixed(r.latency.p50_ms, 2) << " ms, p99 "
-      << fixed(r.latency.p99_ms, 2) << " ms";
-  if (!r.first_violation_ms.empty()) out << ", first violation after " << fixed(r.first_violation_ms.front(), 1) << " ms";
+  if (stress.retries) out << " retries=" << stress.retries;
+  out << ", " << fixed(stress.throughput_tps, 0) << " tx/s, p50 " << fixed(stress.latency.p50_ms, 2) << " ms, p99 "
+      << fixed(stress.latency.p99_ms, 2) << " ms";
+  if (!stress.first_violation_ms.empty())
+    out << ", first violation after " << fixed(stress.first_violation_ms.front(), 1) << " ms";
   out << "\n";
   for (const auto& inv : r.invariants) {
     if (inv.held) continue;

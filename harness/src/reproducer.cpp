@@ -31,7 +31,7 @@ std::string reproducer_command(const RunReport& report, const ScenarioResult& r)
   for (char& c : isolation)
     if (c == ' ') c = '_';
   std::vector<std::string> words = {report.program};
-  if (r.mode == "interleave") {
+  if (r.mode == Mode::interleave) {
     words.insert(words.end(), {"explore", r.info.name, "--isolation", isolation});
     if (r.exploration.reproducer) {
       words.insert(words.end(), {"--schedule", joined(r.exploration.reproducer->schedule, " ")});

@@ -30,25 +30,6 @@ void rethrow_as_scenario_failure(const ScenarioInfo& info, const std::string& ph
   }
 }
 
-ScenarioResult new_result(const ScenarioInfo& info, const RunSettings& settings) {
-  ScenarioResult result;
-  result.info = info;
-  result.knobs = apply_overrides(info.defaults, settings);
-  result.seed = settings.seed;
-  return result;
-}
-
-std::vector<InvariantResult> invariant_entries(const std::vector<Invariant>& invariants) {
-  std::vector<InvariantResult> entries;
-  for (const auto& invariant : invariants) {
-    InvariantResult entry;
-    entry.name = invariant.name;
-    entry.kind = invariant.kind;
-    entries.push_back(entry);
-  }
-  return entries;
-}
-
 void reset_state(pqxx::connection& control, Scenario& scenario, const ScenarioInfo& info, const std::string& dsn) {
   call_scenario(info, "seed()", dsn, [&] { reset_tables(control, scenario); });
 }

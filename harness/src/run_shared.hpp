@@ -41,12 +41,6 @@ auto call_scenario(const ScenarioInfo& info, const std::string& phase, const std
   }
 }
 
-// A result for `info` run with `settings`: knobs applied, not yet judged.
-ScenarioResult new_result(const ScenarioInfo& info, const RunSettings& settings);
-
-// One held entry per invariant, for ScenarioResult::invariants.
-std::vector<InvariantResult> invariant_entries(const std::vector<Invariant>& invariants);
-
 // Empties the tables and runs the scenario's seed() (see reset_tables),
 // translating failures as call_scenario does with phase "seed()".
 void reset_state(pqxx::connection& control, Scenario& scenario, const ScenarioInfo& info, const std::string& dsn);
@@ -63,6 +57,5 @@ std::chrono::duration<double> run_timeout(const RunSettings& settings, double pl
 // "2 s (--timeout)" or "60 s (the default, 10 x the planned time or 60 s)":
 // how a timeout message names the bound.
 std::string timeout_text(const RunSettings& settings, std::chrono::duration<double> timeout);
-
 
 }  // namespace pgrace::detail

@@ -24,7 +24,7 @@ std::string rows_text(const pqxx::result& rows) {
 
 // What a step's job reports, shared with the session's thread.
 struct StepSlot {
-  std::string outcome = "not_run";
+  StepOutcome outcome = StepOutcome::not_run;
   std::string sqlstate, message, observation;
   std::optional<std::string> sent;           // a C++ step: every statement it sent
   std::map<std::string, std::string> written;  // what a C++ step observed, under any key
@@ -56,7 +56,7 @@ class ScheduleRun {
       result.steps[i].step = order[i].step->name;
       result.steps[i].session = definitions_[order[i].session].name;
       result.steps[i].sql = order[i].step->sql;
-      result.steps[i].outcome = "not_run";
+      result.steps[i].outcome = StepOutcome::not_run;
     }
     for (std::size_t s = 0; s < sessions_.size(); ++s)
       if (!definitions_[s].setup_sql.empty()) run_plain(s, definitions_[s].setup_sql);
@@ -160,10 +160,10 @@ class ScheduleRun {
           pqxx::nontransaction tx(connection);
           slot->observation = rows_text(tx.exec(step.sql));
         }
-        slot->outcome = "ok";
+        slot->outcome = StepOutcome::ok;
       } catch (...) {
         Outcome o = classify(std::current_exception());
-        slot->outcome = o.kind == OutcomeClass::cancelled ? "cancelled" : "error";
+        slot->outcome = o.kind == OutcomeClass::cancelled ? StepOutcome::cancelled : StepOutcome::error;
         slot->sqlstate = o.sqlstate;
         slot->message = o.message;
       }
@@ -293,10 +293,10 @@ class ScheduleRun {
       record.message = slot.message;
       record.observation = slot.observation;
       if (slot.sent) record.sql = *slot.sent;
-      if (record.outcome == "error" && classify_sqlstate(record.sqlstate) == OutcomeClass::connection_lost)
+      if (record.outcome == StepOutcome::error && classify_sqlstate(record.sqlstate) == OutcomeClass::connection_lost)
         throw infrastructure_error("lost the connection of session " + record.session + ": " + record.message);
       for (const auto& [key, value] : slot.written) observations[key] = value;
-      observations[record.step] = record.outcome == "ok" ? record.observation : "error:" + record.sqlstate;
+      observations[record.step] = record.outcome == StepOutcome::ok ? record.observation : "error:" + record.sqlstate;
       record.completed_as = completions_++;
       running[s] = -1;
     }

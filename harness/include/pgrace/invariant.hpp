@@ -45,9 +45,15 @@ struct CheckContext {
 // A predicate returns the witnesses of a violation; empty means it held.
 using Predicate = std::function<std::vector<std::string>(const CheckContext&)>;
 
+// How an invariant is checked (see no_rows(), equals(), predicate()).
+enum class InvariantKind { no_rows, equals, predicate };
+
+// "no_rows", "equals" or "predicate" (the names used in reports).
+const char* to_string(InvariantKind kind);
+
 struct Invariant {
   std::string name;         // e.g. "total balance is conserved"
-  std::string kind;         // "no_rows", "equals" or "predicate"
+  InvariantKind kind = InvariantKind::no_rows;
   std::string sql;          // no_rows and equals
   std::string expected;     // equals: the value the query must return, as text
   Predicate predicate;      // predicate

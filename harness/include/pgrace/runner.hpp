@@ -14,6 +14,7 @@
 
 #include "pgrace/knobs.hpp"
 #include "pgrace/outcome.hpp"
+#include "pgrace/result.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
 
@@ -64,110 +65,6 @@ Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings);
 // not: the scenario returned then stands for the failed one, and
 // run_scenario() reports it as verdict "error" naming the constructor.
 std::unique_ptr<Scenario> make_scenario(const ScenarioDefinition& definition, Options& options);
-
-struct InvariantResult {
-  std::string name;
-  std::string kind;
-  bool held = true;
-  int violated_runs = 0;                    // repetitions in which it was violated
-  std::vector<std::string> witnesses;       // from the first violating repetition, bounded
-  std::optional<double> first_violation_ms; // since release, first violating repetition
-};
-
-// Interleave mode: one step as it ran in a schedule.
-struct StepRecord {
-  std::string step;
-  std::string session;
-  std::string sql;          // what it sent (for C++ steps, every statement, "; "-joined)
-  std::string outcome;      // "ok", "error", "cancelled" or "not_run"
-  bool waited = false;      // seen blocked on another session's lock before it ended
-  std::string sqlstate;     // for "error" and "cancelled"
-  std::string message;
-  std::string observation;  // its rows as text
-  int completed_as = -1;    // its place in the order of completion (0-based); -1: never completed
-};
-
-// Interleave mode: one schedule and what happened.
-struct ScheduleResult {
-  std::vector<std::string> schedule;      // step names in the order they were started
-  std::vector<StepRecord> steps;          // the same order
-  std::vector<std::string> completion_order;
-  std::vector<std::string> violated;      // invariants violated after it
-  bool feasible = true;                   // false: a step's session was still waiting when its turn came
-  std::string note;                       // why it was infeasible, or what was cancelled
-};
-
-// Interleave mode: the schedules with exactly `switches` context switches
-// (adjacent steps of different sessions), and what became of those run.
-struct SwitchBound {
-  int switches = 0;
-  std::uint64_t total = 0;  // how many there are (listed schedules: how many were listed)
-  long explored = 0;
-  long infeasible = 0;
-  long violated = 0;        // the rest of those explored held
-};
-
-// Interleave mode: how the reproducer was shrunk from the first violating
-// schedule: whole sessions removed, then sessions' trailing steps (their
-// open transactions rolled back), then steps reordered to fewer switches,
-// each change kept only while `invariant` was still violated.
-struct Shrinking {
-  std::string invariant;             // the invariant kept violated
-  ScheduleResult original;           // the first violating schedule found
-  std::vector<std::string> changes;  // what was removed or reordered, one line each
-  int attempts = 0;                  // schedules run while shrinking
-};
-
-// Interleave mode: what the exploration covered and found. Schedules run in
-// order of their number of context switches, fewest first.
-struct Exploration {
-  std::uint64_t total = 0;              // all interleavings (or the listed schedules)
-  long infeasible = 0;
-  std::optional<int> max_switches;      // the bound asked for
-  std::vector<SwitchBound> bounds;      // per switch count, fewest first, up to the bound
-  std::string stopped;                  // why it stopped early ("" when it did not)
-  std::vector<ScheduleResult> violating;  // in the order run, at most 20
-  std::vector<ScheduleResult> held;       // the first feasible ones that held, at most 20
-  std::optional<ScheduleResult> reproducer;  // the shrunk first violating schedule
-  std::optional<Shrinking> shrinking;        // how it was shrunk (absent: not shrunk)
-};
-
-struct LatencySummary {
-  double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
-};
-
-struct PhaseTimings {
-  double setup_ms = 0;     // database clone and connections
-  double reset_ms = 0;     // TRUNCATE + seed, all repetitions
-  double run_ms = 0;       // workers, all repetitions
-  double check_ms = 0;     // final invariant checks
-  double teardown_ms = 0;  // connections closed, database dropped
-};
-
-struct ScenarioResult {
-  ScenarioInfo info;
-  Knobs knobs;                // as run
-  std::uint64_t seed = 0;
-  std::string verdict;        // "held", "violated" or "error"
-  bool matched = false;       // verdict and violated set match the expectation in every repetition
-  std::string error;          // for verdict "error"
-  int repetitions = 0;
-  int violating_runs = 0;     // repetitions with at least one violated invariant
-  std::vector<InvariantResult> invariants;
-  std::map<OutcomeClass, long> outcomes;     // final outcome of every transaction
-  std::map<std::string, long> sqlstates;     // every failed attempt, retried or not
-  long attempts = 0;
-  long retries = 0;
-  double throughput_tps = 0;  // transactions ended (any outcome) per second of run time
-  LatencySummary latency;     // per transaction, retries included
-  std::vector<double> first_violation_ms;  // per violating repetition, since release
-  PhaseTimings phases;
-  std::string deadlock_timeout;  // in force for the workers' sessions
-  // Interleave mode ("interleave"); else "stress". Here repetitions counts
-  // schedules explored and violating_runs the schedules that violated.
-  std::string mode = "stress";
-  Exploration exploration;  // interleave mode
-};
 
 // What a Progress counts: transactions ended (stress mode) or schedules run
 // (interleave mode).

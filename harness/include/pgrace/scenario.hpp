@@ -13,6 +13,27 @@
 //     std::vector<pgrace::Invariant> invariants() const override;
 //   };
 //   PGRACE_REGISTER_SCENARIO(MyScenario);
+//
+// A scenario's life in one run_scenario() call, in the words of the
+// report's phase timings (phases_ms: setup, reset, run, check, teardown):
+//
+//   setup     schema() is built once into a template database (kept, keyed
+//             by a hash of its text), which is cloned into the scenario's
+//             own database; the connections are opened, and prepare() is
+//             called on each worker's.
+//   then per repetition (stress: RunSettings::repeat times; interleave:
+//   once per schedule):
+//   reset     the tables are emptied (TRUNCATE ... RESTART IDENTITY) and
+//             seed() inserts the starting state;
+//   run       stress: the workers are released together by a barrier and
+//             call transaction() while a monitor checks the invariants
+//             (those with during_run) on its own connection; interleave:
+//             the sessions' steps run one at a time in the schedule's order;
+//   check     the main thread, after joining the workers, checks every
+//             invariant; the workers only recorded.
+//   teardown  the connections are closed and the database is dropped.
+//
+// Then the run is judged (Verdict, ScenarioResult::matched in result.hpp).
 
 #include <functional>
 #include <map>

@@ -1,0 +1,158 @@
+#pragma once
+// What run_scenario() returns: a scenario's judged result. Verdicts, modes
+// and outcomes are typed here; they become text only where reports are
+// written (to_string(), in the words the reports use).
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pgrace/invariant.hpp"
+#include "pgrace/knobs.hpp"
+#include "pgrace/outcome.hpp"
+#include "pgrace/scenario.hpp"
+
+namespace pgrace {
+
+// A scenario's verdict: every invariant held in every repetition (or
+// schedule), some invariant was violated in at least one, or the run could
+// not be judged (ScenarioResult::error says why).
+enum class Verdict { held, violated, error };
+
+// "held", "violated" or "error".
+const char* to_string(Verdict verdict);
+
+// How a scenario ran: worker threads running transactions concurrently
+// (stress), or its sessions' steps one at a time in explicit schedules
+// (interleave: the scenario has sessions).
+enum class Mode { stress, interleave };
+
+// "stress" or "interleave".
+const char* to_string(Mode mode);
+
+// Interleave mode: how one step of a schedule ended.
+enum class StepOutcome {
+  ok,         // it completed without error
+  error,      // it failed (StepRecord::sqlstate; none: its C++ code threw)
+  cancelled,  // pgrace cancelled it (neither done nor seen waiting in time), or its statement was (57014)
+  not_run,    // its turn never came (the schedule was infeasible or stopped)
+};
+
+// "ok", "error", "cancelled" or "not_run".
+const char* to_string(StepOutcome outcome);
+
+struct InvariantResult {
+  std::string name;
+  InvariantKind kind = InvariantKind::no_rows;
+  bool held = true;
+  int violated_runs = 0;                    // repetitions (interleave: feasible schedules) in which it was violated
+  std::vector<std::string> witnesses;       // from the first violating repetition, bounded
+  std::optional<double> first_violation_ms; // stress: since release, first violating repetition
+};
+
+// Interleave mode: one step as it ran in a schedule.
+struct StepRecord {
+  std::string step;
+  std::string session;
+  std::string sql;          // what it sent (for C++ steps, every statement, "; "-joined)
+  StepOutcome outcome = StepOutcome::not_run;
+  bool waited = false;      // seen blocked on another session's lock before it ended
+  std::string sqlstate;     // for error and cancelled
+  std::string message;
+  std::string observation;  // its rows as text
+  int completed_as = -1;    // its place in the order of completion (0-based); -1: never completed
+};
+
+// Interleave mode: one schedule and what happened.
+struct ScheduleResult {
+  std::vector<std::string> schedule;      // step names in the order they were started
+  std::vector<StepRecord> steps;          // the same order
+  std::vector<std::string> completion_order;
+  std::vector<std::string> violated;      // invariants violated after it
+  bool feasible = true;                   // false: a step's session was still waiting when its turn came
+  std::string note;                       // why it was infeasible, or what was cancelled
+};
+
+// Interleave mode: the schedules with exactly `switches` context switches
+// (adjacent steps of different sessions), and what became of those run.
+struct SwitchBound {
+  int switches = 0;
+  std::uint64_t total = 0;  // how many there are (listed schedules: how many were listed)
+  long explored = 0;
+  long infeasible = 0;
+  long violated = 0;        // the rest of those explored held
+};
+
+// Interleave mode: how the reproducer was shrunk from the first violating
+// schedule: whole sessions removed, then sessions' trailing steps (their
+// open transactions rolled back), then steps reordered to fewer switches,
+// each change kept only while `invariant` was still violated.
+struct Shrinking {
+  std::string invariant;             // the invariant kept violated
+  ScheduleResult original;           // the first violating schedule found
+  std::vector<std::string> changes;  // what was removed or reordered, one line each
+  int attempts = 0;                  // schedules run while shrinking
+};
+
+// Interleave mode: what the exploration covered and found. Schedules run in
+// order of their number of context switches, fewest first.
+struct Exploration {
+  std::uint64_t total = 0;              // all interleavings (or the listed schedules)
+  long explored = 0;                    // schedules run, infeasible ones included
+  long infeasible = 0;
+  long violating = 0;                   // feasible schedules after which some invariant was violated
+  double schedules_per_s = 0;           // explored per second of run time (phases.run_ms)
+  std::optional<int> max_switches;      // the bound asked for
+  std::vector<SwitchBound> bounds;      // per switch count, fewest first, up to the bound
+  std::string stopped;                  // why it stopped early ("" when it did not)
+  std::vector<ScheduleResult> violating_schedules;  // in the order run, at most 20
+  std::vector<ScheduleResult> held_schedules;       // the first feasible ones that held, at most 20
+  std::optional<ScheduleResult> reproducer;  // the shrunk first violating schedule
+  std::optional<Shrinking> shrinking;        // how it was shrunk (absent: not shrunk)
+};
+
+struct LatencySummary {
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
+};
+
+// Stress mode: what the repetitions covered and measured.
+struct Stress {
+  int repetitions = 0;        // run (fewer than RunSettings::repeat when the run ended in verdict error)
+  int violating_runs = 0;     // repetitions with at least one violated invariant
+  long retries = 0;           // attempts that retried a 40001/40P01 failure
+  double throughput_tps = 0;  // transactions ended (any outcome) per second of run time
+  LatencySummary latency;     // per transaction, retries included
+  std::vector<double> first_violation_ms;  // per violating repetition, since release
+};
+
+struct PhaseTimings {
+  double setup_ms = 0;     // database clone and connections
+  double reset_ms = 0;     // TRUNCATE + seed, all repetitions (interleave: before every schedule)
+  double run_ms = 0;       // workers, all repetitions (interleave: the schedules' steps)
+  double check_ms = 0;     // invariant checks after each repetition (interleave: after each schedule)
+  double teardown_ms = 0;  // connections closed, database dropped
+};
+
+struct ScenarioResult {
+  ScenarioInfo info;
+  Knobs knobs;                // as run
+  std::uint64_t seed = 0;
+  Verdict verdict = Verdict::held;
+  bool matched = false;       // verdict and violated set match the expectation (see run_scenario())
+  std::string error;          // for Verdict::error
+  Mode mode = Mode::stress;
+  std::vector<InvariantResult> invariants;
+  // Stress: the final outcome of every transaction; interleave: of every
+  // step that ran (a step that succeeded counts as committed).
+  std::map<OutcomeClass, long> outcomes;
+  std::map<std::string, long> sqlstates;     // every failed attempt (step), retried or not
+  long attempts = 0;                         // transaction attempts, retries included (interleave: steps run)
+  PhaseTimings phases;
+  std::string deadlock_timeout;  // in force for the workers' sessions
+  Stress stress;             // stress mode only (zero in interleave mode)
+  Exploration exploration;   // interleave mode only (empty in stress mode)
+};
+
+}  // namespace pgrace
