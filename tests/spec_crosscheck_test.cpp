@@ -164,13 +164,13 @@ Events engine_events(const pgrace::ScheduleResult& r) {
     for (; next < completions.size() && completions[next]->completed_as < number; ++next) {
       const pgrace::StepRecord& done = *completions[next];
       events.push_back("step " + done.step + (done.waited ? ": <... completed>" : ""));
-      if (done.outcome != "ok") events.push_back(error_line(done.message));
+      if (done.outcome != pgrace::StepOutcome::ok) events.push_back(error_line(done.message));
     }
   };
   for (std::size_t i = 0; i < r.steps.size(); ++i) {
     const pgrace::StepRecord& step = r.steps[i];
     if (!step.waited) {
-      if (step.completed_as < 0) events.push_back("step " + step.step + ": " + step.outcome);
+      if (step.completed_as < 0) events.push_back("step " + step.step + ": " + pgrace::to_string(step.outcome));
       report_below(step.completed_as + 1);
       continue;
     }
@@ -331,13 +331,13 @@ TEST_P(SpecCrosscheck, EngineReportsTheStepEventsTheIsolationTesterPrinted) {
   settings.shrink = false;
   const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, info, scenario, settings);
   ASSERT_EQ(r.error, "") << name;
-  ASSERT_EQ(r.repetitions, static_cast<int>(expected.size())) << name;
+  ASSERT_EQ(r.exploration.explored, static_cast<long>(expected.size())) << name;
   EXPECT_EQ(r.exploration.infeasible, 0) << name;
-  ASSERT_EQ(r.exploration.held.size(), expected.size()) << name;
+  ASSERT_EQ(r.exploration.held_schedules.size(), expected.size()) << name;
 
   int tables = 0;  // result tables compared
   std::multimap<Schedule, const pgrace::ScheduleResult*> ran;
-  for (const auto& s : r.exploration.held) ran.emplace(s.schedule, &s);
+  for (const auto& s : r.exploration.held_schedules) ran.emplace(s.schedule, &s);
   for (const auto& permutation : expected) {
     auto it = ran.find(permutation.schedule);
     ASSERT_NE(it, ran.end()) << name << ": no schedule ran " << ::testing::PrintToString(permutation.schedule);
@@ -347,7 +347,7 @@ TEST_P(SpecCrosscheck, EngineReportsTheStepEventsTheIsolationTesterPrinted) {
       auto record = std::find_if(it->second->steps.begin(), it->second->steps.end(),
                                  [&](const pgrace::StepRecord& r) { return r.step == step; });
       ASSERT_NE(record, it->second->steps.end()) << where << ": the tester printed rows of " << step;
-      if (record->outcome != "ok") continue;  // a failed step has no observation
+      if (record->outcome != pgrace::StepOutcome::ok) continue;  // a failed step has no observation
       EXPECT_EQ(loose_observation(record->observation), rows) << where << ", rows of step " << step;
       ++tables;
     }

@@ -228,7 +228,7 @@ std::string change_text(const ShrinkChange& change, const Plan& original, const 
 std::set<std::string> cpp_failures(const ScheduleResult& schedule) {
   std::set<std::string> steps;
   for (const auto& step : schedule.steps)
-    if (step.outcome == "error" && step.sqlstate.empty()) steps.insert(step.step);
+    if (step.outcome == StepOutcome::error && step.sqlstate.empty()) steps.insert(step.step);
   return steps;
 }
 
