@@ -243,4 +243,34 @@ TEST_F(Exploration, ABudgetKeepsTheViolationItFound) {
   EXPECT_TRUE(r.exploration.reproducer);
 }
 
+TEST_F(Exploration, AStepReleasedByTheStepJustRunEndsBeforeTheNextStepStarts) {
+  // b's autocommit UPDATE waits for a's row lock; a's COMMIT releases it,
+  // and b's UPDATE (slowed by pg_sleep) must end before c reads, as the
+  // isolation tester waits for released steps: c reads 11, on every run.
+  class Released : public pgrace::Scenario {
+   public:
+    std::string schema() const override { return "CREATE TABLE t (id int PRIMARY KEY, v int)"; }
+    void seed(pqxx::work& tx) override { tx.exec("INSERT INTO t VALUES (1, 0)"); }
+    std::vector<pgrace::Session> sessions() const override {
+      return {{"a", "BEGIN",
+               {pgrace::sql_step("a_upd", "UPDATE t SET v = v + 1 WHERE id = 1"), pgrace::sql_step("a_commit", "COMMIT")}},
+              {"b", "", {pgrace::sql_step("b_upd", "UPDATE t SET v = v + 10 WHERE id = 1 RETURNING pg_sleep(0.05)")}},
+              {"c", "", {pgrace::sql_step("c_read", "SELECT v FROM t WHERE id = 1")}}};
+    }
+    std::vector<std::vector<std::string>> schedules() const override {
+      return {{"a_upd", "b_upd", "a_commit", "c_read"}};
+    }
+    std::vector<pgrace::Invariant> invariants() const override {
+      return {pgrace::predicate("c sees both updates", [](const pgrace::CheckContext& c) -> std::vector<std::string> {
+        if (c.observed("c_read") == "11") return {};
+        return {"c_read " + c.observed("c_read")};
+      })};
+    }
+  } scenario;
+  const auto r = run("released", pgrace::expect_hold(), scenario);
+  EXPECT_EQ(r.verdict, "held") << r.error;
+  ASSERT_FALSE(r.exploration.held.empty());
+  EXPECT_THAT(r.exploration.held.front().completion_order, ElementsAre("a_upd", "a_commit", "b_upd", "c_read"));
+}
+
 }  // namespace

@@ -75,6 +75,7 @@ class ScheduleRun {
       running[s] = static_cast<int>(i);
       dispatch(i, *order[i].step, s, observations);
       await_or_detect_wait(result, i, s);
+      await_released(result, running, s);
       collect(result, observations, running, static_cast<int>(i));
     }
     // Steps still waiting when the schedule is over: nothing left in it can
@@ -196,6 +197,15 @@ class ScheduleRun {
       }
       wait = std::min(wait * 2, std::chrono::microseconds(2000));
     }
+  }
+
+  // Steps of other sessions that were waiting may have been released by the
+  // step session `current` just ran: waits for each to complete or to be
+  // seen waiting again (as the isolation tester does), so that the next step
+  // starts after what they do, on every run.
+  void await_released(ScheduleResult& result, const std::vector<int>& running, std::size_t current) {
+    for (std::size_t o = 0; o < sessions_.size(); ++o)
+      if (o != current && running[o] >= 0) await_or_detect_wait(result, static_cast<std::size_t>(running[o]), o);
   }
 
   bool is_blocked(std::size_t s) {

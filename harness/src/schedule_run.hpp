@@ -1,7 +1,8 @@
 #pragma once
 // One schedule of interleave mode, run step by step on the sessions'
 // threads: each step is sent when its turn comes and the schedule moves on
-// once it completes or is seen waiting for a lock. Internal to pgrace.
+// once it completes or is seen waiting for a lock, and the steps it released
+// have completed or wait again. Internal to pgrace.
 
 #include <chrono>
 #include <map>
