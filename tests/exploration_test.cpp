@@ -273,4 +273,37 @@ TEST_F(Exploration, AStepReleasedByTheStepJustRunEndsBeforeTheNextStepStarts) {
   EXPECT_THAT(r.exploration.held.front().completion_order, ElementsAre("a_upd", "a_commit", "b_upd", "c_read"));
 }
 
+// Two sessions each take a session-level advisory lock, increment a counter
+// under it and unlock.
+class AdvisoryCounter : public pgrace::Scenario {
+ public:
+  std::string schema() const override { return "CREATE TABLE c (id int PRIMARY KEY, v int)"; }
+  void seed(pqxx::work& tx) override { tx.exec("INSERT INTO c VALUES (1, 0)"); }
+  std::vector<pgrace::Session> sessions() const override { return {session("a"), session("b")}; }
+  std::vector<pgrace::Invariant> invariants() const override {
+    return {pgrace::equals("counted twice", "SELECT v FROM c", "2")};
+  }
+
+ private:
+  static pgrace::Session session(const std::string& n) {
+    return {n, "",
+            {pgrace::sql_step(n + "_lock", "SELECT pg_advisory_lock(7)"),
+             pgrace::sql_step(n + "_add", "UPDATE c SET v = v + 1"),
+             pgrace::sql_step(n + "_unlock", "SELECT pg_advisory_unlock(7)")}};
+  }
+};
+
+TEST_F(Exploration, ASessionLevelAdvisoryLockDoesNotOutliveItsSchedule) {
+  // The first schedule ends with a still holding lock 7 (its unlock is left
+  // out); the second is feasible only if that lock was released in between.
+  AdvisoryCounter scenario;
+  pgrace::RunSettings settings;
+  settings.schedules = {{"a_lock", "b_lock", "b_add"},
+                        {"a_lock", "b_lock", "a_add", "a_unlock", "b_add", "b_unlock"}};
+  const auto r = run("advisory", pgrace::expect_hold(), scenario, settings);
+  EXPECT_EQ(r.exploration.infeasible, 1) << r.error;
+  EXPECT_EQ(r.verdict, "held") << r.error;
+  EXPECT_TRUE(r.matched);
+}
+
 }  // namespace

@@ -31,7 +31,7 @@ struct ScheduleBounds {
 
 // Runs `order` on `sessions` (threads of the sessions `definitions`, in the
 // same order): each session's setup SQL, then the steps in order, then
-// ROLLBACK on every session. A step whose session is still busy when its
+// ROLLBACK and pg_advisory_unlock_all() on every session. A step whose session is still busy when its
 // turn comes makes the schedule infeasible (ScheduleResult::feasible false)
 // as soon as nothing can release that session's step (it waits only for
 // idle sessions, or for sessions that themselves wait so), or after the step
