@@ -306,4 +306,16 @@ TEST_F(Exploration, ASessionLevelAdvisoryLockDoesNotOutliveItsSchedule) {
   EXPECT_TRUE(r.matched);
 }
 
+TEST_F(Exploration, ASwitchBoundBelowTheFewestPossibleExploresNothingAndIsNotAPass) {
+  Doctors doctors;
+  pgrace::RunSettings settings;
+  settings.max_switches = 0;  // two sessions need at least one switch
+  const auto r = run("doctors_none", pgrace::expect_hold(), doctors, settings);
+  EXPECT_EQ(r.repetitions, 0);
+  EXPECT_EQ(r.verdict, "error");
+  EXPECT_FALSE(r.matched);
+  EXPECT_THAT(r.error, HasSubstr("--max-switches 0 leaves no schedule to explore"));
+  EXPECT_THAT(r.error, HasSubstr("at least 1"));
+}
+
 }  // namespace

@@ -269,6 +269,19 @@ std::string lack_of_evidence(const ScenarioInfo& info, const ScenarioResult& res
   return "";
 }
 
+// Throws ScenarioFailure when --max-switches leaves `planned` no schedule:
+// fewer switches than the sessions that have steps need (one fewer than
+// their number). A run that tests nothing must not pass.
+void require_schedules(const SchedulePlan& planned, const std::vector<Session>& sessions,
+                       const RunSettings& settings) {
+  if (!planned.plans.empty()) return;
+  const auto active = std::count_if(sessions.begin(), sessions.end(), [](const Session& s) { return !s.steps.empty(); });
+  throw ScenarioFailure("--max-switches " + std::to_string(settings.max_switches.value_or(0)) +
+                        " leaves no schedule to explore: the " + std::to_string(active) +
+                        " sessions with steps need at least " + std::to_string(active - 1) +
+                        " context switch(es); the run tested nothing");
+}
+
 }  // namespace
 
 void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
@@ -283,6 +296,7 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
   result.exploration.total = planned.total;
   result.exploration.max_switches = settings.max_switches;
   result.exploration.bounds = planned.bounds;
+  require_schedules(planned, sessions, settings);
   const std::string schema = call_scenario(info, "schema()", server_dsn, [&] { return scenario.schema(); });
 
   auto phase_start = Clock::now();
