@@ -318,4 +318,23 @@ TEST_F(Exploration, ASwitchBoundBelowTheFewestPossibleExploresNothingAndIsNotAPa
   EXPECT_THAT(r.error, HasSubstr("at least 1"));
 }
 
+TEST_F(Exploration, ACppStepThatThrowsMakesTheVerdictError) {
+  // a_write reads an observation under a misspelt name: its C++ throws in
+  // every schedule, so the run tests nothing: not a pass.
+  class Misspelt : public Doctors {
+    std::vector<pgrace::Session> sessions() const override {
+      auto sessions = Doctors::sessions();
+      sessions[0].steps[1] = pgrace::cpp_step("a_write", [](pgrace::StepContext& ctx) {
+        if (ctx.observed("a_raed") == "2") ctx.exec("UPDATE doctors SET on_call = false WHERE name = 'alice'");
+      });
+      return sessions;
+    }
+  } scenario;
+  const auto r = run("misspelt", pgrace::expect_hold(), scenario);
+  EXPECT_EQ(r.verdict, "error");
+  EXPECT_FALSE(r.matched);
+  EXPECT_THAT(r.error, HasSubstr("step a_write threw: "));
+  EXPECT_THAT(r.error, HasSubstr("a_raed"));
+}
+
 }  // namespace

@@ -130,6 +130,7 @@ class Stage {
 struct Evidence {
   std::string first_infeasible;  // why the first infeasible schedule was
   std::string first_failure;     // the first failed step
+  std::string step_threw;        // the first C++ step whose own exception escaped (a bug in the scenario)
   bool any_step_ok = false;
   std::optional<Plan> first_violating;
 };
@@ -147,6 +148,8 @@ void tally(Played&& played, int switches, const std::string& server_dsn, Scenari
     ++result.attempts;
     evidence.any_step_ok = evidence.any_step_ok || (step.outcome == "ok" && played.schedule.feasible);
     if (step.outcome == "ok") continue;
+    if (step.sqlstate.empty() && evidence.step_threw.empty())
+      evidence.step_threw = "step " + step.step + " threw: " + pgrace::one_line(step.message, 300);
     ++result.sqlstates[step.sqlstate.empty() ? to_string(Stage::outcome_class(step)) : step.sqlstate];
     if (evidence.first_failure.empty())
       evidence.first_failure = "step " + step.step + ": " + (step.sqlstate.empty() ? "" : step.sqlstate + " ") +
@@ -252,9 +255,11 @@ void shrink_reproducer(Stage& stage, const Plan& first, const std::vector<Sessio
   exploration.shrinking = std::move(shrinking);
 }
 
-// Why a run whose schedules ran proves nothing, or "" (see
-// ScenarioInfo::expects_no_commits, RunSettings::budget_s).
+// Why a run whose schedules ran proves nothing, or "": a C++ step threw
+// (as transaction() throwing does in stress mode); see also
+// ScenarioInfo::expects_no_commits, RunSettings::budget_s.
 std::string lack_of_evidence(const ScenarioInfo& info, const ScenarioResult& result, const Evidence& evidence) {
+  if (!evidence.step_threw.empty()) return evidence.step_threw;
   const long feasible = result.repetitions - result.exploration.infeasible;
   if (!result.exploration.stopped.empty() && result.violating_runs == 0)
     return result.exploration.stopped + " and no schedule violated an invariant: a partial exploration is not a "
