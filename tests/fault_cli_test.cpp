@@ -125,6 +125,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "--max-schedules must be a whole number from 1 to"},
         UsageCase{"max schedules 2^64", {"run", kSchedule, "--max-schedules", "18446744073709551616"},
                   "--max-schedules must be a whole number from 1 to"},
+        UsageCase{"empty schedule", {"explore", kSchedule, "--schedule", " "}, "--schedule needs at least one step"},
         UsageCase{"schedule out of order", {"explore", kSchedule, "--schedule", "r1 b1"},
                   "schedule runs step 'b1' after 'r1'"},
         // 7: sharding.
