@@ -259,4 +259,98 @@ TEST_F(Exploration, ABudgetKeepsTheViolationItFound) {
   EXPECT_TRUE(r.exploration.reproducer);
 }
 
+TEST_F(Exploration, AStepReleasedByTheStepJustRunEndsBeforeTheNextStepStarts) {
+  // b's autocommit UPDATE waits for a's row lock; a's COMMIT releases it,
+  // and b's UPDATE (slowed by pg_sleep) must end before c reads, as the
+  // isolation tester waits for released steps: c reads 11, on every run.
+  class Released : public pgrace::Scenario {
+   public:
+    std::string schema() const override { return "CREATE TABLE t (id int PRIMARY KEY, v int)"; }
+    void seed(pqxx::work& tx) override { tx.exec("INSERT INTO t VALUES (1, 0)"); }
+    std::vector<pgrace::Session> sessions() const override {
+      return {{"a", "BEGIN",
+               {pgrace::sql_step("a_upd", "UPDATE t SET v = v + 1 WHERE id = 1"), pgrace::sql_step("a_commit", "COMMIT")}},
+              {"b", "", {pgrace::sql_step("b_upd", "UPDATE t SET v = v + 10 WHERE id = 1 RETURNING pg_sleep(0.05)")}},
+              {"c", "", {pgrace::sql_step("c_read", "SELECT v FROM t WHERE id = 1")}}};
+    }
+    std::vector<std::vector<std::string>> schedules() const override {
+      return {{"a_upd", "b_upd", "a_commit", "c_read"}};
+    }
+    std::vector<pgrace::Invariant> invariants() const override {
+      return {pgrace::predicate("c sees both updates", [](const pgrace::CheckContext& c) -> std::vector<std::string> {
+        if (c.observed("c_read") == "11") return {};
+        return {"c_read " + c.observed("c_read")};
+      })};
+    }
+  } scenario;
+  const auto r = run("released", pgrace::expect_hold(), scenario);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;
+  ASSERT_FALSE(r.exploration.held_schedules.empty());
+  EXPECT_THAT(r.exploration.held_schedules.front().completion_order, ElementsAre("a_upd", "a_commit", "b_upd", "c_read"));
+}
+
+// Two sessions each take a session-level advisory lock, increment a counter
+// under it and unlock.
+class AdvisoryCounter : public pgrace::Scenario {
+ public:
+  std::string schema() const override { return "CREATE TABLE c (id int PRIMARY KEY, v int)"; }
+  void seed(pqxx::work& tx) override { tx.exec("INSERT INTO c VALUES (1, 0)"); }
+  std::vector<pgrace::Session> sessions() const override { return {session("a"), session("b")}; }
+  std::vector<pgrace::Invariant> invariants() const override {
+    return {pgrace::equals("counted twice", "SELECT v FROM c", "2")};
+  }
+
+ private:
+  static pgrace::Session session(const std::string& n) {
+    return {n, "",
+            {pgrace::sql_step(n + "_lock", "SELECT pg_advisory_lock(7)"),
+             pgrace::sql_step(n + "_add", "UPDATE c SET v = v + 1"),
+             pgrace::sql_step(n + "_unlock", "SELECT pg_advisory_unlock(7)")}};
+  }
+};
+
+TEST_F(Exploration, ASessionLevelAdvisoryLockDoesNotOutliveItsSchedule) {
+  // The first schedule ends with a still holding lock 7 (its unlock is left
+  // out); the second is feasible only if that lock was released in between.
+  AdvisoryCounter scenario;
+  pgrace::RunSettings settings;
+  settings.schedules = {{"a_lock", "b_lock", "b_add"},
+                        {"a_lock", "b_lock", "a_add", "a_unlock", "b_add", "b_unlock"}};
+  const auto r = run("advisory", pgrace::expect_hold(), scenario, settings);
+  EXPECT_EQ(r.exploration.infeasible, 1) << r.error;
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;
+  EXPECT_TRUE(r.matched);
+}
+
+TEST_F(Exploration, ASwitchBoundBelowTheFewestPossibleExploresNothingAndIsNotAPass) {
+  Doctors doctors;
+  pgrace::RunSettings settings;
+  settings.max_switches = 0;  // two sessions need at least one switch
+  const auto r = run("doctors_none", pgrace::expect_hold(), doctors, settings);
+  EXPECT_EQ(r.exploration.explored, 0);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::error);
+  EXPECT_FALSE(r.matched);
+  EXPECT_THAT(r.error, HasSubstr("--max-switches 0 leaves no schedule to explore"));
+  EXPECT_THAT(r.error, HasSubstr("at least 1"));
+}
+
+TEST_F(Exploration, ACppStepThatThrowsMakesTheVerdictError) {
+  // a_write reads an observation under a misspelt name: its C++ throws in
+  // every schedule, so the run tests nothing: not a pass.
+  class Misspelt : public Doctors {
+    std::vector<pgrace::Session> sessions() const override {
+      auto sessions = Doctors::sessions();
+      sessions[0].steps[1] = pgrace::cpp_step("a_write", [](pgrace::StepContext& ctx) {
+        if (ctx.observed("a_raed") == "2") ctx.exec("UPDATE doctors SET on_call = false WHERE name = 'alice'");
+      });
+      return sessions;
+    }
+  } scenario;
+  const auto r = run("misspelt", pgrace::expect_hold(), scenario);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::error);
+  EXPECT_FALSE(r.matched);
+  EXPECT_THAT(r.error, HasSubstr("step a_write threw: "));
+  EXPECT_THAT(r.error, HasSubstr("a_raed"));
+}
+
 }  // namespace

@@ -121,6 +121,11 @@ INSTANTIATE_TEST_SUITE_P(
                   "--max-switches must be 0 or more"},
         UsageCase{"budget too small", {"run", kSchedule, "--budget", "0.01"},
                   "--budget must be between 0.1 and 2592000 seconds"},
+        UsageCase{"max schedules -1", {"explore", kSchedule, "--max-schedules", "-1"},
+                  "--max-schedules must be a whole number from 1 to"},
+        UsageCase{"max schedules 2^64", {"run", kSchedule, "--max-schedules", "18446744073709551616"},
+                  "--max-schedules must be a whole number from 1 to"},
+        UsageCase{"empty schedule", {"explore", kSchedule, "--schedule", " "}, "--schedule needs at least one step"},
         UsageCase{"schedule out of order", {"explore", kSchedule, "--schedule", "r1 b1"},
                   "schedule runs step 'b1' after 'r1'"},
         // 7: sharding.

@@ -87,7 +87,11 @@ int explore(const ExploreOptions& o, const std::string& program) {
   apply_exploration_options(o.exploration, settings);
   settings.timeout_s = o.timeout;
   settings.statement_timeout_s = o.statement_timeout;
-  for (const auto& s : o.schedules) settings.schedules.push_back(words(s));
+  for (const auto& s : o.schedules) {
+    settings.schedules.push_back(words(s));
+    if (settings.schedules.back().empty())
+      throw usage_error("--schedule needs at least one step name, got '" + s + "'");
+  }
   auto prepared = make_scenarios(selected, o.options, settings);
   for (std::size_t i = 0; i < selected.size(); ++i) {
     const auto sessions = prepared.scenarios[i]->sessions();

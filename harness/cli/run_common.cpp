@@ -1,6 +1,8 @@
 #include "run_common.hpp"
 
+#include <charconv>
 #include <iostream>
+#include <limits>
 #include <set>
 
 #include "pgrace/error.hpp"
@@ -9,6 +11,17 @@ namespace pgrace::cli {
 namespace {
 
 std::string key_of(const std::string& option_item) { return option_item.substr(0, option_item.find('=')); }
+
+std::size_t parse_max_schedules(const std::string& text) {
+  std::size_t n = 0;
+  const char* end = text.data() + text.size();
+  const auto [at, error] = std::from_chars(text.data(), end, n);
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || error != std::errc() ||
+      at != end || n < 1)
+    throw usage_error("--max-schedules must be a whole number from 1 to " +
+                      std::to_string(std::numeric_limits<std::size_t>::max()) + ", got '" + text + "'");
+  return n;
+}
 
 }  // namespace
 
@@ -104,14 +117,13 @@ void add_exploration_options(CLI::App& command, ExplorationOptions& options) {
 }
 
 void apply_exploration_options(const ExplorationOptions& options, RunSettings& settings) {
-  if (options.max_schedules < 1) throw usage_error("--max-schedules must be at least 1");
   if (options.max_switches && *options.max_switches < 0)
     throw usage_error("--max-switches must be 0 or more (0: each session runs all its steps at once)");
   constexpr double kMaxBudget = 30 * 24 * 3600.0;
   if (options.budget && !(*options.budget >= 0.1 && *options.budget <= kMaxBudget))
     throw usage_error("--budget must be between 0.1 and 2592000 seconds (30 days)");
   if (options.step_timeout_ms < 1) throw usage_error("--step-timeout must be at least 1 (milliseconds)");
-  settings.max_schedules = options.max_schedules;
+  if (options.max_schedules) settings.max_schedules = parse_max_schedules(*options.max_schedules);
   settings.max_switches = options.max_switches;
   settings.budget_s = options.budget;
   settings.step_timeout = std::chrono::milliseconds(options.step_timeout_ms);

@@ -42,7 +42,7 @@ void add_report_options(CLI::App& command, ReportOptions& options);
 // Interleave mode's --max-schedules, --max-switches, --budget and
 // --step-timeout, as given.
 struct ExplorationOptions {
-  std::size_t max_schedules = RunSettings{}.max_schedules;
+  std::optional<std::string> max_schedules;  // parsed by apply_exploration_options (CLI11 wraps "-1" around)
   std::optional<int> max_switches;
   std::optional<double> budget;
   long step_timeout_ms = RunSettings{}.step_timeout.count();
@@ -50,7 +50,8 @@ struct ExplorationOptions {
 void add_exploration_options(CLI::App& command, ExplorationOptions& options);
 
 // Puts `options` into `settings`. Throws pgrace::Error (usage) for
-// out-of-range values: --max-schedules and --step-timeout at least 1,
+// out-of-range values: --max-schedules a whole number from 1 to SIZE_MAX,
+// --step-timeout at least 1,
 // --max-switches at least 0, --budget 0.1 s to 30 days.
 void apply_exploration_options(const ExplorationOptions& options, RunSettings& settings);
 

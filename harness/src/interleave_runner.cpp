@@ -131,6 +131,7 @@ class Stage {
 struct Evidence {
   std::string first_infeasible;  // why the first infeasible schedule was
   std::string first_failure;     // the first failed step
+  std::string step_threw;        // the first C++ step whose own exception escaped (a bug in the scenario)
   bool any_step_ok = false;
   std::optional<Plan> first_violating;
 };
@@ -148,6 +149,8 @@ void tally(Played&& played, int switches, const std::string& server_dsn, Scenari
     ++result.attempts;
     evidence.any_step_ok = evidence.any_step_ok || (step.outcome == StepOutcome::ok && played.schedule.feasible);
     if (step.outcome == StepOutcome::ok) continue;
+    if (step.sqlstate.empty() && evidence.step_threw.empty())
+      evidence.step_threw = "step " + step.step + " threw: " + pgrace::one_line(step.message, 300);
     ++result.sqlstates[step.sqlstate.empty() ? to_string(Stage::outcome_class(step)) : step.sqlstate];
     if (evidence.first_failure.empty())
       evidence.first_failure = "step " + step.step + ": " + (step.sqlstate.empty() ? "" : step.sqlstate + " ") +
@@ -269,9 +272,11 @@ void shrink_reproducer(Stage& stage, const Plan& first, const std::vector<Sessio
   exploration.shrinking = std::move(shrinking);
 }
 
-// Why a run whose schedules ran proves nothing, or "" (see
-// ScenarioInfo::expects_no_commits, RunSettings::budget_s).
+// Why a run whose schedules ran proves nothing, or "": a C++ step threw
+// (as transaction() throwing does in stress mode); see also
+// ScenarioInfo::expects_no_commits, RunSettings::budget_s.
 std::string lack_of_evidence(const ScenarioInfo& info, const ScenarioResult& result, const Evidence& evidence) {
+  if (!evidence.step_threw.empty()) return evidence.step_threw;
   const Exploration& exploration = result.exploration;
   const long feasible = exploration.explored - exploration.infeasible;
   if (!exploration.stopped.empty() && exploration.violating == 0)
@@ -287,6 +292,19 @@ std::string lack_of_evidence(const ScenarioInfo& info, const ScenarioResult& res
   return "";
 }
 
+// Throws ScenarioFailure when --max-switches leaves `planned` no schedule:
+// fewer switches than the sessions that have steps need (one fewer than
+// their number). A run that tests nothing must not pass.
+void require_schedules(const SchedulePlan& planned, const std::vector<Session>& sessions,
+                       const RunSettings& settings) {
+  if (!planned.plans.empty()) return;
+  const auto active = std::count_if(sessions.begin(), sessions.end(), [](const Session& s) { return !s.steps.empty(); });
+  throw ScenarioFailure("--max-switches " + std::to_string(settings.max_switches.value_or(0)) +
+                        " leaves no schedule to explore: the " + std::to_string(active) +
+                        " sessions with steps need at least " + std::to_string(active - 1) +
+                        " context switch(es); the run tested nothing");
+}
+
 }  // namespace
 
 void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
@@ -300,6 +318,7 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
   result.exploration.total = planned.total;
   result.exploration.max_switches = settings.max_switches;
   result.exploration.bounds = planned.bounds;
+  require_schedules(planned, sessions, settings);
   const std::string schema = call_scenario(info, "schema()", server_dsn, [&] { return scenario.schema(); });
 
   auto phase_start = Clock::now();

@@ -1,7 +1,8 @@
 #pragma once
 // One schedule of interleave mode, run step by step on the sessions'
 // threads: each step is sent when its turn comes and the schedule moves on
-// once it completes or is seen waiting for a lock. Internal to pgrace.
+// once it completes or is seen waiting for a lock, and the steps it released
+// have completed or wait again. Internal to pgrace.
 
 #include <chrono>
 #include <map>
@@ -30,7 +31,7 @@ struct ScheduleBounds {
 
 // Runs `order` on `sessions` (threads of the sessions `definitions`, in the
 // same order): each session's setup SQL, then the steps in order, then
-// ROLLBACK on every session. A step whose session is still busy when its
+// ROLLBACK and pg_advisory_unlock_all() on every session. A step whose session is still busy when its
 // turn comes makes the schedule infeasible (ScheduleResult::feasible false)
 // as soon as nothing can release that session's step (it waits only for
 // idle sessions, or for sessions that themselves wait so), or after the step
