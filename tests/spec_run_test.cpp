@@ -8,7 +8,7 @@
 // found it is also run live on the same server and compared). Together the
 // specs cover listed permutations and all interleavings, lock waits, a
 // deadlock whose victim is fixed by deadlock_timeout, the (*), (other) and
-// (other notices N) markers, notices in setup blocks, between result tables
+// (other notices N) markers, application_name with the session's name, notices in setup blocks, between result tables
 // and before a wait, NOTIFY, multi-statement steps, NULLs and alignment,
 // setup and teardown failures, and a marker never released. --expected exits
 // 0 on a match (with any of several alternatives) and 1 with a unified diff
@@ -139,8 +139,8 @@ INSTANTIATE_TEST_SUITE_P(Specs, OwnSpec, ::testing::ValuesIn(own_specs()),
 
 TEST_F(SpecRun, HasTheSpecsItMeansToCheck) {
   const std::vector<std::string> expected = {
-      "all_interleavings", "deadlock", "every_line", "lock_wait", "markers", "never_released", "notices", "notify", "results",
-      "session_setup_fails", "setup_fails", "teardown_fails"};
+      "all_interleavings", "application_name", "deadlock", "every_line", "lock_wait", "markers", "never_released",
+      "notices", "notify", "results", "session_setup_fails", "setup_fails", "teardown_fails"};
   EXPECT_EQ(own_specs(), expected);
 }
 
@@ -220,6 +220,21 @@ TEST_F(SpecRun, BadInputIsAUsageErrorOnOneLine) {
     EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
     EXPECT_EQ(run.out, "");
   }
+}
+
+// As the tester does, the session's name is appended to the application_name
+// the connection string gives (tests/specs/application_name.spec checks the
+// suffixes against the tester itself).
+TEST_F(SpecRun, ApplicationNameKeepsTheConnectionStringsAndAppendsTheSession) {
+  TempDir tmp;
+  const std::string spec = (tmp.path() / "app.spec").string();
+  write_text(spec,
+             "setup { SELECT current_setting('application_name') AS control; }\n"
+             "session \"s one\"\nstep s_app { SELECT current_setting('application_name') AS app; }\n");
+  const RunResult run = run_pgrace({"spec", spec, "--dsn", server_->dsn() + " application_name=probe"});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr("\nprobe/control connection\n"));
+  EXPECT_THAT(run.out, HasSubstr("\nprobe/s one\n"));
 }
 
 TEST_F(SpecRun, AStepThatNeitherCompletesNorWaitsIsCancelled) {
