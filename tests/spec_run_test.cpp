@@ -33,6 +33,7 @@
 namespace {
 
 using namespace pgrace::test;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -250,6 +251,47 @@ TEST_F(SpecRun, AStepThatNeitherCompletesNorWaitsIsCancelled) {
                                  "step s_after: SELECT 'after' AS next;\n"));
   EXPECT_THAT(run.err, HasSubstr("step s_sleep neither completed nor waited for a lock"));
   EXPECT_EQ(pgrace_databases(*server_), std::vector<std::string>{});
+}
+
+// A marker that holds a step until a step of another session completes,
+// which waits for a lock the held step's session would release next: the
+// tester waits for the held step for twice its step timeout, prints which
+// steps are still active and stops. pgrace prints the same lines (the
+// tester, when installed, is run with the same timeout and compared) and
+// goes on with the next spec file.
+TEST_F(SpecRun, ASessionBusyForTwiceTheStepTimeoutStopsTheSpecAsTheTesterDoes) {
+  TempDir tmp;
+  const fs::path spec = tmp.path() / "stuck.spec";
+  write_text(spec,
+             "setup { CREATE TABLE t (id int); }\nteardown { DROP TABLE t; }\n"
+             "session a\nsetup { BEGIN; }\nstep a_lock { LOCK t; }\nstep a_held { SELECT 'held' AS h; }\n"
+             "step a_commit { COMMIT; }\n"
+             "session b\nstep b_wait { SELECT count(*) FROM t; }\n"
+             "permutation a_lock b_wait a_held(b_wait) a_commit\n");
+  const std::string stuck_lines =
+      "step a_held: SELECT 'held' AS h; <waiting ...>\n"
+      "step a_held timed out after 2 seconds\n"
+      "active steps are: a_held b_wait\n";
+  const RunResult stuck = run_pgrace({"spec", spec.string(), "--step-timeout", "1000", "--dsn", server_->dsn()});
+  EXPECT_EQ(stuck.exit_code, 1) << stuck.out << stuck.err;
+  EXPECT_THAT(stuck.out, EndsWith(stuck_lines));
+  EXPECT_THAT(stuck.err, HasSubstr("stayed busy with an earlier step for twice the step timeout"));
+  EXPECT_EQ(pgrace_databases(*server_), std::vector<std::string>{});
+
+  write_text(tmp.path() / "stuck.out", stuck.out);
+  const RunResult checked = run_pgrace({"spec", spec.string(), spec_path("lock_wait"), "--expected",
+                                        out_path("lock_wait"), "--expected", (tmp.path() / "stuck.out").string(),
+                                        "--step-timeout", "1000", "--dsn", server_->dsn()});
+  EXPECT_EQ(checked.exit_code, 0) << checked.out << checked.err;
+  EXPECT_THAT(checked.out, HasSubstr("2/2 spec files matched"));
+
+  const std::string tester = installed_isolationtester();
+  if (tester.empty()) GTEST_SKIP() << "PostgreSQL 15's isolationtester is not installed";
+  const std::string script = (specs_dir().parent_path().parent_path() / "scripts" / "spec-expected.sh").string();
+  const RunResult made = run({"/bin/sh", script, server_->dsn(), spec.string()},
+                             {{"ISOLATIONTESTER", tester}, {"PGISOLATIONTIMEOUT", "1"}});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_EQ(read_text(tmp.path() / "stuck.out"), stuck.out);
 }
 
 // Ctrl-C during a step: exit 130, nothing printed after it, and neither the
