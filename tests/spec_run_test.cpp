@@ -140,8 +140,9 @@ INSTANTIATE_TEST_SUITE_P(Specs, OwnSpec, ::testing::ValuesIn(own_specs()),
 
 TEST_F(SpecRun, HasTheSpecsItMeansToCheck) {
   const std::vector<std::string> expected = {
-      "all_interleavings", "application_name", "deadlock", "every_line", "lock_wait", "markers", "never_released",
-      "notices", "notify", "results", "session_setup_fails", "setup_fails", "teardown_fails"};
+      "alignment", "all_interleavings", "application_name", "deadlock", "every_line", "lock_wait", "markers",
+      "names", "never_released", "notices", "notify", "results", "session_setup_fails", "setup_fails",
+      "teardown_fails"};
   EXPECT_EQ(own_specs(), expected);
 }
 
