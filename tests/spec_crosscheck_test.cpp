@@ -84,6 +84,9 @@ using Events = std::vector<std::string>;
 
 // Specs of tests/specs not cross-checked, and why.
 const std::map<std::string, std::string> kLeftOut = {
+    {"alignment", "values with newlines and NULL-only rows: an observation is text without row structure"},
+    {"application_name", "application_name: the engine names its sessions pgrace-NAME"},
+    {"names", "quoted step names with spaces, which this test's transcript reader splits"},
     {"every_line", "markers, notices, session teardown"},
     {"markers", "markers, notices"},
     {"never_released", "markers, notices"},

@@ -8,7 +8,7 @@
 // found it is also run live on the same server and compared). Together the
 // specs cover listed permutations and all interleavings, lock waits, a
 // deadlock whose victim is fixed by deadlock_timeout, the (*), (other) and
-// (other notices N) markers, notices in setup blocks, between result tables
+// (other notices N) markers, application_name with the session's name, notices in setup blocks, between result tables
 // and before a wait, NOTIFY, multi-statement steps, NULLs and alignment,
 // setup and teardown failures, and a marker never released. --expected exits
 // 0 on a match (with any of several alternatives) and 1 with a unified diff
@@ -33,6 +33,7 @@
 namespace {
 
 using namespace pgrace::test;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -128,8 +129,9 @@ INSTANTIATE_TEST_SUITE_P(Specs, OwnSpec, ::testing::ValuesIn(own_specs()),
 
 TEST_F(SpecRun, HasTheSpecsItMeansToCheck) {
   const std::vector<std::string> expected = {
-      "all_interleavings", "deadlock", "deadlock_order", "every_line", "lock_wait", "markers", "never_released",
-      "notices", "notify", "release_order", "results", "session_setup_fails", "setup_fails", "teardown_fails"};
+      "alignment", "all_interleavings", "application_name", "deadlock", "deadlock_order", "every_line",
+      "lock_wait", "markers", "names", "never_released", "notices", "notify", "release_order", "results",
+      "session_setup_fails", "setup_fails", "teardown_fails"};
   EXPECT_EQ(own_specs(), expected);
 }
 
@@ -211,6 +213,21 @@ TEST_F(SpecRun, BadInputIsAUsageErrorOnOneLine) {
   }
 }
 
+// As the tester does, the session's name is appended to the application_name
+// the connection string gives (tests/specs/application_name.spec checks the
+// suffixes against the tester itself).
+TEST_F(SpecRun, ApplicationNameKeepsTheConnectionStringsAndAppendsTheSession) {
+  TempDir tmp;
+  const std::string spec = (tmp.path() / "app.spec").string();
+  write_text(spec,
+             "setup { SELECT current_setting('application_name') AS control; }\n"
+             "session \"s one\"\nstep s_app { SELECT current_setting('application_name') AS app; }\n");
+  const RunResult run = run_pgrace({"spec", spec, "--dsn", server_->dsn() + " application_name=probe"});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr("\nprobe/control connection\n"));
+  EXPECT_THAT(run.out, HasSubstr("\nprobe/s one\n"));
+}
+
 TEST_F(SpecRun, AStepThatNeitherCompletesNorWaitsIsCancelled) {
   TempDir tmp;
   const std::string spec = (tmp.path() / "sleeper.spec").string();
@@ -224,6 +241,47 @@ TEST_F(SpecRun, AStepThatNeitherCompletesNorWaitsIsCancelled) {
                                  "step s_after: SELECT 'after' AS next;\n"));
   EXPECT_THAT(run.err, HasSubstr("step s_sleep neither completed nor waited for a lock"));
   EXPECT_EQ(pgrace_databases(*server_), std::vector<std::string>{});
+}
+
+// A marker that holds a step until a step of another session completes,
+// which waits for a lock the held step's session would release next: the
+// tester waits for the held step for twice its step timeout, prints which
+// steps are still active and stops. pgrace prints the same lines (the
+// tester, when installed, is run with the same timeout and compared) and
+// goes on with the next spec file.
+TEST_F(SpecRun, ASessionBusyForTwiceTheStepTimeoutStopsTheSpecAsTheTesterDoes) {
+  TempDir tmp;
+  const fs::path spec = tmp.path() / "stuck.spec";
+  write_text(spec,
+             "setup { CREATE TABLE t (id int); }\nteardown { DROP TABLE t; }\n"
+             "session a\nsetup { BEGIN; }\nstep a_lock { LOCK t; }\nstep a_held { SELECT 'held' AS h; }\n"
+             "step a_commit { COMMIT; }\n"
+             "session b\nstep b_wait { SELECT count(*) FROM t; }\n"
+             "permutation a_lock b_wait a_held(b_wait) a_commit\n");
+  const std::string stuck_lines =
+      "step a_held: SELECT 'held' AS h; <waiting ...>\n"
+      "step a_held timed out after 2 seconds\n"
+      "active steps are: a_held b_wait\n";
+  const RunResult stuck = run_pgrace({"spec", spec.string(), "--step-timeout", "1000", "--dsn", server_->dsn()});
+  EXPECT_EQ(stuck.exit_code, 1) << stuck.out << stuck.err;
+  EXPECT_THAT(stuck.out, EndsWith(stuck_lines));
+  EXPECT_THAT(stuck.err, HasSubstr("stayed busy with an earlier step for twice the step timeout"));
+  EXPECT_EQ(pgrace_databases(*server_), std::vector<std::string>{});
+
+  write_text(tmp.path() / "stuck.out", stuck.out);
+  const RunResult checked = run_pgrace({"spec", spec.string(), spec_path("lock_wait"), "--expected",
+                                        out_path("lock_wait"), "--expected", (tmp.path() / "stuck.out").string(),
+                                        "--step-timeout", "1000", "--dsn", server_->dsn()});
+  EXPECT_EQ(checked.exit_code, 0) << checked.out << checked.err;
+  EXPECT_THAT(checked.out, HasSubstr("2/2 spec files matched"));
+
+  const std::string tester = installed_isolationtester();
+  if (tester.empty()) GTEST_SKIP() << "PostgreSQL 15's isolationtester is not installed";
+  const std::string script = (specs_dir().parent_path().parent_path() / "scripts" / "spec-expected.sh").string();
+  const RunResult made = run({"/bin/sh", script, server_->dsn(), spec.string()},
+                             {{"ISOLATIONTESTER", tester}, {"PGISOLATIONTIMEOUT", "1"}});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_EQ(read_text(tmp.path() / "stuck.out"), stuck.out);
 }
 
 // Ctrl-C during a step: exit 130, nothing printed after it, and neither the

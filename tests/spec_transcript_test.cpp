@@ -225,7 +225,8 @@ TEST(SpecResultTable, RowOfTheWrongWidthIsALogicError) {
 
 // The lines of the events the engine adds to the tester's usual ones, as
 // isolationtester 15 prints them (tests/specs/notices.out, notify.out and
-// never_released.out; the cancel line as isolationtester.c writes it).
+// never_released.out; the cancel and timed-out lines as isolationtester.c
+// writes them).
 TEST(SpecTranscript, EngineEventsPrintAsTheTesterPrintsThem) {
   Transcript t(parse_spec("session s\nstep a { SELECT 1; SELECT 2; }\n", "x.spec"));
   EXPECT_EQ(t.record(ev::StepCompleted{"a", {}}), "step a: SELECT 1; SELECT 2;\n");
@@ -234,6 +235,8 @@ TEST(SpecTranscript, EngineEventsPrintAsTheTesterPrintsThem) {
   EXPECT_EQ(t.record(ev::StepCanceled{"a", 300}), "isolationtester: canceling step a after 300 seconds\n");
   EXPECT_EQ(t.record(ev::Notify{"s", "news", "one", "talker"}), "s: NOTIFY \"news\" with payload \"one\" from talker\n");
   EXPECT_EQ(t.record(ev::MutuallyBlocked{}), "failed to complete permutation due to mutually-blocking steps\n");
+  EXPECT_EQ(t.record(ev::SessionStuck{"a", 600, {"a", "b"}}),
+            "step a timed out after 600 seconds\nactive steps are: a b\n");
   EXPECT_THROW(t.record(ev::StepCanceled{"nope", 1}), std::logic_error);
 }
 

@@ -81,6 +81,9 @@ std::vector<SpecJob> load_jobs(const SpecOptions& o) {
 std::string run_problem(const spec::SpecRun& run) {
   if (run.end == spec::RunEnd::setup_failed) return "a setup block failed, so the run stopped there";
   if (run.end == spec::RunEnd::mutually_blocked) return "steps still blocked each other at a permutation's end";
+  if (run.end == spec::RunEnd::session_stuck)
+    return "a step's session stayed busy with an earlier step for twice the step timeout, so the permutation "
+           "could not go on (check its order and markers)";
   if (!run.canceled_steps.empty())
     return "step " + run.canceled_steps.front() + " neither completed nor waited for a lock within the step "
            "timeout and was cancelled (raise --step-timeout if it is only slow)";

@@ -10,14 +10,26 @@ namespace pgrace::spec {
 
 SpecConnection::SpecConnection(const std::string& dsn, const std::string& name, NoticeHandler on_notice)
     : connection_(nullptr, &PQfinish), name_(name), dsn_(dsn), on_notice_(std::move(on_notice)) {
-  const char* const keywords[] = {"dbname", "application_name", nullptr};
-  const char* const values[] = {dsn.c_str(), name.c_str(), nullptr};
-  connection_.reset(PQconnectdbParams(keywords, values, 1));
+  connection_.reset(PQconnectdb(dsn.c_str()));
   if (!connection_) throw infrastructure_error("cannot open connection \"" + name + "\": out of memory");
   if (PQstatus(connection_.get()) != CONNECTION_OK)
     throw infrastructure_error("cannot open connection \"" + name + "\": " +
                                one_line(scrub_secrets(PQerrorMessage(connection_.get()), dsn)));
   PQsetNoticeProcessor(connection_.get(), &SpecConnection::forward_notice, this);
+  append_to_application_name();
+}
+
+// As the tester does: application_name becomes what the connection string
+// (or PGAPPNAME) made it, then "/" and the session's name.
+void SpecConnection::append_to_application_name() {
+  const char* const values[] = {name_.c_str()};
+  const PgResult result(
+      PQexecParams(connection_.get(),
+                   "SELECT pg_catalog.set_config('application_name', "
+                   "pg_catalog.current_setting('application_name') || '/' || $1, false)",
+                   1, nullptr, values, nullptr, nullptr, 0),
+      &PQclear);
+  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) throw lost("setting application_name");
 }
 
 void SpecConnection::forward_notice(void* self, const char* message) {

@@ -1,9 +1,9 @@
 #pragma once
 // A libpq connection of a spec run: the control connection or a session's,
-// opened as the isolation tester opens them (application_name is the session
-// name), with the tester's notice handling: a session's notices go to a
-// handler in the order libpq parses them, the control connection's are
-// dropped. libpq rather than libpqxx: the engine needs the asynchronous API
+// opened as the isolation tester opens them ("/" and the session's name
+// appended to application_name), with the tester's notice handling: a
+// session's notices go to a handler in the order libpq parses them, the
+// control connection's are dropped. libpq rather than libpqxx: the engine needs the asynchronous API
 // and each result set of a multi-statement step. Internal to pgrace.
 
 #include <libpq-fe.h>
@@ -26,8 +26,8 @@ class SpecConnection {
   // HINT lines included).
   using NoticeHandler = std::function<void(const std::string& text)>;
 
-  // Connects to `dsn` with application_name `name`; notices go to
-  // `on_notice`, or nowhere when it is empty. Throws pgrace::Error
+  // Connects to `dsn` and appends "/`name`" to its application_name;
+  // notices go to `on_notice`, or nowhere when it is empty. Throws pgrace::Error
   // (infrastructure, naming `name`, redacted) when the connection fails.
   SpecConnection(const std::string& dsn, const std::string& name, NoticeHandler on_notice);
   SpecConnection(const SpecConnection&) = delete;  // libpq holds `this` for the notices
@@ -58,6 +58,7 @@ class SpecConnection {
 
  private:
   static void forward_notice(void* self, const char* message);
+  void append_to_application_name();
 
   std::unique_ptr<PGconn, decltype(&PQfinish)> connection_;
   std::string name_;

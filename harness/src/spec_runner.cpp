@@ -101,7 +101,8 @@ class Engine {
   bool run_block(SpecConnection& connection, const std::string& sql, Block block, const std::string& session);
   bool run_setups();
   void run_teardowns();
-  void finish_session(SessionLink& link, std::vector<Running*>& waiting);
+  bool finish_session(SessionLink& link, std::vector<Running*>& waiting);
+  void report_stuck(const Running& earlier, Clock::duration waited);
   void send(Running& running);
   bool try_complete(Running& running, unsigned flags);
   void try_complete_all(std::vector<Running*>& waiting, unsigned flags);
@@ -176,7 +177,7 @@ RunEnd Engine::run(const Permutation& permutation) {
   if (!run_setups()) return RunEnd::setup_failed;
   std::vector<Running*> waiting;
   for (Running& running : steps) {
-    finish_session(link_of(running), waiting);
+    if (!finish_session(link_of(running), waiting)) return RunEnd::session_stuck;
     send(running);
     const bool must_wait = try_complete(running, kNonBlock);
     try_complete_all(waiting, kNonBlock | kRetry);
@@ -225,18 +226,26 @@ void Engine::run_teardowns() {
 
 // The next step's session is still busy with a step seen waiting: wait for
 // it, polling the other waiting steps (one of them may be what it waits for).
-void Engine::finish_session(SessionLink& link, std::vector<Running*>& waiting) {
+// Returns false, reported, when it is still busy after twice the step timeout.
+bool Engine::finish_session(SessionLink& link, std::vector<Running*>& waiting) {
   const auto start = Clock::now();
   while (link.active) {
     Running* earlier = link.active;
     if (!try_complete(*earlier, kRetry)) waiting.erase(std::find(waiting.begin(), waiting.end(), earlier));
     try_complete_all(waiting, kNonBlock | kRetry);
-    if (link.active && Clock::now() - start > 2 * limits_.step_timeout)
-      throw Error(ExitCode::mismatch, spec_.file + ": step " + name_of(*link.active) + " is still busy after " +
-                                          std::to_string(whole_seconds(Clock::now() - start)) +
-                                          " s and its session has the next step of the permutation: the "
-                                          "permutation cannot go on (check its order and markers)");
+    if (link.active && Clock::now() - start > 2 * limits_.step_timeout) {
+      report_stuck(*link.active, Clock::now() - start);
+      return false;
+    }
   }
+  return true;
+}
+
+void Engine::report_stuck(const Running& earlier, Clock::duration waited) {
+  event::SessionStuck stuck{name_of(earlier), whole_seconds(waited), {}};
+  for (const SessionLink& other : sessions_)
+    if (other.active) stuck.active.push_back(name_of(*other.active));
+  record(stuck);
 }
 
 void Engine::send(Running& running) {

@@ -12,7 +12,7 @@
 //     failure stops the run);
 //   - per step: if the step's session is still busy with an earlier step
 //     that was seen waiting, wait for that step first (polling the other
-//     waiting steps meanwhile); send the step; wait for it to complete, or
+//     waiting steps meanwhile; after twice the step timeout the run stops); send the step; wait for it to complete, or
 //     to be seen waiting for a lock: every 10 ms without input, the control
 //     connection asks pg_isolation_test_session_is_blocked(pid, all session
 //     pids); a step marked (*) counts as waiting at once, and a completed
@@ -45,6 +45,7 @@ enum class RunEnd {
   completed,         // every permutation ran to its teardown
   setup_failed,      // a setup block failed: the tester stops there
   mutually_blocked,  // steps still waited for each other at a permutation's end: the tester stops there
+  session_stuck,     // a step's session stayed busy with an earlier step: the tester stops there
 };
 
 struct SpecRun {
@@ -59,10 +60,8 @@ using TranscriptSink = std::function<void(const std::string& text)>;
 // database at `dsn`, which should be empty: the spec's setup makes what it
 // needs. Records every event to `transcript` and passes each piece of text to
 // `sink` when it is set. Single-threaded; returns when the run has ended.
-// Throws pgrace::Error: infrastructure when a connection cannot be opened or
-// breaks, or a cancelled step does not end; mismatch when a permutation
-// cannot go on (a step's session stays busy with an earlier step for twice
-// the step timeout).
+// Throws pgrace::Error (infrastructure) when a connection cannot be opened
+// or breaks, or a cancelled step does not end.
 SpecRun run_spec(const Spec& spec, const std::vector<Permutation>& permutations, const std::string& dsn,
                  Transcript& transcript, const TranscriptSink& sink, const RunLimits& limits);
 

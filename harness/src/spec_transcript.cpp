@@ -79,6 +79,14 @@ std::string Transcript::render(const event::MutuallyBlocked&) {
   return "failed to complete permutation due to mutually-blocking steps\n";
 }
 
+std::string Transcript::render(const event::SessionStuck& stuck) {
+  sql_of(stuck.step);
+  std::string text = "step " + stuck.step + " timed out after " + std::to_string(stuck.seconds) + " seconds\n";
+  text += "active steps are:";
+  for (const std::string& step : stuck.active) text += " " + step;
+  return text + "\n";
+}
+
 std::string Transcript::render(const event::Notice& notice) { return notice.session + ": " + notice.text; }
 
 std::string Transcript::render(const event::BlockRows& rows) { return format_result_set(rows.rows); }

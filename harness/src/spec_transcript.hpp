@@ -29,7 +29,9 @@
 //   - a step that neither completes nor is seen waiting within the step
 //     timeout is cancelled, with a line saying so, and completes with the
 //     cancellation error; steps still blocking each other when the
-//     permutation ends stop the run with a line saying so;
+//     permutation ends, or a session still busy with an earlier step for
+//     twice the step timeout when its next step is due, stop the run with
+//     lines saying so;
 //   - setup and teardown blocks print only the table of their last result
 //     set (what PQexec returns), and their failures as
 //     "setup failed: ", "setup of session NAME failed: ",
@@ -112,6 +114,14 @@ struct Notify {
 // sent (a marker that never releases, or a wait nobody resolves): the tester
 // stops.
 struct MutuallyBlocked {};
+// The next step's session stayed busy with its earlier step `step` for
+// `seconds` (twice the step timeout), so the permutation could not go on;
+// `active` are the steps still busy, in session order: the tester stops.
+struct SessionStuck {
+  std::string step;
+  int seconds = 0;
+  std::vector<std::string> active;
+};
 // A setup or teardown block's result set (only its last one).
 struct BlockRows {
   ResultSet rows;
@@ -127,7 +137,8 @@ struct BlockFailed {
 }  // namespace event
 
 using Event = std::variant<event::PermutationStarted, event::StepWaiting, event::StepCompleted, event::StepOutput,
-                           event::StepCanceled, event::Notify, event::MutuallyBlocked, event::Notice,
+                           event::StepCanceled, event::Notify, event::MutuallyBlocked, event::SessionStuck,
+                           event::Notice,
                            event::BlockRows, event::BlockFailed>;
 
 // The text PQprint() writes for a result set with the options the tester
@@ -161,6 +172,7 @@ class Transcript {
   std::string render(const event::StepCanceled& canceled);
   std::string render(const event::Notify& notify);
   std::string render(const event::MutuallyBlocked& blocked);
+  std::string render(const event::SessionStuck& stuck);
   std::string render(const event::Notice& notice);
   std::string render(const event::BlockRows& rows);
   std::string render(const event::BlockFailed& failed);
