@@ -227,6 +227,49 @@ TEST_F(Exploration, ShrinkingNeverKeepsAScheduleWhoseVerdictRestsOnAStepLeftOut)
   EXPECT_EQ(switches(*r.exploration.reproducer), 2) << joined(r.exploration.reproducer->schedule);
 }
 
+TEST_F(Exploration, ShrinkingDoesNotLeaveWorkOutToViolateAnInvariantAboutAllOfIt) {
+  // Two increments of a counter read-modify-write: "the counter is 2" is
+  // also "violated" by running one session alone, which shows nothing.
+  class Counter : public pgrace::Scenario {
+    std::string schema() const override { return "CREATE TABLE c (v int)"; }
+    void seed(pqxx::work& tx) override { tx.exec("INSERT INTO c VALUES (0)"); }
+    std::vector<pgrace::Session> sessions() const override { return {adder("a"), adder("b")}; }
+    std::vector<pgrace::Invariant> invariants() const override {
+      return {pgrace::equals("both increments count", "SELECT v FROM c", "2")};
+    }
+    static pgrace::Session adder(const std::string& n) {
+      return {n, "BEGIN",
+              {pgrace::sql_step(n + "_read", "SELECT v FROM c"),
+               pgrace::cpp_step(n + "_write",
+                                [n](pgrace::StepContext& ctx) {
+                                  const int v = std::stoi(ctx.observed(n + "_read"));
+                                  ctx.exec("UPDATE c SET v = " + std::to_string(v + 1));
+                                }),
+               pgrace::sql_step(n + "_commit", "COMMIT")}};
+    }
+  } counter;
+  const auto r = run("counter", pgrace::expect_violation({"both increments count"}), counter);
+  ASSERT_TRUE(r.exploration.reproducer) << r.error;
+  const auto& reproducer = *r.exploration.reproducer;
+  EXPECT_EQ(reproducer.schedule.size(), 6u) << joined(reproducer.schedule);
+  EXPECT_EQ(switches(reproducer), 2) << joined(reproducer.schedule);
+}
+
+TEST_F(Exploration, ListedSchedulesAreBoundedByMaxSwitchesToo) {
+  Doctors doctors;
+  pgrace::RunSettings settings;
+  settings.schedules = {{"a_read", "b_read", "a_write", "b_write", "a_commit", "b_commit"},  // 5 switches
+                        {"a_read", "a_write", "a_commit", "b_read", "b_write", "b_commit"}};  // 1
+  settings.max_switches = 2;
+  const auto r = run("listed_bounded", pgrace::expect_hold(), doctors, settings);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;
+  EXPECT_EQ(r.exploration.explored, 1);
+  settings.max_switches = 0;
+  const auto none = run("listed_none", pgrace::expect_hold(), doctors, settings);
+  EXPECT_EQ(none.verdict, pgrace::Verdict::error);
+  EXPECT_THAT(none.error, HasSubstr("every schedule has at least 1 context switch(es)"));
+}
+
 TEST_F(Exploration, ABudgetThatRunsOutBeforeAnyViolationIsNotAPass) {
   JobQueue queue;
   class SlowQueue : public JobQueue {

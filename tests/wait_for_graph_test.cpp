@@ -41,13 +41,25 @@ TEST(WaitForGraph, WaitingForARunningSessionMayEnd) {
   EXPECT_EQ(step_prospect({waiting_for({1}), running()}, 0), StepProspect::may_end);
   // ... also through a chain of waiting sessions.
   EXPECT_EQ(step_prospect({waiting_for({1}), waiting_for({2}), running()}, 0), StepProspect::may_end);
-  // ... and when only one of several blockers can move.
-  EXPECT_EQ(step_prospect({waiting_for({1, 2}), idle(), running()}, 0), StepProspect::may_end);
+  // ... and when every one of several blockers can move.
+  EXPECT_EQ(step_prospect({waiting_for({1, 2}), running(), SessionWaits{true, {}, true}}, 0), StepProspect::may_end);
+}
+
+TEST(WaitForGraph, OneIdleBlockerAmongSeveralIsEnoughToBeStuck) {
+  // Two holders of a share lock, one running and one idle: the lock is
+  // granted only when both let go.
+  EXPECT_EQ(step_prospect({waiting_for({1, 2}), idle(), running()}, 0), StepProspect::stuck);
+  // An idle session and a backend outside the schedule.
+  EXPECT_EQ(step_prospect({SessionWaits{true, {1}, true}, idle()}, 0), StepProspect::stuck);
+  // Behind a session that is itself stuck behind an idle one, while another blocker runs.
+  EXPECT_EQ(step_prospect({waiting_for({1, 3}), waiting_for({2}), idle(), running()}, 0), StepProspect::stuck);
 }
 
 TEST(WaitForGraph, ADeadlockMayEndSinceTheServerBreaksIt) {
   EXPECT_EQ(step_prospect({waiting_for({1}), waiting_for({0})}, 0), StepProspect::may_end);
   EXPECT_EQ(step_prospect({waiting_for({1}), waiting_for({2}), waiting_for({1})}, 0), StepProspect::may_end);
+  // Even with an idle blocker on the side: the detector may end this very wait.
+  EXPECT_EQ(step_prospect({waiting_for({1, 2}), waiting_for({0}), idle()}, 0), StepProspect::may_end);
 }
 
 TEST(WaitForGraph, WaitingForABackendOutsideTheScheduleMayEnd) {

@@ -248,12 +248,39 @@ bool still_violates(const Played& candidate, const ScheduleResult& original, con
   return true;
 }
 
+// The same steps as `plan`, each session running all of its steps at once,
+// sessions in the order they first appear.
+Plan serial_of(const Plan& plan) {
+  Plan serial;
+  for (const auto& first : plan) {
+    if (std::any_of(serial.begin(), serial.end(), [&](const PlannedStep& p) { return p.session == first.session; }))
+      continue;
+    for (const auto& step : plan)
+      if (step.session == first.session) serial.push_back(step);
+  }
+  return serial;
+}
+
+// Whether `invariant` holds when the steps of `plan` run serially (see
+// serial_of()): a schedule that violates it while its serial order holds
+// shows a concurrency bug, not work left undone.
+bool holds_serially(Stage& stage, const Plan& plan, const std::string& invariant) {
+  const Played serial = stage.play(serial_of(plan), "the serial order of a shrinking attempt", true);
+  const auto& violated = serial.schedule.violated;
+  return serial.schedule.feasible && serial.missing_observations.empty() &&
+         std::find(violated.begin(), violated.end(), invariant) == violated.end();
+}
+
 // Shrinks the first violating schedule into the reproducer, keeping its
-// first violated invariant violated (see still_violates()).
+// first violated invariant violated (see still_violates()). When the serial
+// order of the original holds, a candidate's serial order must hold too: an
+// invariant about the whole work ("the counter is 2") is violated by merely
+// leaving work out, which reproduces nothing.
 void shrink_reproducer(Stage& stage, const Plan& first, const std::vector<Session>& sessions,
                        const std::string& server_dsn, Exploration& exploration) {
   const ScheduleResult& original = exploration.violating_schedules.front();
   const std::string invariant = original.violated.front();
+  const bool serial_must_hold = holds_serially(stage, first, invariant);
   ScheduleResult smallest = original;
   int attempt = 0;
   const ShrinkOutcome outcome = shrink_plan(
@@ -261,6 +288,7 @@ void shrink_reproducer(Stage& stage, const Plan& first, const std::vector<Sessio
       [&](const Plan& candidate) {
         Played played = stage.play(candidate, "shrinking attempt " + std::to_string(++attempt), true);
         if (!still_violates(played, original, invariant)) return false;
+        if (serial_must_hold && !holds_serially(stage, candidate, invariant)) return false;
         smallest = std::move(played.schedule);
         return true;
       },
@@ -293,16 +321,13 @@ std::string lack_of_evidence(const ScenarioInfo& info, const ScenarioResult& res
 }
 
 // Throws ScenarioFailure when --max-switches leaves `planned` no schedule:
-// fewer switches than the sessions that have steps need (one fewer than
-// their number). A run that tests nothing must not pass.
-void require_schedules(const SchedulePlan& planned, const std::vector<Session>& sessions,
-                       const RunSettings& settings) {
+// fewer switches than any schedule has (the sessions that have steps need
+// one fewer than their number). A run that tests nothing must not pass.
+void require_schedules(const SchedulePlan& planned, const RunSettings& settings) {
   if (!planned.plans.empty()) return;
-  const auto active = std::count_if(sessions.begin(), sessions.end(), [](const Session& s) { return !s.steps.empty(); });
   throw ScenarioFailure("--max-switches " + std::to_string(settings.max_switches.value_or(0)) +
-                        " leaves no schedule to explore: the " + std::to_string(active) +
-                        " sessions with steps need at least " + std::to_string(active - 1) +
-                        " context switch(es); the run tested nothing");
+                        " leaves no schedule to explore: every schedule has at least " +
+                        std::to_string(planned.fewest_switches) + " context switch(es); the run tested nothing");
 }
 
 }  // namespace
@@ -318,7 +343,7 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
   result.exploration.total = planned.total;
   result.exploration.max_switches = settings.max_switches;
   result.exploration.bounds = planned.bounds;
-  require_schedules(planned, sessions, settings);
+  require_schedules(planned, settings);
   const std::string schema = call_scenario(info, "schema()", server_dsn, [&] { return scenario.schema(); });
 
   auto phase_start = Clock::now();

@@ -50,12 +50,18 @@ Plan listed_plan(const std::vector<std::string>& names, const std::vector<Sessio
 }
 
 SchedulePlan listed_plans(const std::vector<std::vector<std::string>>& listed, const std::vector<Session>& sessions,
-                          const std::map<std::string, PlannedStep>& by_name) {
+                          const std::map<std::string, PlannedStep>& by_name, const RunSettings& settings) {
   SchedulePlan out;
   out.total = listed.size();
   for (const auto& names : listed) out.plans.push_back(listed_plan(names, sessions, by_name));
   std::stable_sort(out.plans.begin(), out.plans.end(),
                    [](const Plan& a, const Plan& b) { return plan_switches(a) < plan_switches(b); });
+  out.fewest_switches = out.plans.empty() ? 0 : plan_switches(out.plans.front());
+  const int max_switches = settings.max_switches.value_or(INT_MAX);
+  auto beyond = std::find_if(out.plans.begin(), out.plans.end(),
+                             [&](const Plan& plan) { return plan_switches(plan) > max_switches; });
+  out.plans.erase(beyond, out.plans.end());
+  if (out.plans.size() > settings.max_schedules) out.plans.resize(settings.max_schedules);
   for (const auto& plan : out.plans) {
     const int switches = plan_switches(plan);
     if (out.bounds.empty() || out.bounds.back().switches != switches) out.bounds.push_back({switches});
@@ -69,6 +75,9 @@ SchedulePlan generated_plan(const std::vector<Session>& sessions, const RunSetti
   for (const auto& session : sessions) steps_per_session.push_back(static_cast<int>(session.steps.size()));
   SchedulePlan out;
   out.total = count_interleavings(steps_per_session);
+  out.fewest_switches =
+      std::max(0, static_cast<int>(std::count_if(steps_per_session.begin(), steps_per_session.end(),
+                                                 [](int steps) { return steps > 0; })) - 1);
   const int max_switches = settings.max_switches.value_or(INT_MAX);
   const std::vector<std::uint64_t> counts = count_by_switches(steps_per_session);
   for (std::size_t k = 0; k < counts.size() && static_cast<int>(k) <= max_switches; ++k)
@@ -98,7 +107,7 @@ SchedulePlan plan_schedules(const std::vector<Session>& sessions, Scenario& scen
   const auto listed = settings.schedules.empty()
                           ? call_scenario(info, "schedules()", dsn, [&] { return scenario.schedules(); })
                           : settings.schedules;
-  return listed.empty() ? generated_plan(sessions, settings) : listed_plans(listed, sessions, by_name);
+  return listed.empty() ? generated_plan(sessions, settings) : listed_plans(listed, sessions, by_name, settings);
 }
 
 }  // namespace pgrace::detail

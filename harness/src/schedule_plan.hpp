@@ -17,6 +17,7 @@ struct SchedulePlan {
   std::vector<Plan> plans;          // in the order to run them
   std::uint64_t total = 0;          // all interleavings, or the listed schedules
   std::vector<SwitchBound> bounds;  // per switch count up to the bound, fewest first; nothing explored yet
+  int fewest_switches = 0;          // of any schedule there is, within the bound or not
 
   // The time the plan is expected to take: 0.1 s per step (see
   // RunSettings::timeout_s).
@@ -25,7 +26,8 @@ struct SchedulePlan {
 
 // The schedules to run for `sessions`: `settings.schedules`, else the
 // scenario's schedules(), each in its listed order, stably sorted by switch
-// count; else the interleavings with at most `settings.max_switches`
+// count, those with more than `settings.max_switches` left out, at most
+// `settings.max_schedules` of them; else the interleavings with at most `settings.max_switches`
 // switches (all if unset), fewest switches first, at most
 // `settings.max_schedules` of them (sampled with `settings.seed` within the
 // switch count where the limit falls). Throws pgrace::Error (usage) for
