@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <iostream>
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
@@ -25,6 +26,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
 int switches(const pgrace::ScheduleResult& s) {
@@ -268,6 +270,42 @@ TEST_F(Exploration, ListedSchedulesAreBoundedByMaxSwitchesToo) {
   const auto none = run("listed_none", pgrace::expect_hold(), doctors, settings);
   EXPECT_EQ(none.verdict, pgrace::Verdict::error);
   EXPECT_THAT(none.error, HasSubstr("every schedule has at least 1 context switch(es)"));
+}
+
+TEST_F(Exploration, ThreeSessionDeadlocksEndTheSameWayOnEveryRun) {
+  // Each session locks its own row, then the next one's: a ring. Which
+  // session the server picks as the victim must not depend on timing.
+  class Ring : public pgrace::Scenario {
+    std::string schema() const override { return "CREATE TABLE r (id int PRIMARY KEY, v int)"; }
+    void seed(pqxx::work& tx) override { tx.exec("INSERT INTO r VALUES (0, 0), (1, 0), (2, 0)"); }
+    std::vector<pgrace::Session> sessions() const override { return {locker(0), locker(1), locker(2)}; }
+    std::vector<pgrace::Invariant> invariants() const override {
+      return {pgrace::no_rows("every row written", "SELECT id FROM r WHERE v = 0")};
+    }
+    static pgrace::Session locker(int i) {
+      const std::string n = std::to_string(i), next = std::to_string((i + 1) % 3);
+      return {"s" + n, "BEGIN",
+              {pgrace::sql_step("own" + n, "UPDATE r SET v = v + 1 WHERE id = " + n),
+               pgrace::sql_step("next" + n, "UPDATE r SET v = v + 1 WHERE id = " + next),
+               pgrace::sql_step("commit" + n, "COMMIT")}};
+    }
+  } ring;
+  pgrace::RunSettings settings;
+  settings.max_switches = 5;  // own0 own1 own2 next0 next1 next2 closes the ring
+  std::vector<std::string> outcomes;
+  for (int run_number = 0; run_number < 2; ++run_number) {
+    const auto r = run("ring", pgrace::expect_hold(), ring, settings);
+    EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;  // a victim's row is also its neighbour's
+    std::string summary = std::to_string(r.exploration.explored) + " explored, " +
+                          std::to_string(r.exploration.violating) + " violated, " +
+                          std::to_string(r.exploration.infeasible) + " infeasible, 40P01 x" +
+                          std::to_string(r.sqlstates.count("40P01") ? r.sqlstates.at("40P01") : 0);
+    if (r.exploration.reproducer) summary += ", reproducer " + joined(r.exploration.reproducer->schedule);
+    outcomes.push_back(summary);
+  }
+  for (const auto& o : outcomes) EXPECT_EQ(o, outcomes.front());
+  std::cout << "[ ring     ] " << outcomes.front() << "\n";
+  EXPECT_THAT(outcomes.front(), Not(HasSubstr("40P01 x0")));
 }
 
 TEST_F(Exploration, ABudgetThatRunsOutBeforeAnyViolationIsNotAPass) {

@@ -243,18 +243,17 @@ TEST_F(InterleaveRunner, DeadlockHasExactlyOneVictimAndTheOtherSessionGoesOn) {
   EXPECT_TRUE(s.feasible);
   const auto *y1 = find_step(s, "y1"), *y2 = find_step(s, "y2");
   ASSERT_TRUE(y1 && y2);
-  const bool first_is_victim = y1->outcome == pgrace::StepOutcome::error;
-  const pgrace::StepRecord& victim = first_is_victim ? *y1 : *y2;
-  const pgrace::StepRecord& survivor = first_is_victim ? *y2 : *y1;
+  // y2 closes the cycle. Each step is sent only after the steps waiting
+  // before it had their deadlock check (deadlock_timeout), so the server
+  // always finds the deadlock in y2's check: y2 is the victim on every run.
+  const pgrace::StepRecord& victim = *y2;
+  const pgrace::StepRecord& survivor = *y1;
   EXPECT_EQ(victim.outcome, pgrace::StepOutcome::error);
   EXPECT_EQ(victim.sqlstate, "40P01");
   EXPECT_EQ(survivor.outcome, pgrace::StepOutcome::ok);
   EXPECT_TRUE(survivor.waited);
   EXPECT_GE(survivor.completed_as, 0);
   EXPECT_GE(victim.completed_as, 0);
-  // No order between the two is asserted: the victim's locks go when its
-  // backend aborts, before its client sees the error, so either may be
-  // observed completing first.
   for (const char* step : {"b1", "b2", "x1", "x2", "c1", "c2"}) {
     const auto* rec = find_step(s, step);
     ASSERT_NE(rec, nullptr);
@@ -264,7 +263,7 @@ TEST_F(InterleaveRunner, DeadlockHasExactlyOneVictimAndTheOtherSessionGoesOn) {
   const auto* shown = find_invariant(r, kShow);
   ASSERT_NE(shown, nullptr);
   ASSERT_EQ(shown->witnesses.size(), 1u);
-  EXPECT_EQ(shown->witnesses[0], first_is_victim ? "1=2,2=2" : "1=1,2=1");  // only the survivor's writes remain
+  EXPECT_EQ(shown->witnesses[0], "1=1,2=1");  // only the survivor s1's writes remain
 }
 
 // c. A step that never ends ---------------------------------------------------

@@ -23,6 +23,9 @@ namespace {
 
 constexpr std::size_t kKeptSchedules = 20;  // violating and held schedules kept in the result
 constexpr int kMaxShrinkAttempts = 200;
+// The sessions' deadlock_timeout: the server checks a waiting step for a
+// deadlock this soon, and each step waits for those checks (ScheduleBounds).
+constexpr std::chrono::milliseconds kDeadlockTimeout{2};
 
 double ms_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
@@ -49,9 +52,11 @@ class Stage {
     for (const auto& session : sessions) {
       auto connection = connect(dsn);
       result.deadlock_timeout = prepare_session(*connection, result.knobs.isolation, "pgrace-" + session.name,
-                                                settings.statement_timeout_s);
+                                                settings.statement_timeout_s, kDeadlockTimeout);
       threads_.push_back(std::make_unique<SessionThread>(std::move(connection)));
     }
+    const auto in_force = parse_show_duration(result.deadlock_timeout);
+    if (in_force && *in_force <= kMaxDeadlockSettle) deadlock_timeout_ = *in_force;
   }
 
   // Starts the run's time bound (--timeout), planned for `planned_s` seconds.
@@ -72,7 +77,7 @@ class Stage {
     started = Clock::now();
     Played played;
     std::map<std::string, std::string> observations;
-    const ScheduleBounds bounds{settings_.step_timeout, deadline_,
+    const ScheduleBounds bounds{settings_.step_timeout, deadlock_timeout_, deadline_,
                                 "timed out after " + timeout_text(settings_, timeout_) + " in " + where};
     played.schedule = run_schedule(threads_, sessions_, *control_, bounds, step_refs(plan), observations);
     result_.phases.run_ms += ms_between(started, Clock::now());
@@ -125,6 +130,7 @@ class Stage {
   std::vector<std::unique_ptr<SessionThread>> threads_;
   std::chrono::duration<double> timeout_{0};
   Clock::time_point deadline_ = Clock::time_point::max();
+  std::chrono::milliseconds deadlock_timeout_{0};  // let pass before each step (see ScheduleBounds)
 };
 
 // What the exploration learned beyond the result's counts, for its verdict.

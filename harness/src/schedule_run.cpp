@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <thread>
 #include <pqxx/pqxx>
 
 #include "pgrace/error.hpp"
@@ -74,6 +75,7 @@ class ScheduleRun {
       }
       collect(result, observations, running, settled);
       running[s] = static_cast<int>(i);
+      let_deadlock_checks_run(s);
       dispatch(i, *order[i].step, s, observations);
       await_or_detect_wait(result, i, s);
       collect(result, observations, running, static_cast<int>(i));
@@ -177,6 +179,15 @@ class ScheduleRun {
     });
   }
 
+  // Before a step of session `next` is sent: sleeps until every other step
+  // seen waiting has waited the deadlock_timeout (see ScheduleBounds).
+  void let_deadlock_checks_run(std::size_t next) {
+    if (bounds_.deadlock_timeout.count() <= 0) return;
+    constexpr std::chrono::milliseconds kMargin{1};
+    for (const auto& [s, seen] : waiting_seen_)
+      if (s != next) std::this_thread::sleep_until(seen + bounds_.deadlock_timeout + kMargin);
+  }
+
   // Waits until step `i` completes, or is seen waiting for a lock held by
   // another session, or exceeds the step timeout (then it is cancelled), or
   // the run's deadline passes.
@@ -187,6 +198,7 @@ class ScheduleRun {
       if (sessions_[s]->wait_idle(wait)) return;
       if (is_blocked(s)) {
         result.steps[i].waited = true;
+        if (!waiting_seen_.count(s)) waiting_seen_[s] = Clock::now();
         return;
       }
       if (Clock::now() > deadline) {
@@ -301,6 +313,7 @@ class ScheduleRun {
       observations[record.step] = record.outcome == StepOutcome::ok ? record.observation : "error:" + record.sqlstate;
       record.completed_as = completions_++;
       running[s] = -1;
+      waiting_seen_.erase(s);
     }
     std::vector<const StepRecord*> done;
     for (const auto& r : result.steps)
@@ -316,6 +329,7 @@ class ScheduleRun {
   ScheduleBounds bounds_;
   std::vector<std::shared_ptr<StepSlot>> slots_;  // per step of the schedule
   std::map<std::size_t, std::string> current_;   // per session: what it was last given to run
+  std::map<std::size_t, Clock::time_point> waiting_seen_;  // per session: when its running step was seen waiting
   int completions_ = 0;
 };
 

@@ -25,9 +25,19 @@ struct StepRef {
 // How a schedule's run is bounded.
 struct ScheduleBounds {
   std::chrono::milliseconds step_timeout;  // per step: neither done nor waiting -> cancelled
+  // The sessions' deadlock_timeout, when it is short enough (at most
+  // kMaxDeadlockSettle) to let it pass: before a step is sent, every step
+  // seen waiting has waited that long, so that the server's deadlock check
+  // for it has run. A deadlock is then always detected by the step that
+  // closed the cycle, and its victim is the same on every run. Zero: not
+  // waited for (the victim may vary).
+  std::chrono::milliseconds deadlock_timeout{0};
   Clock::time_point deadline;              // the whole run's (--timeout)
   std::string timed_out;                   // "timed out after 60 s (--timeout) in schedule 3 of 70"
 };
+
+// The longest deadlock_timeout run_schedule() lets pass before each step.
+constexpr std::chrono::milliseconds kMaxDeadlockSettle{20};
 
 // Runs `order` on `sessions` (threads of the sessions `definitions`, in the
 // same order): each session's setup SQL, then the steps in order, then
