@@ -292,7 +292,7 @@ TEST(ProgressProgram, QuietLongStressRunPrintsNoProgress) {
 TEST(ProgressProgram, LongExplorationPrintsScheduleProgress) {
   // Listed 2000 times, the lost update's one schedule runs for seconds
   // (a few ms each) and violates every time.
-  std::vector<std::string> args = {"explore", "transfer.lost_update_schedule"};
+  std::vector<std::string> args = {"explore", "transfer.lost_update_schedule", "--max-schedules", "2000"};
   for (int i = 0; i < 2000; ++i) args.insert(args.end(), {"--schedule", "b1 b2 r1 r2 w1 c1 w2 c2"});
   const RunResult r = pgrace::test::run_pgrace(args, pgrace::test::without_dsn());
   ASSERT_EQ(r.exit_code, 0) << output_of(r);

@@ -8,8 +8,7 @@
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/steps.hpp"
-#include "progress_printer.hpp"
-#include "run_common.hpp"
+#include "scenario_command.hpp"
 #include "selection.hpp"
 
 namespace pgrace::cli {
@@ -17,16 +16,8 @@ namespace {
 
 struct ExploreOptions {
   std::vector<std::string> patterns;
-  std::optional<std::string> dsn;
-  std::optional<std::string> isolation;
-  std::optional<std::string> seed;
-  ExplorationOptions exploration;
   std::vector<std::string> schedules;
-  std::optional<double> timeout;
-  double statement_timeout = 30;
-  std::vector<std::string> options;
-  ReportOptions reports;
-  bool quiet = false;
+  ScenarioOptions common;
 };
 
 std::vector<std::string> words(const std::string& text) {
@@ -78,41 +69,33 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
   for (std::size_t i = 1; i < e.violating_schedules.size() && i < 6; ++i) out << "also violating: " << join(e.violating_schedules[i].schedule) << "\n";
 }
 
+// Throws pgrace::Error (usage) for a stress scenario or a --schedule that
+// does not fit a scenario's sessions.
+void check_interleave(const ScenarioBatch& batch) {
+  for (std::size_t i = 0; i < batch.selected.size(); ++i) {
+    const auto sessions = batch.prepared.scenarios[i]->sessions();
+    if (sessions.empty())
+      throw usage_error(batch.selected[i]->info.name + " is a stress scenario, not made of steps: use pgrace run");
+    for (const auto& schedule : batch.settings.schedules) check_schedule(sessions, schedule);
+  }
+}
+
 int explore(const ExploreOptions& o, const std::string& program) {
   const auto started = std::chrono::steady_clock::now();
-  const auto selected = select_scenarios(o.patterns, false);
-  RunSettings settings;
-  if (o.isolation) settings.isolation = parse_isolation(*o.isolation);
-  settings.seed = o.seed ? parse_seed(*o.seed, "--seed") : random_seed();
-  apply_exploration_options(o.exploration, settings);
-  settings.timeout_s = o.timeout;
-  settings.statement_timeout_s = o.statement_timeout;
+  ScenarioBatch batch;
+  batch.selected = select_scenarios(o.patterns, false);
+  batch.settings = settings_from(o.common);
   for (const auto& s : o.schedules) {
-    settings.schedules.push_back(words(s));
-    if (settings.schedules.back().empty())
+    batch.settings.schedules.push_back(words(s));
+    if (batch.settings.schedules.back().empty())
       throw usage_error("--schedule needs at least one step name, got '" + s + "'");
   }
-  auto prepared = make_scenarios(selected, o.options, settings);
-  for (std::size_t i = 0; i < selected.size(); ++i) {
-    const auto sessions = prepared.scenarios[i]->sessions();
-    if (sessions.empty())
-      throw usage_error(selected[i]->info.name + " is a stress scenario, not made of steps: use pgrace run");
-    for (const auto& schedule : settings.schedules) check_schedule(sessions, schedule);
-  }
-  const ReportFiles files = check_report_files(o.reports);
-  ProgressPrinter printer(std::cerr, progress_style(o.quiet, files), ProgressPrinter::Clock::now, stderr_columns);
-
-  auto server = Server::open(resolve_dsn(o.dsn));
-  RunReport report = new_report(*server, settings, program, prepared);
-  const ProgressCallback progress = [&printer](const Progress& p) { printer.show(p); };
-  for (std::size_t i = 0; i < selected.size(); ++i) {
-    report.scenarios.push_back(run_scenario(*server, selected[i]->info, *prepared.scenarios[i], settings, progress));
-    printer.clear();
-    if (!o.quiet) print_exploration(files.terminal(), report.scenarios.back());
-    files.terminal().flush();
-  }
-  finish_report(report, started, files);
-  return report.exit_code;
+  batch.prepared = make_scenarios(batch.selected, o.common.options, batch.settings);
+  check_interleave(batch);
+  batch.files = check_report_files(o.common.reports);
+  ScenarioHooks hooks;
+  if (!o.common.quiet) hooks.finished = print_exploration;
+  return run_batch(batch, o.common, hooks, started, program).exit_code;
 }
 
 }  // namespace
@@ -122,18 +105,12 @@ void add_explore_command(CLI::App& app, const Selected& selected) {
   auto* command = app.add_subcommand(
       "explore", "Run an interleave scenario's schedules step by step; print the violating ones, minimal first");
   command->add_option("scenarios", o->patterns, "Interleave scenario names or globs")->required();
-  add_dsn_option(*command, o->dsn);
-  command->add_option("--isolation", o->isolation, "read_committed, repeatable_read or serializable (default: the scenario's)");
-  command->add_option("--seed", o->seed, "Seed for sampling schedules, 0 to 2^64-1 (default: random)");
   command->add_option("--schedule", o->schedules,
                       "Run this schedule (step names, space-separated; steps left out are not run and their "
                       "sessions' transactions rolled back); repeatable");
-  add_exploration_options(*command, o->exploration);
-  command->add_option("--timeout", o->timeout, "End a scenario still running after this many seconds (default: max(10 x planned time, 60))");
-  command->add_option("--statement-timeout", o->statement_timeout, "statement_timeout of pgrace's sessions, seconds (0: none; default 30)");
-  command->add_option("-o,--option", o->options, "Scenario option key=value (repeatable)");
-  add_report_options(*command, o->reports);
-  command->add_flag("-q,--quiet", o->quiet, "Print nothing; use the exit code and reports");
+  add_scenario_options(*command, o->common, Offered{false, true},
+                       "Seed for sampling schedules, 0 to 2^64-1 (default: random)",
+                       "Print nothing; use the exit code and reports");
   command->callback([selected, o, command] {
     *selected = [o, command] { return explore(*o, command->get_parent()->get_name()); };
   });

@@ -104,16 +104,17 @@ void finish_report(RunReport& report, std::chrono::steady_clock::time_point star
   if (files.junit) files.junit->write(to_junit(report, files.junit_suite));
 }
 
-void add_exploration_options(CLI::App& command, ExplorationOptions& options) {
+void add_exploration_options(CLI::App& command, ExplorationOptions& options, bool bounds) {
+  command.add_option("--step-timeout", options.step_timeout_ms,
+                     "Interleave mode: cancel a step that neither completes nor waits on a lock within this many ms "
+                     "(default 5000)");
+  if (!bounds) return;
   command.add_option("--max-schedules", options.max_schedules,
                      "Interleave mode: run at most this many schedules, sampled when there are more (default 1000)");
   command.add_option("--max-switches", options.max_switches,
                      "Interleave mode: only schedules with at most this many context switches (default: all)");
   command.add_option("--budget", options.budget,
                      "Interleave mode: stop exploring after this many seconds, keeping what was found");
-  command.add_option("--step-timeout", options.step_timeout_ms,
-                     "Interleave mode: cancel a step that neither completes nor waits on a lock within this many ms "
-                     "(default 5000)");
 }
 
 void apply_exploration_options(const ExplorationOptions& options, RunSettings& settings) {

@@ -47,7 +47,8 @@ struct ExplorationOptions {
   std::optional<double> budget;
   long step_timeout_ms = RunSettings{}.step_timeout.count();
 };
-void add_exploration_options(CLI::App& command, ExplorationOptions& options);
+// Adds --step-timeout and, with `bounds`, --max-schedules, --max-switches and --budget.
+void add_exploration_options(CLI::App& command, ExplorationOptions& options, bool bounds = true);
 
 // Puts `options` into `settings`. Throws pgrace::Error (usage) for
 // out-of-range values: --max-schedules a whole number from 1 to SIZE_MAX,

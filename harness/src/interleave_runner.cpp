@@ -187,14 +187,16 @@ std::string seconds_text(double seconds) {
   return text + " s";
 }
 
+// When the --budget that starts now runs out (never, without one).
+Clock::time_point budget_end_of(const RunSettings& settings) {
+  if (!settings.budget_s) return Clock::time_point::max();
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(*settings.budget_s));
+}
+
 // Runs the planned schedules in order until they are done or the budget
-// (--budget) runs out, offering `progress` a report before each.
-void explore(Stage& stage, const SchedulePlan& planned, const RunSettings& settings, const std::string& server_dsn,
-             ProgressReporter& progress, ScenarioResult& result, Evidence& evidence) {
-  const auto budget_end = settings.budget_s
-                              ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                   std::chrono::duration<double>(*settings.budget_s))
-                              : Clock::time_point::max();
+// runs out at `budget_end`, offering `progress` a report before each.
+void explore(Stage& stage, const SchedulePlan& planned, const RunSettings& settings, Clock::time_point budget_end,
+             const std::string& server_dsn, ProgressReporter& progress, ScenarioResult& result, Evidence& evidence) {
   const std::size_t count = planned.plans.size();
   for (std::size_t k = 0; k < count; ++k) {
     progress.offer(ProgressUnit::schedules, static_cast<long>(k), static_cast<long>(count), result.exploration.violating);
@@ -254,6 +256,15 @@ bool still_violates(const Played& candidate, const ScheduleResult& original, con
   return true;
 }
 
+// When shrinking stops: after 20 times the time an explored schedule took
+// on average (at least 5 s), and not after the --budget's end.
+Clock::time_point shrink_deadline(const ScenarioResult& result, Clock::time_point budget_end) {
+  const double explored = static_cast<double>(std::max(1L, result.exploration.explored));
+  const std::chrono::duration<double> per_schedule(result.phases.run_ms / explored / 1000);
+  const auto limit = std::max<std::chrono::duration<double>>(std::chrono::seconds(5), 20 * per_schedule);
+  return std::min(budget_end, Clock::now() + std::chrono::duration_cast<Clock::duration>(limit));
+}
+
 // The same steps as `plan`, each session running all of its steps at once,
 // sessions in the order they first appear.
 Plan serial_of(const Plan& plan) {
@@ -283,7 +294,7 @@ bool holds_serially(Stage& stage, const Plan& plan, const std::string& invariant
 // invariant about the whole work ("the counter is 2") is violated by merely
 // leaving work out, which reproduces nothing.
 void shrink_reproducer(Stage& stage, const Plan& first, const std::vector<Session>& sessions,
-                       const std::string& server_dsn, Exploration& exploration) {
+                       const std::string& server_dsn, Clock::time_point deadline, Exploration& exploration) {
   const ScheduleResult& original = exploration.violating_schedules.front();
   const std::string invariant = original.violated.front();
   const bool serial_must_hold = holds_serially(stage, first, invariant);
@@ -298,11 +309,13 @@ void shrink_reproducer(Stage& stage, const Plan& first, const std::vector<Sessio
         smallest = std::move(played.schedule);
         return true;
       },
-      kMaxShrinkAttempts);
+      kMaxShrinkAttempts, [deadline] { return Clock::now() >= deadline; });
   for (auto& step : smallest.steps) step.message = scrub_secrets(step.message, server_dsn);
   exploration.reproducer = smallest;
   Shrinking shrinking{invariant, original, {}, outcome.attempts};
   for (const auto& change : outcome.changes) shrinking.changes.push_back(change_text(change, first, sessions));
+  if (outcome.out_of_time)
+    shrinking.changes.push_back("stopped at the shrinking time limit: a smaller reproducer may exist");
   exploration.shrinking = std::move(shrinking);
 }
 
@@ -360,9 +373,11 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
     result.phases.setup_ms = ms_between(phase_start, Clock::now());
     // The run's time bound counts from here: the scenario's own work.
     stage.start_clock(planned.planned_seconds());
-    explore(stage, planned, settings, server_dsn, progress, result, evidence);
+    const auto budget_end = budget_end_of(settings);
+    explore(stage, planned, settings, budget_end, server_dsn, progress, result, evidence);
     if (evidence.first_violating && settings.shrink && settings.schedules.empty())
-      shrink_reproducer(stage, *evidence.first_violating, sessions, server_dsn, result.exploration);
+      shrink_reproducer(stage, *evidence.first_violating, sessions, server_dsn, shrink_deadline(result, budget_end),
+                        result.exploration);
     else if (!result.exploration.violating_schedules.empty())
       result.exploration.reproducer = result.exploration.violating_schedules.front();
     phase_start = Clock::now();

@@ -11,8 +11,9 @@ namespace {
 
 class Shrinker {
  public:
-  Shrinker(const Plan& plan, const StillViolates& still_violates, int max_attempts)
-      : still_violates_(still_violates), max_attempts_(max_attempts) {
+  Shrinker(const Plan& plan, const StillViolates& still_violates, int max_attempts,
+           const std::function<bool()>& out_of_time)
+      : still_violates_(still_violates), max_attempts_(max_attempts), out_of_time_(out_of_time) {
     outcome_.plan = plan;
   }
 
@@ -24,7 +25,11 @@ class Shrinker {
   }
 
  private:
-  bool exhausted() const { return outcome_.attempts >= max_attempts_; }
+  bool exhausted() {
+    if (outcome_.attempts >= max_attempts_) return true;
+    if (out_of_time_ && out_of_time_()) outcome_.out_of_time = true;
+    return outcome_.out_of_time;
+  }
 
   // Tries `candidate`; keeps it when it still violates.
   bool attempt(const Plan& candidate) {
@@ -88,6 +93,7 @@ class Shrinker {
 
   const StillViolates& still_violates_;
   const int max_attempts_;
+  const std::function<bool()>& out_of_time_;
   ShrinkOutcome outcome_;
 };
 
@@ -99,8 +105,9 @@ int plan_switches(const Plan& plan) {
   return switches;
 }
 
-ShrinkOutcome shrink_plan(const Plan& plan, const StillViolates& still_violates, int max_attempts) {
-  return Shrinker(plan, still_violates, max_attempts).run();
+ShrinkOutcome shrink_plan(const Plan& plan, const StillViolates& still_violates, int max_attempts,
+                          const std::function<bool()>& out_of_time) {
+  return Shrinker(plan, still_violates, max_attempts, out_of_time).run();
 }
 
 }  // namespace pgrace::detail

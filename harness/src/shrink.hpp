@@ -35,12 +35,14 @@ struct ShrinkOutcome {
   Plan plan;                         // the smallest plan that still violates
   std::vector<ShrinkChange> changes;  // in the order they were kept
   int attempts = 0;                  // candidates tried
+  bool out_of_time = false;          // stopped by `out_of_time` before trying every candidate
 };
 
 // Returns true when `plan` still shows the violation (the caller runs it).
 using StillViolates = std::function<bool(const Plan&)>;
 
-// Shrinks `plan` (which violates), trying at most `max_attempts` candidates:
+// Shrinks `plan` (which violates), trying at most `max_attempts` candidates,
+// and none once `out_of_time` returns true (if given):
 //   1. whole sessions removed, one at a time, in order of session index;
 //   2. then, per session, its last steps dropped one at a time (at least one
 //      step of each remaining session is kept);
@@ -48,7 +50,8 @@ using StillViolates = std::function<bool(const Plan&)>;
 //      switches than the current plan, fewest first, and lexicographic by
 //      session within one switch count; the first that violates is kept.
 // A plan always keeps at least one step.
-ShrinkOutcome shrink_plan(const Plan& plan, const StillViolates& still_violates, int max_attempts);
+ShrinkOutcome shrink_plan(const Plan& plan, const StillViolates& still_violates, int max_attempts,
+                          const std::function<bool()>& out_of_time = {});
 
 // The context switches of `plan`: adjacent steps of different sessions.
 int plan_switches(const Plan& plan);

@@ -190,7 +190,12 @@ Spec load_spec(const std::string& path) {
   if (!std::filesystem::is_regular_file(path, ec)) throw usage_error(path + ": not a readable spec file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw usage_error(path + ": cannot open the spec file: " + std::strerror(errno));
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string text;
+  try {
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::exception&) {  // a read error inside the stream buffer (e.g. /proc/self/mem)
+    throw usage_error(path + ": cannot read the spec file: " + std::strerror(errno));
+  }
   if (in.bad()) throw usage_error(path + ": cannot read the spec file: " + std::strerror(errno));
   return parse_spec(text, path);
 }

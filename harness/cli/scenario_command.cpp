@@ -1,0 +1,67 @@
+#include "scenario_command.hpp"
+
+#include <iostream>
+
+#include "commands.hpp"
+#include "pgrace/dsn.hpp"
+#include "pgrace/error.hpp"
+#include "progress_printer.hpp"
+
+namespace pgrace::cli {
+
+void add_scenario_options(CLI::App& command, ScenarioOptions& o, Offered offered, const std::string& seed_help,
+                          const std::string& quiet_help) {
+  add_dsn_option(command, o.dsn);
+  if (offered.scenario_knobs) {
+    command.add_option("--isolation", o.isolation,
+                       "read_committed, repeatable_read or serializable (default: the scenario's)");
+    if (offered.sync)
+      command.add_option("--sync", o.sync, "Barrier before every transaction ('round') or only at the start ('start')");
+    command.add_option("--seed", o.seed, seed_help);
+    command.add_option("--timeout", o.timeout,
+                       "End a scenario still running after this many seconds (default: max(10 x planned time, 60))");
+    command.add_option("--statement-timeout", o.statement_timeout,
+                       "statement_timeout of pgrace's sessions, seconds (0: none; default 30)");
+    command.add_option("-o,--option", o.options, "Scenario option key=value (repeatable), e.g. -o accounts=8");
+  }
+  add_exploration_options(command, o.exploration, offered.scenario_knobs);
+  add_report_options(command, o.reports);
+  command.add_flag("-q,--quiet", o.quiet, quiet_help);
+}
+
+RunSettings settings_from(const ScenarioOptions& o) {
+  RunSettings settings;
+  if (o.isolation) settings.isolation = parse_isolation(*o.isolation);
+  if (o.sync) {
+    if (*o.sync != "start" && *o.sync != "round") throw usage_error("--sync must be 'start' or 'round'");
+    settings.sync = *o.sync == "start" ? Sync::start : Sync::round;
+  }
+  settings.seed = o.seed ? parse_seed(*o.seed, "--seed") : random_seed();
+  settings.timeout_s = o.timeout;
+  settings.statement_timeout_s = o.statement_timeout;
+  apply_exploration_options(o.exploration, settings);
+  return settings;
+}
+
+RunReport run_batch(const ScenarioBatch& batch, const ScenarioOptions& options, const ScenarioHooks& hooks,
+                    std::chrono::steady_clock::time_point started, const std::string& program) {
+  std::ostream& out = batch.files.terminal();
+  ProgressPrinter printer(std::cerr, progress_style(options.quiet, batch.files), ProgressPrinter::Clock::now,
+                          stderr_columns);
+  auto server = Server::open(resolve_dsn(options.dsn));
+  if (hooks.started) hooks.started(out, *server);
+  RunReport report = new_report(*server, batch.settings, program, batch.prepared);
+  report.shard = batch.shard;
+  const ProgressCallback progress = [&printer](const Progress& p) { printer.show(p); };
+  for (std::size_t i = 0; i < batch.selected.size(); ++i) {
+    report.scenarios.push_back(
+        run_scenario(*server, batch.selected[i]->info, *batch.prepared.scenarios[i], batch.settings, progress));
+    printer.clear();
+    if (hooks.finished) hooks.finished(out, report.scenarios.back());
+    out.flush();
+  }
+  finish_report(report, started, batch.files);
+  return report;
+}
+
+}  // namespace pgrace::cli

@@ -1,0 +1,75 @@
+#pragma once
+// The skeleton that run, explore and matrix share: the knobs given on the
+// command line, validated into RunSettings once; the scenarios made with
+// their -o options; one server; each scenario run with progress on stderr;
+// the report files. A command adds only what is its own (which scenarios,
+// what it prints). Every problem with the command line is a pgrace::Error
+// (usage) thrown before a server starts; main() prints it, as every error.
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "pgrace/report.hpp"
+#include "pgrace/runner.hpp"
+#include "run_common.hpp"
+
+namespace pgrace::cli {
+
+// The options of a scenario command, as given.
+struct ScenarioOptions {
+  std::optional<std::string> dsn;
+  std::optional<std::string> isolation;
+  std::optional<std::string> sync;
+  std::optional<std::string> seed;
+  std::optional<double> timeout;
+  double statement_timeout = 30;
+  ExplorationOptions exploration;
+  std::vector<std::string> options;  // -o key=value
+  ReportOptions reports;
+  bool quiet = false;
+};
+
+// Which knobs a command offers besides --dsn, the report options and -q.
+struct Offered {
+  bool sync = false;         // --sync (stress mode)
+  bool scenario_knobs = true;  // --isolation, --seed, --timeout, --statement-timeout, -o, exploration
+};
+
+// Adds the options of `offered` to `command`, storing into `options`.
+// `seed_help` says what the seed is for in this command; `quiet_help` what -q leaves.
+void add_scenario_options(CLI::App& command, ScenarioOptions& options, Offered offered, const std::string& seed_help,
+                          const std::string& quiet_help);
+
+// The settings `options` give: --isolation and --sync parsed together, the
+// seed (random when not given), the timeouts and the exploration knobs.
+// Throws pgrace::Error (usage) for any value out of range.
+RunSettings settings_from(const ScenarioOptions& options);
+
+// What a command prints while its scenarios run (each may be empty).
+struct ScenarioHooks {
+  std::function<void(std::ostream&, const Server&)> started;             // the server is up
+  std::function<void(std::ostream&, const ScenarioResult&)> finished;    // one scenario is judged
+};
+
+// Scenarios chosen and made, ready to run.
+struct ScenarioBatch {
+  std::vector<const ScenarioDefinition*> selected;
+  PreparedScenarios prepared;  // make_scenarios() of `selected`
+  RunSettings settings;
+  ReportFiles files;           // check_report_files() of the options
+  RunReport::Shard shard;      // recorded in the report (count 0: not sharded)
+};
+
+// Opens the server of `options.dsn`, runs every scenario of `batch` with a
+// progress line (unless -q), calls `hooks`, writes the report files and
+// returns the report (its exit code set). `started` is when the command
+// began; `program` is argv[0], for reproducer commands.
+RunReport run_batch(const ScenarioBatch& batch, const ScenarioOptions& options, const ScenarioHooks& hooks,
+                    std::chrono::steady_clock::time_point started, const std::string& program);
+
+}  // namespace pgrace::cli
