@@ -111,6 +111,11 @@ TEST(SpecParser, MinimalSpecHasNoSetupTeardownOrPermutations) {
   EXPECT_TRUE(spec.permutations.empty());
 }
 
+TEST(SpecParser, ASqlBlockEndsAtANulByteAsTheTestersCStringDoes) {
+  const Spec spec = parse_spec(std::string("session s step a { SELECT 1;\0 SELECT 2; }", 41), "nul.spec");
+  EXPECT_EQ(spec.sessions[0].steps[0].sql, "SELECT 1;");
+}
+
 TEST(SpecParser, KeywordsAreCaseSensitiveAndOnlyWholeWords) {
   const Spec spec = parse_spec("session stepper step Session { } step \"step\" { }", "k.spec");
   EXPECT_EQ(spec.sessions[0].name, "stepper");

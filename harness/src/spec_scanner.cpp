@@ -143,6 +143,8 @@ Lexeme Scanner::sql_block() {
   if (pos_ >= text_.size()) fail(at, "unterminated SQL block; close it with } (SQL may not contain })");
   advance();  // }
   while (!sql.empty() && is_blank(sql.back())) sql.pop_back();
+  // The tester keeps the block as a C string: it ends at a NUL byte.
+  if (const auto nul = sql.find('\0'); nul != std::string::npos) sql.erase(nul);
   return {Token::sql, sql, at};
 }
 
