@@ -6,7 +6,7 @@
 # counts, detection rates, exit code; in interleave mode the schedule counts,
 # the violating schedules and the minimal reproducer), and the JUnit XML
 # written next to it parses and has one testcase per scenario. It runs
-#   pgrace run 'transfer.*' 'hermitage.g2*' --repeat 2   (stress + interleave, >= 17 scenarios)
+#   pgrace run 'transfer.*' 'hermitage.g2*' 'plan.*' --repeat 2   (stress + interleave + check, >= 21 scenarios)
 #   pgrace explore transfer.lost_update_schedule --schedule ... (a waited step, an infeasible schedule)
 # on ephemeral servers, so it needs the PostgreSQL server packages, and checks
 # that the schema still rejects a corrupted copy of the report. It needs
@@ -21,7 +21,7 @@ fi
 pgrace=$1
 schema=$2/reports/pgrace-report.schema.json
 python=${PYTHON:-python3}
-min_run_scenarios=17  # 11 transfer.* (9 stress, 2 interleave) + 6 hermitage.g2* (interleave)
+min_run_scenarios=21  # 11 transfer.* (9 stress, 2 interleave) + 6 hermitage.g2* (interleave) + 4 plan.* (check)
 
 fail() {
   echo "report_schema_test: FAIL: $*" >&2
@@ -58,8 +58,8 @@ run_pgrace() {
   echo "$rc" >"$tmp/$name.rc"
 }
 
-# Stress and interleave scenarios in one report.
-run_pgrace run run 'transfer.*' 'hermitage.g2*' --repeat 2 --shard 1/1
+# Stress, interleave and check scenarios in one report.
+run_pgrace run run 'transfer.*' 'hermitage.g2*' 'plan.*' --repeat 2 --shard 1/1
 # Three fixed schedules of the lost-update transfer: the one the scenario
 # lists (violating), one where w2 waits on s1's lock (violating), and one
 # where c1's session is still waiting when its turn comes (infeasible).
@@ -207,7 +207,7 @@ def check(label, report, rc, junit_path):
             for i in s["invariants"]:
                 if i["violated_runs"] > s["violating_runs"]:
                     p(f"{name}: invariant {i['name']!r} violated in more runs than the scenario")
-            if s["mode"] == "stress":
+            if s["mode"] in ("stress", "check"):
                 if s["verdict"] != "error" and s["repetitions"] != report["repeat"]:
                     p(f"{name}: {s['repetitions']} repetitions, --repeat {report['repeat']}")
                 fv = s["first_violation_ms"]
@@ -275,11 +275,14 @@ if not problems:
     run = reports["run"]
     modes = [s["mode"] for s in run["scenarios"]]
     if len(modes) < min_run_scenarios:
-        problems.append(f"run: {len(modes)} scenarios, expected at least {min_run_scenarios} (11 transfer.*, 6 hermitage.g2*)")
+        problems.append(f"run: {len(modes)} scenarios, expected at least {min_run_scenarios} (11 transfer.*, 6 hermitage.g2*, 4 plan.*)")
     if run["repeat"] != 2:
         problems.append(f"run: repeat is {run['repeat']}, expected 2")
-    if "stress" not in modes or "interleave" not in modes:
-        problems.append(f"run: modes {sorted(set(modes))}, expected both stress and interleave")
+    if not {"stress", "interleave", "check"} <= set(modes):
+        problems.append(f"run: modes {sorted(set(modes))}, expected stress, interleave and check")
+    plans = [i for s in run["scenarios"] for i in s["invariants"] if i["kind"] == "uses_index"]
+    if not any(i["witnesses"] for i in plans) or not all("enable_seqscan = off" in i["plan"]["settings"] for i in plans):
+        problems.append("run: expected uses_index invariants, one violated, all with their plan settings")
     if not any(s["mode"] == "interleave" and s["schedules"]["minimal_reproducer"] for s in run["scenarios"]):
         problems.append("run: no interleave scenario has a minimal reproducer (hermitage.g2.read_committed should)")
     ex = reports["explore"]

@@ -69,13 +69,15 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
   for (std::size_t i = 1; i < e.violating_schedules.size() && i < 6; ++i) out << "also violating: " << join(e.violating_schedules[i].schedule) << "\n";
 }
 
-// Throws pgrace::Error (usage) for a stress scenario or a --schedule that
+// Throws pgrace::Error (usage) for a stress or check scenario or a --schedule that
 // does not fit a scenario's sessions.
 void check_interleave(const ScenarioBatch& batch) {
   for (std::size_t i = 0; i < batch.selected.size(); ++i) {
     const auto sessions = batch.prepared.scenarios[i]->sessions();
     if (sessions.empty())
-      throw usage_error(batch.selected[i]->info.name + " is a stress scenario, not made of steps: use pgrace run");
+      throw usage_error(batch.selected[i]->info.name + " is a " +
+                        (batch.selected[i]->info.checks_only ? "check" : "stress") +
+                        " scenario, not made of steps: use pgrace run");
     for (const auto& schedule : batch.settings.schedules) check_schedule(sessions, schedule);
   }
 }

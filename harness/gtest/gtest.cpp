@@ -195,9 +195,9 @@ ScenarioResult run(const std::string& registered_name, const RunSettings& settin
   if (result.verdict == Verdict::error)
     return ::testing::AssertionFailure() << explain(result, result.info.name + " did not run to a verdict: " + result.error);
   const auto violated = violated_set(result);
-  bool every_run = true;  // stress mode: each expected invariant failed in every repetition
+  bool every_run = true;  // stress and check mode: each expected invariant failed in every repetition
   for (const auto& inv : result.invariants)
-    if (invariants.count(inv.name) && result.mode == Mode::stress)
+    if (invariants.count(inv.name) && result.mode != Mode::interleave)
       every_run &= inv.violated_runs == result.stress.repetitions;
   if (violated == invariants && every_run) return ::testing::AssertionSuccess();
   std::ostringstream what;

@@ -3,6 +3,7 @@
 #include <pqxx/pqxx>
 
 #include "pgrace/error.hpp"
+#include "plan_check.hpp"
 
 namespace pgrace {
 namespace {
@@ -33,6 +34,9 @@ std::vector<std::string> collect_witnesses(const Invariant& invariant, const Che
     std::string actual = rows.empty() ? "no row" : rows[0][0].is_null() ? "NULL" : rows[0][0].c_str();
     if (actual != invariant.expected)
       witnesses.push_back("expected " + invariant.expected + ", got " + actual);
+  } else if (invariant.kind == InvariantKind::uses_index) {
+    witnesses = detail::unindexed_scans(context.tx, invariant);
+    if (witnesses.size() > max_witnesses) witnesses.resize(max_witnesses);
   } else {
     witnesses = invariant.predicate(context);
     if (witnesses.size() > max_witnesses) witnesses.resize(max_witnesses);
@@ -47,6 +51,7 @@ const char* to_string(InvariantKind kind) {
     case InvariantKind::no_rows: return "no_rows";
     case InvariantKind::equals: return "equals";
     case InvariantKind::predicate: return "predicate";
+    case InvariantKind::uses_index: return "uses_index";
   }
   return "unknown";
 }
@@ -61,6 +66,13 @@ Invariant equals(std::string name, std::string sql, std::string expected) {
 
 Invariant predicate(std::string name, Predicate check, bool during_run) {
   return Invariant{std::move(name), InvariantKind::predicate, "", "", std::move(check), during_run};
+}
+
+Invariant uses_index(std::string name, std::string sql, std::string table, std::vector<std::string> params) {
+  Invariant invariant{std::move(name), InvariantKind::uses_index, std::move(sql), "", {}, false};
+  invariant.table = std::move(table);
+  invariant.params = std::move(params);
+  return invariant;
 }
 
 Invariant no_outcome(std::string name, OutcomeClass kind) {

@@ -18,6 +18,11 @@ std::vector<InvariantResult> invariant_entries(const std::vector<Invariant>& inv
     InvariantResult entry;
     entry.name = invariant.name;
     entry.kind = invariant.kind;
+    if (invariant.kind == InvariantKind::uses_index) {
+      entry.sql = invariant.sql;
+      entry.params = invariant.params;
+      entry.table = invariant.table;
+    }
     entries.push_back(entry);
   }
   return entries;

@@ -42,6 +42,9 @@ std::string reproducer_command(const RunReport& report, const ScenarioResult& r)
       if (r.exploration.max_switches)
         words.insert(words.end(), {"--max-switches", std::to_string(*r.exploration.max_switches)});
     }
+  } else if (r.mode == Mode::check) {
+    words.insert(words.end(), {"run", r.info.name});
+    if (report.repeat != 1) words.insert(words.end(), {"--repeat", std::to_string(report.repeat)});
   } else {
     words.insert(words.end(), {"run", r.info.name, "--seed", std::to_string(r.seed), "--threads",
                                std::to_string(r.knobs.threads)});

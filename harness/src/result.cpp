@@ -11,7 +11,14 @@ const char* to_string(Verdict verdict) {
   return "unknown";
 }
 
-const char* to_string(Mode mode) { return mode == Mode::interleave ? "interleave" : "stress"; }
+const char* to_string(Mode mode) {
+  switch (mode) {
+    case Mode::stress: return "stress";
+    case Mode::interleave: return "interleave";
+    case Mode::check: return "check";
+  }
+  return "unknown";
+}
 
 const char* to_string(StepOutcome outcome) {
   switch (outcome) {

@@ -3,6 +3,7 @@
 #include <pqxx/except>
 #include <sstream>
 
+#include "check_runner.hpp"
 #include "connection_errors.hpp"
 #include "interleave_runner.hpp"
 #include "judge.hpp"
@@ -89,9 +90,11 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
       throw detail::ScenarioFailure(unconstructed->error());
     const auto sessions =
         detail::call_scenario(info, "sessions()", server.dsn(), [&] { return scenario.sessions(); });
-    result.mode = sessions.empty() ? Mode::stress : Mode::interleave;
+    result.mode = !sessions.empty() ? Mode::interleave : info.checks_only ? Mode::check : Mode::stress;
     if (result.mode == Mode::interleave)
       detail::run_interleaved(server, info, scenario, sessions, settings, reporter, result);
+    else if (result.mode == Mode::check)
+      detail::run_checks(server, info, scenario, settings, result);
     else
       detail::run_stress(server, info, scenario, settings, reporter, result);
   } catch (const detail::ScenarioFailure& e) {

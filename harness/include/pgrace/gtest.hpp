@@ -65,9 +65,7 @@ ScenarioResult run(const ScenarioDefinition& definition, const RunSettings& sett
 // taking pgrace::Options& (no registration needed).
 template <class ScenarioClass>
 ScenarioResult run(const RunSettings& settings = {}, const std::vector<std::string>& options = {}) {
-  return run(ScenarioDefinition{ScenarioClass::info(),
-                                [](Options& o) -> std::unique_ptr<Scenario> { return std::make_unique<ScenarioClass>(o); }},
-             settings, options);
+  return run(definition_of<ScenarioClass>(), settings, options);
 }
 
 // The same for a scenario registered with PGRACE_REGISTER_SCENARIO, by name.

@@ -45,19 +45,22 @@ struct CheckContext {
 // A predicate returns the witnesses of a violation; empty means it held.
 using Predicate = std::function<std::vector<std::string>(const CheckContext&)>;
 
-// How an invariant is checked (see no_rows(), equals(), predicate()).
-enum class InvariantKind { no_rows, equals, predicate };
+// How an invariant is checked (see no_rows(), equals(), predicate(),
+// uses_index()).
+enum class InvariantKind { no_rows, equals, predicate, uses_index };
 
-// "no_rows", "equals" or "predicate" (the names used in reports).
+// "no_rows", "equals", "predicate" or "uses_index" (the names used in reports).
 const char* to_string(InvariantKind kind);
 
 struct Invariant {
   std::string name;         // e.g. "total balance is conserved"
   InvariantKind kind = InvariantKind::no_rows;
-  std::string sql;          // no_rows and equals
+  std::string sql;          // no_rows, equals and uses_index
   std::string expected;     // equals: the value the query must return, as text
   Predicate predicate;      // predicate
   bool during_run = true;   // also checked while the workers run (first-violation time)
+  std::string table{};                // uses_index: the table the query must read through an index
+  std::vector<std::string> params{};  // uses_index: sample values of the query's $1, $2, ...
 };
 
 // Holds when `sql` returns no rows; each returned row is a witness.
@@ -70,6 +73,30 @@ Invariant equals(std::string name, std::string sql, std::string expected);
 // Holds when `check` returns no witnesses. With `during_run` false it is only
 // checked after the run (use that for counts that are final only at the end).
 Invariant predicate(std::string name, Predicate check, bool during_run = true);
+
+// Holds when PostgreSQL *could* read `table` through an index to run `sql`
+// (a query, or an UPDATE/DELETE; `params` are sample values of its $1, $2,
+// ...). With the few rows a test table holds, PostgreSQL scans every table
+// sequentially whatever indexes exist, so the real plan says nothing about
+// production. The check therefore plans the query (EXPLAIN, nothing runs)
+// with seq scans disabled (plan_settings() below, inside a subtransaction
+// that is rolled back): a scan of `table` that is still not served by an
+// index means no usable index exists. It holds when every scan of `table`
+// (or of its partitions and inheritance children) in the plan finds its
+// rows through an index condition: an Index Scan or Index Only Scan with an
+// Index Cond, or a Bitmap Heap Scan whose bitmap index scans all have one.
+// It is violated by a Seq Scan, and by an index read whole (no index
+// condition: only for its order, or to count every row). The
+// witnesses are the plan's paths to those scans, one line each. `table` may
+// be schema-qualified. Checked after the run only (on the seeded database
+// when the scenario has no concurrent work). Throws pgrace::Error (usage)
+// when the query fails to plan, `table` does not exist, or the plan does not
+// read `table` at all.
+Invariant uses_index(std::string name, std::string sql, std::string table, std::vector<std::string> params = {});
+
+// The planner settings uses_index() plans with, as "name = value" (also
+// written into reports).
+const std::vector<std::string>& plan_settings();
 
 // Holds when no transaction ended with `kind` (e.g. deadlock): the witness
 // says how many did.

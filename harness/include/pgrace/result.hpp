@@ -25,11 +25,13 @@ enum class Verdict { held, violated, error };
 const char* to_string(Verdict verdict);
 
 // How a scenario ran: worker threads running transactions concurrently
-// (stress), or its sessions' steps one at a time in explicit schedules
-// (interleave: the scenario has sessions).
-enum class Mode { stress, interleave };
+// (stress), its sessions' steps one at a time in explicit schedules
+// (interleave: the scenario has sessions), or no concurrent work at all,
+// only its invariants checked on the seeded database (check: the scenario
+// has neither transaction() nor sessions(); see ScenarioInfo::checks_only).
+enum class Mode { stress, interleave, check };
 
-// "stress" or "interleave".
+// "stress", "interleave" or "check".
 const char* to_string(Mode mode);
 
 // Interleave mode: how one step of a schedule ended.
@@ -50,6 +52,11 @@ struct InvariantResult {
   int violated_runs = 0;                    // repetitions (interleave: feasible schedules) in which it was violated
   std::vector<std::string> witnesses;       // from the first violating repetition, bounded
   std::optional<double> first_violation_ms; // stress: since release, first violating repetition
+  // uses_index: the query planned, its sample parameters and the table it
+  // must read through an index (planned with plan_settings()).
+  std::string sql{};
+  std::vector<std::string> params{};
+  std::string table{};
 };
 
 // Interleave mode: one step as it ran in a schedule.
@@ -117,7 +124,8 @@ struct LatencySummary {
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
 };
 
-// Stress mode: what the repetitions covered and measured.
+// Stress mode: what the repetitions covered and measured (check mode:
+// repetitions and violating_runs only).
 struct Stress {
   int repetitions = 0;        // run (fewer than RunSettings::repeat when the run ended in verdict error)
   int violating_runs = 0;     // repetitions with at least one violated invariant

@@ -45,6 +45,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "pgrace/invariant.hpp"
@@ -90,6 +91,12 @@ struct ScenarioInfo {
   // commit (each transaction counts once, whatever its retries). 0: only the
   // rule above.
   double min_committed_share = 0;
+  // Set by PGRACE_REGISTER_SCENARIO (and pgrace::testing::run<S>) when the
+  // class overrides neither transaction() nor sessions(): a scenario of
+  // invariants only (e.g. uses_index()). It runs in check mode: setup, then
+  // per repetition reset (seed) and check, with no workers; its evidence is
+  // that every invariant was checked, so it needs at least one.
+  bool checks_only = false;
 };
 
 // Statements issued the way a connection pool without checkout issues them
@@ -174,6 +181,33 @@ struct ScenarioDefinition {
   ScenarioFactory make;
 };
 
+// The definition of scenario class `S` (with a static info() and a
+// constructor taking Options&), with info().checks_only set when S
+// overrides neither transaction() nor sessions().
+namespace detail {
+// Whether S overrides transaction() / sessions(): &S::f names Scenario's
+// own member unless S or a base between them declares f. An override that
+// is not public cannot be named here, and counts as an override.
+template <class S, class = void>
+struct overrides_transaction : std::true_type {};
+template <class S>
+struct overrides_transaction<S, std::void_t<decltype(&S::transaction)>>
+    : std::bool_constant<!std::is_same_v<decltype(&S::transaction), TxResult (Scenario::*)(Worker&)>> {};
+template <class S, class = void>
+struct overrides_sessions : std::true_type {};
+template <class S>
+struct overrides_sessions<S, std::void_t<decltype(&S::sessions)>>
+    : std::bool_constant<!std::is_same_v<decltype(&S::sessions), std::vector<Session> (Scenario::*)() const>> {};
+}  // namespace detail
+
+template <class S>
+ScenarioDefinition definition_of() {
+  ScenarioInfo info = S::info();
+  info.checks_only =
+      info.checks_only || (!detail::overrides_transaction<S>::value && !detail::overrides_sessions<S>::value);
+  return {std::move(info), [](Options& options) -> std::unique_ptr<Scenario> { return std::make_unique<S>(options); }};
+}
+
 // Adds a scenario to the registry; returns true. Used by the macro below,
 // which passes its own __FILE__ and __LINE__ as `source_file` and
 // `source_line` (they replace info.source_file/source_line when given).
@@ -192,8 +226,4 @@ const std::vector<ScenarioDefinition>& registered_scenarios();
 // taking pgrace::Options&). One line per scenario, at namespace scope.
 #define PGRACE_REGISTER_SCENARIO(Class)                                                  \
   static const bool PGRACE_CONCAT(pgrace_registered_, __LINE__) [[maybe_unused]] =       \
-      ::pgrace::register_scenario(                                                       \
-          {Class::info(), [](::pgrace::Options& options) -> std::unique_ptr<::pgrace::Scenario> { \
-             return std::make_unique<Class>(options);                                    \
-           }},                                                                           \
-          __FILE__, __LINE__)
+      ::pgrace::register_scenario(::pgrace::definition_of<Class>(), __FILE__, __LINE__)
