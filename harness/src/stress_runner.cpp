@@ -578,9 +578,13 @@ class StressRun {
   bool check(int r, Repetition& rep, const RepetitionRun& run, Connections& connections) {
     if (run.end == WaitEnd::control_lost)
       throw lost_connection_error("pgrace's control session", info_.name, run.control_error, server_dsn_);
-    if (run.end == WaitEnd::monitor_failed) {
+    {
+      // Also when it failed after the workers finished (its first check may
+      // come after them on a busy machine), unless pgrace ended it on a
+      // timeout: what it saw is still the run's.
       std::lock_guard lock(rep.mutex);
-      rethrow_monitor_failure(rep.monitor_failure, info_, server_dsn_);
+      if (run.end == WaitEnd::monitor_failed || (rep.monitor_failure && !run.timed_out))
+        rethrow_monitor_failure(rep.monitor_failure, info_, server_dsn_);
     }
     const auto first_failure = collect_workers(rep, run, info_, server_dsn_, result_, latencies_);
     if (run.timed_out) {
