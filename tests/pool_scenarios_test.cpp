@@ -9,7 +9,7 @@
 // their requests commit (evidence). The verdict comes from the pool, not the
 // label: with a pool larger than the handlers need, the unsafe code no longer
 // starves. The pool's statistics (peak, leaked, timeouts, waits) reach the
-// result, the JSON report and the summary; a scenario that asks for a pool
+// result, the JSON report, the summary and the reproducing command; a scenario that asks for a pool
 // the run does not have ends in verdict error, naming the fix.
 
 #include <gmock/gmock.h>
@@ -188,6 +188,10 @@ TEST_F(PoolScenarios, ThePoolReachesTheJsonReportAndTheSummary) {
               HasSubstr("pool: 4 connections, peak 4 leased, " + std::to_string(r.stress.pool->acquires) +
                         " acquires, 16 timed out after 60 ms, wait p50 "));
   EXPECT_THAT(pgrace::summary_text(r), HasSubstr(" ms, 4 leaked\n"));
+  pgrace::RunReport report;
+  report.program = "pgrace";
+  report.repeat = 2;
+  EXPECT_THAT(pgrace::reproducer_command(report, r), HasSubstr(" --pool-size 4 --pool-timeout 60 --repeat 2"));
 
   const pgrace::ScenarioResult without = run("transfer.for_update", settings(1));
   EXPECT_FALSE(without.stress.pool.has_value());
