@@ -6,7 +6,7 @@
 # counts, detection rates, exit code; in interleave mode the schedule counts,
 # the violating schedules and the minimal reproducer), and the JUnit XML
 # written next to it parses and has one testcase per scenario. It runs
-#   pgrace run 'transfer.*' 'hermitage.g2*' 'plan.*' --repeat 2   (stress + interleave + check, >= 21 scenarios)
+#   pgrace run 'transfer.*' 'pool.*' 'hermitage.g2*' 'plan.*' --repeat 2   (stress + interleave + check, >= 25 scenarios)
 #   pgrace explore transfer.lost_update_schedule --schedule ... (a waited step, an infeasible schedule)
 # on ephemeral servers, so it needs the PostgreSQL server packages, and checks
 # that the schema still rejects a corrupted copy of the report. It needs
@@ -21,7 +21,7 @@ fi
 pgrace=$1
 schema=$2/reports/pgrace-report.schema.json
 python=${PYTHON:-python3}
-min_run_scenarios=21  # 11 transfer.* (9 stress, 2 interleave) + 6 hermitage.g2* (interleave) + 4 plan.* (check)
+min_run_scenarios=25  # 11 transfer.* (9 stress, 2 interleave) + 4 pool.* (stress) + 6 hermitage.g2* (interleave) + 4 plan.* (check)
 
 fail() {
   echo "report_schema_test: FAIL: $*" >&2
@@ -59,7 +59,7 @@ run_pgrace() {
 }
 
 # Stress, interleave and check scenarios in one report.
-run_pgrace run run 'transfer.*' 'hermitage.g2*' 'plan.*' --repeat 2 --shard 1/1
+run_pgrace run run 'transfer.*' 'pool.*' 'hermitage.g2*' 'plan.*' --repeat 2 --shard 1/1
 # Three fixed schedules of the lost-update transfer: the one the scenario
 # lists (violating), one where w2 waits on s1's lock (violating), and one
 # where c1's session is still waiting when its turn comes (infeasible).
@@ -213,6 +213,17 @@ def check(label, report, rc, junit_path):
                 fv = s["first_violation_ms"]
                 if fv is not None and len(fv["per_run"]) != s["violating_runs"]:
                     p(f"{name}: first_violation_ms.per_run has {len(fv['per_run'])} entries, violating_runs is {s['violating_runs']}")
+                pool = s["pool"]
+                if pool is None and "pool_timeout" in s["outcomes"]:
+                    p(f"{name}: pool_timeout outcomes without a pool")
+                if pool is not None:
+                    if pool["timeouts"] > pool["acquires"] or pool["leaked"] > pool["peak_leased"] or pool["peak_leased"] > pool["size"]:
+                        p(f"{name}: pool {pool} does not add up (timeouts <= acquires, leaked <= peak_leased <= size)")
+                    if s["outcomes"].get("pool_timeout", 0) > pool["timeouts"]:
+                        p(f"{name}: {s['outcomes']['pool_timeout']} pool_timeout outcomes, only {pool['timeouts']} acquires timed out")
+                    w = pool["wait_ms"]
+                    if not w["p50"] <= w["p90"] <= w["p99"] <= w["max"]:
+                        p(f"{name}: pool wait percentiles {w} are not ordered")
             else:
                 check_interleave(s, p)
 
@@ -275,7 +286,7 @@ if not problems:
     run = reports["run"]
     modes = [s["mode"] for s in run["scenarios"]]
     if len(modes) < min_run_scenarios:
-        problems.append(f"run: {len(modes)} scenarios, expected at least {min_run_scenarios} (11 transfer.*, 6 hermitage.g2*, 4 plan.*)")
+        problems.append(f"run: {len(modes)} scenarios, expected at least {min_run_scenarios} (11 transfer.*, 4 pool.*, 6 hermitage.g2*, 4 plan.*)")
     if run["repeat"] != 2:
         problems.append(f"run: repeat is {run['repeat']}, expected 2")
     if not {"stress", "interleave", "check"} <= set(modes):
@@ -283,6 +294,8 @@ if not problems:
     plans = [i for s in run["scenarios"] for i in s["invariants"] if i["kind"] == "uses_index"]
     if not any(i["witnesses"] for i in plans) or not all("enable_seqscan = off" in i["plan"]["settings"] for i in plans):
         problems.append("run: expected uses_index invariants, one violated, all with their plan settings")
+    if not any(s["pool"] and s["pool"]["timeouts"] > 0 and s["pool"]["leaked"] > 0 for s in run["scenarios"]):
+        problems.append("run: no scenario has a pool with timeouts and leaks (pool.leak should)")
     if not any(s["mode"] == "interleave" and s["schedules"]["minimal_reproducer"] for s in run["scenarios"]):
         problems.append("run: no interleave scenario has a minimal reproducer (hermitage.g2.read_committed should)")
     ex = reports["explore"]
@@ -317,6 +330,9 @@ if not problems:
         "an unredacted password": lambda s, r: r["server"].__setitem__("dsn", "host=x password=hunter2"),
         "a seed_text that is not a number": lambda s, r: r.__setitem__("seed_text", "12a"),
         "a shard without its count": lambda s, r: r.__setitem__("shard", {"index": 1, "selected": 3}),
+        "an interleave scenario with a pool": lambda s, r: s.__setitem__("pool", next(x for x in r["scenarios"] if x["pool"])["pool"]),
+        "a pool without its peak": lambda s, r: next(x for x in r["scenarios"] if x["pool"])["pool"].pop("peak_leased"),
+        "an outcome \"pool_exhausted\"": lambda s, r: next(x for x in r["scenarios"] if x["pool"])["outcomes"].__setitem__("pool_exhausted", 1),
     }
     for what, change in corruptions.items():
         if validator.is_valid(corrupt(change)):

@@ -15,8 +15,13 @@ void add_scenario_options(CLI::App& command, ScenarioOptions& o, Offered offered
   if (offered.scenario_knobs) {
     command.add_option("--isolation", o.isolation,
                        "read_committed, repeatable_read or serializable (default: the scenario's)");
-    if (offered.sync)
+    if (offered.sync) {
       command.add_option("--sync", o.sync, "Barrier before every transaction ('round') or only at the start ('start')");
+      command.add_option("--pool-size", o.pool_size,
+                         "Connections of the pool scenarios acquire from (1-256; default: the scenario's)");
+      command.add_option("--pool-timeout", o.pool_timeout_ms,
+                         "How long an acquire from the pool waits, milliseconds (1-600000; default: the scenario's)");
+    }
     command.add_option("--seed", o.seed, seed_help);
     command.add_option("--timeout", o.timeout,
                        "End a scenario still running after this many seconds (default: max(10 x planned time, 60))");
@@ -37,6 +42,8 @@ RunSettings settings_from(const ScenarioOptions& o) {
     settings.sync = *o.sync == "start" ? Sync::start : Sync::round;
   }
   settings.seed = o.seed ? parse_seed(*o.seed, "--seed") : random_seed();
+  settings.pool_size = o.pool_size;
+  if (o.pool_timeout_ms) settings.pool_timeout = std::chrono::milliseconds(*o.pool_timeout_ms);
   settings.timeout_s = o.timeout;
   settings.statement_timeout_s = o.statement_timeout;
   apply_exploration_options(o.exploration, settings);

@@ -26,6 +26,8 @@ struct ScenarioOptions {
   std::optional<std::string> isolation;
   std::optional<std::string> sync;
   std::optional<std::string> seed;
+  std::optional<int> pool_size;
+  std::optional<long> pool_timeout_ms;
   std::optional<double> timeout;
   double statement_timeout = 30;
   ExplorationOptions exploration;
@@ -36,7 +38,7 @@ struct ScenarioOptions {
 
 // Which knobs a command offers besides --dsn, the report options and -q.
 struct Offered {
-  bool sync = false;         // --sync (stress mode)
+  bool sync = false;         // the stress-mode knobs: --sync, --pool-size, --pool-timeout
   bool scenario_knobs = true;  // --isolation, --seed, --timeout, --statement-timeout, -o, exploration
 };
 
@@ -46,7 +48,7 @@ void add_scenario_options(CLI::App& command, ScenarioOptions& options, Offered o
                           const std::string& quiet_help);
 
 // The settings `options` give: --isolation and --sync parsed together, the
-// seed (random when not given), the timeouts and the exploration knobs.
+// seed (random when not given), the pool, the timeouts and the exploration knobs.
 // Throws pgrace::Error (usage) for any value out of range.
 RunSettings settings_from(const ScenarioOptions& options);
 

@@ -2,6 +2,8 @@
 
 #include <pqxx/except>
 
+#include "pgrace/pool.hpp"
+
 namespace pgrace {
 namespace {
 
@@ -44,6 +46,7 @@ const char* to_string(OutcomeClass kind) {
     case OutcomeClass::constraint_violation: return "constraint_violation";
     case OutcomeClass::connection_lost: return "connection_lost";
     case OutcomeClass::other_sql_error: return "other_sql_error";
+    case OutcomeClass::pool_timeout: return "pool_timeout";
     case OutcomeClass::scenario_error: return "scenario_error";
   }
   return "unknown";
@@ -66,6 +69,8 @@ Outcome classify(const std::exception_ptr& error) {
     return {OutcomeClass::connection_lost, "08006", first_line(e.what())};
   } catch (const pqxx::in_doubt_error& e) {
     return {OutcomeClass::connection_lost, "08007", first_line(e.what())};
+  } catch (const PoolTimeout& e) {
+    return {OutcomeClass::pool_timeout, "", first_line(e.what())};
   } catch (const std::exception& e) {
     return {OutcomeClass::scenario_error, "", first_line(e.what())};
   } catch (...) {

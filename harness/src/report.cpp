@@ -110,6 +110,28 @@ std::string fixed(double value, int digits) {
   return out.str();
 }
 
+// Stress mode: the "pool" object of a scenario, null without a pool.
+nlohmann::json pool_json(const std::optional<PoolStats>& pool) {
+  if (!pool) return nullptr;
+  const LatencySummary& w = pool->wait;
+  return {{"size", pool->size},
+          {"acquire_timeout_ms", pool->acquire_timeout_ms},
+          {"acquires", pool->acquires},
+          {"timeouts", pool->timeouts},
+          {"peak_leased", pool->peak_leased},
+          {"leaked", pool->leaked},
+          {"wait_ms", {{"p50", w.p50_ms}, {"p90", w.p90_ms}, {"p99", w.p99_ms}, {"max", w.max_ms}}}};
+}
+
+// "pool: 4 connections, peak 4 leased, 80 acquires, 36 timed out after 50 ms, wait p50 ... ms, 0 leaked"
+std::string pool_text(const PoolStats& pool) {
+  return "pool: " + std::to_string(pool.size) + " connections, peak " + std::to_string(pool.peak_leased) +
+         " leased, " + std::to_string(pool.acquires) + " acquires, " + std::to_string(pool.timeouts) +
+         " timed out after " + fixed(pool.acquire_timeout_ms, 0) + " ms, wait p50 " + fixed(pool.wait.p50_ms, 1) +
+         " / p90 " + fixed(pool.wait.p90_ms, 1) + " / p99 " + fixed(pool.wait.p99_ms, 1) + " / max " +
+         fixed(pool.wait.max_ms, 1) + " ms, " + std::to_string(pool.leaked) + " leaked";
+}
+
 }  // namespace
 
 int exit_code_of(const std::vector<ScenarioResult>& results) {
@@ -237,6 +259,7 @@ nlohmann::json to_json(const ScenarioResult& r) {
       {"latency_ms",
        {{"p50", stress.latency.p50_ms}, {"p90", stress.latency.p90_ms}, {"p99", stress.latency.p99_ms}, {"max", stress.latency.max_ms}}},
       {"first_violation_ms", first_violation},
+      {"pool", pool_json(stress.pool)},
       {"phases_ms",
        {{"setup", r.phases.setup_ms},
         {"reset", r.phases.reset_ms},
@@ -513,6 +536,7 @@ std::string summary_text(const ScenarioResult& r) {
     out << "     no concurrent work: invariants checked on the seeded database, " << stress.repetitions << " time(s)\n";
   else
     out << "     " << stress_text(r) << "\n";
+  if (stress.pool) out << "     " << pool_text(*stress.pool) << "\n";
   for (const auto& inv : r.invariants) {
     if (inv.held) continue;
     out << "     violated \"" << inv.name << "\":";

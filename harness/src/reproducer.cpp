@@ -58,6 +58,9 @@ std::string reproducer_command(const RunReport& report, const ScenarioResult& r)
     }
     words.insert(words.end(), {"--isolation", isolation, "--sync", to_string(r.knobs.sync), "--retries",
                                std::to_string(r.knobs.retry.max_retries)});
+    if (r.knobs.pool.size > 0)
+      words.insert(words.end(), {"--pool-size", std::to_string(r.knobs.pool.size), "--pool-timeout",
+                                 std::to_string(r.knobs.pool.acquire_timeout.count())});
     if (report.repeat != 1) words.insert(words.end(), {"--repeat", std::to_string(report.repeat)});
   }
   if (auto it = report.scenario_options.find(r.info.name); it != report.scenario_options.end())

@@ -48,6 +48,8 @@ Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings) {
   if (settings.isolation) k.isolation = *settings.isolation;
   if (settings.sync) k.sync = *settings.sync;
   if (settings.retries) k.retry.max_retries = *settings.retries;
+  if (settings.pool_size) k.pool.size = *settings.pool_size;
+  if (settings.pool_timeout) k.pool.acquire_timeout = *settings.pool_timeout;
   if (k.threads < 1 || k.threads > 256) throw usage_error("--threads must be between 1 and 256");
   if (k.iterations < 1 || k.iterations > 1'000'000'000)
     throw usage_error("--iterations must be between 1 and 1000000000");
@@ -55,6 +57,10 @@ Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings) {
   if (k.duration_s && !(*k.duration_s >= 0.01 && *k.duration_s <= 86400))
     throw usage_error("--duration " + number_text(*k.duration_s) + " is out of range: give seconds from 0.01 to 86400 (24 h)");
   if (k.retry.max_retries < 0) throw usage_error("--retries must be 0 or more");
+  if (k.pool.size < 0 || k.pool.size > 256 || (settings.pool_size && k.pool.size < 1))
+    throw usage_error("--pool-size must be between 1 and 256");
+  if (k.pool.acquire_timeout.count() < 1 || k.pool.acquire_timeout.count() > 600'000)
+    throw usage_error("--pool-timeout must be between 1 and 600000 milliseconds");
   if (settings.repeat < 1) throw usage_error("--repeat must be at least 1");
   if (settings.timeout_s && !(*settings.timeout_s >= 0.1 && *settings.timeout_s <= 2'592'000))
     throw usage_error("--timeout " + number_text(*settings.timeout_s) +

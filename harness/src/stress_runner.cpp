@@ -15,6 +15,7 @@
 #include "connection_errors.hpp"
 #include "database.hpp"
 #include "judge.hpp"
+#include "lease_pool.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
@@ -68,6 +69,7 @@ struct Connections {
   std::vector<std::shared_ptr<pqxx::connection>> workers;
   std::vector<int> worker_pids;
   std::shared_ptr<RoundRobinPool> pool;
+  std::shared_ptr<LeasePool> leases;  // Knobs::pool, when its size is not 0
 };
 
 enum class WorkerPhase { waiting, in_transaction, done };
@@ -75,8 +77,12 @@ enum class WorkerPhase { waiting, in_transaction, done };
 class WorkerState final : public Worker {
  public:
   WorkerState(std::shared_ptr<pqxx::connection> connection, std::shared_ptr<RoundRobinPool> pool,
-              int backend_pid, int index, std::uint64_t seed, int repetition)
-      : backend_pid(backend_pid), connection_(std::move(connection)), pool_(std::move(pool)), index_(index) {
+              std::shared_ptr<LeasePool> leases, int backend_pid, int index, std::uint64_t seed, int repetition)
+      : backend_pid(backend_pid),
+        connection_(std::move(connection)),
+        pool_(std::move(pool)),
+        leases_(std::move(leases)),
+        index_(index) {
     std::seed_seq sequence{seed, static_cast<std::uint64_t>(index), static_cast<std::uint64_t>(repetition)};
     rng_.seed(sequence);
   }
@@ -84,6 +90,12 @@ class WorkerState final : public Worker {
   SharedPool& shared_pool() override {
     if (!pool_) throw std::logic_error("shared_pool() needs uses_shared_pool = true in the scenario's info()");
     return *pool_;
+  }
+  Pool& pool() override {
+    if (!leases_)
+      throw std::logic_error(
+          "pool() needs a pool: set Knobs::pool.size in the scenario's info() or pass --pool-size");
+    return *leases_;
   }
   std::mt19937_64& rng() override { return rng_; }
   int index() const override { return index_; }
@@ -108,6 +120,7 @@ class WorkerState final : public Worker {
  private:
   std::shared_ptr<pqxx::connection> connection_;
   std::shared_ptr<RoundRobinPool> pool_;
+  std::shared_ptr<LeasePool> leases_;
   int index_;
   std::mt19937_64 rng_;
 };
@@ -256,6 +269,12 @@ double percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::min(at, sorted.size() - 1)];
 }
 
+LatencySummary summary_of(std::vector<double> values_ms) {
+  std::sort(values_ms.begin(), values_ms.end());
+  return {percentile(values_ms, 0.5), percentile(values_ms, 0.9), percentile(values_ms, 0.99),
+          values_ms.empty() ? 0 : values_ms.back()};
+}
+
 Connections open_connections(const std::string& dsn, const ScenarioInfo& info, Scenario& scenario,
                              const Knobs& knobs, const RunSettings& settings, std::string& deadlock_timeout) {
   const double st = settings.statement_timeout_s;
@@ -283,6 +302,15 @@ Connections open_connections(const std::string& dsn, const ScenarioInfo& info, S
       tx.exec("SET lock_timeout = '20ms'");
     }
     c.pool = std::make_shared<RoundRobinPool>(std::move(pooled));
+  }
+  if (knobs.pool.size > 0) {
+    std::vector<std::unique_ptr<pqxx::connection>> leased;
+    for (int i = 0; i < knobs.pool.size; ++i) {
+      leased.push_back(connect(dsn));
+      prepare_session(*leased.back(), knobs.isolation, "pgrace-pool-lease-" + std::to_string(i), st);
+      call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*leased.back()); });
+    }
+    c.leases = std::make_shared<LeasePool>(std::move(leased), knobs.pool.acquire_timeout);
   }
   return c;
 }
@@ -535,6 +563,7 @@ class StressRun {
       start_clock();
       for (int r = 0; r < settings_.repeat && result_.error.empty(); ++r)
         if (!repetition(r, connections)) break;
+      if (connections.leases) record_pool(*connections.leases);
       phase_start = Clock::now();
     }  // connections close here (those of threads left running, when those end)
     database.drop();
@@ -559,7 +588,8 @@ class StressRun {
     auto rep = std::make_shared<Repetition>(scenario_, knobs_, invariants_, settings_.max_witnesses);
     for (int i = 0; i < knobs_.threads; ++i)
       rep->workers.push_back(std::make_unique<WorkerState>(connections.workers[i], connections.pool,
-                                                           connections.worker_pids[i], i, settings_.seed, r));
+                                                           connections.leases, connections.worker_pids[i], i,
+                                                           settings_.seed, r));
     const auto report_progress = [&, r] {
       progress_.offer(ProgressUnit::transactions, ended_before_ + rep->ended, planned_,
                       result_.stress.violating_runs + rep->violation_seen, r, settings_.repeat);
@@ -596,6 +626,8 @@ class StressRun {
     }
     const auto phase_start = Clock::now();
     if (connections.pool) connections.pool->roll_back_all();
+    if (connections.leases)
+      call_scenario(info_, "the pool's cleanup after the repetition", server_dsn_, [&] { connections.leases->reclaim(); });
     final_check(rep, *connections.control, run.run_ms, result_);
     result_.phases.check_ms += ms_between(phase_start, Clock::now());
     if (result_.error.empty())
@@ -610,9 +642,14 @@ class StressRun {
     for (auto& [kind, n] : result_.outcomes) ended += n;
     Stress& stress = result_.stress;
     stress.throughput_tps = result_.phases.run_ms > 0 ? ended / (result_.phases.run_ms / 1000.0) : 0;
-    std::sort(latencies_.begin(), latencies_.end());
-    stress.latency = {percentile(latencies_, 0.5), percentile(latencies_, 0.9), percentile(latencies_, 0.99),
-                      latencies_.empty() ? 0 : latencies_.back()};
+    stress.latency = summary_of(std::move(latencies_));
+  }
+
+  // The pool's statistics over every repetition, with its wait percentiles.
+  void record_pool(const LeasePool& leases) {
+    PoolStats stats = leases.stats();
+    stats.wait = summary_of(leases.waits_ms());
+    result_.stress.pool = stats;
   }
 
   const std::string server_dsn_;

@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 
+#include "pgrace/pool.hpp"
+
 namespace pgrace {
 
 enum class Isolation { read_committed, repeatable_read, serializable };
@@ -34,6 +36,7 @@ struct Knobs {
   Isolation isolation = Isolation::read_committed;
   Sync sync = Sync::round;
   RetryPolicy retry;
+  PoolSettings pool{};                 // Worker::pool(); size 0: none (stress mode only)
 };
 
 }  // namespace pgrace

@@ -17,12 +17,13 @@ enum class OutcomeClass {
   constraint_violation,   // 23xxx
   connection_lost,        // 08xxx, 57P0x, broken connection: an infrastructure error
   other_sql_error,        // any other SQLSTATE
-  scenario_error,         // a C++ exception from the scenario itself (a bug in it)
+  pool_timeout,           // Pool::acquire() found no free connection in time (PoolTimeout)
+  scenario_error,         // a C++ exception from the scenario itself (a bug in it); keep it last
 };
 
 struct Outcome {
   OutcomeClass kind;
-  std::string sqlstate;  // "" for committed, rejected and scenario_error
+  std::string sqlstate;  // "" for committed, rejected, pool_timeout and scenario_error
   std::string message;   // the error's first line; "" when there is none
 };
 
@@ -32,7 +33,8 @@ const char* to_string(OutcomeClass kind);
 // Classifies the exception a transaction attempt ended with. A database error
 // is classified by its SQLSTATE whichever libpqxx type carries it; one that
 // carries none (libpqxx 6.4's serialization_failure and deadlock_detected are
-// not sql_errors) by the SQLSTATE its type stands for. Never throws.
+// not sql_errors) by the SQLSTATE its type stands for. A PoolTimeout is
+// pool_timeout. Never throws.
 Outcome classify(const std::exception_ptr& error);
 
 // The class of a SQLSTATE ("40001" -> serialization_failure, "23505" ->

@@ -124,6 +124,18 @@ struct LatencySummary {
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
 };
 
+// Stress mode with a pool (Knobs::pool.size > 0): how the scenario used
+// Worker::pool(), over every repetition.
+struct PoolStats {
+  int size = 0;                   // connections
+  double acquire_timeout_ms = 0;  // the configured timeout (Pool::acquire())
+  long acquires = 0;              // Pool::acquire() calls, timed-out ones included
+  long timeouts = 0;              // acquires that threw PoolTimeout
+  int peak_leased = 0;            // most connections leased at once
+  int leaked = 0;                 // most leases still held at the end of a repetition (taken back by pgrace)
+  LatencySummary wait;            // how long acquires waited, timed-out ones included
+};
+
 // Stress mode: what the repetitions covered and measured (check mode:
 // repetitions and violating_runs only).
 struct Stress {
@@ -133,6 +145,7 @@ struct Stress {
   double throughput_tps = 0;  // transactions ended (any outcome) per second of run time
   LatencySummary latency;     // per transaction, retries included
   std::vector<double> first_violation_ms;  // per violating repetition, since release
+  std::optional<PoolStats> pool;           // absent when the run had no pool
 };
 
 struct PhaseTimings {

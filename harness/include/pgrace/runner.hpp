@@ -28,6 +28,8 @@ struct RunSettings {
   std::optional<Isolation> isolation;
   std::optional<Sync> sync;
   std::optional<int> retries;
+  std::optional<int> pool_size;                        // Knobs::pool.size (1..256)
+  std::optional<std::chrono::milliseconds> pool_timeout;  // Knobs::pool.acquire_timeout (1..600000 ms)
   std::uint64_t seed = 0;
   int repeat = 1;                  // fresh state (TRUNCATE + seed) before each repetition
   std::size_t max_witnesses = 10;  // per invariant
@@ -57,7 +59,8 @@ struct RunSettings {
 
 // `defaults` with the overrides of `settings` applied. Throws pgrace::Error
 // (usage) for out-of-range values (threads 1..256, iterations 1..10^9,
-// duration 0.01..86400 s, timeout, statement timeout, ...).
+// duration 0.01..86400 s, pool size 1..256, pool timeout 1..600000 ms,
+// timeout, statement timeout, ...).
 Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings);
 
 // The scenario of `definition`, created with `options`. A pgrace::Error from

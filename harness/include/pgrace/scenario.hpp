@@ -20,7 +20,7 @@
 //   setup     schema() is built once into a template database (kept, keyed
 //             by a hash of its text), which is cloned into the scenario's
 //             own database; the connections are opened, and prepare() is
-//             called on each worker's.
+//             called on each worker's (and each of the Pool's, if any).
 //   then per repetition (stress: RunSettings::repeat times; interleave:
 //   once per schedule):
 //   reset     the tables are emptied (TRUNCATE ... RESTART IDENTITY) and
@@ -51,6 +51,7 @@
 #include "pgrace/invariant.hpp"
 #include "pgrace/knobs.hpp"
 #include "pgrace/options.hpp"
+#include "pgrace/pool.hpp"
 #include "pgrace/steps.hpp"
 
 namespace pgrace {
@@ -121,6 +122,11 @@ class Worker {
   virtual pqxx::connection& connection() = 0;
   // A pool shared by all workers (for scenarios that demonstrate pool misuse).
   virtual SharedPool& shared_pool() = 0;
+  // The run's bounded connection pool (pgrace/pool.hpp), shared by all
+  // workers: Knobs::pool.size connections besides the workers' own. Throws
+  // std::logic_error when the run has no pool (Knobs::pool.size 0): set it
+  // in the scenario's info() or pass --pool-size.
+  virtual Pool& pool() = 0;
   // Seeded from --seed and the worker index: the same seed gives each worker
   // the same sequence.
   virtual std::mt19937_64& rng() = 0;
@@ -149,8 +155,9 @@ class Scenario {
   // SQL that creates the schema in an empty database. Run once per distinct
   // text: the database is kept as a template and cloned for every run.
   virtual std::string schema() const = 0;
-  // Called once for every worker connection before the run: declare prepared
-  // statements here (connection.prepare(name, sql)).
+  // Called once for every worker connection (and every connection of the
+  // run's Pool) before the run: declare prepared statements here
+  // (connection.prepare(name, sql)).
   virtual void prepare(pqxx::connection& connection) { (void)connection; }
   // Inserts the starting state. Called on empty tables before each repetition.
   // A failing statement is a usage error (exit 2) naming the scenario.
