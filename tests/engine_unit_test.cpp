@@ -89,7 +89,7 @@ TEST(Classify, SqlErrorsAreClassifiedBySqlstate) {
       {"23514", OutcomeClass::constraint_violation}, {"23505", OutcomeClass::constraint_violation},
       {"08006", OutcomeClass::connection_lost},      {"57P01", OutcomeClass::connection_lost},
       {"42P01", OutcomeClass::other_sql_error},      {"40001", OutcomeClass::serialization_failure},
-      {"40P01", OutcomeClass::deadlock},
+      {"40P01", OutcomeClass::deadlock},             {"08P01", OutcomeClass::other_sql_error},
   };
   for (const auto& c : cases) {
     const auto o = classify_thrown(pqxx::sql_error("msg", "query", c.state));

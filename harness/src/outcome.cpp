@@ -31,6 +31,9 @@ OutcomeClass classify_sqlstate(const std::string& state) {
   if (state == "55P03") return OutcomeClass::lock_not_available;
   if (state == "57014") return OutcomeClass::cancelled;
   if (state.rfind("23", 0) == 0) return OutcomeClass::constraint_violation;
+  // 08P01 (protocol_violation) is what the server answers, on a connection
+  // that stays usable, to a Bind with the wrong number of parameters.
+  if (state == "08P01") return OutcomeClass::other_sql_error;
   if (state.rfind("08", 0) == 0 || state.rfind("57P0", 0) == 0) return OutcomeClass::connection_lost;
   return OutcomeClass::other_sql_error;
 }

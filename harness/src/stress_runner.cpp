@@ -186,6 +186,10 @@ void run_one_transaction(Repetition& rep, WorkerState& worker, long iteration) {
       outcome = {result == TxResult::committed ? OutcomeClass::committed : OutcomeClass::rejected, "", ""};
     } catch (...) {
       outcome = classify(std::current_exception());
+      // A protocol violation (08P01, e.g. a Bind with the wrong number of
+      // parameters) arrives as a broken connection that is still open.
+      if (outcome.kind == OutcomeClass::connection_lost && worker.connection().is_open())
+        outcome.kind = OutcomeClass::other_sql_error;
       ++worker.sqlstates[outcome.sqlstate.empty() ? to_string(outcome.kind) : outcome.sqlstate];
       if (!worker.first_failure) worker.first_failure = outcome;
     }
@@ -239,7 +243,8 @@ void monitor_main(Repetition& rep, pqxx::connection& connection, Clock::time_poi
         bool sent = false;
         for (std::size_t i = 0; i < rep.invariants.size(); ++i) {
           const Invariant& invariant = rep.invariants[i];
-          if (!invariant.during_run || rep.first_seen[i]) continue;
+          // A plan is checked after the run only, whatever during_run says.
+          if (!invariant.during_run || invariant.kind == InvariantKind::uses_index || rep.first_seen[i]) continue;
           rep.monitor_checking = static_cast<int>(i);
           auto witnesses = check_or_fail(invariant, context, rep.max_witnesses, "during the run");
           sent = sent || invariant.kind != InvariantKind::predicate;
