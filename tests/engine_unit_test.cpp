@@ -99,6 +99,12 @@ TEST(Classify, SqlErrorsAreClassifiedBySqlstate) {
   }
 }
 
+TEST(Classify, AProtocolViolationReportedAsAnErrorIsASqlError) {
+  const auto o = classify_thrown(pqxx::broken_connection("ERROR:  bind message supplies 2 parameters, but prepared statement \"\" requires 1"));
+  EXPECT_EQ(o.kind, OutcomeClass::other_sql_error);
+  EXPECT_EQ(o.sqlstate, "08P01");
+}
+
 TEST(Classify, BrokenConnectionIsConnectionLost) {
   const auto o = classify_thrown(pqxx::broken_connection("server closed the connection unexpectedly"));
   EXPECT_EQ(o.kind, OutcomeClass::connection_lost);

@@ -95,7 +95,7 @@ std::vector<std::string> check_invariant(const Invariant& invariant, const Check
     // A protocol violation (08P01: a Bind with the wrong number of
     // parameters) arrives as broken_connection on a connection still open:
     // the invariant's fault. Otherwise the server's.
-    if (!context.tx.conn().is_open()) throw;
+    if (classify(std::current_exception()).kind == OutcomeClass::connection_lost) throw;
     throw usage_error("invariant '" + invariant.name + "' failed to run: " + one_line(e.what()) + fix_for(invariant));
   } catch (const pqxx::sql_error& e) {
     std::string reason = e.what();

@@ -193,10 +193,6 @@ void run_one_transaction(Repetition& rep, WorkerState& worker, long iteration) {
       outcome = {result == TxResult::committed ? OutcomeClass::committed : OutcomeClass::rejected, "", ""};
     } catch (...) {
       outcome = classify(std::current_exception());
-      // A protocol violation (08P01, e.g. a Bind with the wrong number of
-      // parameters) arrives as a broken connection that is still open.
-      if (outcome.kind == OutcomeClass::connection_lost && worker.connection().is_open())
-        outcome.kind = OutcomeClass::other_sql_error;
       ++worker.sqlstates[outcome.sqlstate.empty() ? to_string(outcome.kind) : outcome.sqlstate];
       if (!worker.first_failure) worker.first_failure = outcome;
     }
