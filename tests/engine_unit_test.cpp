@@ -89,7 +89,7 @@ TEST(Classify, SqlErrorsAreClassifiedBySqlstate) {
       {"23514", OutcomeClass::constraint_violation}, {"23505", OutcomeClass::constraint_violation},
       {"08006", OutcomeClass::connection_lost},      {"57P01", OutcomeClass::connection_lost},
       {"42P01", OutcomeClass::other_sql_error},      {"40001", OutcomeClass::serialization_failure},
-      {"40P01", OutcomeClass::deadlock},
+      {"40P01", OutcomeClass::deadlock},             {"08P01", OutcomeClass::other_sql_error},
   };
   for (const auto& c : cases) {
     const auto o = classify_thrown(pqxx::sql_error("msg", "query", c.state));
@@ -97,6 +97,12 @@ TEST(Classify, SqlErrorsAreClassifiedBySqlstate) {
     EXPECT_EQ(o.sqlstate, c.state);
     EXPECT_EQ(o.message, "msg");
   }
+}
+
+TEST(Classify, AProtocolViolationReportedAsAnErrorIsASqlError) {
+  const auto o = classify_thrown(pqxx::broken_connection("ERROR:  bind message supplies 2 parameters, but prepared statement \"\" requires 1"));
+  EXPECT_EQ(o.kind, OutcomeClass::other_sql_error);
+  EXPECT_EQ(o.sqlstate, "08P01");
 }
 
 TEST(Classify, BrokenConnectionIsConnectionLost) {

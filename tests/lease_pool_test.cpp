@@ -12,8 +12,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 #include <pqxx/nontransaction>
+#include <pqxx/transaction>
 #include <set>
 #include <thread>
 
@@ -37,11 +39,17 @@ class LeasePoolTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { server_.reset(); }
 
-  static std::shared_ptr<LeasePool> make_pool(int size, std::chrono::milliseconds timeout = 50ms) {
-    std::vector<std::unique_ptr<pqxx::connection>> connections;
-    for (int i = 0; i < size; ++i) connections.push_back(pgrace::connect(server_->dsn()));
-    return std::make_shared<LeasePool>(std::move(connections), timeout);
+  static std::shared_ptr<LeasePool> make_pool(int size, std::chrono::milliseconds timeout = 50ms,
+                                              std::vector<int>* opened = nullptr) {
+    return std::make_shared<LeasePool>(size, timeout, [opened](int slot) {
+      if (opened) opened->push_back(slot);
+      return pgrace::connect(server_->dsn());
+    });
   }
+
+  static std::unique_ptr<pqxx::connection> control() { return pgrace::connect(server_->dsn()); }
+
+  static bool backend_exists(int pid) { return !backend_state(pid).empty(); }
 
   static int backend_pid(Lease& lease) { return lease->backendpid(); }
 
@@ -49,7 +57,8 @@ class LeasePoolTest : public ::testing::Test {
   static std::string backend_state(int pid) {
     auto control = pgrace::connect(server_->dsn());
     pqxx::nontransaction tx(*control);
-    return tx.exec("SELECT state FROM pg_stat_activity WHERE pid = " + std::to_string(pid))[0][0].c_str();
+    const auto rows = tx.exec("SELECT state FROM pg_stat_activity WHERE pid = " + std::to_string(pid));
+    return rows.empty() ? "" : rows[0][0].c_str();
   }
 
   static std::unique_ptr<pgrace::Server> server_;
@@ -139,7 +148,7 @@ TEST_F(LeasePoolTest, ReclaimFreesEveryConnectionAndMakesOldLeasesInert) {
     tx.exec("BEGIN");  // left open, as a careless holder would
   }
   EXPECT_EQ(backend_state(pid), "idle in transaction");
-  EXPECT_EQ(pool->reclaim(), 1);
+  EXPECT_EQ(pool->reclaim(*control()), 1);
   EXPECT_EQ(backend_state(pid), "idle") << "reclaim left the connection in a transaction";
 
   EXPECT_TRUE(leaked.held()) << "its holder never released it";
@@ -174,8 +183,8 @@ TEST_F(LeasePoolTest, StatisticsCountAcquiresTimeoutsPeakLeakedAndWaits) {
   Lease e = pool->acquire();
   EXPECT_THROW(pool->acquire(), PoolTimeout);
   e.release();
-  EXPECT_EQ(pool->reclaim(), 2);
-  EXPECT_EQ(pool->reclaim(), 0);
+  EXPECT_EQ(pool->reclaim(*control()), 2);
+  EXPECT_EQ(pool->reclaim(*control()), 0);
   const pgrace::PoolStats s = pool->stats();
   EXPECT_EQ(s.size, 3);
   EXPECT_EQ(s.acquire_timeout_ms, 30);
@@ -183,11 +192,107 @@ TEST_F(LeasePoolTest, StatisticsCountAcquiresTimeoutsPeakLeakedAndWaits) {
   EXPECT_EQ(s.timeouts, 1);
   EXPECT_EQ(s.peak_leased, 3);
   EXPECT_EQ(s.leaked, 2) << "the most leases held at one reclaim";
-  const auto waits = pool->waits_ms();
+  EXPECT_FALSE(s.other_timeouts) << "every acquire used the configured timeout";
+  const auto waits = pool->waits().values();
   ASSERT_EQ(waits.size(), 6u);
   int long_waits = 0;
   for (double w : waits) long_waits += w >= 30;
   EXPECT_EQ(long_waits, 1) << "only the timed-out acquire waited its timeout";
+}
+
+// A lease leaked with a pqxx transaction object still open on its
+// connection (a request context kept in a map): reclaim() cannot start a
+// statement there, so it terminates the backend (its locks go with it, or
+// the next reset would wait for them), keeps the connection object for the
+// leaked transaction to be destroyed later, and opens a new connection.
+TEST_F(LeasePoolTest, ReclaimReplacesAConnectionALeakedTransactionObjectStillHolds) {
+  auto admin = control();
+  {
+    pqxx::nontransaction tx(*admin);
+    tx.exec("DROP TABLE IF EXISTS leased_lock; CREATE TABLE leased_lock (x int)");
+  }
+  std::vector<int> opened;
+  auto pool = make_pool(2, 50ms, &opened);
+  Lease leaked = pool->acquire(1s);
+  const int pid = backend_pid(leaked);
+  auto work = std::make_unique<pqxx::work>(*leaked);
+  work->exec("LOCK TABLE leased_lock IN ACCESS EXCLUSIVE MODE");
+
+  EXPECT_EQ(pool->reclaim(*admin), 1);
+  EXPECT_FALSE(backend_exists(pid)) << "the leaked transaction's backend still runs";
+  EXPECT_EQ(opened, (std::vector<int>{0, 1, 0})) << "slot 0 was not opened anew";
+  {
+    pqxx::nontransaction tx(*admin);
+    tx.exec("SET lock_timeout = '2s'");
+    EXPECT_NO_THROW(tx.exec("TRUNCATE leased_lock")) << "the leaked transaction's lock outlived reclaim()";
+  }
+  Lease a = pool->acquire(1s);
+  Lease b = pool->acquire(1s);
+  EXPECT_NE(backend_pid(a), pid);
+  EXPECT_NE(backend_pid(b), pid);
+  EXPECT_EQ(pqxx::nontransaction(*a).exec("SELECT 1")[0][0].as<int>(), 1);
+  work.reset();  // the leaked transaction, destroyed at last: its connection object is still alive
+  EXPECT_EQ(pool->reclaim(*admin), 2);
+  EXPECT_EQ(opened.size(), 3u) << "a connection with no transaction object was replaced";
+}
+
+TEST_F(LeasePoolTest, ANegativeTimeoutIsRejectedNamingIt) {
+  auto pool = make_pool(1);
+  try {
+    pool->acquire(-5ms);
+    FAIL() << "acquire(-5 ms) succeeded";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("-5 ms"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(pool->stats().acquires, 0);
+}
+
+TEST_F(LeasePoolTest, CloseWakesEveryWaiterAtOnceWithPoolTimeout) {
+  auto pool = make_pool(1);
+  Lease held = pool->acquire(1s);
+  std::vector<std::future<Clock::duration>> waiters;
+  for (int i = 0; i < 2; ++i)
+    waiters.push_back(std::async(std::launch::async, [&pool] {
+      const auto started = Clock::now();
+      EXPECT_THROW(pool->acquire(60s), PoolTimeout);
+      return Clock::now() - started;
+    }));
+  std::this_thread::sleep_for(50ms);
+  pool->close();
+  for (auto& w : waiters) EXPECT_LT(w.get(), 5s) << "a waiter was not woken by close()";
+  EXPECT_THROW(pool->acquire(60s), PoolTimeout) << "an acquire after close() waited";
+}
+
+TEST_F(LeasePoolTest, AnotherTimeoutIsNotedAndWaitsStayBounded) {
+  auto pool = make_pool(1, 30ms);
+  for (int i = 0; i < 25'000; ++i) pool->acquire();
+  EXPECT_FALSE(pool->stats().other_timeouts);
+  pool->acquire(1s);
+  EXPECT_TRUE(pool->stats().other_timeouts);
+  const auto waits = pool->waits();
+  EXPECT_EQ(pool->stats().acquires, 25'001);
+  EXPECT_EQ(waits.seen(), 25'001u);
+  EXPECT_EQ(waits.values().size(), 10'000u) << "the waits grow with the run";
+  EXPECT_GE(waits.max(), *std::max_element(waits.values().begin(), waits.values().end()));
+}
+
+TEST_F(LeasePoolTest, BrokenAndLeasedConnectionsNameTheirSlotAndHolder) {
+  auto pool = make_pool(2);
+  Lease a = pool->acquire_for(3, 1s);
+  const int pid = backend_pid(a);
+  auto leased = pool->leased_connections();
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(leased[0].slot, 0);
+  EXPECT_EQ(leased[0].holder, 3);
+  EXPECT_EQ(leased[0].backend_pid, pid);
+  EXPECT_TRUE(pool->broken_connections().empty());
+  pqxx::nontransaction(*control()).exec("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+  std::this_thread::sleep_for(100ms);
+  EXPECT_ANY_THROW(pqxx::nontransaction(*a).exec("SELECT 1"));
+  const auto broken = pool->broken_connections();
+  ASSERT_EQ(broken.size(), 1u);
+  EXPECT_EQ(broken[0].slot, 0);
+  EXPECT_EQ(broken[0].holder, 3);
 }
 
 }  // namespace

@@ -20,6 +20,9 @@
 
 #include "pgrace/connection.hpp"
 #include "pgrace/outcome.hpp"
+#include "pgrace/result.hpp"
+#include "pgrace/runner.hpp"
+#include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
 #include "test_support.hpp"
 
@@ -118,6 +121,37 @@ TEST_F(OutcomeRealServer, CrossedRowLocksAreADeadlock) {
   EXPECT_EQ(outcome.kind, OutcomeClass::deadlock) << outcome.message;
   EXPECT_EQ(outcome.sqlstate, "40P01");
   EXPECT_THAT(outcome.message, HasSubstr("deadlock detected"));
+}
+
+}  // namespace
+
+namespace {
+
+// A transaction that binds two parameters to a statement with one: the
+// server answers 08P01 and the connection stays usable.
+class WrongParameterCount : public pgrace::Scenario {
+ public:
+  std::string schema() const override { return "CREATE TABLE t (id int PRIMARY KEY)"; }
+  void seed(pqxx::work&) override {}
+  pgrace::TxResult transaction(pgrace::Worker& w) override {
+    pqxx::work tx(w.connection());
+    tx.exec_params("SELECT $1::int", 1, 2);
+    tx.commit();
+    return pgrace::TxResult::committed;
+  }
+  std::vector<pgrace::Invariant> invariants() const override { return {pgrace::equals("nothing", "SELECT 1", "1")}; }
+};
+
+TEST_F(OutcomeRealServer, AProtocolViolationOnALiveConnectionIsTheScenariosSqlErrorNotALostConnection) {
+  WrongParameterCount scenario;
+  pgrace::RunSettings settings;
+  settings.threads = 2;
+  settings.iterations = 3;
+  const pgrace::ScenarioInfo info{"test.wrong_parameter_count", "", pgrace::expect_hold(), pgrace::Knobs{}};
+  const auto r = pgrace::run_scenario(*server_, info, scenario, settings);  // must not throw (exit 3)
+  EXPECT_EQ(r.verdict, pgrace::Verdict::error);
+  EXPECT_THAT(r.error, HasSubstr("no transaction committed"));
+  EXPECT_EQ(r.outcomes.at(OutcomeClass::other_sql_error), 6);
 }
 
 }  // namespace

@@ -167,6 +167,53 @@ TEST_F(PlanInvariant, BitmapIndexOnlyAndJoinScansCount) {
   for (const auto& inv : r.invariants) EXPECT_TRUE(inv.held) << inv.name << ": " << inv.witnesses.at(0);
 }
 
+TEST_F(PlanInvariant, ABtreeIndexServesOnlyAConditionOnItsLeadingColumn) {
+  const std::string schema = std::string(kOrders) + "CREATE INDEX orders_customer_note ON orders (customer_id, note);";
+  const auto leading = check(schema, {by_customer()});
+  EXPECT_EQ(leading.verdict, pgrace::Verdict::held) << leading.error;
+  const auto second = check(schema, {pgrace::uses_index("by note", "SELECT * FROM orders WHERE note = $1", "orders", {"x"})},
+                            pgrace::expect_violation({"by note"}));
+  EXPECT_EQ(second.verdict, pgrace::Verdict::violated) << second.error;
+  ASSERT_THAT(second.invariants[0].witnesses, SizeIs(1));
+  EXPECT_THAT(second.invariants[0].witnesses[0], HasSubstr("leaves out the index's leading column customer_id"));
+}
+
+TEST_F(PlanInvariant, AScanThatALimitStopsEarlyUsesItsIndexUnlessItFilters) {
+  const auto newest = check(kOrders, {pgrace::uses_index("newest", "SELECT * FROM orders ORDER BY id DESC LIMIT 10", "orders")});
+  EXPECT_EQ(newest.verdict, pgrace::Verdict::held) << newest.error;
+  const auto filtered =
+      check(kOrders, {pgrace::uses_index("newest of a customer",
+                                         "SELECT * FROM orders WHERE customer_id = $1 ORDER BY id DESC LIMIT 10",
+                                         "orders", {"3"})},
+            pgrace::expect_violation({"newest of a customer"}));
+  EXPECT_EQ(filtered.verdict, pgrace::Verdict::violated) << filtered.error;
+}
+
+TEST_F(PlanInvariant, APartialIndexServesTheRowsItsPredicateSelects) {
+  const std::string schema =
+      "CREATE TABLE jobs (id int PRIMARY KEY, status text NOT NULL, created_at timestamptz NOT NULL);"
+      "CREATE INDEX jobs_pending ON jobs (created_at) WHERE status = 'pending';";
+  PlanOnly scenario(schema,
+                    {pgrace::uses_index("next job",
+                                        "SELECT id FROM jobs WHERE status = 'pending' ORDER BY created_at LIMIT 1 "
+                                        "FOR UPDATE SKIP LOCKED",
+                                        "jobs"),
+                     pgrace::uses_index("pending jobs", "SELECT id FROM jobs WHERE status = 'pending'", "jobs")});
+  const auto r = pgrace::run_scenario(*server_, pgrace::definition_of<PlanOnly>().info, scenario, {});
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;
+  for (const auto& inv : r.invariants) EXPECT_TRUE(inv.held) << inv.name << ": " << inv.witnesses.at(0);
+}
+
+TEST_F(PlanInvariant, WrongSampleParametersAreAUsageErrorNotALostConnection) {
+  try {
+    check(kOrders, {pgrace::uses_index("x", "SELECT * FROM orders WHERE customer_id = $1", "orders", {"1", "2"})});
+    FAIL() << "no error";
+  } catch (const pgrace::Error& e) {
+    EXPECT_EQ(e.code(), pgrace::ExitCode::usage) << e.what();
+    EXPECT_THAT(e.what(), HasSubstr("sample parameters"));
+  }
+}
+
 TEST_F(PlanInvariant, CountingEveryRowThroughAnIndexIsStillAFullScan) {
   const auto r = check(std::string(kOrders) + "CREATE INDEX ON orders (customer_id);",
                        {pgrace::uses_index("count", "SELECT count(*) FROM orders", "orders")},

@@ -15,8 +15,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+#include <pqxx/pqxx>
 #include <set>
+#include <thread>
 
+#include "pgrace/error.hpp"
 #include "pgrace/report.hpp"
 #include "pgrace/runner.hpp"
 #include "pgrace/scenario.hpp"
@@ -186,7 +190,7 @@ TEST_F(PoolScenarios, ThePoolReachesTheJsonReportAndTheSummary) {
   EXPECT_EQ(pgrace::to_json(r).at("outcomes").at("pool_timeout"), 16);
   EXPECT_THAT(pgrace::summary_text(r),
               HasSubstr("pool: 4 connections, peak 4 leased, " + std::to_string(r.stress.pool->acquires) +
-                        " acquires, 16 timed out after 60 ms, wait p50 "));
+                        " acquires, 16 timed out after the configured 60 ms, wait p50 "));
   EXPECT_THAT(pgrace::summary_text(r), HasSubstr(" ms, 4 leaked\n"));
   pgrace::RunReport report;
   report.program = "pgrace";
@@ -221,6 +225,124 @@ TEST_F(PoolScenarios, AskingForAPoolTheRunDoesNotHaveIsAnErrorNamingTheFix) {
   EXPECT_EQ(r.verdict, pgrace::Verdict::error);
   EXPECT_THAT(r.error, HasSubstr("pool() needs a pool: set Knobs::pool.size in the scenario's info() or pass --pool-size"));
   EXPECT_FALSE(r.stress.pool.has_value());
+}
+
+// Knobs for the hostile scenarios below: `threads` workers, one transaction each.
+pgrace::Knobs one_round(int threads, int pool_size, std::chrono::milliseconds pool_timeout) {
+  pgrace::Knobs knobs;
+  knobs.threads = threads;
+  knobs.iterations = 1;
+  knobs.pool = pgrace::PoolSettings{pool_size, pool_timeout};
+  return knobs;
+}
+
+// A request context kept past its request, with its lease and an open
+// pqxx::work holding a lock the next repetition's reset (TRUNCATE) needs.
+class LeakedTransactionObject : public pgrace::Scenario {
+ public:
+  std::string schema() const override { return "CREATE TABLE t (x int)"; }
+  void seed(pqxx::work& tx) override { tx.exec("INSERT INTO t VALUES (1)"); }
+  pgrace::TxResult transaction(pgrace::Worker& w) override {
+    Context context{w.pool().acquire(), nullptr};
+    context.tx = std::make_unique<pqxx::work>(*context.lease);
+    context.tx->exec("UPDATE t SET x = x + 1");
+    contexts_[contexts_.size()] = std::move(context);  // never ended
+    return pgrace::TxResult::committed;
+  }
+  std::vector<pgrace::Invariant> invariants() const override { return {}; }
+
+ private:
+  struct Context {
+    pgrace::Lease lease;
+    std::unique_ptr<pqxx::work> tx;
+  };
+  std::map<std::size_t, Context> contexts_;
+};
+
+TEST_F(PoolScenarios, ALeakedTransactionObjectIsCountedAsLeakedAndTheNextRepetitionStartsClean) {
+  pgrace::ScenarioInfo info{"test.leaked_transaction_object", "keeps its request contexts",
+                            pgrace::expect_hold(), one_round(1, 2, std::chrono::milliseconds(100))};
+  pgrace::RunSettings s = settings(3);
+  s.timeout_s = 30;
+  LeakedTransactionObject scenario;
+  const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, info, scenario, s);
+  SCOPED_TRACE(describe(r));
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held);
+  EXPECT_EQ(r.stress.repetitions, 3);
+  ASSERT_TRUE(r.stress.pool.has_value()) << "the pool's statistics were lost";
+  EXPECT_EQ(r.stress.pool->leaked, 1);
+  EXPECT_EQ(outcome(r, OutcomeClass::committed), 3);
+}
+
+// Worker 0 waits on a lock its other pooled connection holds (an
+// application deadlock the server cannot see); worker 1 waits for a pooled
+// connection that never comes back. The timeout names both and ends them.
+class StuckOnThePool : public pgrace::Scenario {
+ public:
+  std::string schema() const override { return "CREATE TABLE t (x int)"; }
+  void seed(pqxx::work&) override {}
+  pgrace::TxResult transaction(pgrace::Worker& w) override {
+    if (w.index() == 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // worker 0 holds both connections
+      w.pool().acquire();
+      return pgrace::TxResult::committed;
+    }
+    pgrace::Lease first = w.pool().acquire();
+    pgrace::Lease second = w.pool().acquire();
+    pqxx::work holder(*first);
+    holder.exec("LOCK TABLE t");
+    pqxx::work waiter(*second);
+    waiter.exec("LOCK TABLE t");
+    return pgrace::TxResult::committed;
+  }
+  std::vector<pgrace::Invariant> invariants() const override { return {}; }
+};
+
+TEST_F(PoolScenarios, ATimeoutNamesPooledBackendsAndWorkersWaitingForThePoolAndEndsThem) {
+  pgrace::ScenarioInfo info{"test.stuck_on_the_pool", "deadlocks on its pool", pgrace::expect_hold(),
+                            one_round(2, 2, std::chrono::milliseconds(600'000))};
+  pgrace::RunSettings s = settings(1);
+  s.timeout_s = 1.5;
+  StuckOnThePool scenario;
+  const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, info, scenario, s);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::error);
+  EXPECT_THAT(r.error, HasSubstr("timed out after")) << r.error;
+  EXPECT_THAT(r.error, HasSubstr("worker 1 (iteration 0, in transaction() for "));
+  EXPECT_THAT(r.error, HasSubstr("waiting for a pooled connection for "));
+  EXPECT_THAT(r.error, HasSubstr("pooled connection 1 (leased by worker 0) [backend "));
+  EXPECT_THAT(r.error, HasSubstr("waiting on Lock:relation"));
+  EXPECT_THAT(r.error, ::testing::Not(HasSubstr("never returned"))) << "a worker was abandoned";
+  ASSERT_TRUE(r.stress.pool.has_value());
+}
+
+// The server closes a leased connection left idle in a transaction.
+class ClosedPooledConnection : public pgrace::Scenario {
+ public:
+  std::string schema() const override { return "CREATE TABLE t (x int)"; }
+  void seed(pqxx::work&) override {}
+  pgrace::TxResult transaction(pgrace::Worker& w) override {
+    pgrace::Lease lease = w.pool().acquire();
+    pqxx::nontransaction(*lease).exec("SET idle_in_transaction_session_timeout = '50ms'");
+    pqxx::work tx(*lease);
+    tx.exec("SELECT 1");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    tx.exec("SELECT 1");
+    return pgrace::TxResult::committed;
+  }
+  std::vector<pgrace::Invariant> invariants() const override { return {}; }
+};
+
+TEST_F(PoolScenarios, ALostPooledConnectionIsNamed) {
+  pgrace::ScenarioInfo info{"test.closed_pooled_connection", "idles in a transaction", pgrace::expect_hold(),
+                            one_round(1, 3, std::chrono::milliseconds(100))};
+  ClosedPooledConnection scenario;
+  try {
+    pgrace::run_scenario(*server_, info, scenario, settings(1));
+    FAIL() << "the lost connection went unreported";
+  } catch (const pgrace::Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("lost the connection of pooled connection 0 (leased by worker 0)"));
+  }
 }
 
 }  // namespace

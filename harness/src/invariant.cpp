@@ -44,6 +44,10 @@ std::vector<std::string> collect_witnesses(const Invariant& invariant, const Che
   return witnesses;
 }
 
+const char* fix_for(const Invariant& invariant) {
+  return invariant.kind == InvariantKind::uses_index ? " (fix its query, table or sample parameters)" : " (fix its SQL)";
+}
+
 }  // namespace
 
 const char* to_string(InvariantKind kind) {
@@ -87,14 +91,18 @@ std::vector<std::string> check_invariant(const Invariant& invariant, const Check
                                          std::size_t max_witnesses) {
   try {
     return collect_witnesses(invariant, context, max_witnesses);
-  } catch (const pqxx::broken_connection&) {
-    throw;  // the server's fault, not the invariant's
+  } catch (const pqxx::broken_connection& e) {
+    // A protocol violation (08P01: a Bind with the wrong number of
+    // parameters) arrives as broken_connection on a connection still open:
+    // the invariant's fault. Otherwise the server's.
+    if (classify(std::current_exception()).kind == OutcomeClass::connection_lost) throw;
+    throw usage_error("invariant '" + invariant.name + "' failed to run: " + one_line(e.what()) + fix_for(invariant));
   } catch (const pqxx::sql_error& e) {
     std::string reason = e.what();
     if (auto newline = reason.find('\n'); newline != std::string::npos) reason.resize(newline);
     if (classify_sqlstate(e.sqlstate()) == OutcomeClass::connection_lost)  // e.g. 57P01, backend terminated
       throw pqxx::broken_connection(reason);
-    throw usage_error("invariant '" + invariant.name + "' failed to run: " + reason + " (fix its SQL)");
+    throw usage_error("invariant '" + invariant.name + "' failed to run: " + reason + fix_for(invariant));
   }
 }
 

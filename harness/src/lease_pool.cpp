@@ -26,23 +26,36 @@ std::string timeout_message(int size, std::chrono::milliseconds timeout, double 
 
 }  // namespace
 
-LeasePool::LeasePool(std::vector<std::unique_ptr<pqxx::connection>> connections,
-                     std::chrono::milliseconds acquire_timeout)
-    : connections_(std::move(connections)), acquire_timeout_(acquire_timeout), free_(all_slots(connections_.size())) {}
+LeasePool::LeasePool(int size, std::chrono::milliseconds acquire_timeout, OpenPooledConnection open)
+    : open_(std::move(open)),
+      acquire_timeout_(acquire_timeout),
+      free_(all_slots(static_cast<std::size_t>(size))),
+      holders_(static_cast<std::size_t>(size), -1) {
+  for (int slot = 0; slot < size; ++slot) {
+    connections_.push_back(open_(slot));
+    pids_.push_back(connections_.back()->backendpid());
+  }
+}
 
-Lease LeasePool::acquire(std::chrono::milliseconds timeout) {
+Lease LeasePool::acquire_for(int holder, std::chrono::milliseconds timeout) {
+  if (timeout.count() < 0)
+    throw std::invalid_argument("Pool::acquire(): the timeout must not be negative (got " +
+                                std::to_string(timeout.count()) + " ms)");
   const auto started = Clock::now();
   std::unique_lock lock(mutex_);
-  const bool free = freed_.wait_for(lock, timeout, [this] { return !free_.empty(); });
+  const bool free = freed_.wait_for(lock, timeout, [this] { return closed_ || !free_.empty(); });
+  if (closed_) throw PoolTimeout("pool closed: pgrace is ending the run (it timed out)");
   const double waited_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   ++acquires_;
-  waits_ms_.push_back(waited_ms);
+  other_timeouts_ = other_timeouts_ || timeout != acquire_timeout_;
+  waits_ms_.add(waited_ms);
   if (!free) {
     ++timeouts_;
     throw PoolTimeout(timeout_message(size(), timeout, waited_ms));
   }
   const int slot = free_.back();
   free_.pop_back();
+  holders_[static_cast<std::size_t>(slot)] = holder;
   peak_leased_ = std::max(peak_leased_, size() - static_cast<int>(free_.size()));
   return Lease(weak_from_this(), slot, epoch_);
 }
@@ -65,7 +78,7 @@ void LeasePool::give_back(int slot, long epoch) noexcept {
   freed_.notify_one();
 }
 
-int LeasePool::reclaim() {
+int LeasePool::reclaim(pqxx::connection& control) {
   int held = 0;
   {
     std::lock_guard lock(mutex_);
@@ -73,12 +86,57 @@ int LeasePool::reclaim() {
     leaked_ = std::max(leaked_, held);
     ++epoch_;
     free_ = all_slots(connections_.size());
+    graveyard_.sweep();
   }
-  for (const auto& connection : connections_) {
-    pqxx::nontransaction tx(*connection);
+  for (int slot = 0; slot < size(); ++slot) {
+    pqxx::connection& connection = *connections_[static_cast<std::size_t>(slot)];
+    if (transaction_object_open(connection)) {
+      replace(slot, control);
+      continue;
+    }
+    pqxx::nontransaction tx(connection);
     tx.exec("ROLLBACK");  // a warning, not an error, when no transaction is open
   }
   return held;
+}
+
+// The leaked transaction object may hold locks the next repetition's reset
+// would wait for: its backend goes first, then its connection is replaced.
+void LeasePool::replace(int slot, pqxx::connection& control) {
+  const auto at = static_cast<std::size_t>(slot);
+  terminate_backend(control, pids_[at]);
+  auto fresh = open_(slot);
+  std::lock_guard lock(mutex_);
+  graveyard_.bury(std::move(connections_[at]));
+  connections_[at] = std::move(fresh);
+  pids_[at] = connections_[at]->backendpid();
+}
+
+void LeasePool::close() noexcept {
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  freed_.notify_all();
+}
+
+std::vector<PooledConnection> LeasePool::leased_connections() const {
+  std::lock_guard lock(mutex_);
+  std::vector<PooledConnection> out;
+  for (int slot = 0; slot < size(); ++slot)
+    if (std::find(free_.begin(), free_.end(), slot) == free_.end())
+      out.push_back({slot, pids_[static_cast<std::size_t>(slot)], holders_[static_cast<std::size_t>(slot)]});
+  return out;
+}
+
+std::vector<PooledConnection> LeasePool::broken_connections() const {
+  std::lock_guard lock(mutex_);
+  std::vector<PooledConnection> out;
+  for (int slot = 0; slot < size(); ++slot) {
+    const auto at = static_cast<std::size_t>(slot);
+    if (!connections_[at]->is_open()) out.push_back({slot, pids_[at], holders_[at]});
+  }
+  return out;
 }
 
 PoolStats LeasePool::stats() const {
@@ -86,6 +144,7 @@ PoolStats LeasePool::stats() const {
   PoolStats s;
   s.size = size();
   s.acquire_timeout_ms = static_cast<double>(acquire_timeout_.count());
+  s.other_timeouts = other_timeouts_;
   s.acquires = acquires_;
   s.timeouts = timeouts_;
   s.peak_leased = peak_leased_;
@@ -93,7 +152,7 @@ PoolStats LeasePool::stats() const {
   return s;
 }
 
-std::vector<double> LeasePool::waits_ms() const {
+SampleReservoir LeasePool::waits() const {
   std::lock_guard lock(mutex_);
   return waits_ms_;
 }

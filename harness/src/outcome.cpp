@@ -31,6 +31,9 @@ OutcomeClass classify_sqlstate(const std::string& state) {
   if (state == "55P03") return OutcomeClass::lock_not_available;
   if (state == "57014") return OutcomeClass::cancelled;
   if (state.rfind("23", 0) == 0) return OutcomeClass::constraint_violation;
+  // 08P01 (protocol_violation) is what the server answers, on a connection
+  // that stays usable, to a Bind with the wrong number of parameters.
+  if (state == "08P01") return OutcomeClass::other_sql_error;
   if (state.rfind("08", 0) == 0 || state.rfind("57P0", 0) == 0) return OutcomeClass::connection_lost;
   return OutcomeClass::other_sql_error;
 }
@@ -66,6 +69,10 @@ Outcome classify(const std::exception_ptr& error) {
   } catch (const pqxx::sql_error& e) {  // before broken_connection: it carries a SQLSTATE
     return database_error(e, "");
   } catch (const pqxx::broken_connection& e) {
+    // libpqxx throws a protocol violation (08P01: a Bind with the wrong
+    // number of parameters) as a broken connection, though the server
+    // reported it as a plain ERROR and the connection stays usable.
+    if (std::string(e.what()).rfind("ERROR:", 0) == 0) return {OutcomeClass::other_sql_error, "08P01", first_line(e.what())};
     return {OutcomeClass::connection_lost, "08006", first_line(e.what())};
   } catch (const pqxx::in_doubt_error& e) {
     return {OutcomeClass::connection_lost, "08007", first_line(e.what())};

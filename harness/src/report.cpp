@@ -123,11 +123,13 @@ nlohmann::json pool_json(const std::optional<PoolStats>& pool) {
           {"wait_ms", {{"p50", w.p50_ms}, {"p90", w.p90_ms}, {"p99", w.p99_ms}, {"max", w.max_ms}}}};
 }
 
-// "pool: 4 connections, peak 4 leased, 80 acquires, 36 timed out after 50 ms, wait p50 ... ms, 0 leaked"
+// "pool: 4 connections, peak 4 leased, 80 acquires, 36 timed out after the configured 50 ms, wait p50 ...
+// ms, 0 leaked" (without "after ..." when some acquire passed its own timeout)
 std::string pool_text(const PoolStats& pool) {
   return "pool: " + std::to_string(pool.size) + " connections, peak " + std::to_string(pool.peak_leased) +
          " leased, " + std::to_string(pool.acquires) + " acquires, " + std::to_string(pool.timeouts) +
-         " timed out after " + fixed(pool.acquire_timeout_ms, 0) + " ms, wait p50 " + fixed(pool.wait.p50_ms, 1) +
+         " timed out" + (pool.other_timeouts ? "" : " after the configured " + fixed(pool.acquire_timeout_ms, 0) + " ms") +
+         ", wait p50 " + fixed(pool.wait.p50_ms, 1) +
          " / p90 " + fixed(pool.wait.p90_ms, 1) + " / p99 " + fixed(pool.wait.p99_ms, 1) + " / max " +
          fixed(pool.wait.max_ms, 1) + " ms, " + std::to_string(pool.leaked) + " leaked";
 }

@@ -24,6 +24,7 @@
 #include "shared_pool.hpp"
 #include "stragglers.hpp"
 #include "watched_thread.hpp"
+#include "worker_pool.hpp"
 
 namespace pgrace::detail {
 namespace {
@@ -81,12 +82,18 @@ class WorkerState final : public Worker {
       : backend_pid(backend_pid),
         connection_(std::move(connection)),
         pool_(std::move(pool)),
-        leases_(std::move(leases)),
+        leases_(leases ? std::make_unique<WorkerPool>(std::move(leases), index) : nullptr),
         index_(index) {
     std::seed_seq sequence{seed, static_cast<std::uint64_t>(index), static_cast<std::uint64_t>(repetition)};
     rng_.seed(sequence);
   }
   pqxx::connection& connection() override { return *connection_; }
+  // Its own connection (not a pooled one) is still open. Call after joining.
+  bool own_connection_open() const { return connection_->is_open(); }
+  // Since when it waits for a pooled connection; nullopt when it does not. Any thread.
+  std::optional<Clock::time_point> waiting_for_pool_since() const {
+    return leases_ ? leases_->waiting_since() : std::nullopt;
+  }
   SharedPool& shared_pool() override {
     if (!pool_) throw std::logic_error("shared_pool() needs uses_shared_pool = true in the scenario's info()");
     return *pool_;
@@ -120,7 +127,7 @@ class WorkerState final : public Worker {
  private:
   std::shared_ptr<pqxx::connection> connection_;
   std::shared_ptr<RoundRobinPool> pool_;
-  std::shared_ptr<LeasePool> leases_;
+  std::unique_ptr<WorkerPool> leases_;
   int index_;
   std::mt19937_64 rng_;
 };
@@ -239,7 +246,8 @@ void monitor_main(Repetition& rep, pqxx::connection& connection, Clock::time_poi
         bool sent = false;
         for (std::size_t i = 0; i < rep.invariants.size(); ++i) {
           const Invariant& invariant = rep.invariants[i];
-          if (!invariant.during_run || rep.first_seen[i]) continue;
+          // A plan is checked after the run only, whatever during_run says.
+          if (!invariant.during_run || invariant.kind == InvariantKind::uses_index || rep.first_seen[i]) continue;
           rep.monitor_checking = static_cast<int>(i);
           auto witnesses = check_or_fail(invariant, context, rep.max_witnesses, "during the run");
           sent = sent || invariant.kind != InvariantKind::predicate;
@@ -304,13 +312,14 @@ Connections open_connections(const std::string& dsn, const ScenarioInfo& info, S
     c.pool = std::make_shared<RoundRobinPool>(std::move(pooled));
   }
   if (knobs.pool.size > 0) {
-    std::vector<std::unique_ptr<pqxx::connection>> leased;
-    for (int i = 0; i < knobs.pool.size; ++i) {
-      leased.push_back(connect(dsn));
-      prepare_session(*leased.back(), knobs.isolation, "pgrace-pool-lease-" + std::to_string(i), st);
-      call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*leased.back()); });
-    }
-    c.leases = std::make_shared<LeasePool>(std::move(leased), knobs.pool.acquire_timeout);
+    // Called again by reclaim() for a connection it replaces, while the run lasts.
+    auto open = [dsn, isolation = knobs.isolation, st, &info, &scenario](int slot) {
+      auto connection = connect(dsn);
+      prepare_session(*connection, isolation, "pgrace-pool-lease-" + std::to_string(slot), st);
+      call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*connection); });
+      return connection;
+    };
+    c.leases = std::make_shared<LeasePool>(knobs.pool.size, knobs.pool.acquire_timeout, open);
   }
   return c;
 }
@@ -365,17 +374,39 @@ struct RepetitionRun {
 Straggler worker_straggler(Repetition& rep, int i, WatchedThread& thread) {
   const WorkerState& w = *rep.workers[i];
   std::string who = "worker " + std::to_string(i);
-  if (w.phase == WorkerPhase::in_transaction)
+  if (w.phase == WorkerPhase::in_transaction) {
     who += " (iteration " + std::to_string(w.iteration()) + ", in transaction() for " +
-           seconds_text(std::chrono::duration<double>(Clock::now() - w.transaction_started.load()).count()) + ")";
+           seconds_text(std::chrono::duration<double>(Clock::now() - w.transaction_started.load()).count());
+    if (const auto since = w.waiting_for_pool_since())
+      who += ", waiting for a pooled connection for " +
+             seconds_text(std::chrono::duration<double>(Clock::now() - *since).count());
+    who += ")";
+  }
   return {who, w.backend_pid, [&thread](Clock::time_point d) { return thread.join_until(d); },
           [&thread] { thread.abandon(); }};
 }
 
-// Ends the workers that did not finish by `deadline` (see end_stragglers):
-// first breaks the barriers, so that workers waiting for them end too.
+// The pool's connections leased now, as stragglers of the workers holding
+// them: their backends are named, cancelled and terminated with the workers'.
+std::vector<Straggler> pooled_stragglers(const LeasePool& leases, std::vector<std::unique_ptr<WatchedThread>>& threads) {
+  std::vector<Straggler> out;
+  for (const PooledConnection& p : leases.leased_connections()) {
+    const bool known = p.holder >= 0 && p.holder < static_cast<int>(threads.size());
+    WatchedThread* thread = known ? threads[static_cast<std::size_t>(p.holder)].get() : nullptr;
+    out.push_back({"pooled connection " + std::to_string(p.slot) +
+                       (known ? " (leased by worker " + std::to_string(p.holder) + ")" : ""),
+                   p.backend_pid, [thread](Clock::time_point d) { return !thread || thread->join_until(d); },
+                   [thread] { if (thread) thread->abandon(); }});
+  }
+  return out;
+}
+
+// Ends the workers that did not finish by `deadline` (see end_stragglers),
+// with the pooled connections leased: first breaks the barriers, so that
+// workers waiting for them end too, and once the stuck are named, closes the
+// pool, so that those waiting for a pooled connection end too.
 std::string end_stuck_workers(Repetition& rep, std::vector<std::unique_ptr<WatchedThread>>& threads,
-                              pqxx::connection* control) {
+                              pqxx::connection* control, LeasePool* leases) {
   rep.abort = true;
   rep.start.break_all();
   rep.round.break_all();
@@ -383,6 +414,11 @@ std::string end_stuck_workers(Repetition& rep, std::vector<std::unique_ptr<Watch
   const auto settle = Clock::now() + std::chrono::milliseconds(100);  // for those released from a barrier
   for (std::size_t i = 0; i < threads.size(); ++i)
     if (!threads[i]->join_until(settle)) stuck.push_back(worker_straggler(rep, static_cast<int>(i), *threads[i]));
+  if (leases) {
+    if (!stuck.empty())
+      for (auto& s : pooled_stragglers(*leases, threads)) stuck.push_back(std::move(s));
+    leases->close();
+  }
   return end_stragglers(control, stuck, kGrace);
 }
 
@@ -430,7 +466,7 @@ RepetitionRun run_repetition(const std::shared_ptr<Repetition>& rep, Connections
   for (auto& thread : threads) all_joined = all_joined && thread->join_until(deadline);
   if (!all_joined) {
     run.timed_out = true;
-    run.stragglers = end_stuck_workers(*rep, threads, control);
+    run.stragglers = end_stuck_workers(*rep, threads, control, c.leases.get());
   }
   const std::string monitor_stuck = stop_monitor(*rep, monitor, c.monitor_pid, control, deadline);
   if (!monitor_stuck.empty()) {
@@ -515,17 +551,30 @@ void final_check(Repetition& rep, pqxx::connection& control, double run_ms, Scen
   }
 }
 
+// The connection worker `i` lost: its own ("worker 0") or, when that is
+// still open, a pooled one it leased ("pooled connection 2 (leased by worker 0)").
+std::string lost_connection_name(const WorkerState& worker, int i, const LeasePool* leases) {
+  const std::string name = "worker " + std::to_string(i);
+  if (!leases || !worker.own_connection_open()) return name;
+  for (const PooledConnection& p : leases->broken_connections())
+    if (p.holder == i) return "pooled connection " + std::to_string(p.slot) + " (leased by " + name + ")";
+  return name;
+}
+
 // Adds what the workers that ended recorded to `result` and `latencies`;
-// throws pgrace::Error (infrastructure) if one lost its connection (unless
-// pgrace ended it, past the timeout). Returns the first failed attempt.
+// throws pgrace::Error (infrastructure) if one lost its connection, its own
+// or a pooled one (unless pgrace ended it, past the timeout). Returns the
+// first failed attempt.
 std::optional<Outcome> collect_workers(const Repetition& rep, const RepetitionRun& run, const ScenarioInfo& info,
-                                       const std::string& dsn, ScenarioResult& result, std::vector<double>& latencies) {
+                                       const std::string& dsn, const LeasePool* leases, ScenarioResult& result,
+                                       std::vector<double>& latencies) {
   std::optional<Outcome> first_failure;
   for (std::size_t i = 0; i < rep.workers.size(); ++i) {
     if (!run.joined[i]) continue;  // left running: its state is still its own
     const WorkerState& worker = *rep.workers[i];
     if (worker.fatal && worker.fatal->kind == OutcomeClass::connection_lost && !run.timed_out)
-      throw lost_connection_error("worker " + std::to_string(i), info.name, worker.fatal->message, dsn);
+      throw lost_connection_error(lost_connection_name(worker, static_cast<int>(i), leases), info.name,
+                                  worker.fatal->message, dsn);
     if (worker.fatal && worker.fatal->kind == OutcomeClass::scenario_error && result.error.empty())
       result.error = "transaction() threw: " + scrub_secrets(worker.fatal->message, dsn);
     if (!first_failure) first_failure = worker.first_failure;
@@ -561,13 +610,17 @@ class StressRun {
           open_connections(database.dsn(), info_, scenario_, knobs_, settings_, result_.deadlock_timeout);
       result_.phases.setup_ms = ms_between(phase_start, Clock::now());
       start_clock();
-      for (int r = 0; r < settings_.repeat && result_.error.empty(); ++r)
-        if (!repetition(r, connections)) break;
-      if (connections.leases) record_pool(*connections.leases);
+      try {
+        for (int r = 0; r < settings_.repeat && result_.error.empty(); ++r)
+          if (!repetition(r, connections)) break;
+      } catch (...) {
+        record_statistics(connections);  // what the repetitions that ran measured stays in the report
+        throw;
+      }
+      record_statistics(connections);
       phase_start = Clock::now();
     }  // connections close here (those of threads left running, when those end)
     database.drop();
-    summarize();
     result_.phases.teardown_ms = ms_between(phase_start, Clock::now());
   }
 
@@ -616,7 +669,8 @@ class StressRun {
       if (run.end == WaitEnd::monitor_failed || (rep.monitor_failure && !run.timed_out))
         rethrow_monitor_failure(rep.monitor_failure, info_, server_dsn_);
     }
-    const auto first_failure = collect_workers(rep, run, info_, server_dsn_, result_, latencies_);
+    const auto first_failure =
+        collect_workers(rep, run, info_, server_dsn_, connections.leases.get(), result_, latencies_);
     if (run.timed_out) {
       result_.error = "timed out after " + timeout_text(settings_, timeout_) + " in repetition " +
                       std::to_string(r + 1) + " after " + std::to_string(run.ended) + " transaction(s) ended: " +
@@ -626,14 +680,19 @@ class StressRun {
     }
     const auto phase_start = Clock::now();
     if (connections.pool) connections.pool->roll_back_all();
-    if (connections.leases)
-      call_scenario(info_, "the pool's cleanup after the repetition", server_dsn_, [&] { connections.leases->reclaim(); });
+    if (connections.leases) connections.leases->reclaim(*connections.control);
     final_check(rep, *connections.control, run.run_ms, result_);
     result_.phases.check_ms += ms_between(phase_start, Clock::now());
     if (result_.error.empty())
       result_.error =
           scrub_secrets(lack_of_evidence(info_, snapshot(rep.live), first_failure, r, settings_.repeat), server_dsn_);
     return true;
+  }
+
+  // Throughput, latency percentiles and the pool's statistics over every repetition.
+  void record_statistics(const Connections& connections) {
+    if (connections.leases) record_pool(*connections.leases);
+    summarize();
   }
 
   // Throughput and latency percentiles over every repetition.
@@ -648,7 +707,9 @@ class StressRun {
   // The pool's statistics over every repetition, with its wait percentiles.
   void record_pool(const LeasePool& leases) {
     PoolStats stats = leases.stats();
-    stats.wait = summary_of(leases.waits_ms());
+    const SampleReservoir waits = leases.waits();
+    stats.wait = summary_of(waits.values());
+    stats.wait.max_ms = waits.max();
     result_.stress.pool = stats;
   }
 

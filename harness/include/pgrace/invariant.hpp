@@ -83,10 +83,14 @@ Invariant predicate(std::string name, Predicate check, bool during_run = true);
 // that is rolled back): a scan of `table` that is still not served by an
 // index means no usable index exists. It holds when every scan of `table`
 // (or of its partitions and inheritance children) in the plan finds its
-// rows through an index condition: an Index Scan or Index Only Scan with an
-// Index Cond, or a Bitmap Heap Scan whose bitmap index scans all have one.
-// It is violated by a Seq Scan, and by an index read whole (no index
-// condition: only for its order, or to count every row). The
+// rows through an index: an Index Scan or Index Only Scan, or a Bitmap Heap
+// Scan's bitmap index scans, each with an index condition that, for a
+// btree, constrains the index's leading column; or a scan of a partial
+// index (it holds only the rows its predicate selects); or an index scan
+// with neither condition nor filter that streams to a Limit (ORDER BY ...
+// LIMIT n stops after n rows). It is violated by a Seq Scan, and by an
+// index read whole: no index condition (only for its order, or to count
+// every row), or a condition on a btree's later column only. The
 // witnesses are the plan's paths to those scans, one line each. `table` may
 // be schema-qualified. Checked after the run only (on the seeded database
 // when the scenario has no concurrent work). Throws pgrace::Error (usage)

@@ -15,7 +15,7 @@ enum class OutcomeClass {
   lock_not_available,     // 55P03 (lock_timeout, NOWAIT)
   cancelled,              // 57014 (statement_timeout, cancel)
   constraint_violation,   // 23xxx
-  connection_lost,        // 08xxx, 57P0x, broken connection: an infrastructure error
+  connection_lost,        // 08xxx but 08P01, 57P0x, broken connection: an infrastructure error
   other_sql_error,        // any other SQLSTATE
   pool_timeout,           // Pool::acquire() found no free connection in time (PoolTimeout)
   scenario_error,         // a C++ exception from the scenario itself (a bug in it); keep it last

@@ -12,7 +12,11 @@
 // workers' (at the run's isolation level, the scenario's prepare() called on
 // each) before the first repetition. After each repetition pgrace takes back
 // every lease still held (counting it as leaked) and rolls back whatever
-// transaction a pooled connection was left in.
+// transaction a pooled connection was left in; a connection a leaked pqxx
+// transaction object is still open on is replaced instead (its backend
+// terminated, the connection object kept alive for that transaction's
+// later destruction). When a run times out, pgrace closes the pool: every
+// waiting and later acquire throws PoolTimeout at once.
 
 #include <chrono>
 #include <memory>
@@ -80,9 +84,12 @@ class Lease {
   pqxx::connection& operator*() { return connection(); }
 
   // Gives the connection back to the pool now (an early return); afterwards
-  // held() is false. Idempotent; does nothing for a stale lease. A
-  // transaction still open on the connection must have ended first (a
-  // pqxx::work object destroyed), as with any pool.
+  // held() is false. Idempotent; does nothing for a stale lease.
+  // Precondition, not checked: no pqxx transaction object (pqxx::work,
+  // nontransaction, ...) is still open on the connection — destroy it
+  // first (declare the Lease before it). Otherwise the next acquirer gets a
+  // connection another thread's transaction object still uses: a data race
+  // on one pqxx::connection, as with any pool.
   void release() noexcept;
   // True until release() (or a move from this lease); stays true for a stale
   // lease, which its holder never released.
@@ -101,8 +108,10 @@ class Pool {
  public:
   virtual ~Pool() = default;
   // Lends a free connection, waiting up to `timeout` for one. Throws
-  // PoolTimeout when none became free in time. Every call is counted, with
-  // its wait, in the run's pool statistics (Stress::pool).
+  // PoolTimeout when none became free in time (or pgrace closed the pool,
+  // ending a timed-out run), std::invalid_argument for a negative timeout.
+  // Every call that waited is counted, with its wait, in the run's pool
+  // statistics (Stress::pool).
   virtual Lease acquire(std::chrono::milliseconds timeout) = 0;
   // acquire(acquire_timeout()): the pool's configured timeout.
   Lease acquire() { return acquire(acquire_timeout()); }
