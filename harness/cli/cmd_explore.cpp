@@ -46,12 +46,17 @@ int context_switches_of(const ScheduleResult& schedule) {
 // request ready (a worker is ready again unless its request waited, or it
 // sent its last one).
 int preemptions_of(const ScheduleResult& schedule) {
+  std::vector<const StepRecord*> chosen;  // requests let through without a choice are no switch
+  for (const auto& step : schedule.steps) {
+    const std::string kind = step.step.substr(step.step.find('.') + 1);
+    if (kind != "begin" && kind != "prepare") chosen.push_back(&step);
+  }
   int switches = 0;
-  for (std::size_t i = 1; i < schedule.steps.size(); ++i) {
-    const StepRecord& last = schedule.steps[i - 1];
-    if (schedule.steps[i].session == last.session || last.waited) continue;
+  for (std::size_t i = 1; i < chosen.size(); ++i) {
+    const StepRecord& last = *chosen[i - 1];
+    if (chosen[i]->session == last.session || last.waited) continue;
     bool sends_again = false;
-    for (std::size_t j = i + 1; j < schedule.steps.size(); ++j) sends_again = sends_again || schedule.steps[j].session == last.session;
+    for (std::size_t j = i + 1; j < chosen.size(); ++j) sends_again = sends_again || chosen[j]->session == last.session;
     switches += sends_again;
   }
   return switches;

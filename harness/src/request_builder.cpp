@@ -11,6 +11,11 @@ void RequestBuilder::add(char type, std::string_view body) {
   switch (type) {
     case kQuery:
       add_text(wire::query_text(body));
+      request_.executes = true;
+      break;
+    case kExecute:
+    case kFunctionCall:
+      request_.executes = true;
       break;
     case kParse:
       if (auto parse = wire::decode_parse(body)) {

@@ -9,6 +9,7 @@ RequestScheduler::RequestScheduler(std::vector<std::string> clients)
     : clients_(std::move(clients)),
       spots_(clients_.size(), WorkerSpot::running),
       granted_(clients_.size(), false),
+      pending_begin_(clients_.size(), false),
       in_flight_(clients_.size(), -1) {}
 
 int RequestScheduler::worker_of(const std::string& client) const {
@@ -31,19 +32,15 @@ Fault RequestScheduler::before_request(const WireRequest& request) {
   std::unique_lock lock(mutex_);
   const int w = worker_of(request.client);
   if (!armed_ || w < 0) return {};
-  ScheduledRequest entry{w, request, true, false, -1};
-  if (is_bare_begin(request.sql)) {
-    entry.chosen = false;
-  } else {
-    spots_[w] = WorkerSpot::pending;
-    ++generation_;
-    changed_.notify_all();
-    changed_.wait(lock, [&] { return granted_[w] || !armed_; });
-    granted_[w] = false;
-    if (!armed_) return {};
-  }
+  pending_begin_[w] = is_bare_begin(request.sql) || !request.executes;
+  spots_[w] = WorkerSpot::pending;
+  ++generation_;
+  changed_.notify_all();
+  changed_.wait(lock, [&] { return granted_[w] || !armed_; });
+  granted_[w] = false;
+  if (!armed_) return {};
   in_flight_[w] = static_cast<int>(record_.size());
-  record_.push_back(std::move(entry));
+  record_.push_back({w, request, !pending_begin_[w], false, -1});
   spots_[w] = WorkerSpot::in_flight;
   ++generation_;
   changed_.notify_all();
@@ -101,7 +98,14 @@ void RequestScheduler::wait_for_change(long generation, Clock::time_point deadli
 void RequestScheduler::grant(int w) {
   std::lock_guard lock(mutex_);
   granted_[w] = true;
+  spots_[w] = WorkerSpot::in_flight;  // from now on, not pending: the gate's thread may wake later
+  ++generation_;
   changed_.notify_all();
+}
+
+bool RequestScheduler::pending_begin(int w) const {
+  std::lock_guard lock(mutex_);
+  return spots_[w] == WorkerSpot::pending && pending_begin_[w];
 }
 
 void RequestScheduler::mark_waiting(int w) {

@@ -27,7 +27,7 @@ enum class WorkerSpot {
 struct ScheduledRequest {
   int worker = 0;
   WireRequest request;  // completed, status, sqlstate and ended are set when it ends
-  bool chosen = true;   // false: let through without a choice (a bare BEGIN)
+  bool chosen = true;   // false: let through without a choice (a bare BEGIN, see pending_begin())
   bool waited = false;  // seen blocked on a lock before it completed
   int completed_as = -1;
 };
@@ -61,6 +61,12 @@ class RequestScheduler final : public RequestGate {
   void wait_for_change(long generation, Clock::time_point deadline);
   // Lets worker `w`'s pending request through.
   void grant(int w);
+  // Whether worker `w`'s pending request changes nothing wherever it runs:
+  // a bare BEGIN (or START TRANSACTION: no snapshot, no lock yet), or one
+  // that executes nothing (libpq preparing a statement, which libpqxx 6
+  // does on first use only, so such requests come and go between
+  // executions). The explorer lets it through without a choice.
+  bool pending_begin(int w) const;
   // Marks worker `w`'s in-flight request as seen waiting for a lock.
   void mark_waiting(int w);
   // The requests of the execution so far, in the order they were let through.
@@ -77,6 +83,7 @@ class RequestScheduler final : public RequestGate {
   long generation_ = 0;  // bumped by every change, for wait_for_change()
   std::vector<WorkerSpot> spots_;
   std::vector<bool> granted_;
+  std::vector<bool> pending_begin_;
   std::vector<int> in_flight_;  // per worker: its request's index in record_, or -1
   std::vector<ScheduledRequest> record_;
   int completed_ = 0;

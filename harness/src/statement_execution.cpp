@@ -201,6 +201,7 @@ class Execution {
     for (int last = -1;;) {
       const std::vector<int> enabled = settle();
       if (enabled.empty()) return;  // every worker finished
+      if (grant_a_begin(enabled)) continue;
       const std::size_t i = result_.points.size();
       int chosen = std::find(enabled.begin(), enabled.end(), last) != enabled.end() ? last : enabled.front();
       if (i < prefix_.size()) {
@@ -217,6 +218,18 @@ class Execution {
       r_.scheduler.grant(chosen);
       last = chosen;
     }
+  }
+
+  // Lets the first pending bare BEGIN through, if any (no choice: it
+  // changes nothing, and going first keeps the record the same every run).
+  bool grant_a_begin(const std::vector<int>& enabled) {
+    for (int w : enabled)
+      if (r_.scheduler.pending_begin(w)) {
+        running_since_.clear();
+        r_.scheduler.grant(w);
+        return true;
+      }
+    return false;
   }
 
   // Waits until no worker runs C++ code and every in-flight request is seen

@@ -60,7 +60,8 @@ ScheduleResult schedule_of(const StatementExecution& e, const std::vector<Invari
   std::map<int, int> chosen;
   std::vector<std::pair<int, std::string>> completions;
   for (const ScheduledRequest& r : e.requests) {
-    const std::string name = worker_name(r.worker) + "." + (r.chosen ? std::to_string(++chosen[r.worker]) : "begin");
+    const std::string name = worker_name(r.worker) + "." +
+                             (r.chosen ? std::to_string(++chosen[r.worker]) : r.request.executes ? "begin" : "prepare");
     s.schedule.push_back(name);
     s.steps.push_back(step_of(r, name));
     if (r.completed_as >= 0) completions.emplace_back(r.completed_as, name);
@@ -243,7 +244,7 @@ std::vector<int> choices_of(const std::vector<std::string>& schedule, int worker
     if (!ok)
       throw usage_error("--schedule step '" + name + "' names no request: give w<worker>.<n> (worker 1.." +
                         std::to_string(workers) + "), as the reproducer prints them");
-    if (name.substr(dot + 1) != "begin") choices.push_back(w - 1);
+    if (name.substr(dot + 1) != "begin" && name.substr(dot + 1) != "prepare") choices.push_back(w - 1);
   }
   return choices;
 }

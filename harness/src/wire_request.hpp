@@ -42,6 +42,8 @@ struct WireRequest {
   char status = 0;              // ReadyForQuery's transaction status 'I', 'T' or 'E'; 0 if not completed
   std::string sqlstate;         // the first ErrorResponse's SQLSTATE ("" if none)
   bool completed = false;       // its ReadyForQuery reached the proxy
+  bool executes = false;        // it runs something (a Query, an Execute, a FunctionCall), not only
+                                // Parse/Describe/Close (e.g. libpq preparing a statement)
   Fault::Kind fault = Fault::Kind::none;  // what the gate asked for
 };
 
