@@ -94,6 +94,13 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"misspelt option with =", {"run", kScenario, "--isolaton=serializable"}, "did you mean --isolation?"},
         UsageCase{"misspelt explore option", {"explore", kSchedule, "--max-schedule", "3"}, "did you mean --max-schedules"},
         UsageCase{"stray word", {"list", "extra"}, "unexpected argument 'extra' for pgrace list"},
+        // Statement-level exploration (explore --workers N).
+        UsageCase{"stress scenario explored without --workers", {"explore", kScenario}, "explore its statements with --workers 2"},
+        UsageCase{"--workers on an interleave scenario", {"explore", kSchedule, "--workers", "2"}, "drop --workers"},
+        UsageCase{"--workers 1", {"explore", kScenario, "--workers", "1"}, "--workers 1 is out of range: give 2 to 8 workers"},
+        UsageCase{"--workers with a pool", {"explore", "transfer.pool_misuse", "--workers", "2"}, "uses a connection pool"},
+        UsageCase{"statement schedule naming no worker", {"explore", kScenario, "--workers", "2", "--schedule", "w3.1"},
+                  "--schedule step 'w3.1' names no request"},
         // 15: seeds out of range are refused, not saturated.
         UsageCase{"seed -1", {"run", kScenario, "--seed", "-1"}, "--seed must be a whole number from 0 to 18446744073709551615, got '-1'"},
         UsageCase{"seed 2^64", {"run", kScenario, "--seed", "18446744073709551616"}, "got '18446744073709551616'"},

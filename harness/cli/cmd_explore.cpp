@@ -10,6 +10,7 @@
 #include "pgrace/steps.hpp"
 #include "scenario_command.hpp"
 #include "selection.hpp"
+#include "statement_explorer.hpp"
 
 namespace pgrace::cli {
 namespace {
@@ -17,6 +18,7 @@ namespace {
 struct ExploreOptions {
   std::vector<std::string> patterns;
   std::vector<std::string> schedules;
+  std::optional<int> workers;
   ScenarioOptions common;
 };
 
@@ -40,18 +42,40 @@ int context_switches_of(const ScheduleResult& schedule) {
   return switches;
 }
 
+// Statement level: the switches away from a worker that had its next
+// request ready (a worker is ready again unless its request waited, or it
+// sent its last one).
+int preemptions_of(const ScheduleResult& schedule) {
+  std::vector<const StepRecord*> chosen;  // requests let through without a choice are no switch
+  for (const auto& step : schedule.steps) {
+    const std::string kind = step.step.substr(step.step.find('.') + 1);
+    if (kind != "begin" && kind != "prepare") chosen.push_back(&step);
+  }
+  int switches = 0;
+  for (std::size_t i = 1; i < chosen.size(); ++i) {
+    const StepRecord& last = *chosen[i - 1];
+    if (chosen[i]->session == last.session || last.waited) continue;
+    bool sends_again = false;
+    for (std::size_t j = i + 1; j < chosen.size(); ++j) sends_again = sends_again || chosen[j]->session == last.session;
+    switches += sends_again;
+  }
+  return switches;
+}
+
 void print_reproducer(std::ostream& out, const ScenarioResult& r) {
   const Exploration& e = r.exploration;
   out << "minimal reproducer (violates";
   for (const auto& name : e.reproducer->violated) out << " \"" << name << "\"";
-  out << "; " << context_switches_of(*e.reproducer) << " context switch(es))";
+  out << "; " << (e.statement_workers ? preemptions_of(*e.reproducer) : context_switches_of(*e.reproducer))
+      << " context switch(es))";
   if (e.shrinking && !e.shrinking->changes.empty()) {
     out << ", shrunk from the first violating schedule found (" << join(e.shrinking->original.schedule) << "):\n";
     for (const auto& change : e.shrinking->changes) out << "  - " << change << "\n";
   } else {
     out << ":\n";
   }
-  out << "replay it in psql, one terminal per session, at isolation level " << to_sql(r.knobs.isolation) << ":\n"
+  out << "replay it in psql, one terminal per " << (e.statement_workers ? "worker" : "session")
+      << ", at isolation level " << to_sql(r.knobs.isolation) << ":\n"
       << schedule_text(*e.reproducer);
 }
 
@@ -69,16 +93,25 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
   for (std::size_t i = 1; i < e.violating_schedules.size() && i < 6; ++i) out << "also violating: " << join(e.violating_schedules[i].schedule) << "\n";
 }
 
-// Throws pgrace::Error (usage) for a stress or check scenario or a --schedule that
-// does not fit a scenario's sessions.
-void check_interleave(const ScenarioBatch& batch) {
+// Throws pgrace::Error (usage) for a scenario that explore cannot run (a
+// check scenario; a stress scenario without --workers, or with a pool; an
+// interleave scenario with --workers) or a --schedule that does not fit it.
+void check_explorable(const ScenarioBatch& batch) {
+  const auto workers = batch.settings.statement_workers;
   for (std::size_t i = 0; i < batch.selected.size(); ++i) {
+    const ScenarioInfo& info = batch.selected[i]->info;
     const auto sessions = batch.prepared.scenarios[i]->sessions();
-    if (sessions.empty())
-      throw usage_error(batch.selected[i]->info.name + " is a " +
-                        (batch.selected[i]->info.checks_only ? "check" : "stress") +
-                        " scenario, not made of steps: use pgrace run");
-    for (const auto& schedule : batch.settings.schedules) check_schedule(sessions, schedule);
+    if (info.checks_only) throw usage_error(info.name + " is a check scenario, with no work to explore: use pgrace run");
+    if (sessions.empty() && !workers)
+      throw usage_error(info.name + " is a stress scenario: explore its statements with --workers 2 (or 3), or use pgrace run");
+    if (!sessions.empty() && workers)
+      throw usage_error(info.name + " is an interleave scenario, explored step by step: drop --workers");
+    if (workers && (info.uses_shared_pool || info.defaults.pool.size > 0 || batch.settings.pool_size))
+      throw usage_error(info.name + " uses a connection pool, whose connections pgrace does not control at statement "
+                        "level: use pgrace run");
+    for (const auto& schedule : batch.settings.schedules)
+      if (workers) detail::choices_of(schedule, *workers);
+      else check_schedule(sessions, schedule);
   }
 }
 
@@ -87,13 +120,16 @@ int explore(const ExploreOptions& o, const std::string& program) {
   ScenarioBatch batch;
   batch.selected = select_scenarios(o.patterns, false);
   batch.settings = settings_from(o.common);
+  if (o.workers && (*o.workers < 2 || *o.workers > 8))
+    throw usage_error("--workers " + std::to_string(*o.workers) + " is out of range: give 2 to 8 workers");
+  batch.settings.statement_workers = o.workers;
   for (const auto& s : o.schedules) {
     batch.settings.schedules.push_back(words(s));
     if (batch.settings.schedules.back().empty())
       throw usage_error("--schedule needs at least one step name, got '" + s + "'");
   }
   batch.prepared = make_scenarios(batch.selected, o.common.options, batch.settings);
-  check_interleave(batch);
+  check_explorable(batch);
   batch.files = check_report_files(o.common.reports);
   ScenarioHooks hooks;
   if (!o.common.quiet) hooks.finished = print_exploration;
@@ -106,7 +142,11 @@ void add_explore_command(CLI::App& app, const Selected& selected) {
   auto o = std::make_shared<ExploreOptions>();
   auto* command = app.add_subcommand(
       "explore", "Run an interleave scenario's schedules step by step; print the violating ones, minimal first");
-  command->add_option("scenarios", o->patterns, "Interleave scenario names or globs")->required();
+  command->add_option("scenarios", o->patterns, "Interleave scenario names or globs (stress ones with --workers)")
+      ->required();
+  command->add_option("--workers", o->workers,
+                      "Explore a stress scenario's statements: run its transaction() once on each of N workers (2-8) "
+                      "through pgrace's wire proxy, one request at a time, fewest context switches first");
   command->add_option("--schedule", o->schedules,
                       "Run this schedule (step names, space-separated; steps left out are not run and their "
                       "sessions' transactions rolled back); repeatable");

@@ -2,11 +2,13 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <regex>
 #include <vector>
 
+#include "dsn_rewrite.hpp"
 #include "pgrace/error.hpp"
 
 namespace pgrace {
@@ -145,16 +147,7 @@ void validate_dsn(const std::string& dsn) {
 }
 
 std::string dsn_with_database(const std::string& dsn, const std::string& dbname) {
-  validate_dsn(dsn);
-  std::string error;
-  auto options = parse(dsn, error);
-  std::string out;
-  for (auto* o = options.get(); o->keyword; ++o) {
-    std::string keyword = o->keyword;
-    if (keyword == "dbname" || !o->val) continue;
-    out += keyword + "=" + quote_value(o->val) + " ";
-  }
-  return out + "dbname=" + quote_value(dbname);
+  return detail::dsn_with_parameters(dsn, {{"dbname", dbname}});
 }
 
 std::optional<std::string> dsn_parameter(const std::string& dsn, const std::string& key) {
@@ -167,3 +160,24 @@ std::optional<std::string> dsn_parameter(const std::string& dsn, const std::stri
 }
 
 }  // namespace pgrace
+
+namespace pgrace::detail {
+
+std::string dsn_with_parameters(const std::string& dsn, const std::vector<std::pair<std::string, std::string>>& set,
+                                const std::vector<std::string>& drop) {
+  validate_dsn(dsn);
+  std::string error;
+  auto options = parse(dsn, error);
+  const auto replaced = [&](const std::string& keyword) {
+    return std::find(drop.begin(), drop.end(), keyword) != drop.end() ||
+           std::any_of(set.begin(), set.end(), [&](const auto& entry) { return entry.first == keyword; });
+  };
+  std::string out;
+  for (auto* o = options.get(); o->keyword; ++o)
+    if (o->val && !replaced(o->keyword)) out += std::string(o->keyword) + "=" + quote_value(o->val) + " ";
+  for (const auto& [keyword, value] : set) out += keyword + "=" + quote_value(value) + " ";
+  if (!out.empty()) out.pop_back();
+  return out;
+}
+
+}  // namespace pgrace::detail

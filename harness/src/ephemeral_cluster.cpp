@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base_directory.hpp"
 #include "pgrace/error.hpp"
 #include "termination.hpp"
 
@@ -39,28 +40,6 @@ bool has_server_programs(const fs::path& dir) {
 
 fs::path socket_file(const fs::path& instance, int port) {
   return instance / kSocketDir / (".s.PGSQL." + std::to_string(port));
-}
-
-// The directory for server data and the template cache, and the
-// environment variable that chose it ("" for a built-in default).
-struct BaseDirectory {
-  fs::path path;
-  std::string variable;
-
-  // "PGRACE_TMPDIR=/x", or the path for a built-in default.
-  std::string described() const { return variable.empty() ? path.string() : variable + "=" + path.string(); }
-  // A configuration error when the user chose the directory, else an infrastructure error.
-  Error error(const std::string& message) const {
-    return variable.empty() ? infrastructure_error(message) : usage_error(message);
-  }
-};
-
-// $PGRACE_TMPDIR, else tmpfs when we may write there, else $TMPDIR, else /tmp.
-BaseDirectory base_directory() {
-  if (const char* dir = std::getenv("PGRACE_TMPDIR"); dir && *dir) return {dir, "PGRACE_TMPDIR"};
-  if (access("/dev/shm", W_OK | X_OK) == 0) return {"/dev/shm", ""};
-  if (const char* tmp = std::getenv("TMPDIR"); tmp && *tmp) return {tmp, "TMPDIR"};
-  return {"/tmp", ""};
 }
 
 // Whether `account` may enter `dir` (the server's account reaches its

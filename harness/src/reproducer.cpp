@@ -33,10 +33,13 @@ std::string reproducer_command(const RunReport& report, const ScenarioResult& r)
   std::vector<std::string> words = {report.program};
   if (r.mode == Mode::interleave) {
     words.insert(words.end(), {"explore", r.info.name, "--isolation", isolation});
+    if (r.exploration.statement_workers)  // the seed fixes the transactions' parameters
+      words.insert(words.end(), {"--workers", std::to_string(r.exploration.statement_workers), "--seed",
+                                 std::to_string(r.seed), "--retries", std::to_string(r.knobs.retry.max_retries)});
     if (r.exploration.reproducer) {
       words.insert(words.end(), {"--schedule", joined(r.exploration.reproducer->schedule, " ")});
     } else {
-      words.insert(words.end(), {"--seed", std::to_string(report.seed)});
+      if (!r.exploration.statement_workers) words.insert(words.end(), {"--seed", std::to_string(report.seed)});
       if (report.max_schedules != RunSettings{}.max_schedules)
         words.insert(words.end(), {"--max-schedules", std::to_string(report.max_schedules)});
       if (r.exploration.max_switches)

@@ -11,6 +11,7 @@
 #include "pgrace/error.hpp"
 #include "progress_reporter.hpp"
 #include "run_shared.hpp"
+#include "statement_explorer.hpp"
 #include "stress_runner.hpp"
 
 namespace pgrace {
@@ -97,7 +98,10 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
     const auto sessions =
         detail::call_scenario(info, "sessions()", server.dsn(), [&] { return scenario.sessions(); });
     result.mode = !sessions.empty() ? Mode::interleave : info.checks_only ? Mode::check : Mode::stress;
-    if (result.mode == Mode::interleave)
+    if (settings.statement_workers && result.mode == Mode::stress) {
+      result.mode = Mode::interleave;
+      detail::explore_statements(server, info, scenario, settings, reporter, result);
+    } else if (result.mode == Mode::interleave)
       detail::run_interleaved(server, info, scenario, sessions, settings, reporter, result);
     else if (result.mode == Mode::check)
       detail::run_checks(server, info, scenario, settings, result);

@@ -117,6 +117,10 @@ struct Exploration {
   std::vector<ScheduleResult> violating_schedules;  // in the order run, at most 20
   std::vector<ScheduleResult> held_schedules;       // the first feasible ones that held, at most 20
   std::optional<ScheduleResult> reproducer;  // the shrunk first violating schedule
+  // Statement level (explore --workers N): N, and each schedule's steps are
+  // the workers' requests ("w1.2": worker 1's second chosen request), its
+  // switches preemptions. 0: the scenario's own steps.
+  int statement_workers = 0;
   std::optional<Shrinking> shrinking;        // how it was shrunk (absent: not shrunk)
 };
 

@@ -40,6 +40,10 @@ struct RunSettings {
   bool shrink = true;                                   // shrink the first violating schedule into the reproducer
   std::vector<std::vector<std::string>> schedules;      // run these instead of the scenario's
   std::chrono::milliseconds step_timeout{5000};         // neither done nor seen waiting: cancelled
+  // Statement level (pgrace explore NAME --workers N): run a stress
+  // scenario's transaction() once on each of this many workers (2..8),
+  // exploring the order of their requests through pgrace's wire proxy.
+  std::optional<int> statement_workers;
   // Wall-clock bound on each scenario's run (from its database and
   // connections being ready to its last check), in seconds (0.1 .. 30 days).
   // Unset: max(10 x the planned time, 60 s), where the planned time is

@@ -1,0 +1,30 @@
+#pragma once
+// Statement-level exploration of a stress scenario (pgrace explore NAME
+// --workers N): its unchanged transaction() on N workers, one transaction
+// each, every request let through one at a time. The requests are not known
+// in advance (the code branches on what it read), so this is stateless model
+// checking: run a schedule prefix, see which workers have a request pending,
+// choose, reset, replay; fewest context switches first. Internal to pgrace.
+
+#include "pgrace/runner.hpp"
+#include "progress_reporter.hpp"
+
+namespace pgrace::detail {
+
+// Explores `scenario` with `settings.statement_workers` workers on its own
+// database on `server` and records what it found in `result` (mode
+// interleave; ScenarioResult::exploration, each schedule's steps being the
+// workers' requests): executions in order of their context switches
+// (preemptions), up to settings.max_switches, max_schedules and budget_s;
+// or only settings.schedules, replayed. The reproducer is the violating
+// execution with the fewest switches. Throws what run_stress() throws, and
+// pgrace::Error (usage) for a schedule that names no worker.
+void explore_statements(const Server& server, const ScenarioInfo& info, Scenario& scenario,
+                        const RunSettings& settings, ProgressReporter& progress, ScenarioResult& result);
+
+// The choices a schedule of step names ("w1.1 w2.1 w1.2", BEGINs as
+// "w1.begin" skipped) stands for: worker indexes from 0. Throws
+// pgrace::Error (usage) for a name that is not "w<1..workers>.<n>".
+std::vector<int> choices_of(const std::vector<std::string>& schedule, int workers);
+
+}  // namespace pgrace::detail
