@@ -114,6 +114,7 @@ bool ProxyConnection::connect_server() {
 void ProxyConnection::relay() {
   for (;;) {
     if (!handle_server() || !handle_client()) return;
+    if (io_.take_drained()) continue;  // read while flushing, not handled yet
     if (io_.ended(Side::server) || io_.ended(Side::client)) return;
     if (!io_.wait(accepting_client() || client_left_ > 0, true)) return;
   }
