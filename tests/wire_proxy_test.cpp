@@ -294,6 +294,24 @@ TEST_F(WireProxyTest, CopyPassesThroughBothWays) {
   EXPECT_EQ(pq_exec(pq.conn, "SELECT 1"), PGRES_TUPLES_OK) << "the connection works after COPY";
 }
 
+TEST_F(WireProxyTest, LargeCopyInArrivesWhole) {
+  WireProxy proxy(server_->dsn(), nullptr);
+  PqConnection pq(through(proxy, "copy-large"));
+  ASSERT_EQ(PQstatus(pq.conn), CONNECTION_OK) << PQerrorMessage(pq.conn);
+  ASSERT_EQ(pq_exec(pq.conn, "COPY t FROM STDIN"), PGRES_COPY_IN) << PQerrorMessage(pq.conn);
+  const std::string padding(200, 'p');
+  for (int id = 1; id <= 100000; ++id) {
+    const std::string row = std::to_string(id) + "\t" + padding + "\n";
+    ASSERT_EQ(PQputCopyData(pq.conn, row.data(), static_cast<int>(row.size())), 1);
+  }
+  ASSERT_EQ(PQputCopyEnd(pq.conn, nullptr), 1);
+  PGresult* result = PQgetResult(pq.conn);
+  EXPECT_EQ(PQresultStatus(result), PGRES_COMMAND_OK) << PQerrorMessage(pq.conn);
+  PQclear(result);
+  while ((result = PQgetResult(pq.conn))) PQclear(result);
+  EXPECT_EQ(count_rows("length(v) = 200"), 100000);
+}
+
 TEST_F(WireProxyTest, FiftyMegabyteResultArrivesWhole) {
   WireProxy proxy(server_->dsn(), nullptr);
   auto connection = connect(proxy, "large");
