@@ -7,10 +7,14 @@
 //                                      Describe, Execute, Sync)
 //
 // Each runs 7 repetitions and reports their mean, median and standard
-// deviation of the wall time per round trip (µs).
+// deviation of the wall time per round trip (µs), and the counter
+// process_cpu_us: the CPU time (user + system) of this process per round
+// trip, which is the client's plus, when proxied, the proxy's (the server
+// is another process).
 
 #include <benchmark/benchmark.h>
 #include <libpq-fe.h>
+#include <sys/resource.h>
 
 #include <memory>
 #include <optional>
@@ -20,6 +24,14 @@
 #include "wire_proxy.hpp"
 
 namespace {
+
+// CPU time (user + system) this process used so far, in µs.
+double process_cpu_us() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto us = [](const timeval& t) { return t.tv_sec * 1e6 + t.tv_usec; };
+  return us(usage.ru_utime) + us(usage.ru_stime);
+}
 
 pgrace::Server& server() {
   static const std::unique_ptr<pgrace::Server> server = pgrace::Server::open(std::nullopt);
@@ -37,11 +49,14 @@ void round_trips(benchmark::State& state, bool proxied, Query query) {
   }
   PGconn* connection = PQconnectdb(dsn.c_str());
   if (PQstatus(connection) != CONNECTION_OK) state.SkipWithError(PQerrorMessage(connection));
+  const double cpu_start = process_cpu_us();
   for (auto _ : state) {
     PGresult* result = query(connection);
     if (PQresultStatus(result) != PGRES_TUPLES_OK) state.SkipWithError(PQerrorMessage(connection));
     PQclear(result);
   }
+  state.counters["process_cpu_us"] =
+      benchmark::Counter(process_cpu_us() - cpu_start, benchmark::Counter::kAvgIterations);
   PQfinish(connection);
 }
 

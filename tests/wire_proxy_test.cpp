@@ -158,6 +158,18 @@ ExecStatusType pq_exec(PGconn* c, const char* sql) {
   return status;
 }
 
+// Waits until `c` has a result (or its end) ready, reading what arrives; false after `timeout`.
+bool await_result(PGconn* c, std::chrono::milliseconds timeout) {
+  const auto deadline = pgrace::test::Clock::now() + timeout;
+  while (PQisBusy(c)) {
+    if (pgrace::test::Clock::now() > deadline) return false;
+    pollfd fd = {PQsocket(c), POLLIN, 0};
+    poll(&fd, 1, 100);
+    if (!PQconsumeInput(c)) return false;
+  }
+  return true;
+}
+
 std::size_t thread_count() {
   std::size_t n = 0;
   for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/task")) ++n;
@@ -282,6 +294,24 @@ TEST_F(WireProxyTest, CopyPassesThroughBothWays) {
   EXPECT_EQ(pq_exec(pq.conn, "SELECT 1"), PGRES_TUPLES_OK) << "the connection works after COPY";
 }
 
+TEST_F(WireProxyTest, LargeCopyInArrivesWhole) {
+  WireProxy proxy(server_->dsn(), nullptr);
+  PqConnection pq(through(proxy, "copy-large"));
+  ASSERT_EQ(PQstatus(pq.conn), CONNECTION_OK) << PQerrorMessage(pq.conn);
+  ASSERT_EQ(pq_exec(pq.conn, "COPY t FROM STDIN"), PGRES_COPY_IN) << PQerrorMessage(pq.conn);
+  const std::string padding(200, 'p');
+  for (int id = 1; id <= 100000; ++id) {
+    const std::string row = std::to_string(id) + "\t" + padding + "\n";
+    ASSERT_EQ(PQputCopyData(pq.conn, row.data(), static_cast<int>(row.size())), 1);
+  }
+  ASSERT_EQ(PQputCopyEnd(pq.conn, nullptr), 1);
+  PGresult* result = PQgetResult(pq.conn);
+  EXPECT_EQ(PQresultStatus(result), PGRES_COMMAND_OK) << PQerrorMessage(pq.conn);
+  PQclear(result);
+  while ((result = PQgetResult(pq.conn))) PQclear(result);
+  EXPECT_EQ(count_rows("length(v) = 200"), 100000);
+}
+
 TEST_F(WireProxyTest, FiftyMegabyteResultArrivesWhole) {
   WireProxy proxy(server_->dsn(), nullptr);
   auto connection = connect(proxy, "large");
@@ -296,6 +326,24 @@ TEST_F(WireProxyTest, FiftyMegabyteResultArrivesWhole) {
   pqxx::nontransaction direct_tx(*check);
   EXPECT_EQ(result[12345][1].as<std::string>(),
             direct_tx.exec("SELECT repeat(md5('12346'), 32)")[0][0].as<std::string>());
+}
+
+// A client that reads late keeps the proxy waiting for its socket while the
+// server's reply goes on arriving (the proxy reads it meanwhile, so that the
+// server is not blocked): all of it, ReadyForQuery included, must still
+// reach the client.
+TEST_F(WireProxyTest, SlowReaderGetsTheWholeReply) {
+  WireProxy proxy(server_->dsn(), nullptr);
+  PqConnection pq(through(proxy, "slow"));
+  ASSERT_EQ(PQstatus(pq.conn), CONNECTION_OK) << PQerrorMessage(pq.conn);
+  ASSERT_EQ(PQsendQuery(pq.conn, "SELECT repeat('x', 1000) FROM generate_series(1, 3000)"), 1);
+  std::this_thread::sleep_for(300ms);  // the reply (3 MB) fills the sockets meanwhile
+  ASSERT_TRUE(await_result(pq.conn, 10s)) << "the rows never arrived";
+  PGresult* rows = PQgetResult(pq.conn);
+  EXPECT_EQ(PQntuples(rows), 3000);
+  PQclear(rows);
+  ASSERT_TRUE(await_result(pq.conn, 10s)) << "the reply's ReadyForQuery never arrived";
+  EXPECT_EQ(PQgetResult(pq.conn), nullptr);
 }
 
 TEST_F(WireProxyTest, NotificationsPassThrough) {

@@ -114,6 +114,7 @@ bool ProxyConnection::connect_server() {
 void ProxyConnection::relay() {
   for (;;) {
     if (!handle_server() || !handle_client()) return;
+    if (io_.take_drained()) continue;  // read while flushing, not handled yet
     if (io_.ended(Side::server) || io_.ended(Side::client)) return;
     if (!io_.wait(accepting_client() || client_left_ > 0, true)) return;
   }
@@ -272,9 +273,9 @@ bool ProxyConnection::send_request(bool open) {
   request_ = builder_.take();
   request_.client = application_name_;
   request_.backend_pid = backend_pid_;
+  in_flight_ = true;  // from here on it is recorded, even if the gate throws
   fault_ = context_.gate ? context_.gate->before_request(request_) : Fault{};
   request_.fault = fault_.kind;
-  in_flight_ = true;
   if (fault_.kind == Fault::Kind::drop_before_send) return false;  // run() records it
   open_batch_ = open;
   holding_ = fault_.kind == Fault::Kind::delay_reply;

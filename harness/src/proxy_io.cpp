@@ -65,7 +65,10 @@ bool ProxySockets::flush(Side side) {
     pollfd fds[3] = {{to.fd.get(), POLLOUT, 0}, {stop_fd_, POLLIN, 0}, {drain ? from.fd.get() : -1, POLLIN, 0}};
     if (poll(fds, 3, -1) < 0 && errno != EINTR) return false;
     if (fds[1].revents) return false;
-    if (fds[2].revents) read_available(from);
+    if (fds[2].revents) {
+      read_available(from);
+      drained_ = true;
+    }
   }
   to.outbox.clear();
   return true;

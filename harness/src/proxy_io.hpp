@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "wire_socket.hpp"
 
@@ -45,6 +46,9 @@ class ProxySockets {
   // reading the other side into its inbox (up to a bound), so that neither
   // peer can block the other. False on an error or when stopping.
   bool flush(Side side);
+  // Whether a flush read anything since the last call (those bytes are
+  // waiting in an inbox: handle them before waiting for more).
+  bool take_drained() { return std::exchange(drained_, false); }
   // Waits until a side asked for (`client`, `server`) has bytes or ends, and
   // reads what it has. False when stopping. At least one side asked for must
   // be readable (connected, not ended).
@@ -69,6 +73,7 @@ class ProxySockets {
 
   End client_, server_;
   int stop_fd_;
+  bool drained_ = false;
 };
 
 }  // namespace pgrace::detail
