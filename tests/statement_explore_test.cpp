@@ -27,27 +27,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// Switches away from a worker that had its next request ready (requests
-// let through without a choice, "w1.begin" and "w1.prepare", left out).
-int preemptions(const pgrace::ScheduleResult& s) {
-  std::vector<const pgrace::StepRecord*> chosen;
-  for (const auto& step : s.steps) {
-    const std::string kind = step.step.substr(step.step.find('.') + 1);
-    if (kind != "begin" && kind != "prepare") chosen.push_back(&step);
-  }
-  int n = 0;
-  for (std::size_t i = 1; i < chosen.size(); ++i) {
-    const auto& last = *chosen[i - 1];
-    if (chosen[i]->session == last.session || last.waited) continue;
-    for (std::size_t j = i + 1; j < chosen.size(); ++j)
-      if (chosen[j]->session == last.session) {
-        ++n;
-        break;
-      }
-  }
-  return n;
-}
-
 std::string joined(const std::vector<std::string>& words) {
   std::string out;
   for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
@@ -121,7 +100,7 @@ TEST_F(StatementExplore, TheLostUpdateIsFoundWithOneSwitchOnEveryRun) {
     EXPECT_TRUE(r.matched);
     ASSERT_TRUE(r.exploration.reproducer);
     EXPECT_EQ(r.exploration.statement_workers, 2);
-    EXPECT_EQ(preemptions(*r.exploration.reproducer), 1) << joined(r.exploration.reproducer->schedule);
+    EXPECT_EQ(pgrace::detail::preemptions_of(*r.exploration.reproducer), 1) << joined(r.exploration.reproducer->schedule);
     const std::string schedule = joined(r.exploration.reproducer->schedule);
     if (run == 0) first = schedule;
     EXPECT_EQ(schedule, first) << "the reproducer differs between runs";
@@ -203,7 +182,7 @@ TEST(StatementBundled, UnsafeTransfersViolateWithAtMostTwoSwitchesSafeOnesHoldUp
       ASSERT_EQ(r.verdict, pgrace::Verdict::violated) << name << ": " << r.error;
       EXPECT_TRUE(r.matched) << name;
       ASSERT_TRUE(r.exploration.reproducer) << name;
-      EXPECT_LE(preemptions(*r.exploration.reproducer), 2) << name;
+      EXPECT_LE(pgrace::detail::preemptions_of(*r.exploration.reproducer), 2) << name;
       if (run == 0) first = joined(r.exploration.reproducer->schedule);
       EXPECT_EQ(joined(r.exploration.reproducer->schedule), first) << name << ": the reproducer differs between runs";
     }

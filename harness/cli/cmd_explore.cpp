@@ -42,31 +42,11 @@ int context_switches_of(const ScheduleResult& schedule) {
   return switches;
 }
 
-// Statement level: the switches away from a worker that had its next
-// request ready (a worker is ready again unless its request waited, or it
-// sent its last one).
-int preemptions_of(const ScheduleResult& schedule) {
-  std::vector<const StepRecord*> chosen;  // requests let through without a choice are no switch
-  for (const auto& step : schedule.steps) {
-    const std::string kind = step.step.substr(step.step.find('.') + 1);
-    if (kind != "begin" && kind != "prepare") chosen.push_back(&step);
-  }
-  int switches = 0;
-  for (std::size_t i = 1; i < chosen.size(); ++i) {
-    const StepRecord& last = *chosen[i - 1];
-    if (chosen[i]->session == last.session || last.waited) continue;
-    bool sends_again = false;
-    for (std::size_t j = i + 1; j < chosen.size(); ++j) sends_again = sends_again || chosen[j]->session == last.session;
-    switches += sends_again;
-  }
-  return switches;
-}
-
 void print_reproducer(std::ostream& out, const ScenarioResult& r) {
   const Exploration& e = r.exploration;
   out << "minimal reproducer (violates";
   for (const auto& name : e.reproducer->violated) out << " \"" << name << "\"";
-  out << "; " << (e.statement_workers ? preemptions_of(*e.reproducer) : context_switches_of(*e.reproducer))
+  out << "; " << (e.statement_workers ? detail::preemptions_of(*e.reproducer) : context_switches_of(*e.reproducer))
       << " context switch(es))";
   if (e.shrinking && !e.shrinking->changes.empty()) {
     out << ", shrunk from the first violating schedule found (" << join(e.shrinking->original.schedule) << "):\n";

@@ -8,6 +8,7 @@
 #include "pgrace/connection.hpp"
 #include "pgrace/error.hpp"
 #include "run_shared.hpp"
+#include "schedule_run.hpp"  // kMaxDeadlockSettle
 #include "session_setup.hpp"
 #include "stragglers.hpp"
 #include "watched_thread.hpp"
@@ -19,7 +20,6 @@ namespace {
 // The deadlock_timeout asked for on the workers' sessions: short, so that
 // every wait has had its deadlock check before the next request goes.
 constexpr std::chrono::milliseconds kDeadlockTimeout{2};
-constexpr std::chrono::milliseconds kMaxDeadlockSettle{20};
 constexpr std::chrono::seconds kGrace{1};
 
 std::string client_name(int w) { return "pgrace-worker-" + std::to_string(w); }

@@ -230,6 +230,23 @@ class StatementExploration {
 
 }  // namespace
 
+int preemptions_of(const ScheduleResult& schedule) {
+  std::vector<const StepRecord*> chosen;
+  for (const auto& step : schedule.steps) {
+    const std::string kind = step.step.substr(step.step.find('.') + 1);
+    if (kind != "begin" && kind != "prepare") chosen.push_back(&step);
+  }
+  int switches = 0;
+  for (std::size_t i = 1; i < chosen.size(); ++i) {
+    const StepRecord& last = *chosen[i - 1];
+    if (chosen[i]->session == last.session || last.waited) continue;
+    bool sends_again = false;
+    for (std::size_t j = i + 1; j < chosen.size(); ++j) sends_again = sends_again || chosen[j]->session == last.session;
+    switches += sends_again;
+  }
+  return switches;
+}
+
 std::vector<int> choices_of(const std::vector<std::string>& schedule, int workers) {
   std::vector<int> choices;
   for (const std::string& name : schedule) {

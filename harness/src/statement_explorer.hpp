@@ -22,6 +22,13 @@ namespace pgrace::detail {
 void explore_statements(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                         const RunSettings& settings, ProgressReporter& progress, ScenarioResult& result);
 
+// The context switches of `schedule`, an execution recorded at statement
+// level: switches away from a worker that had its next request ready (a
+// worker is ready again unless its request waited, or it sent its last
+// one); requests let through without a choice ("w1.begin", "w1.prepare")
+// are no switch.
+int preemptions_of(const ScheduleResult& schedule);
+
 // The choices a schedule of step names ("w1.1 w2.1 w1.2", BEGINs as
 // "w1.begin" skipped) stands for: worker indexes from 0. Throws
 // pgrace::Error (usage) for a name that is not "w<1..workers>.<n>".
