@@ -22,6 +22,10 @@ void add_scenario_options(CLI::App& command, ScenarioOptions& o, Offered offered
       command.add_option("--pool-timeout", o.pool_timeout_ms,
                          "How long an acquire from the pool waits, milliseconds (1-600000; default: the scenario's)");
     }
+    command.add_option("--fault", o.faults,
+                       "Inject a fault into the workers' connections (repeatable; replaces the scenario's; 'none': "
+                       "no faults): KIND[:commit][:PROBABILITY][:DELAYms], KIND drop_reply, drop_before_send or "
+                       "delay_reply, e.g. drop_reply:commit:0.3");
     command.add_option("--seed", o.seed, seed_help);
     command.add_option("--timeout", o.timeout,
                        "End a scenario still running after this many seconds (default: max(10 x planned time, 60))");
@@ -34,6 +38,22 @@ void add_scenario_options(CLI::App& command, ScenarioOptions& o, Offered offered
   command.add_flag("-q,--quiet", o.quiet, quiet_help);
 }
 
+namespace {
+
+// The rules of --fault: nullopt when not given, none for "none".
+std::optional<std::vector<FaultRule>> faults_from(const std::vector<std::string>& given) {
+  if (given.empty()) return std::nullopt;
+  std::vector<FaultRule> rules;
+  for (const std::string& text : given) {
+    if (text == "none" && given.size() == 1) return rules;
+    if (text == "none") throw usage_error("--fault none cannot be combined with other --fault rules");
+    rules.push_back(parse_fault_rule(text));
+  }
+  return rules;
+}
+
+}  // namespace
+
 RunSettings settings_from(const ScenarioOptions& o) {
   RunSettings settings;
   if (o.isolation) settings.isolation = parse_isolation(*o.isolation);
@@ -43,6 +63,7 @@ RunSettings settings_from(const ScenarioOptions& o) {
   }
   settings.seed = o.seed ? parse_seed(*o.seed, "--seed") : random_seed();
   settings.pool_size = o.pool_size;
+  settings.faults = faults_from(o.faults);
   if (o.pool_timeout_ms) settings.pool_timeout = std::chrono::milliseconds(*o.pool_timeout_ms);
   settings.timeout_s = o.timeout;
   settings.statement_timeout_s = o.statement_timeout;

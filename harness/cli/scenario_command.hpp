@@ -28,6 +28,7 @@ struct ScenarioOptions {
   std::optional<std::string> seed;
   std::optional<int> pool_size;
   std::optional<long> pool_timeout_ms;
+  std::vector<std::string> faults;  // --fault, repeatable
   std::optional<double> timeout;
   double statement_timeout = 30;
   ExplorationOptions exploration;

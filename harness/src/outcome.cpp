@@ -50,6 +50,8 @@ const char* to_string(OutcomeClass kind) {
     case OutcomeClass::connection_lost: return "connection_lost";
     case OutcomeClass::other_sql_error: return "other_sql_error";
     case OutcomeClass::pool_timeout: return "pool_timeout";
+    case OutcomeClass::connection_dropped: return "connection_dropped";
+    case OutcomeClass::indeterminate: return "indeterminate";
     case OutcomeClass::scenario_error: return "scenario_error";
   }
   return "unknown";

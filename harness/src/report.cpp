@@ -110,6 +110,35 @@ std::string fixed(double value, int digits) {
   return out.str();
 }
 
+// The knobs' fault rules, as --fault takes them.
+nlohmann::json fault_rules_json(const std::vector<FaultRule>& rules) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const FaultRule& rule : rules) out.push_back(to_string(rule));
+  return out;
+}
+
+// Stress mode: the faults injected, by kind.
+nlohmann::json faults_json(const std::map<FaultKind, long>& faults) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [kind, n] : faults) out[to_string(kind)] = n;
+  return out;
+}
+
+// Stress mode with faults: the requests of the first violating repetition, null without one.
+nlohmann::json requests_json(const Stress& stress) {
+  if (!stress.requests_repetition) return nullptr;
+  nlohmann::json list = nlohmann::json::array();
+  for (const RequestRecord& q : stress.requests)
+    list.push_back({{"worker", q.worker},
+                    {"sql", q.sql},
+                    {"started_ms", q.started_ms},
+                    {"ended_ms", q.ended_ms},
+                    {"status", q.status ? nlohmann::json(std::string(1, q.status)) : nlohmann::json()},
+                    {"sqlstate", q.sqlstate.empty() ? nlohmann::json() : nlohmann::json(q.sqlstate)},
+                    {"fault", q.fault ? nlohmann::json(to_string(*q.fault)) : nlohmann::json()}});
+  return {{"repetition", stress.requests_repetition}, {"list", list}};
+}
+
 // Stress mode: the "pool" object of a scenario, null without a pool.
 nlohmann::json pool_json(const std::optional<PoolStats>& pool) {
   if (!pool) return nullptr;
@@ -247,6 +276,7 @@ nlohmann::json to_json(const ScenarioResult& r) {
         {"isolation", to_sql(r.knobs.isolation)},
         {"sync", to_string(r.knobs.sync)},
         {"max_retries", r.knobs.retry.max_retries},
+        {"faults", fault_rules_json(r.knobs.faults)},
         {"seed", r.seed},
         {"seed_text", std::to_string(r.seed)},
         {"deadlock_timeout", r.deadlock_timeout}}},
@@ -263,6 +293,8 @@ nlohmann::json to_json(const ScenarioResult& r) {
        {{"p50", stress.latency.p50_ms}, {"p90", stress.latency.p90_ms}, {"p99", stress.latency.p99_ms}, {"max", stress.latency.max_ms}}},
       {"first_violation_ms", first_violation},
       {"pool", pool_json(stress.pool)},
+      {"faults", faults_json(stress.faults)},
+      {"requests", requests_json(stress)},
       {"phases_ms",
        {{"setup", r.phases.setup_ms},
         {"reset", r.phases.reset_ms},
@@ -505,6 +537,7 @@ std::string stress_text(const ScenarioResult& r) {
   if (stress.retries) out << " retries=" << stress.retries;
   out << ", " << fixed(stress.throughput_tps, 0) << " tx/s, p50 " << fixed(stress.latency.p50_ms, 2) << " ms, p99 "
       << fixed(stress.latency.p99_ms, 2) << " ms";
+  for (const auto& [kind, n] : stress.faults) out << ", " << to_string(kind) << " faults " << n;
   if (!stress.first_violation_ms.empty())
     out << ", first violation after " << fixed(stress.first_violation_ms.front(), 1) << " ms";
   return out.str();

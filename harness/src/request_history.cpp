@@ -21,4 +21,13 @@ void RequestHistory::clear() {
   requests_.clear();
 }
 
+std::string sql_text(const WireRequest& request) {
+  if (request.params.empty()) return request.sql;
+  std::string text = request.sql + "  -- ";
+  for (std::size_t i = 0; i < request.params.size(); ++i)
+    text += (i ? ", $" : "$") + std::to_string(i + 1) + " = " +
+            (request.params[i] ? "'" + *request.params[i] + "'" : "NULL");
+  return text;
+}
+
 }  // namespace pgrace::detail

@@ -30,4 +30,8 @@ class RequestHistory {
   std::map<std::string, std::deque<WireRequest>> requests_;
 };
 
+// A request's SQL for people: its text and, when it had parameters, them
+// after "  -- " as "$1 = 'text', $2 = NULL".
+std::string sql_text(const WireRequest& request);
+
 }  // namespace pgrace::detail

@@ -51,6 +51,8 @@ Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings) {
   if (settings.retries) k.retry.max_retries = *settings.retries;
   if (settings.pool_size) k.pool.size = *settings.pool_size;
   if (settings.pool_timeout) k.pool.acquire_timeout = *settings.pool_timeout;
+  if (settings.faults) k.faults = *settings.faults;
+  for (const FaultRule& rule : k.faults) validate(rule);
   if (k.threads < 1 || k.threads > 256) throw usage_error("--threads must be between 1 and 256");
   if (k.iterations < 1 || k.iterations > 1'000'000'000)
     throw usage_error("--iterations must be between 1 and 1000000000");
@@ -98,6 +100,10 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
     const auto sessions =
         detail::call_scenario(info, "sessions()", server.dsn(), [&] { return scenario.sessions(); });
     result.mode = !sessions.empty() ? Mode::interleave : info.checks_only ? Mode::check : Mode::stress;
+    if (result.mode != Mode::stress && !result.knobs.faults.empty())
+      throw detail::ScenarioFailure("faults (--fault, Knobs::faults) go into the connections of a stress scenario's "
+                                    "workers, and this is " + std::string(result.mode == Mode::check ? "a check" : "an interleave") +
+                                    " scenario: run it without --fault");
     if (settings.statement_workers && result.mode == Mode::stress) {
       result.mode = Mode::interleave;
       detail::explore_statements(server, info, scenario, settings, reporter, result);

@@ -7,6 +7,7 @@
 #include "judge.hpp"
 #include "pgrace/error.hpp"
 #include "run_shared.hpp"
+#include "request_history.hpp"
 #include "statement_execution.hpp"
 
 namespace pgrace::detail {
@@ -28,19 +29,11 @@ struct Candidate {
 
 std::string worker_name(int w) { return "w" + std::to_string(w + 1); }
 
-std::string sql_with_params(const WireRequest& request) {
-  if (request.params.empty()) return request.sql;
-  std::string text = request.sql + "  -- ";
-  for (std::size_t i = 0; i < request.params.size(); ++i)
-    text += (i ? ", $" : "$") + std::to_string(i + 1) + " = " + (request.params[i] ? "'" + *request.params[i] + "'" : "NULL");
-  return text;
-}
-
 StepRecord step_of(const ScheduledRequest& r, const std::string& name) {
   StepRecord step;
   step.step = name;
   step.session = worker_name(r.worker);
-  step.sql = sql_with_params(r.request);
+  step.sql = sql_text(r.request);
   step.waited = r.waited;
   step.sqlstate = r.request.sqlstate;
   step.completed_as = r.completed_as;

@@ -14,6 +14,8 @@
 #include "barrier.hpp"
 #include "connection_errors.hpp"
 #include "database.hpp"
+#include "fault_gate.hpp"
+#include "request_history.hpp"
 #include "judge.hpp"
 #include "lease_pool.hpp"
 #include "pgrace/connection.hpp"
@@ -24,6 +26,8 @@
 #include "shared_pool.hpp"
 #include "stragglers.hpp"
 #include "watched_thread.hpp"
+#include "wire_proxy.hpp"
+#include "worker_connection.hpp"
 #include "worker_pool.hpp"
 
 namespace pgrace::detail {
@@ -34,6 +38,8 @@ constexpr std::size_t kOutcomeClasses = static_cast<std::size_t>(OutcomeClass::s
 constexpr std::chrono::seconds kGrace{1};
 // The planned time of a transaction in iteration mode, for the default timeout.
 constexpr double kPlannedSecondsPerIteration = 0.1;
+// How many of each worker's last requests a report keeps (Stress::requests).
+constexpr std::size_t kRequestsPerWorker = 100;
 
 double ms_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
@@ -61,14 +67,23 @@ std::map<OutcomeClass, long> snapshot(const LiveCounts& counts) {
   return out;
 }
 
+// Knobs::faults at work: the workers' connections go through a wire proxy
+// whose gate injects them. The proxy goes first (it calls the gate).
+struct FaultInjection {
+  FaultInjection(const std::string& dsn, const Knobs& knobs, std::uint64_t seed)
+      : gate(knobs.faults, seed, knobs.threads), proxy(dsn, &gate) {}
+  FaultGate gate;
+  WireProxy proxy;
+};
+
 // The connections of one scenario run. Worker, pool and monitor connections
 // are shared with the threads that use them, which may outlive the run.
 struct Connections {
   std::unique_ptr<pqxx::connection> control;  // the main thread's: reset, final check, pg_stat_activity
   std::shared_ptr<pqxx::connection> monitor;
   int monitor_pid = 0;
-  std::vector<std::shared_ptr<pqxx::connection>> workers;
-  std::vector<int> worker_pids;
+  std::shared_ptr<FaultInjection> faults;  // when Knobs::faults is not empty
+  std::vector<std::shared_ptr<WorkerConnection>> workers;
   std::shared_ptr<RoundRobinPool> pool;
   std::shared_ptr<LeasePool> leases;  // Knobs::pool, when its size is not 0
 };
@@ -77,19 +92,40 @@ enum class WorkerPhase { waiting, in_transaction, done };
 
 class WorkerState final : public Worker {
  public:
-  WorkerState(std::shared_ptr<pqxx::connection> connection, std::shared_ptr<RoundRobinPool> pool,
-              std::shared_ptr<LeasePool> leases, int backend_pid, int index, std::uint64_t seed, int repetition)
-      : backend_pid(backend_pid),
-        connection_(std::move(connection)),
+  WorkerState(std::shared_ptr<WorkerConnection> connection, std::shared_ptr<FaultInjection> faults,
+              std::shared_ptr<RoundRobinPool> pool, std::shared_ptr<LeasePool> leases, int index, std::uint64_t seed,
+              int repetition)
+      : connection_(std::move(connection)),
+        faults_(std::move(faults)),
         pool_(std::move(pool)),
         leases_(leases ? std::make_unique<WorkerPool>(std::move(leases), index) : nullptr),
         index_(index) {
     std::seed_seq sequence{seed, static_cast<std::uint64_t>(index), static_cast<std::uint64_t>(repetition)};
     rng_.seed(sequence);
   }
-  pqxx::connection& connection() override { return *connection_; }
+  // Its own connection; a new one after fault injection dropped the last.
+  pqxx::connection& connection() override {
+    take_dropped();
+    return connection_->get();
+  }
   // Its own connection (not a pooled one) is still open. Call after joining.
   bool own_connection_open() const { return connection_->is_open(); }
+  // Its own connection's backend. Any thread.
+  int backend_pid() const { return connection_->backend_pid(); }
+  // The iteration starts: fault places count from its first request.
+  void begin_iteration(long iteration) {
+    iteration_ = iteration;
+    dropped_.reset();
+    if (faults_) faults_->gate.begin_iteration(index_, iteration);
+  }
+  // How an attempt that ended with `outcome` ended, from the client's side:
+  // a lost connection that fault injection caused is the scenario's outcome
+  // (indeterminate or connection_dropped), not an infrastructure error.
+  Outcome judged(const Outcome& outcome) {
+    take_dropped();
+    if (outcome.kind != OutcomeClass::connection_lost || !dropped_) return outcome;
+    return dropped_outcome(*dropped_);
+  }
   // Since when it waits for a pooled connection; nullopt when it does not. Any thread.
   std::optional<Clock::time_point> waiting_for_pool_since() const {
     return leases_ ? leases_->waiting_since() : std::nullopt;
@@ -109,7 +145,6 @@ class WorkerState final : public Worker {
   long iteration() const override { return iteration_; }
   int attempt() const override { return attempt_; }
 
-  const int backend_pid;
   // Read by the main thread while the worker runs, to name a stuck worker.
   std::atomic<long> iteration_{0};
   std::atomic<WorkerPhase> phase{WorkerPhase::waiting};
@@ -125,7 +160,18 @@ class WorkerState final : public Worker {
   std::optional<Outcome> first_failure;  // its first failed attempt
 
  private:
-  std::shared_ptr<pqxx::connection> connection_;
+  // Notes a connection the fault gate dropped: the next connection() opens a new one.
+  void take_dropped() {
+    if (!faults_) return;
+    if (auto lost = faults_->gate.take_dropped(index_)) {
+      dropped_ = std::move(lost);
+      connection_->mark_lost();
+    }
+  }
+
+  std::shared_ptr<WorkerConnection> connection_;
+  std::shared_ptr<FaultInjection> faults_;
+  std::optional<WireRequest> dropped_;  // the request whose connection was dropped in this iteration
   std::shared_ptr<RoundRobinPool> pool_;
   std::unique_ptr<WorkerPool> leases_;
   int index_;
@@ -181,7 +227,7 @@ struct Repetition {
 };
 
 void run_one_transaction(Repetition& rep, WorkerState& worker, long iteration) {
-  worker.iteration_ = iteration;
+  worker.begin_iteration(iteration);
   const auto started = Clock::now();
   worker.transaction_started = started;
   worker.phase = WorkerPhase::in_transaction;
@@ -192,7 +238,7 @@ void run_one_transaction(Repetition& rep, WorkerState& worker, long iteration) {
       TxResult result = rep.scenario.transaction(worker);
       outcome = {result == TxResult::committed ? OutcomeClass::committed : OutcomeClass::rejected, "", ""};
     } catch (...) {
-      outcome = classify(std::current_exception());
+      outcome = worker.judged(classify(std::current_exception()));
       ++worker.sqlstates[outcome.sqlstate.empty() ? to_string(outcome.kind) : outcome.sqlstate];
       if (!worker.first_failure) worker.first_failure = outcome;
     }
@@ -288,16 +334,25 @@ Connections open_connections(const std::string& dsn, const ScenarioInfo& info, S
   const double st = settings.statement_timeout_s;
   Connections c;
   c.control = connect(dsn);
-  prepare_session(*c.control, Isolation::read_committed, "pgrace-control", st);
+  // The workers' sessions get the same settings.
+  deadlock_timeout = prepare_session(*c.control, Isolation::read_committed, "pgrace-control", st);
   c.monitor = connect(dsn);
   c.monitor_pid = c.monitor->backendpid();
   prepare_session(*c.monitor, Isolation::read_committed, "pgrace-monitor", st);
+  if (!knobs.faults.empty()) c.faults = std::make_shared<FaultInjection>(dsn, knobs, settings.seed);
   for (int i = 0; i < knobs.threads; ++i) {
-    c.workers.push_back(connect(dsn));
-    c.worker_pids.push_back(c.workers.back()->backendpid());
-    deadlock_timeout =
-        prepare_session(*c.workers.back(), knobs.isolation, "pgrace-worker-" + std::to_string(i), st);
-    call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*c.workers.back()); });
+    const std::string client = FaultGate::worker_client(i);
+    const std::string worker_dsn = c.faults ? c.faults->proxy.proxied_dsn(dsn) + " application_name=" + client : dsn;
+    // Called again by the worker's thread for a connection fault injection dropped.
+    auto open = [worker_dsn, dsn, client, isolation = knobs.isolation, st, &info, &scenario,
+                 faults = c.faults, i] {
+      FaultGate::Setup setup(faults ? &faults->gate : nullptr, i);
+      auto connection = connect(worker_dsn);
+      prepare_session(*connection, isolation, client, st);
+      call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*connection); });
+      return connection;
+    };
+    c.workers.push_back(std::make_shared<WorkerConnection>(open));
   }
   if (info.uses_shared_pool) {
     std::vector<std::unique_ptr<pqxx::connection>> pooled;
@@ -368,6 +423,7 @@ struct RepetitionRun {
   std::string stragglers;     // timed_out: who was stuck, doing what, and what pgrace did
   std::vector<bool> joined;   // per worker: ended and joined (its state may be read)
   long ended = 0;             // transactions ended when the wait ended
+  Clock::time_point released{};
   double run_ms = 0;
 };
 
@@ -382,7 +438,7 @@ Straggler worker_straggler(Repetition& rep, int i, WatchedThread& thread) {
              seconds_text(std::chrono::duration<double>(Clock::now() - *since).count());
     who += ")";
   }
-  return {who, w.backend_pid, [&thread](Clock::time_point d) { return thread.join_until(d); },
+  return {who, w.backend_pid(), [&thread](Clock::time_point d) { return thread.join_until(d); },
           [&thread] { thread.abandon(); }};
 }
 
@@ -457,6 +513,7 @@ RepetitionRun run_repetition(const std::shared_ptr<Repetition>& rep, Connections
   WatchedThread monitor([rep, connection = c.monitor, released] { monitor_main(*rep, *connection, released); });
 
   RepetitionRun run;
+  run.released = released;
   run.end = await_workers(*rep, *c.control, deadline, progress, run.control_error);
   run.run_ms = ms_between(released, Clock::now());
   run.ended = rep->ended;
@@ -640,14 +697,15 @@ class StressRun {
 
     auto rep = std::make_shared<Repetition>(scenario_, knobs_, invariants_, settings_.max_witnesses);
     for (int i = 0; i < knobs_.threads; ++i)
-      rep->workers.push_back(std::make_unique<WorkerState>(connections.workers[i], connections.pool,
-                                                           connections.leases, connections.worker_pids[i], i,
+      rep->workers.push_back(std::make_unique<WorkerState>(connections.workers[i], connections.faults,
+                                                           connections.pool, connections.leases, i,
                                                            settings_.seed, r));
     const auto report_progress = [&, r] {
       progress_.offer(ProgressUnit::transactions, ended_before_ + rep->ended, planned_,
                       result_.stress.violating_runs + rep->violation_seen, r, settings_.repeat);
     };
     report_progress();
+    if (connections.faults) connections.faults->proxy.clear_history();
     const RepetitionRun run = run_repetition(rep, connections, deadline_, report_progress);
     ended_before_ += run.ended;
     result_.phases.run_ms += run.run_ms;
@@ -681,7 +739,10 @@ class StressRun {
     const auto phase_start = Clock::now();
     if (connections.pool) connections.pool->roll_back_all();
     if (connections.leases) connections.leases->reclaim(*connections.control);
+    const int violating_before = result_.stress.violating_runs;
     final_check(rep, *connections.control, run.run_ms, result_);
+    if (connections.faults && result_.stress.violating_runs > violating_before && !result_.stress.requests_repetition)
+      record_requests(r, run.released, connections.faults->proxy);
     result_.phases.check_ms += ms_between(phase_start, Clock::now());
     if (result_.error.empty())
       result_.error =
@@ -689,10 +750,30 @@ class StressRun {
     return true;
   }
 
-  // Throughput, latency percentiles and the pool's statistics over every repetition.
+  // Throughput, latency percentiles, the pool's statistics and the faults over every repetition.
   void record_statistics(const Connections& connections) {
     if (connections.leases) record_pool(*connections.leases);
+    if (connections.faults) result_.stress.faults = connections.faults->gate.injected();
     summarize();
+  }
+
+  // The requests of repetition `r`, which violated: each worker's last
+  // kRequestsPerWorker, in the order they started.
+  void record_requests(int r, Clock::time_point released, const WireProxy& proxy) {
+    auto& records = result_.stress.requests;
+    for (int w = 0; w < knobs_.threads; ++w) {
+      const auto history = proxy.history(FaultGate::worker_client(w));
+      const std::size_t from = history.size() > kRequestsPerWorker ? history.size() - kRequestsPerWorker : 0;
+      for (std::size_t i = from; i < history.size(); ++i) {
+        const WireRequest& q = history[i];
+        const auto since = [released](Clock::time_point t) { return t == Clock::time_point{} ? 0 : ms_between(released, t); };
+        records.push_back({w, scrub_secrets(sql_text(q), server_dsn_), since(q.started), since(q.ended),
+                           q.completed ? q.status : '\0', q.sqlstate, fault_kind(q.fault)});
+      }
+    }
+    std::stable_sort(records.begin(), records.end(),
+                     [](const RequestRecord& a, const RequestRecord& b) { return a.started_ms < b.started_ms; });
+    result_.stress.requests_repetition = r + 1;
   }
 
   // Throughput and latency percentiles over every repetition.

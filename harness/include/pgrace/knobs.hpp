@@ -4,6 +4,9 @@
 #include <optional>
 #include <string>
 
+#include <vector>
+
+#include "pgrace/faults.hpp"
 #include "pgrace/pool.hpp"
 
 namespace pgrace {
@@ -37,6 +40,10 @@ struct Knobs {
   Sync sync = Sync::round;
   RetryPolicy retry;
   PoolSettings pool{};                 // Worker::pool(); size 0: none (stress mode only)
+  // Faults injected into the workers' connections (pgrace/faults.hpp); a
+  // request gets the first rule that fires for it. Empty: none, and the
+  // workers connect directly. Stress mode and explore --workers only.
+  std::vector<FaultRule> faults{};
 };
 
 }  // namespace pgrace

@@ -18,12 +18,16 @@ enum class OutcomeClass {
   connection_lost,        // 08xxx but 08P01, 57P0x, broken connection: an infrastructure error
   other_sql_error,        // any other SQLSTATE
   pool_timeout,           // Pool::acquire() found no free connection in time (PoolTimeout)
+  // Fault injection (pgrace/faults.hpp) dropped the worker's connection and
+  // the exception reached pgrace:
+  connection_dropped,     // before the transaction could commit: it did not
+  indeterminate,          // with a COMMIT's reply lost: the client cannot know whether it committed
   scenario_error,         // a C++ exception from the scenario itself (a bug in it); keep it last
 };
 
 struct Outcome {
   OutcomeClass kind;
-  std::string sqlstate;  // "" for committed, rejected, pool_timeout and scenario_error
+  std::string sqlstate;  // "" for committed, rejected, pool_timeout and scenario_error; 08006 for the two dropped ones
   std::string message;   // the error's first line; "" when there is none
 };
 

@@ -144,6 +144,18 @@ struct PoolStats {
 
 // Stress mode: what the repetitions covered and measured (check mode:
 // repetitions and violating_runs only).
+// One request a worker sent through pgrace's wire proxy (a run with
+// Knobs::faults goes through it).
+struct RequestRecord {
+  int worker = 0;             // 0 .. threads-1
+  std::string sql;            // its SQL, and its parameters as "-- $1 = '...'"
+  double started_ms = 0;      // since the workers were released
+  double ended_ms = 0;        // its reply came (or the connection ended)
+  char status = 0;            // the reply's transaction status: 'I' idle, 'T' in a transaction, 'E' failed; 0: no reply
+  std::string sqlstate;       // of its error, "" if none
+  std::optional<FaultKind> fault;  // injected into it
+};
+
 struct Stress {
   int repetitions = 0;        // run (fewer than RunSettings::repeat when the run ended in verdict error)
   int violating_runs = 0;     // repetitions with at least one violated invariant
@@ -152,6 +164,12 @@ struct Stress {
   LatencySummary latency;     // per transaction, retries included
   std::vector<double> first_violation_ms;  // per violating repetition, since release
   std::optional<PoolStats> pool;           // absent when the run had no pool
+  std::map<FaultKind, long> faults;        // faults injected (Knobs::faults), by kind
+  // With Knobs::faults: the requests of the first violating repetition
+  // (requests_repetition, from 1; 0: none), each worker's last 100, in the
+  // order they started.
+  int requests_repetition = 0;
+  std::vector<RequestRecord> requests;
 };
 
 struct PhaseTimings {

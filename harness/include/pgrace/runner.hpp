@@ -30,6 +30,7 @@ struct RunSettings {
   std::optional<int> retries;
   std::optional<int> pool_size;                        // Knobs::pool.size (1..256)
   std::optional<std::chrono::milliseconds> pool_timeout;  // Knobs::pool.acquire_timeout (1..600000 ms)
+  std::optional<std::vector<FaultRule>> faults;          // replace Knobs::faults (an empty list: none)
   std::uint64_t seed = 0;
   int repeat = 1;                  // fresh state (TRUNCATE + seed) before each repetition
   std::size_t max_witnesses = 10;  // per invariant
