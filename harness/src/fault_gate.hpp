@@ -16,10 +16,11 @@
 
 #include "fault_rules.hpp"
 #include "wire_request.hpp"
+#include "worker_connection.hpp"
 
 namespace pgrace::detail {
 
-class FaultGate final : public RequestGate {
+class FaultGate final : public RequestGate, public DroppedConnections {
  public:
   // Worker i is the connection whose application_name is worker_client(i);
   // other connections are never faulted.
@@ -46,9 +47,7 @@ class FaultGate final : public RequestGate {
 
   // Worker `w` starts iteration `iteration`: its requests are ranked from 0 again.
   void begin_iteration(int w, long iteration);
-  // The request of worker `w` whose connection pgrace dropped since the last
-  // call, if any (the worker then needs a new connection).
-  std::optional<WireRequest> take_dropped(int w);
+  std::optional<WireRequest> take_dropped(int w) override;
   // Faults injected so far, by kind.
   std::map<FaultKind, long> injected() const;
 

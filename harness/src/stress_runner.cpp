@@ -104,10 +104,7 @@ class WorkerState final : public Worker {
     rng_.seed(sequence);
   }
   // Its own connection; a new one after fault injection dropped the last.
-  pqxx::connection& connection() override {
-    take_dropped();
-    return connection_->get();
-  }
+  pqxx::connection& connection() override { return connection_->get(); }
   // Its own connection (not a pooled one) is still open. Call after joining.
   bool own_connection_open() const { return connection_->is_open(); }
   // Its own connection's backend. Any thread.
@@ -115,17 +112,11 @@ class WorkerState final : public Worker {
   // The iteration starts: fault places count from its first request.
   void begin_iteration(long iteration) {
     iteration_ = iteration;
-    dropped_.reset();
+    connection_->forget_drop();
     if (faults_) faults_->gate.begin_iteration(index_, iteration);
   }
-  // How an attempt that ended with `outcome` ended, from the client's side:
-  // a lost connection that fault injection caused is the scenario's outcome
-  // (indeterminate or connection_dropped), not an infrastructure error.
-  Outcome judged(const Outcome& outcome) {
-    take_dropped();
-    if (outcome.kind != OutcomeClass::connection_lost || !dropped_) return outcome;
-    return dropped_outcome(*dropped_);
-  }
+  // See WorkerConnection::judged().
+  Outcome judged(const Outcome& outcome) { return connection_->judged(outcome); }
   // Since when it waits for a pooled connection; nullopt when it does not. Any thread.
   std::optional<Clock::time_point> waiting_for_pool_since() const {
     return leases_ ? leases_->waiting_since() : std::nullopt;
@@ -160,18 +151,8 @@ class WorkerState final : public Worker {
   std::optional<Outcome> first_failure;  // its first failed attempt
 
  private:
-  // Notes a connection the fault gate dropped: the next connection() opens a new one.
-  void take_dropped() {
-    if (!faults_) return;
-    if (auto lost = faults_->gate.take_dropped(index_)) {
-      dropped_ = std::move(lost);
-      connection_->mark_lost();
-    }
-  }
-
   std::shared_ptr<WorkerConnection> connection_;
   std::shared_ptr<FaultInjection> faults_;
-  std::optional<WireRequest> dropped_;  // the request whose connection was dropped in this iteration
   std::shared_ptr<RoundRobinPool> pool_;
   std::unique_ptr<WorkerPool> leases_;
   int index_;
@@ -352,7 +333,9 @@ Connections open_connections(const std::string& dsn, const ScenarioInfo& info, S
       call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*connection); });
       return connection;
     };
-    c.workers.push_back(std::make_shared<WorkerConnection>(open));
+    std::shared_ptr<DroppedConnections> drops;
+    if (c.faults) drops = std::shared_ptr<DroppedConnections>(c.faults, &c.faults->gate);
+    c.workers.push_back(std::make_shared<WorkerConnection>(open, drops, i));
   }
   if (info.uses_shared_pool) {
     std::vector<std::unique_ptr<pqxx::connection>> pooled;

@@ -1,11 +1,23 @@
 #include "worker_connection.hpp"
 
+#include "fault_rules.hpp"
+
 namespace pgrace::detail {
 
-WorkerConnection::WorkerConnection(Opener open)
-    : open_(std::move(open)), connection_(open_()), pid_(connection_->backendpid()) {}
+WorkerConnection::WorkerConnection(Opener open, std::shared_ptr<DroppedConnections> drops, int worker)
+    : open_(std::move(open)), drops_(std::move(drops)), worker_(worker), connection_(open_()),
+      pid_(connection_->backendpid()) {}
+
+void WorkerConnection::take_dropped() {
+  if (!drops_) return;
+  if (auto lost = drops_->take_dropped(worker_)) {
+    dropped_ = std::move(lost);
+    lost_ = true;
+  }
+}
 
 pqxx::connection& WorkerConnection::get() {
+  take_dropped();
   if (lost_) {
     connection_.reset();  // closed before its replacement opens
     connection_ = open_();
@@ -13,6 +25,12 @@ pqxx::connection& WorkerConnection::get() {
     lost_ = false;
   }
   return *connection_;
+}
+
+Outcome WorkerConnection::judged(const Outcome& outcome) {
+  take_dropped();
+  if (outcome.kind != OutcomeClass::connection_lost || !dropped_) return outcome;
+  return dropped_outcome(*dropped_);
 }
 
 }  // namespace pgrace::detail

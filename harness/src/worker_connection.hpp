@@ -1,38 +1,66 @@
 #pragma once
-// A worker's own connection, which pgrace's fault injection may drop: the
-// next get() after mark_lost() opens a new one the way the first was opened
-// (session settings, the scenario's prepare()), as a production pool hands
-// out a fresh connection after an error. Internal to pgrace.
+// A worker's own connection, which pgrace's fault injection may drop. The
+// gate that dropped it says so (DroppedConnections); the worker's next get()
+// then opens a new connection the way the first was opened (session
+// settings, the scenario's prepare()), as a production pool hands out a
+// fresh connection after an error, and judged() turns the lost connection
+// into the transaction's outcome. Internal to pgrace.
 
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <pqxx/connection>
 
+#include "pgrace/outcome.hpp"
+#include "wire_request.hpp"
+
 namespace pgrace::detail {
+
+// A fault gate's record of the connections it dropped. Thread-safe.
+class DroppedConnections {
+ public:
+  virtual ~DroppedConnections() = default;
+  // The request at which worker `w`'s connection was dropped since the last
+  // call, if any.
+  virtual std::optional<WireRequest> take_dropped(int w) = 0;
+};
 
 class WorkerConnection {
  public:
   using Opener = std::function<std::unique_ptr<pqxx::connection>()>;
 
-  // Opens the first connection now; throws what `open` throws.
-  explicit WorkerConnection(Opener open);
+  // Opens the first connection now; throws what `open` throws. `drops`
+  // (null: no fault injection) says when worker `worker`'s connection was dropped.
+  WorkerConnection(Opener open, std::shared_ptr<DroppedConnections> drops, int worker);
 
-  // The connection; a new one if the last was marked lost. Only the thread
-  // that uses the connection calls it. Throws what opening throws.
+  // The connection; a new one if the last was dropped. Only the thread that
+  // uses the connection calls get(), forget_drop() and judged(). Throws what
+  // opening throws.
   pqxx::connection& get();
-  // The connection was dropped: get() replaces it. Same thread as get().
-  void mark_lost() { lost_ = true; }
+  // A transaction starts: drops before it no longer explain its outcome.
+  void forget_drop() { dropped_.reset(); }
+  // How an attempt that ended with `outcome` ended, from the client's side:
+  // a lost connection that fault injection caused since forget_drop() is the
+  // scenario's outcome (indeterminate or connection_dropped, see
+  // dropped_outcome()), not an infrastructure error.
+  Outcome judged(const Outcome& outcome);
   // Its backend's pid (that of the newest connection). Any thread.
   int backend_pid() const { return pid_.load(); }
-  // Whether the connection is open and not marked lost. Call while no thread uses it.
+  // Whether the connection is open and was not dropped. Call while no thread uses it.
   bool is_open() const { return !lost_ && connection_->is_open(); }
 
  private:
+  // Notes a drop the gate reported: the next get() reopens.
+  void take_dropped();
+
   Opener open_;
+  std::shared_ptr<DroppedConnections> drops_;
+  int worker_;
   std::unique_ptr<pqxx::connection> connection_;
   std::atomic<int> pid_{0};
   bool lost_ = false;
+  std::optional<WireRequest> dropped_;  // the request whose connection was dropped, since forget_drop()
 };
 
 }  // namespace pgrace::detail
