@@ -55,8 +55,14 @@ void print_reproducer(std::ostream& out, const ScenarioResult& r) {
     out << ":\n";
   }
   out << "replay it in psql, one terminal per " << (e.statement_workers ? "worker" : "session")
-      << ", at isolation level " << to_sql(r.knobs.isolation) << ":\n"
-      << schedule_text(*e.reproducer);
+      << ", at isolation level " << to_sql(r.knobs.isolation) << ":\n";
+  for (const auto& step : e.reproducer->schedule)
+    if (step.find('!') != std::string::npos)
+      out << "(at " << step << " pgrace dropped the worker's connection: " << (step.find("!drop_reply") != std::string::npos
+                    ? "send it, then quit that psql before reading the reply; its code then saw an error"
+                    : "quit that psql instead of sending it")
+          << "; the worker's next requests come from a new connection)\n";
+  out << schedule_text(*e.reproducer);
 }
 
 void print_exploration(std::ostream& out, const ScenarioResult& r) {
@@ -64,6 +70,7 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
   out << (r.matched ? "ok   " : "FAIL ") << r.info.name << " (" << to_sql(r.knobs.isolation) << "): "
       << e.explored << " schedule(s) explored of " << e.total << ", " << e.violating << " violated";
   if (e.infeasible) out << ", " << e.infeasible << " infeasible";
+  if (e.faulted) out << ", " << e.faulted << " with an injected fault";
   out << "\n  " << bounds_text(e) << "\n";
   if (!r.error.empty()) out << "  error: " << r.error << "\n";
   for (const auto& inv : r.invariants)
@@ -90,7 +97,7 @@ void check_explorable(const ScenarioBatch& batch) {
       throw usage_error(info.name + " uses a connection pool, whose connections pgrace does not control at statement "
                         "level: use pgrace run");
     for (const auto& schedule : batch.settings.schedules)
-      if (workers) detail::choices_of(schedule, *workers);
+      if (workers) detail::choices_of(schedule, *workers), detail::planned_fault_of(schedule, *workers);
       else check_schedule(sessions, schedule);
   }
 }

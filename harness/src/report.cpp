@@ -224,6 +224,7 @@ nlohmann::json exploration_json(const ScenarioResult& r) {
           {"violating", e.violating},
           {"max_switches", e.max_switches ? json(*e.max_switches) : json()},
           {"statement_workers", e.statement_workers},
+          {"faulted", e.faulted},
           {"by_switches", bounds},
           {"stopped", e.stopped.empty() ? json() : json(e.stopped)},
           {"minimal_reproducer", e.reproducer ? to_json(*e.reproducer) : json()},

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
+
+#include "fault_rules.hpp"
 
 namespace pgrace::detail {
 
@@ -10,7 +13,10 @@ RequestScheduler::RequestScheduler(std::vector<std::string> clients)
       spots_(clients_.size(), WorkerSpot::running),
       granted_(clients_.size(), false),
       pending_begin_(clients_.size(), false),
-      in_flight_(clients_.size(), -1) {}
+      in_flight_(clients_.size(), -1),
+      chosen_(clients_.size(), 0),
+      setting_up_(clients_.size(), false),
+      dropped_(clients_.size()) {}
 
 int RequestScheduler::worker_of(const std::string& client) const {
   const auto it = std::find(clients_.begin(), clients_.end(), client);
@@ -31,7 +37,7 @@ bool RequestScheduler::is_bare_begin(const std::string& sql) {
 Fault RequestScheduler::before_request(const WireRequest& request) {
   std::unique_lock lock(mutex_);
   const int w = worker_of(request.client);
-  if (!armed_ || w < 0) return {};
+  if (!armed_ || w < 0 || setting_up_[w]) return {};
   pending_begin_[w] = is_bare_begin(request.sql) || !request.executes;
   spots_[w] = WorkerSpot::pending;
   ++generation_;
@@ -40,16 +46,22 @@ Fault RequestScheduler::before_request(const WireRequest& request) {
   granted_[w] = false;
   if (!armed_) return {};
   in_flight_[w] = static_cast<int>(record_.size());
-  record_.push_back({w, request, !pending_begin_[w], false, -1});
+  const bool chosen = !pending_begin_[w];
+  record_.push_back({w, request, chosen, false, -1, chosen ? ++chosen_[w] : 0});
   spots_[w] = WorkerSpot::in_flight;
   ++generation_;
   changed_.notify_all();
-  return {};
+  const bool planned = fault_ && chosen && fault_->worker == w && fault_->ordinal == chosen_[w];
+  if (!planned || !targets(fault_->rule, request)) return {};
+  fault_injected_ = true;
+  return fault_of(fault_->rule);
 }
 
 void RequestScheduler::after_request(const WireRequest& request) {
   std::lock_guard lock(mutex_);
   const int w = worker_of(request.client);
+  if (w >= 0 && (request.fault == Fault::Kind::drop_before_send || request.fault == Fault::Kind::drop_reply))
+    dropped_[w] = request;
   if (w < 0 || in_flight_[w] < 0) return;
   ScheduledRequest& entry = record_[in_flight_[w]];
   entry.request = request;
@@ -60,9 +72,27 @@ void RequestScheduler::after_request(const WireRequest& request) {
   changed_.notify_all();
 }
 
-void RequestScheduler::arm() {
+std::optional<WireRequest> RequestScheduler::take_dropped(int w) {
+  std::lock_guard lock(mutex_);
+  return std::exchange(dropped_[w], std::nullopt);
+}
+
+bool RequestScheduler::fault_injected() const {
+  std::lock_guard lock(mutex_);
+  return fault_injected_;
+}
+
+void RequestScheduler::set_up(int w, bool on) {
+  std::lock_guard lock(mutex_);
+  setting_up_[w] = on;
+}
+
+void RequestScheduler::arm(std::optional<PlannedFault> fault) {
   std::lock_guard lock(mutex_);
   armed_ = true;
+  fault_ = std::move(fault);
+  fault_injected_ = false;
+  std::fill(chosen_.begin(), chosen_.end(), 0);
   std::fill(spots_.begin(), spots_.end(), WorkerSpot::running);
   std::fill(granted_.begin(), granted_.end(), false);
   std::fill(in_flight_.begin(), in_flight_.end(), -1);

@@ -9,9 +9,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "pgrace/faults.hpp"
 #include "wire_proxy.hpp"
+#include "worker_connection.hpp"
 
 namespace pgrace::detail {
 
@@ -30,9 +33,21 @@ struct ScheduledRequest {
   bool chosen = true;   // false: let through without a choice (a bare BEGIN, see pending_begin())
   bool waited = false;  // seen blocked on a lock before it completed
   int completed_as = -1;
+  int ordinal = 0;      // chosen: its worker's n-th chosen request, from 1 (0: not chosen)
 };
 
-class RequestScheduler final : public RequestGate {
+// A fault an execution injects: into worker `worker`'s `ordinal`-th chosen
+// request (from 1), if `rule` targets it.
+struct PlannedFault {
+  int worker = 0;
+  int ordinal = 1;
+  FaultRule rule;
+  bool operator<(const PlannedFault& o) const {
+    return std::tie(worker, ordinal, rule.kind) < std::tie(o.worker, o.ordinal, o.rule.kind);
+  }
+};
+
+class RequestScheduler final : public RequestGate, public DroppedConnections {
  public:
   // Worker i is the connection whose application_name is `clients[i]`;
   // requests of other connections always go through.
@@ -40,10 +55,16 @@ class RequestScheduler final : public RequestGate {
 
   Fault before_request(const WireRequest& request) override;
   void after_request(const WireRequest& request) override;
+  std::optional<WireRequest> take_dropped(int w) override;
 
   // Starts an execution: every worker is `running`, the record is empty, and
-  // from now on the workers' requests wait for grant().
-  void arm();
+  // from now on the workers' requests wait for grant(). `fault`: the fault it injects.
+  void arm(std::optional<PlannedFault> fault = std::nullopt);
+  // Whether the planned fault of the execution was injected.
+  bool fault_injected() const;
+  // While `on`, worker `w`'s connection is being set up (a new one after a
+  // drop): its requests go through at once and are not recorded.
+  void set_up(int w, bool on);
   // Ends it: lets every held and later request through. Call before the
   // workers are joined, and before the proxy is destroyed.
   void disarm();
@@ -85,6 +106,11 @@ class RequestScheduler final : public RequestGate {
   std::vector<bool> granted_;
   std::vector<bool> pending_begin_;
   std::vector<int> in_flight_;  // per worker: its request's index in record_, or -1
+  std::vector<int> chosen_;     // per worker: its chosen requests so far
+  std::vector<bool> setting_up_;
+  std::vector<std::optional<WireRequest>> dropped_;
+  std::optional<PlannedFault> fault_;
+  bool fault_injected_ = false;
   std::vector<ScheduledRequest> record_;
   int completed_ = 0;
 };

@@ -28,12 +28,12 @@ std::string client_name(int w) { return "pgrace-worker-" + std::to_string(w); }
 // generator, iteration 0. No pools: their connections would bypass the gate.
 class StatementWorker final : public Worker {
  public:
-  StatementWorker(pqxx::connection& connection, std::uint64_t seed, int index)
+  StatementWorker(WorkerConnection& connection, std::uint64_t seed, int index)
       : connection_(connection), index_(index) {
     std::seed_seq sequence{seed, static_cast<std::uint64_t>(index), std::uint64_t{0}};
     rng_.seed(sequence);
   }
-  pqxx::connection& connection() override { return connection_; }
+  pqxx::connection& connection() override { return connection_.get(); }
   SharedPool& shared_pool() override { throw std::logic_error("shared_pool() is not offered at statement level"); }
   Pool& pool() override { throw std::logic_error("pool() is not offered at statement level"); }
   std::mt19937_64& rng() override { return rng_; }
@@ -41,9 +41,9 @@ class StatementWorker final : public Worker {
   long iteration() const override { return 0; }
   int attempt() const override { return attempt_; }
   int attempt_ = 0;
+  WorkerConnection& connection_;
 
  private:
-  pqxx::connection& connection_;
   int index_;
   std::mt19937_64 rng_;
 };
@@ -52,12 +52,13 @@ class StatementWorker final : public Worker {
 // 40001/40P01 up to `max_retries` times, without backoff: the schedule, not
 // time, decides the order).
 Outcome run_transaction(Scenario& scenario, StatementWorker& worker, int max_retries) {
+  worker.connection_.forget_drop();
   for (worker.attempt_ = 0;; ++worker.attempt_) {
     Outcome outcome{OutcomeClass::committed, "", ""};
     try {
       if (scenario.transaction(worker) == TxResult::rejected) outcome.kind = OutcomeClass::rejected;
     } catch (...) {
-      outcome = classify(std::current_exception());
+      outcome = worker.connection_.judged(classify(std::current_exception()));
     }
     if (!is_retryable(outcome.kind) || worker.attempt_ >= max_retries) return outcome;
   }
@@ -89,8 +90,7 @@ struct StatementRunner::Impl {
   RequestScheduler scheduler;
   WireProxy proxy;
   std::unique_ptr<pqxx::connection> control;
-  std::vector<std::shared_ptr<pqxx::connection>> connections;
-  std::vector<int> pids;
+  std::vector<std::shared_ptr<WorkerConnection>> connections;
   std::string deadlock_timeout;
   std::chrono::milliseconds settle_for{0};  // deadlock_timeout to let pass, 0: none
 
@@ -101,6 +101,8 @@ struct StatementRunner::Impl {
     control = connect(dsn);
     prepare_session(*control, Isolation::read_committed, "pgrace-control", settings.statement_timeout_s);
     for (int w = 0; w < workers; ++w) open_worker(w);
+    pqxx::nontransaction tx(connections.front()->get());  // before any execution: not held
+    deadlock_timeout = tx.exec("SHOW deadlock_timeout")[0][0].c_str();
     if (auto shown = parse_show_duration(deadlock_timeout); shown && *shown <= kMaxDeadlockSettle)
       settle_for = *shown;
   }
@@ -111,22 +113,38 @@ struct StatementRunner::Impl {
     return names;
   }
 
+  // Worker `w`'s connection; opened again on the worker's thread after a fault dropped it.
   void open_worker(int w) {
-    connections.push_back(connect(proxy.proxied_dsn(dsn) + " application_name=" + client_name(w)));
-    pids.push_back(connections.back()->backendpid());
-    deadlock_timeout = prepare_session(*connections.back(), knobs.isolation, client_name(w),
-                                       settings.statement_timeout_s, kDeadlockTimeout);
-    call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*connections.back()); });
+    auto open = [this, w] {
+      SetUp setup(scheduler, w);
+      auto connection = connect(proxy.proxied_dsn(dsn) + " application_name=" + client_name(w));
+      prepare_session(*connection, knobs.isolation, client_name(w), settings.statement_timeout_s, kDeadlockTimeout);
+      call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*connection); });
+      return connection;
+    };
+    // The scheduler outlives the connections (both are this Impl's).
+    connections.push_back(std::make_shared<WorkerConnection>(
+        open, std::shared_ptr<DroppedConnections>(std::shared_ptr<void>(), &scheduler), w));
   }
+
+  int pid(std::size_t w) const { return connections[w]->backend_pid(); }
+
+  // While it lives, the worker's connection is set up: its requests pass the scheduler.
+  struct SetUp {
+    SetUp(RequestScheduler& s, int w) : scheduler(s), worker(w) { scheduler.set_up(worker, true); }
+    ~SetUp() { scheduler.set_up(worker, false); }
+    RequestScheduler& scheduler;
+    int worker;
+  };
 
   // Whether worker `w`'s request waits for a lock (or a safe snapshot) that
   // another worker holds.
   bool is_blocked(int w) {
     std::string others = "{";
-    for (std::size_t o = 0; o < pids.size(); ++o)
-      if (static_cast<int>(o) != w) others += (others.size() > 1 ? "," : "") + std::to_string(pids[o]);
+    for (std::size_t o = 0; o < connections.size(); ++o)
+      if (static_cast<int>(o) != w) others += (others.size() > 1 ? "," : "") + std::to_string(pid(o));
     pqxx::nontransaction tx(*control);
-    return tx.exec_params("SELECT pg_isolation_test_session_is_blocked($1, $2::int[])", std::to_string(pids[w]),
+    return tx.exec_params("SELECT pg_isolation_test_session_is_blocked($1, $2::int[])", std::to_string(pid(w)),
                           others + "}")[0][0]
         .as<bool>();
   }
@@ -147,12 +165,14 @@ namespace {
 // One execution's control loop, on the main thread.
 class Execution {
  public:
-  Execution(StatementRunner::Impl& runner, const std::vector<int>& prefix, Clock::time_point deadline)
-      : r_(runner), prefix_(prefix), deadline_(deadline), outcomes_(std::make_shared<std::vector<Outcome>>(r_.pids.size())) {}
+  Execution(StatementRunner::Impl& runner, const std::vector<int>& prefix, const std::optional<PlannedFault>& fault,
+            Clock::time_point deadline)
+      : r_(runner), prefix_(prefix), fault_(fault), deadline_(deadline),
+        outcomes_(std::make_shared<std::vector<Outcome>>(r_.connections.size())) {}
 
   StatementExecution run() {
     reset_state(*r_.control, r_.scenario, r_.info, r_.dsn);
-    r_.scheduler.arm();
+    r_.scheduler.arm(fault_);
     start_workers();
     try {
       drive();
@@ -163,13 +183,15 @@ class Execution {
     end_workers();
     result_.requests = r_.scheduler.record();
     result_.outcomes = *outcomes_;
+    result_.fault = fault_;
+    result_.fault_injected = r_.scheduler.fault_injected();
     if (!result_.diverged) check();
     return std::move(result_);
   }
 
  private:
   void start_workers() {
-    for (std::size_t w = 0; w < r_.pids.size(); ++w) {
+    for (std::size_t w = 0; w < r_.connections.size(); ++w) {
       auto connection = r_.connections[w];
       threads_.push_back(std::make_unique<WatchedThread>(
           [&scenario = r_.scenario, &scheduler = r_.scheduler, connection, outcomes = outcomes_, w,
@@ -189,7 +211,7 @@ class Execution {
     for (std::size_t w = 0; w < threads_.size(); ++w) {
       WatchedThread& thread = *threads_[w];
       if (thread.join_until(std::max(deadline_, Clock::now() + kGrace))) continue;
-      stuck.push_back({"worker " + std::to_string(w), r_.pids[w], [&thread](Clock::time_point d) { return thread.join_until(d); },
+      stuck.push_back({"worker " + std::to_string(w), r_.pid(w), [&thread](Clock::time_point d) { return thread.join_until(d); },
                        [&thread] { thread.abandon(); }});
     }
     if (!stuck.empty())
@@ -273,7 +295,7 @@ class Execution {
 
   void cancel(int w) {
     pqxx::nontransaction tx(*r_.control);
-    tx.exec_params("SELECT pg_cancel_backend($1)", std::to_string(r_.pids[w]));
+    tx.exec_params("SELECT pg_cancel_backend($1)", std::to_string(r_.pid(static_cast<std::size_t>(w))));
     result_.note += (result_.note.empty() ? "" : "; ") + std::string("a request of worker w") + std::to_string(w + 1) +
                     " neither completed nor waited on a lock within the step timeout: cancelled";
     running_since_.erase(w);
@@ -305,6 +327,7 @@ class Execution {
 
   StatementRunner::Impl& r_;
   const std::vector<int>& prefix_;
+  const std::optional<PlannedFault>& fault_;
   const Clock::time_point deadline_;
   std::shared_ptr<std::vector<Outcome>> outcomes_;
   std::vector<std::unique_ptr<WatchedThread>> threads_;
@@ -315,8 +338,9 @@ class Execution {
 
 }  // namespace
 
-StatementExecution StatementRunner::run(const std::vector<int>& prefix, Clock::time_point deadline) {
-  return Execution(*impl_, prefix, deadline).run();
+StatementExecution StatementRunner::run(const std::vector<int>& prefix, const std::optional<PlannedFault>& fault,
+                                        Clock::time_point deadline) {
+  return Execution(*impl_, prefix, fault, deadline).run();
 }
 
 }  // namespace pgrace::detail

@@ -28,6 +28,8 @@ struct StatementExecution {
   std::vector<Outcome> outcomes;           // per worker: how its transaction ended (after retries)
   std::vector<std::vector<std::string>> witnesses;  // per invariant; empty: it held
   bool diverged = false;  // a choice of the prefix was not possible: the execution was abandoned
+  std::optional<PlannedFault> fault;  // the fault it was to inject
+  bool fault_injected = false;        // and did
   std::string note;       // why it diverged, or what was cancelled
   // Context switches: choices of another worker while the last one chosen
   // could have gone on (preemptions, as CHESS counts them; a switch forced
@@ -49,11 +51,13 @@ class StatementRunner {
 
   // Resets the tables (seed()), runs one transaction per worker following
   // `prefix` (worker indexes, one per choice point) and then the default
-  // (the last worker while it can go on, else the lowest index), and checks
-  // every invariant. Throws ScenarioFailure when a worker's C++ code throws
+  // (the last worker while it can go on, else the lowest index), injecting
+  // `fault` if given, and checks every invariant. A worker whose connection
+  // the fault dropped gets a new one when its code asks for it again. Throws ScenarioFailure when a worker's C++ code throws
   // or the run's `deadline` passes; pgrace::Error (infrastructure) when a
   // connection is lost.
-  StatementExecution run(const std::vector<int>& prefix, Clock::time_point deadline);
+  StatementExecution run(const std::vector<int>& prefix, const std::optional<PlannedFault>& fault,
+                         Clock::time_point deadline);
 
   int workers() const;
   const std::string& deadlock_timeout() const;

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "database.hpp"
+#include "fault_rules.hpp"
 #include "judge.hpp"
 #include "pgrace/error.hpp"
 #include "run_shared.hpp"
@@ -18,14 +19,21 @@ constexpr std::size_t kKeptSchedules = 20;
 constexpr double kPlannedSecondsPerExecution = 0.05;
 
 // A schedule prefix still to run: its choices and their context switches
-// (exact: the default continuation never preempts).
+// (exact: the default continuation never preempts), and the fault it injects.
 struct Candidate {
   int switches = 0;
+  std::optional<PlannedFault> fault;
   std::vector<int> prefix;
   bool operator<(const Candidate& other) const {
-    return switches != other.switches ? switches < other.switches : prefix < other.prefix;
+    return std::tie(switches, fault, prefix) < std::tie(other.switches, other.fault, other.prefix);
   }
 };
+
+// The suffix of a faulted request's step name: "!drop_reply".
+std::string fault_suffix(Fault::Kind kind) {
+  const auto named = fault_kind(kind);
+  return named ? std::string("!") + to_string(*named) : "";
+}
 
 std::string worker_name(int w) { return "w" + std::to_string(w + 1); }
 
@@ -42,6 +50,10 @@ StepRecord step_of(const ScheduledRequest& r, const std::string& name) {
                  : r.request.sqlstate.empty()    ? StepOutcome::ok
                                                  : StepOutcome::error;
   if (r.request.status) step.observation = std::string("transaction status ") + r.request.status;
+  if (r.request.fault == Fault::Kind::drop_reply)
+    step.observation += "; pgrace dropped the connection before the reply reached the client";
+  if (r.request.fault == Fault::Kind::drop_before_send)
+    step.observation = "pgrace dropped the connection before sending it";
   return step;
 }
 
@@ -54,7 +66,8 @@ ScheduleResult schedule_of(const StatementExecution& e, const std::vector<Invari
   std::vector<std::pair<int, std::string>> completions;
   for (const ScheduledRequest& r : e.requests) {
     const std::string name = worker_name(r.worker) + "." +
-                             (r.chosen ? std::to_string(++chosen[r.worker]) : r.request.executes ? "begin" : "prepare");
+                             (r.chosen ? std::to_string(++chosen[r.worker]) : r.request.executes ? "begin" : "prepare") +
+                             fault_suffix(r.request.fault);
     s.schedule.push_back(name);
     s.steps.push_back(step_of(r, name));
     if (r.completed_as >= 0) completions.emplace_back(r.completed_as, name);
@@ -65,6 +78,8 @@ ScheduleResult schedule_of(const StatementExecution& e, const std::vector<Invari
     if (!e.witnesses[i].empty()) s.violated.push_back(invariants[i].name);
   s.feasible = !e.diverged;
   s.note = e.note;
+  if (e.fault && !e.fault_injected)
+    s.note += std::string(s.note.empty() ? "" : "; ") + "the planned fault's request was not sent";
   for (std::size_t w = 0; w < e.outcomes.size(); ++w)
     s.note += std::string(s.note.empty() ? "" : "; ") + worker_name(static_cast<int>(w)) + ": " + to_string(e.outcomes[w].kind);
   return s;
@@ -85,10 +100,40 @@ std::vector<Candidate> branches(const StatementExecution& e, std::size_t from) {
         if (w != point.chosen) {
           std::vector<int> branch = prefix;
           branch.push_back(w);
-          out.push_back({switches + (last_enabled && w != last), std::move(branch)});
+          out.push_back({switches + (last_enabled && w != last), e.fault, std::move(branch)});
         }
     switches += last_enabled && point.chosen != last;
     prefix.push_back(point.chosen);
+  }
+  return out;
+}
+
+// The context switches of the first `n` choices of `e`.
+int switches_of_first(const StatementExecution& e, std::size_t n) {
+  int switches = 0;
+  for (std::size_t i = 1; i < n && i < e.points.size(); ++i) {
+    const int last = e.points[i - 1].chosen;
+    const auto& enabled = e.points[i].enabled;
+    switches += e.points[i].chosen != last && std::find(enabled.begin(), enabled.end(), last) != enabled.end();
+  }
+  return switches;
+}
+
+// The faults to try on the schedule of `e`, a fault-free execution: each
+// rule (but delay_reply, which changes no order here) at each chosen
+// request it targets, with the choices up to that request.
+std::vector<Candidate> fault_candidates(const StatementExecution& e, const std::vector<FaultRule>& rules) {
+  std::vector<Candidate> out;
+  std::size_t choices = 0;
+  for (const ScheduledRequest& r : e.requests) {
+    if (!r.chosen) continue;
+    ++choices;
+    for (const FaultRule& rule : rules)
+      if (rule.kind != FaultKind::delay_reply && targets(rule, r.request)) {
+        std::vector<int> prefix;
+        for (std::size_t i = 0; i < choices && i < e.points.size(); ++i) prefix.push_back(e.points[i].chosen);
+        out.push_back({switches_of_first(e, choices), PlannedFault{r.worker, r.ordinal, rule}, std::move(prefix)});
+      }
   }
   return out;
 }
@@ -112,7 +157,10 @@ class StatementExploration {
                                                 std::chrono::duration<double>(*settings_.budget_s))
                            : Clock::time_point::max();
     if (!settings_.schedules.empty()) {
-      for (const auto& schedule : settings_.schedules) execute({0, choices_of(schedule, runner_.workers())}, deadline, false);
+      result_.exploration.total = settings_.schedules.size();
+      for (const auto& schedule : settings_.schedules)
+        execute({0, planned_fault_of(schedule, runner_.workers()), choices_of(schedule, runner_.workers())}, deadline,
+                false);
     } else {
       explore(deadline, budget_end);
     }
@@ -121,7 +169,7 @@ class StatementExploration {
 
  private:
   void explore(Clock::time_point deadline, Clock::time_point budget_end) {
-    std::set<Candidate> frontier{{0, {}}};
+    std::set<Candidate> frontier{Candidate{}};
     Exploration& x = result_.exploration;
     while (!frontier.empty()) {
       const Candidate next = *frontier.begin();
@@ -138,6 +186,9 @@ class StatementExploration {
       frontier.erase(frontier.begin());
       const StatementExecution e = execute(next, deadline, true);
       for (Candidate& branch : branches(e, next.prefix.size())) frontier.insert(std::move(branch));
+      if (!next.fault && !e.diverged)
+        for (Candidate& faulted : fault_candidates(e, result_.knobs.faults))
+          if (planted_.insert({*faulted.fault, faulted.prefix}).second) frontier.insert(std::move(faulted));
     }
     x.total = static_cast<std::uint64_t>(x.explored) + frontier.size();
   }
@@ -145,8 +196,10 @@ class StatementExploration {
   StatementExecution execute(const Candidate& candidate, Clock::time_point deadline, bool explored_in_order) {
     Exploration& x = result_.exploration;
     progress_.offer(ProgressUnit::schedules, x.explored, std::nullopt, x.violating);
-    StatementExecution e = runner_.run(candidate.prefix, deadline);
+    StatementExecution e = runner_.run(candidate.prefix, candidate.fault, deadline);
     ++x.explored;
+    if (e.fault_injected) ++x.faulted;
+    if (e.fault && !e.fault_injected) e.diverged = true;  // not the execution planned
     SwitchBound& bound = bound_of(explored_in_order ? candidate.switches : e.switches());
     ++bound.explored;
     ++bound.total;
@@ -219,6 +272,7 @@ class StatementExploration {
   StatementRunner& runner_;
   int reproducer_switches_ = 0;
   bool any_committed_ = false;
+  std::set<std::pair<PlannedFault, std::vector<int>>> planted_;  // faulted candidates already queued
 };
 
 }  // namespace
@@ -240,23 +294,64 @@ int preemptions_of(const ScheduleResult& schedule) {
   return switches;
 }
 
+namespace {
+
+// A step name of a statement-level schedule: "w2.3" (worker 2's third
+// chosen request), "w2.3!drop_reply" (with that fault), "w2.begin", "w2.prepare".
+struct StepName {
+  int worker = 0;  // from 0
+  bool chosen = false;
+  int ordinal = 0;  // chosen: from 1
+  std::optional<FaultKind> fault;
+};
+
+bool all_digits(const std::string& text) {
+  return !text.empty() && text.size() <= 9 &&
+         std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+StepName parse_step(const std::string& name, int workers) {
+  const auto dot = name.find('.');
+  const auto bang = name.find('!');
+  const std::string who = name.substr(0, std::min(dot, name.size()));
+  const std::string what = dot == std::string::npos ? "" : name.substr(dot + 1, bang == std::string::npos ? std::string::npos : bang - dot - 1);
+  const std::string fault = bang == std::string::npos ? "" : name.substr(bang + 1);
+  StepName step;
+  bool ok = who.size() > 1 && who[0] == 'w' && all_digits(who.substr(1));
+  if (ok) step.worker = std::stoi(who.substr(1)) - 1;
+  ok = ok && step.worker >= 0 && step.worker < workers;
+  step.chosen = all_digits(what);
+  if (step.chosen) step.ordinal = std::stoi(what);
+  ok = ok && ((step.chosen && step.ordinal >= 1) || what == "begin" || what == "prepare");
+  if (ok && bang != std::string::npos) {
+    ok = step.chosen && (fault == "drop_reply" || fault == "drop_before_send");
+    step.fault = fault == "drop_reply" ? FaultKind::drop_reply : FaultKind::drop_before_send;
+  }
+  if (!ok)
+    throw usage_error("--schedule step '" + name + "' names no request: give w<worker>.<n> (worker 1.." +
+                      std::to_string(workers) + "), optionally with !drop_reply or !drop_before_send, as the "
+                      "reproducer prints them");
+  return step;
+}
+
+}  // namespace
+
 std::vector<int> choices_of(const std::vector<std::string>& schedule, int workers) {
   std::vector<int> choices;
-  for (const std::string& name : schedule) {
-    const auto dot = name.find('.');
-    int w = 0;
-    bool ok = name.size() > 1 && name[0] == 'w' && dot != std::string::npos && dot > 1 && dot + 1 < name.size();
-    if (ok) {
-      for (std::size_t i = 1; i < dot && ok; ++i) ok = std::isdigit(static_cast<unsigned char>(name[i]));
-      if (ok) w = std::stoi(name.substr(1, dot - 1));
-      ok = ok && w >= 1 && w <= workers;
-    }
-    if (!ok)
-      throw usage_error("--schedule step '" + name + "' names no request: give w<worker>.<n> (worker 1.." +
-                        std::to_string(workers) + "), as the reproducer prints them");
-    if (name.substr(dot + 1) != "begin" && name.substr(dot + 1) != "prepare") choices.push_back(w - 1);
-  }
+  for (const std::string& name : schedule)
+    if (const StepName step = parse_step(name, workers); step.chosen) choices.push_back(step.worker);
   return choices;
+}
+
+std::optional<PlannedFault> planned_fault_of(const std::vector<std::string>& schedule, int workers) {
+  std::optional<PlannedFault> planned;
+  for (const std::string& name : schedule) {
+    const StepName step = parse_step(name, workers);
+    if (!step.fault) continue;
+    if (planned) throw usage_error("--schedule names two faults ('" + name + "'): an execution injects one");
+    planned = PlannedFault{step.worker, step.ordinal, FaultRule{*step.fault, FaultTarget::any, 1, {}}};
+  }
+  return planned;
 }
 
 void explore_statements(const Server& server, const ScenarioInfo& info, Scenario& scenario,

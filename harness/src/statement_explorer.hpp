@@ -8,6 +8,7 @@
 
 #include "pgrace/runner.hpp"
 #include "progress_reporter.hpp"
+#include "request_scheduler.hpp"
 
 namespace pgrace::detail {
 
@@ -31,7 +32,13 @@ int preemptions_of(const ScheduleResult& schedule);
 
 // The choices a schedule of step names ("w1.1 w2.1 w1.2", BEGINs as
 // "w1.begin" skipped) stands for: worker indexes from 0. Throws
-// pgrace::Error (usage) for a name that is not "w<1..workers>.<n>".
+// pgrace::Error (usage) for a name that is not "w<1..workers>.<n>" (with
+// an optional fault suffix, see planned_fault_of()).
 std::vector<int> choices_of(const std::vector<std::string>& schedule, int workers);
+
+// The fault a schedule of step names injects: its step with "!drop_reply"
+// or "!drop_before_send" ("w1.3!drop_reply"), if any. Throws pgrace::Error
+// (usage) for a bad step name or two faults.
+std::optional<PlannedFault> planned_fault_of(const std::vector<std::string>& schedule, int workers);
 
 }  // namespace pgrace::detail

@@ -27,6 +27,11 @@ pqxx::connection& WorkerConnection::get() {
   return *connection_;
 }
 
+void WorkerConnection::forget_drop() {
+  take_dropped();
+  dropped_.reset();
+}
+
 Outcome WorkerConnection::judged(const Outcome& outcome) {
   take_dropped();
   if (outcome.kind != OutcomeClass::connection_lost || !dropped_) return outcome;

@@ -38,8 +38,9 @@ class WorkerConnection {
   // uses the connection calls get(), forget_drop() and judged(). Throws what
   // opening throws.
   pqxx::connection& get();
-  // A transaction starts: drops before it no longer explain its outcome.
-  void forget_drop() { dropped_.reset(); }
+  // A transaction starts: drops before it no longer explain its outcome
+  // (a connection dropped before is still replaced).
+  void forget_drop();
   // How an attempt that ended with `outcome` ended, from the client's side:
   // a lost connection that fault injection caused since forget_drop() is the
   // scenario's outcome (indeterminate or connection_dropped, see

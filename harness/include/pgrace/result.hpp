@@ -121,6 +121,9 @@ struct Exploration {
   // the workers' requests ("w1.2": worker 1's second chosen request), its
   // switches preemptions. 0: the scenario's own steps.
   int statement_workers = 0;
+  // Statement level with faults (Knobs::faults): executions that injected a
+  // drop_reply or drop_before_send fault into one request ("w1.3!drop_reply").
+  long faulted = 0;
   std::optional<Shrinking> shrinking;        // how it was shrunk (absent: not shrunk)
 };
 
