@@ -6,7 +6,7 @@
 # counts, detection rates, exit code; in interleave mode the schedule counts,
 # the violating schedules and the minimal reproducer), and the JUnit XML
 # written next to it parses and has one testcase per scenario. It runs
-#   pgrace run 'transfer.*' 'pool.*' 'hermitage.g2*' 'plan.*' --repeat 2   (stress + interleave + check, >= 25 scenarios)
+#   pgrace run 'transfer.*' 'pool.*' 'payment.*' 'hermitage.g2*' 'plan.*' --repeat 2   (stress + interleave + check, >= 27 scenarios)
 #   pgrace explore transfer.lost_update_schedule --schedule ... (a waited step, an infeasible schedule)
 # on ephemeral servers, so it needs the PostgreSQL server packages, and checks
 # that the schema still rejects a corrupted copy of the report. It needs
@@ -21,7 +21,7 @@ fi
 pgrace=$1
 schema=$2/reports/pgrace-report.schema.json
 python=${PYTHON:-python3}
-min_run_scenarios=25  # 11 transfer.* (9 stress, 2 interleave) + 4 pool.* (stress) + 6 hermitage.g2* (interleave) + 4 plan.* (check)
+min_run_scenarios=27  # 11 transfer.* (9 stress, 2 interleave) + 4 pool.* + 2 payment.* (stress) + 6 hermitage.g2* (interleave) + 4 plan.* (check)
 
 fail() {
   echo "report_schema_test: FAIL: $*" >&2
@@ -59,7 +59,7 @@ run_pgrace() {
 }
 
 # Stress, interleave and check scenarios in one report.
-run_pgrace run run 'transfer.*' 'pool.*' 'hermitage.g2*' 'plan.*' --repeat 2 --shard 1/1
+run_pgrace run run 'transfer.*' 'pool.*' 'payment.*' 'hermitage.g2*' 'plan.*' --repeat 2 --shard 1/1
 # Three fixed schedules of the lost-update transfer: the one the scenario
 # lists (violating), one where w2 waits on s1's lock (violating), and one
 # where c1's session is still waiting when its turn comes (infeasible).
@@ -286,7 +286,7 @@ if not problems:
     run = reports["run"]
     modes = [s["mode"] for s in run["scenarios"]]
     if len(modes) < min_run_scenarios:
-        problems.append(f"run: {len(modes)} scenarios, expected at least {min_run_scenarios} (11 transfer.*, 4 pool.*, 6 hermitage.g2*, 4 plan.*)")
+        problems.append(f"run: {len(modes)} scenarios, expected at least {min_run_scenarios} (11 transfer.*, 4 pool.*, 2 payment.*, 6 hermitage.g2*, 4 plan.*)")
     if run["repeat"] != 2:
         problems.append(f"run: repeat is {run['repeat']}, expected 2")
     if not {"stress", "interleave", "check"} <= set(modes):
@@ -294,6 +294,9 @@ if not problems:
     plans = [i for s in run["scenarios"] for i in s["invariants"] if i["kind"] == "uses_index"]
     if not any(i["witnesses"] for i in plans) or not all("enable_seqscan = off" in i["plan"]["settings"] for i in plans):
         problems.append("run: expected uses_index invariants, one violated, all with their plan settings")
+    if not any(s["faults"].get("drop_reply", 0) > 0 and s["requests"] and any(q["fault"] == "drop_reply" for q in s["requests"]["list"])
+               for s in run["scenarios"]):
+        problems.append("run: no scenario injected faults and listed its requests with one (payment.retry_any_error should)")
     if not any(s["pool"] and s["pool"]["timeouts"] > 0 and s["pool"]["leaked"] > 0 for s in run["scenarios"]):
         problems.append("run: no scenario has a pool with timeouts and leaks (pool.leak should)")
     if not any(s["mode"] == "interleave" and s["schedules"]["minimal_reproducer"] for s in run["scenarios"]):
