@@ -158,6 +158,15 @@ std::string joined(const std::set<std::string>& names) {
 
 bool skipped() { return ::testing::Test::IsSkipped(); }
 
+RunSettings run_settings_of(const ExploreSettings& explore) {
+  RunSettings settings;
+  settings.statement_workers = explore.workers;
+  settings.max_switches = explore.max_switches;
+  settings.max_schedules = explore.max_schedules;
+  settings.seed = explore.seed;
+  return settings;
+}
+
 }  // namespace
 
 ScenarioResult run(const ScenarioDefinition& definition, const RunSettings& settings,
@@ -181,9 +190,20 @@ ScenarioResult run(const std::string& registered_name, const RunSettings& settin
                                     " is registered in this program (link its file into the test program)");
 }
 
+ScenarioResult explore(const ScenarioDefinition& definition, const ExploreSettings& settings,
+                       const std::vector<std::string>& options) {
+  return run(definition, run_settings_of(settings), options);
+}
+
 ::testing::AssertionResult Holds(const ScenarioResult& result) {
   if (skipped()) return ::testing::AssertionSuccess();
-  if (result.verdict == Verdict::held) return ::testing::AssertionSuccess();
+  const std::string& stopped = result.exploration.stopped;
+  if (result.verdict == Verdict::held && stopped.empty()) return ::testing::AssertionSuccess();
+  if (result.verdict == Verdict::held)
+    return ::testing::AssertionFailure()
+           << explain(result, result.info.name + " held in the " + std::to_string(result.exploration.explored) +
+                                  " schedules explored, but the exploration " + stopped +
+                                  ": a partial exploration is not a pass (raise max_schedules or lower max_switches)");
   if (result.verdict == Verdict::error)
     return ::testing::AssertionFailure() << explain(result, result.info.name + " did not run to a verdict: " + result.error);
   return ::testing::AssertionFailure()
