@@ -170,6 +170,8 @@ TEST(GTestIntegration, ExploreFindsTheLostUpdateWithOneSwitch) {
   const auto holds = pgrace::testing::Holds(result);
   ASSERT_FALSE(holds);
   EXPECT_THAT(holds.message(), HasSubstr("minimal reproducer: w1.begin w2.begin w1.1 w1.2 w2.1 w2.2 w1.3 w2.3"));
+  EXPECT_THAT(holds.message(), HasSubstr("       w2.1      SELECT n FROM counter\n"));
+  EXPECT_THAT(holds.message(), HasSubstr("       w2.2      (waited) UPDATE counter SET n = 1\n"));
   EXPECT_THAT(holds.message(), HasSubstr("PGRACE_SEED=77 "));
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <iomanip>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -131,13 +132,20 @@ ScenarioResult run_definition(const ScenarioDefinition& definition, RunSettings 
   return result;
 }
 
-// The failure text: the summary pgrace prints, then how to repeat the run.
+// The failure text: the summary pgrace prints, the witnesses, the
+// reproducer's steps with their SQL (interleave mode), then how to repeat
+// the run.
 std::string explain(const ScenarioResult& result, const std::string& what) {
   std::ostringstream out;
   out << what << "\n" << summary_text(result);
   for (const auto& inv : result.invariants)
     if (!inv.held)
       for (const auto& witness : inv.witnesses) out << "     witness of \"" << inv.name << "\": " << witness << "\n";
+  if (const auto& steps = result.exploration.reproducer) {
+    out << "     the reproducer, step by step:\n";
+    for (const auto& step : steps->steps)
+      out << "       " << std::left << std::setw(10) << step.step << (step.waited ? "(waited) " : "") << step.sql << "\n";
+  }
   out << "     reproduce: " << reproducer(result.seed);
   return out.str();
 }
