@@ -7,10 +7,12 @@
 #   3. subdir   tests/consumer/: add_subdirectory, its scenarios registered
 #               both ways, a static library refused (build-example-consumer/)
 # In 1 and 2: `bank_pgrace list`, `bank_pgrace run 'bank.*' --repeat 5` (exit
-# 0: the naive transfer violates, the fixed one holds) and the example's
-# ctest. Builds are warning-free or fail (-Wall -Wextra -Werror). Prints the
-# time of each step, from configure to the first run. Uses ccache when it is
-# installed. Safe to run twice: every step starts from an empty directory.
+# 0: the naive transfer violates, the fixed one holds), `bank_pgrace explore
+# --workers 2 -o balance=10` of both (the naive one violates with a
+# reproducer, the fixed one holds in every order up to 3 switches) and the
+# example's ctest. Builds are warning-free or fail (-Wall -Wextra -Werror).
+# Prints the time of each step, from configure to the first run. Uses ccache
+# when it is installed. Safe to run twice: every step starts from an empty directory.
 # Arguments go to every cmake configure, e.g. for a libpqxx 7 built with C++20:
 #   PKG_CONFIG_PATH=<prefix>/lib/pkgconfig scripts/test-example.sh -DCMAKE_CXX_STANDARD=20
 set -eu
@@ -55,6 +57,21 @@ first_run() {
     || fail "$1/bank_pgrace run 'bank.*' --repeat 5 did not match the expectations (exit $?)"
 }
 
+# explore_transfers BUILD: two payments of 10 from a customer who has 10,
+# statement by statement. The naive transfer is shown violating, with a
+# reproducer; the fixed one holds in every execution there is up to 3
+# switches (explored = total).
+explore_transfers() {
+  "$1/bank_pgrace" explore bank.transfer.naive --workers 2 -o balance=10 --max-switches 2 >"$1/explore-naive.txt" \
+    || { cat "$1/explore-naive.txt"; fail "$1/bank_pgrace explore bank.transfer.naive did not violate"; }
+  grep -q '^minimal reproducer (violates "no negative balance"' "$1/explore-naive.txt" \
+    || { cat "$1/explore-naive.txt"; fail "$1/bank_pgrace explore bank.transfer.naive printed no reproducer"; }
+  "$1/bank_pgrace" explore bank.transfer.locked --workers 2 -o balance=10 --max-switches 3 >"$1/explore-locked.txt" \
+    || { cat "$1/explore-locked.txt"; fail "$1/bank_pgrace explore bank.transfer.locked did not hold"; }
+  grep -Eq '^ok +bank\.transfer\.locked .*: ([0-9]+) schedule\(s\) explored of \1, 0 violated$' "$1/explore-locked.txt" \
+    || { cat "$1/explore-locked.txt"; fail "$1/bank_pgrace explore bank.transfer.locked did not explore every execution"; }
+}
+
 run_ctest() { (cd "$1" && ctest --output-on-failure --timeout 300) || fail "ctest in $1 failed"; }
 
 echo "== 1. examples/ with FetchContent (build-example-fetch/)"
@@ -72,6 +89,7 @@ done
 if (cd build-example-fetch && ctest -N) | grep 'Test *#' | grep -v ' Transfer\.'; then
   fail "the example's ctest lists tests that are not its own"
 fi
+explore_transfers build-example-fetch
 run_ctest build-example-fetch
 
 echo "== 2. pgrace installed, examples/ with find_package (build-example-install/)"
@@ -88,6 +106,7 @@ configure examples build-example-install/bank "-DCMAKE_PREFIX_PATH=$root/build-e
 build build-example-install/bank
 first_run build-example-install/bank
 package_time=$(since "$start")
+explore_transfers build-example-install/bank
 run_ctest build-example-install/bank
 
 echo "== 3. add_subdirectory consumer (build-example-consumer/)"

@@ -6,12 +6,17 @@
 // and Violates() says so; the same counter incremented in one UPDATE keeps
 // every commit, and Holds() says so. A failing assertion names the
 // invariant, its witnesses, the seed and a command line that repeats the
-// run with that seed. Without PostgreSQL a scenario test is skipped, or fails
+// run with that seed. explore() runs the same counters statement by
+// statement (pgrace explore --workers): the lost update is found with one
+// context switch, the atomic increment holds in every order, a partial
+// exploration does not pass, and what cannot be explored fails the test.
+// Without PostgreSQL a scenario test is skipped, or fails
 // when PGRACE_REQUIRE_SERVER=1; the seed and verdict land in GoogleTest's XML.
 
 #include "pgrace/gtest.hpp"
 
 #include <gmock/gmock.h>
+#include <gtest/gtest-spi.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -114,6 +119,90 @@ TEST(GTestIntegration, SeedComesFromTheEnvironmentWhenSet) {
   settings.iterations = 1;
   settings.seed = 5;
   EXPECT_EQ(pgrace::testing::run<AtomicCounter>(settings).seed, 987654321u);
+}
+
+// The atomic counter on a connection pool, and as an interleave scenario:
+// neither can be explored statement by statement.
+struct PooledCounter : AtomicCounter {
+  using AtomicCounter::AtomicCounter;
+  static pgrace::ScenarioInfo info() {
+    auto info = AtomicCounter::info();
+    info.name = "test.counter_pooled";
+    info.defaults.pool.size = 2;
+    return info;
+  }
+};
+struct SteppedCounter : AtomicCounter {
+  using AtomicCounter::AtomicCounter;
+  static pgrace::ScenarioInfo info() {
+    auto info = AtomicCounter::info();
+    info.name = "test.counter_stepped";
+    return info;
+  }
+  std::vector<pgrace::Session> sessions() const override {
+    return {{"s1", "", {pgrace::sql_step("s1.add", "UPDATE counter SET n = n + 1")}}};
+  }
+};
+
+pgrace::testing::ExploreSettings with_workers(int workers) {
+  pgrace::testing::ExploreSettings settings;
+  settings.workers = workers;
+  return settings;
+}
+
+// explore(): two read-then-write increments lose one when the second reads
+// before the first commits (one context switch: w1 reads and writes, w2
+// reads and waits for w1's row lock, w1 commits); the failure message shows
+// that order.
+TEST(GTestIntegration, ExploreFindsTheLostUpdateWithOneSwitch) {
+  pgrace::testing::ExploreSettings settings;
+  settings.max_switches = 1;
+  settings.seed = 77;
+  const auto result = pgrace::testing::explore<ReadThenWriteCounter>(settings, {"think_us=0"});
+  EXPECT_PGRACE_VIOLATES(result, {kCounts});
+  EXPECT_PGRACE_MATCHES(result);
+  EXPECT_EQ(result.mode, pgrace::Mode::interleave);
+  EXPECT_EQ(result.exploration.statement_workers, 2);
+  EXPECT_EQ(result.exploration.max_switches, 1);
+  EXPECT_TRUE(result.exploration.stopped.empty()) << result.exploration.stopped;
+  ASSERT_TRUE(result.exploration.reproducer);
+
+  const auto holds = pgrace::testing::Holds(result);
+  ASSERT_FALSE(holds);
+  EXPECT_THAT(holds.message(), HasSubstr("minimal reproducer: w1.begin w2.begin w1.1 w1.2 w2.1 w2.2 w1.3 w2.3"));
+  EXPECT_THAT(holds.message(), HasSubstr("       w2.1      SELECT n FROM counter\n"));
+  EXPECT_THAT(holds.message(), HasSubstr("       w2.2      (waited) UPDATE counter SET n = 1\n"));
+  EXPECT_THAT(holds.message(), HasSubstr("PGRACE_SEED=77 "));
+}
+
+// Three workers' atomic increments hold in every order; every execution
+// there is was run.
+TEST(GTestIntegration, ExploreOfAtomicIncrementsHoldsInEveryOrder) {
+  const auto result = pgrace::testing::explore<AtomicCounter>(with_workers(3));
+  EXPECT_PGRACE_HOLDS(result);
+  EXPECT_EQ(result.exploration.statement_workers, 3);
+  EXPECT_GT(result.exploration.explored, 1);
+  EXPECT_EQ(result.exploration.explored, static_cast<long>(result.exploration.total));
+  EXPECT_FALSE(pgrace::testing::Violates(result, {kCounts}));
+}
+
+TEST(GTestIntegration, APartialExplorationIsNotAPass) {
+  pgrace::testing::ExploreSettings settings;
+  settings.max_schedules = 2;
+  const auto result = pgrace::testing::explore<AtomicCounter>(settings);
+  EXPECT_EQ(result.verdict, pgrace::Verdict::held) << result.error;
+  EXPECT_EQ(result.exploration.explored, 2);
+  const auto holds = pgrace::testing::Holds(result);
+  ASSERT_FALSE(holds);
+  EXPECT_THAT(holds.message(), HasSubstr("held in the 2 schedules explored, but the exploration stopped after 2"));
+  EXPECT_THAT(holds.message(), HasSubstr("a partial exploration is not a pass"));
+}
+
+TEST(GTestIntegration, ExploreFailsTheTestForWhatItCannotRun) {
+  EXPECT_NONFATAL_FAILURE(pgrace::testing::explore<AtomicCounter>(with_workers(1)), "give 2 to 8 workers");
+  EXPECT_NONFATAL_FAILURE(pgrace::testing::explore<AtomicCounter>(with_workers(9)), "give 2 to 8 workers");
+  EXPECT_NONFATAL_FAILURE(pgrace::testing::explore<PooledCounter>(), "test.counter_pooled uses a connection pool");
+  EXPECT_NONFATAL_FAILURE(pgrace::testing::explore<SteppedCounter>(), "test.counter_stepped is an interleave scenario");
 }
 
 // Run only in a child process (see below): a scenario test as a user writes it.

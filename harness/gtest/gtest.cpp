@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <iomanip>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -131,13 +132,20 @@ ScenarioResult run_definition(const ScenarioDefinition& definition, RunSettings 
   return result;
 }
 
-// The failure text: the summary pgrace prints, then how to repeat the run.
+// The failure text: the summary pgrace prints, the witnesses, the
+// reproducer's steps with their SQL (interleave mode), then how to repeat
+// the run.
 std::string explain(const ScenarioResult& result, const std::string& what) {
   std::ostringstream out;
   out << what << "\n" << summary_text(result);
   for (const auto& inv : result.invariants)
     if (!inv.held)
       for (const auto& witness : inv.witnesses) out << "     witness of \"" << inv.name << "\": " << witness << "\n";
+  if (const auto& steps = result.exploration.reproducer) {
+    out << "     the reproducer, step by step:\n";
+    for (const auto& step : steps->steps)
+      out << "       " << std::left << std::setw(10) << step.step << (step.waited ? "(waited) " : "") << step.sql << "\n";
+  }
   out << "     reproduce: " << reproducer(result.seed);
   return out.str();
 }
@@ -157,6 +165,15 @@ std::string joined(const std::set<std::string>& names) {
 }
 
 bool skipped() { return ::testing::Test::IsSkipped(); }
+
+RunSettings run_settings_of(const ExploreSettings& explore) {
+  RunSettings settings;
+  settings.statement_workers = explore.workers;
+  settings.max_switches = explore.max_switches;
+  settings.max_schedules = explore.max_schedules;
+  settings.seed = explore.seed;
+  return settings;
+}
 
 }  // namespace
 
@@ -181,9 +198,20 @@ ScenarioResult run(const std::string& registered_name, const RunSettings& settin
                                     " is registered in this program (link its file into the test program)");
 }
 
+ScenarioResult explore(const ScenarioDefinition& definition, const ExploreSettings& settings,
+                       const std::vector<std::string>& options) {
+  return run(definition, run_settings_of(settings), options);
+}
+
 ::testing::AssertionResult Holds(const ScenarioResult& result) {
   if (skipped()) return ::testing::AssertionSuccess();
-  if (result.verdict == Verdict::held) return ::testing::AssertionSuccess();
+  const std::string& stopped = result.exploration.stopped;
+  if (result.verdict == Verdict::held && stopped.empty()) return ::testing::AssertionSuccess();
+  if (result.verdict == Verdict::held)
+    return ::testing::AssertionFailure()
+           << explain(result, result.info.name + " held in the " + std::to_string(result.exploration.explored) +
+                                  " schedules explored, but the exploration " + stopped +
+                                  ": a partial exploration is not a pass (raise max_schedules or lower max_switches)");
   if (result.verdict == Verdict::error)
     return ::testing::AssertionFailure() << explain(result, result.info.name + " did not run to a verdict: " + result.error);
   return ::testing::AssertionFailure()

@@ -39,6 +39,18 @@ class UnconstructedScenario final : public Scenario {
   std::string error_;
 };
 
+// Throws pgrace::Error (usage) when statement-level exploration cannot run
+// the scenario: one in `mode` other than stress, or one using a connection
+// pool (whose connections would bypass the wire proxy).
+void check_statement_level(const ScenarioInfo& info, Mode mode, const Knobs& knobs) {
+  if (mode != Mode::stress)
+    throw usage_error(info.name + " is " + (mode == Mode::check ? "a check scenario" : "an interleave scenario") +
+                      ": statement-level exploration (--workers) runs a stress scenario's transaction()");
+  if (info.uses_shared_pool || knobs.pool.size > 0)
+    throw usage_error(info.name + " uses a connection pool, whose connections pgrace does not control at "
+                      "statement level");
+}
+
 }  // namespace
 
 Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings) {
@@ -65,6 +77,10 @@ Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings) {
   if (k.pool.acquire_timeout.count() < 1 || k.pool.acquire_timeout.count() > 600'000)
     throw usage_error("--pool-timeout must be between 1 and 600000 milliseconds");
   if (settings.repeat < 1) throw usage_error("--repeat must be at least 1");
+  if (settings.statement_workers && (*settings.statement_workers < 2 || *settings.statement_workers > 8))
+    throw usage_error("--workers " + std::to_string(*settings.statement_workers) +
+                      " is out of range: give 2 to 8 workers");
+  if (settings.max_switches && *settings.max_switches < 0) throw usage_error("--max-switches must be 0 or more");
   if (settings.timeout_s && !(*settings.timeout_s >= 0.1 && *settings.timeout_s <= 2'592'000))
     throw usage_error("--timeout " + number_text(*settings.timeout_s) +
                       " is out of range: give seconds from 0.1 to 2592000 (30 days)");
@@ -104,7 +120,8 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
       throw detail::ScenarioFailure("faults (--fault, Knobs::faults) go into the connections of a stress scenario's "
                                     "workers, and this is " + std::string(result.mode == Mode::check ? "a check" : "an interleave") +
                                     " scenario: run it without --fault");
-    if (settings.statement_workers && result.mode == Mode::stress) {
+    if (settings.statement_workers) {
+      check_statement_level(info, result.mode, result.knobs);
       result.mode = Mode::interleave;
       detail::explore_statements(server, info, scenario, settings, reporter, result);
     } else if (result.mode == Mode::interleave)

@@ -16,6 +16,14 @@
 //     EXPECT_PGRACE_HOLDS(pgrace::testing::run<LockedTransfer>(settings, {"accounts=8"}));
 //   }
 //
+//   // Two workers, each running transaction() once, in every order of their
+//   // statements with at most 3 context switches (pgrace explore --workers 2).
+//   TEST(Transfer, LockedVersionHoldsInEveryOrder) {
+//     pgrace::testing::ExploreSettings settings;
+//     settings.max_switches = 3;
+//     EXPECT_PGRACE_HOLDS(pgrace::testing::explore<LockedTransfer>(settings, {"balance=10"}));
+//   }
+//
 // The server: one per test program, shared by its tests. It is the server
 // named by $PGRACE_DSN (then $DATABASE_URL), else an ephemeral PostgreSQL
 // that pgrace starts at the first scenario run and removes when the program
@@ -36,12 +44,15 @@
 // assertion failure prints the command line that repeats the run:
 //   PGRACE_SEED=<seed> <test program> --gtest_filter=<Suite>.<Test>
 //
-// Thread safety: call run() from the test's own thread (GoogleTest runs
+// Thread safety: call run() and explore() from the test's own thread (GoogleTest runs
 // tests one after another); the scenario's workers are pgrace's business.
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -73,10 +84,42 @@ ScenarioResult run(const RunSettings& settings = {}, const std::vector<std::stri
 ScenarioResult run(const std::string& registered_name, const RunSettings& settings = {},
                    const std::vector<std::string>& options = {});
 
+// Statement-level exploration, as `pgrace explore NAME --workers N`: the
+// scenario's unchanged transaction() runs once on each worker, its requests
+// let through one at a time in every order, fewest context switches
+// (preemptions) first.
+struct ExploreSettings {
+  int workers = 2;                   // 2..8
+  std::optional<int> max_switches;   // only the orders with at most this many; unset: every order
+  std::size_t max_schedules = 1000;  // stop after this many executions (a partial exploration: see Holds())
+  std::uint64_t seed = 0;            // the workers' parameters (w.uniform(), w.rng()); chosen as for run()
+};
+
+// Explores a stress scenario (its info() and factory) with `settings` and
+// scenario options `options` ("key=value"). The result is in interleave mode:
+// ScenarioResult::exploration has the counts, and the reproducer (the
+// violating execution with the fewest switches, its steps the workers'
+// requests: result.exploration.reproducer->steps[i].sql). Fails the test,
+// as run() does, for an option the scenario does not read, for settings out
+// of range, and for a scenario that is not a stress scenario or uses a
+// connection pool. Never throws for a scenario's own errors; skipped
+// without PostgreSQL as run() is.
+ScenarioResult explore(const ScenarioDefinition& definition, const ExploreSettings& settings = {},
+                       const std::vector<std::string>& options = {});
+
+// The same for a scenario class with a static info() and a constructor
+// taking pgrace::Options&.
+template <class ScenarioClass>
+ScenarioResult explore(const ExploreSettings& settings = {}, const std::vector<std::string>& options = {}) {
+  return explore(definition_of<ScenarioClass>(), settings, options);
+}
+
 // Success when every invariant held in every repetition and the run had
-// evidence (verdict "held"). The failure message names each violated
-// invariant with its witnesses (or the error), the seed, and the command
-// line that repeats the run.
+// evidence (verdict "held"); for an exploration, also when it covered every
+// schedule up to its bound (one stopped early, by max_schedules or a
+// budget, fails: a partial exploration is not a pass). The failure message
+// names each violated invariant with its witnesses (or the error), the
+// seed, and the command line that repeats the run.
 ::testing::AssertionResult Holds(const ScenarioResult& result);
 
 // Success when exactly `invariants` were violated, in every repetition.

@@ -65,7 +65,7 @@ struct RunSettings {
 // `defaults` with the overrides of `settings` applied. Throws pgrace::Error
 // (usage) for out-of-range values (threads 1..256, iterations 1..10^9,
 // duration 0.01..86400 s, pool size 1..256, pool timeout 1..600000 ms,
-// timeout, statement timeout, ...).
+// timeout, statement timeout, statement workers 2..8, max switches >= 0, ...).
 Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings);
 
 // The scenario of `definition`, created with `options`. A pgrace::Error from
@@ -113,7 +113,8 @@ using ProgressCallback = std::function<void(const Progress&)>;
 // scenario's own C++ exception (naming the phase), a run without evidence
 // (see ScenarioInfo::expects_no_commits), or a run past its timeout. Throws
 // pgrace::Error: usage (exit 2) when the scenario's seed or invariant SQL
-// fails; infrastructure (exit 3) as soon as a connection to the server is
+// fails, or when settings.statement_workers is set for a scenario that is
+// not a stress scenario or that uses a connection pool; infrastructure (exit 3) as soon as a connection to the server is
 // lost (a worker's, the invariant monitor's or pgrace's control connection).
 // Leaves no database behind and no thread, except one stuck in the
 // scenario's C++ code past the timeout (see RunSettings::timeout_s).
