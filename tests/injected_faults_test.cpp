@@ -435,6 +435,42 @@ TEST_F(InjectedFaults, EveryCommitDroppedBeforeSendingIsConnectionDroppedAndNoth
   EXPECT_EQ(rows.values(), std::vector<long>(2, 0)) << "a COMMIT pgrace never sent committed";
 }
 
+// A charge ended by COMMIT AND CHAIN: it commits and opens the next
+// transaction at once, so its ReadyForQuery says 'T', not idle.
+class ChainedCharge final : public pgrace::Scenario {
+ public:
+  explicit ChainedCharge(CountProbe probe) : probe_(std::move(probe)) {}
+  std::string schema() const override {
+    return "CREATE TABLE charges (worker int, iteration int, PRIMARY KEY (worker, iteration))";
+  }
+  void seed(pqxx::work&) override {}
+  pgrace::TxResult transaction(pgrace::Worker& w) override {
+    pqxx::nontransaction tx(w.connection());
+    tx.exec("BEGIN");
+    tx.exec_params("INSERT INTO charges VALUES ($1, $2)", w.index(), w.iteration());
+    tx.exec("COMMIT AND CHAIN");
+    tx.exec("ROLLBACK");  // the chained transaction, empty
+    return pgrace::TxResult::committed;
+  }
+  std::vector<pgrace::Invariant> invariants() const override { return {probe_.invariant()}; }
+
+ private:
+  CountProbe probe_;
+};
+
+// Its lost reply is indeterminate too: the database holds every charge.
+TEST_F(InjectedFaults, ALostCommitAndChainReplyIsIndeterminateAndDidCommit) {
+  CountProbe rows{"probe: rows", "SELECT count(*) FROM charges"};
+  ChainedCharge scenario(rows);
+  const auto info =
+      one_charge_info("test.lost_chained_commit_replies", {FaultKind::drop_reply, FaultTarget::commit, 1, {}}, true);
+  const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, info, scenario, settings(8, 1));
+  SCOPED_TRACE(describe(r));
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(rows.values(), std::vector<long>{kOneChargeTransactions});
+  EXPECT_EQ(r.outcomes, (std::map<OutcomeClass, long>{{OutcomeClass::indeterminate, kOneChargeTransactions}}));
+}
+
 // Every request's reply comes 30 ms late: each transaction (an INSERT and
 // a COMMIT at least) takes at least 60 ms, and commits. Lower bounds only.
 TEST_F(InjectedFaults, DelayedRepliesDelayEachTransactionAndCommit) {
