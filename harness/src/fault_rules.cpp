@@ -88,8 +88,11 @@ std::optional<FaultKind> fault_kind(Fault::Kind kind) {
 
 Outcome dropped_outcome(const WireRequest& lost) {
   const std::string last = last_keyword(lost.sql);
-  const bool may_have_committed = lost.fault == Fault::Kind::drop_reply && lost.completed && lost.status == 'I' &&
-                                  last != "ROLLBACK" && last != "ABORT";
+  // A COMMIT that ran committed (or, in a failed transaction, rolled back)
+  // whatever the status after it: COMMIT AND CHAIN, or "COMMIT; BEGIN", leave 'T'.
+  const bool ended_idle = lost.status == 'I' && last != "ROLLBACK" && last != "ABORT";
+  const bool may_have_committed =
+      lost.fault == Fault::Kind::drop_reply && lost.completed && (ended_idle || is_commit(lost.sql));
   if (may_have_committed)
     return {OutcomeClass::indeterminate, "08006",
             "pgrace dropped the connection before the reply to '" + lost.sql +

@@ -45,8 +45,8 @@ std::optional<FaultKind> fault_kind(Fault::Kind kind);
 // How a transaction ends whose connection pgrace dropped at `lost` (a
 // request recorded with fault drop_before_send or drop_reply), from the
 // client's side: indeterminate when the server ran it and it ended a
-// transaction that may have committed (its reply's status was idle and it
-// was not a ROLLBACK), connection_dropped otherwise.
+// transaction that may have committed (it holds a COMMIT, or its reply's
+// status was idle and it was not a ROLLBACK), connection_dropped otherwise.
 Outcome dropped_outcome(const WireRequest& lost);
 
 }  // namespace pgrace::detail
