@@ -403,8 +403,8 @@ TEST_F(InjectedFaults, EveryLostCommitReplyIsIndeterminateAndDidCommit) {
 
 // The same run with the scenario's default evidence rule: no transaction
 // ended 'committed', so the run is an error — although every charge did
-// commit. This records what pgrace does today (see the report of this
-// test's author): the rule counts only 'committed' as evidence.
+// commit, no commit was confirmed to the client: the evidence rule counts
+// only 'committed', and the error says the faults ended them all.
 TEST_F(InjectedFaults, OnlyIndeterminateOutcomesAreNoEvidence) {
   CountProbe rows{"probe: rows", "SELECT count(*) FROM charges"};
   OneChargePerTransaction scenario(rows);
@@ -414,6 +414,7 @@ TEST_F(InjectedFaults, OnlyIndeterminateOutcomesAreNoEvidence) {
   SCOPED_TRACE(describe(r));
   EXPECT_EQ(r.verdict, pgrace::Verdict::error);
   EXPECT_THAT(r.error, HasSubstr("no transaction committed in repetition 1 of 1 (12 ended: indeterminate=12"));
+  EXPECT_THAT(r.error, HasSubstr("the injected faults ended them all"));
   EXPECT_EQ(rows.values(), std::vector<long>{kOneChargeTransactions});
 }
 

@@ -22,6 +22,7 @@
 #include "fault_rules.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/faults.hpp"
+#include "pgrace/report.hpp"
 
 namespace {
 
@@ -145,7 +146,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadRule{"delay 0", "delay_reply:0ms", kDelayRange},
         BadRule{"delay 60001", "delay_reply:60001ms", kDelayRange},
         BadRule{"delay on drop_reply", "drop_reply:20ms", "only delay_reply takes a delay"},
-        BadRule{"delay on drop_before_send", "drop_before_send:commit:5ms", "only delay_reply takes a delay"}),
+        BadRule{"delay on drop_before_send", "drop_before_send:commit:5ms", "only delay_reply takes a delay"},
+        BadRule{"a zero delay on drop_reply", "drop_reply:0ms", "only delay_reply takes a delay"}),
     [](const ::testing::TestParamInfo<BadRule>& info) {
       std::string name;
       for (char c : info.param.what) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
@@ -437,3 +439,26 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 }  // namespace
+
+// The text of a rule reads back as the same rule, its probability to 15 digits.
+TEST(FaultRuleText, AProbabilityKeepsItsDigits) {
+  const FaultRule rule = pgrace::parse_fault_rule("drop_reply:0.1234567");
+  EXPECT_EQ(pgrace::to_string(rule), "drop_reply:any:0.1234567");
+  EXPECT_EQ(pgrace::parse_fault_rule(pgrace::to_string(rule)).probability, rule.probability);
+}
+
+// The reproducer command reruns the run's faults; with the scenario's own
+// rules turned off it says so.
+TEST(FaultRuleText, TheReproducerCommandCarriesTheFaults) {
+  pgrace::ScenarioResult r;
+  r.info.name = "test.faulted";
+  r.knobs.faults = {pgrace::parse_fault_rule("drop_reply:commit:0.3")};
+  pgrace::RunReport report;
+  report.program = "pgrace";
+  EXPECT_THAT(pgrace::reproducer_command(report, r), HasSubstr(" --fault drop_reply:commit:0.3"));
+  r.info.defaults.faults = r.knobs.faults;
+  r.knobs.faults.clear();
+  EXPECT_THAT(pgrace::reproducer_command(report, r), HasSubstr(" --fault none"));
+  r.info.defaults.faults.clear();
+  EXPECT_THAT(pgrace::reproducer_command(report, r), ::testing::Not(HasSubstr("--fault")));
+}

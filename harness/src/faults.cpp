@@ -76,6 +76,8 @@ FaultRule parse_fault_rule(const std::string& text) {
       throw usage_error("--fault '" + text + "': cannot read '" + word + "' (or it is given twice); " + kForm);
     }
   }
+  if (has_delay && rule.kind != FaultKind::delay_reply)
+    throw usage_error("--fault '" + text + "': only delay_reply takes a delay");
   validate(rule);
   return rule;
 }
@@ -93,6 +95,7 @@ void validate(const FaultRule& rule) {
 
 std::string to_string(const FaultRule& rule) {
   std::ostringstream out;
+  out.precision(15);
   out << to_string(rule.kind) << ':' << (rule.target == FaultTarget::commit ? "commit" : "any") << ':'
       << rule.probability;
   if (rule.kind == FaultKind::delay_reply || rule.delay.count()) out << ':' << rule.delay.count() << "ms";

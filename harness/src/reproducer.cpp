@@ -24,6 +24,15 @@ std::string joined(const std::vector<std::string>& words, const std::string& sep
   return out;
 }
 
+// The --fault words that give the run's fault rules ("--fault none" when
+// the scenario's own rules were turned off).
+std::vector<std::string> fault_words(const ScenarioResult& r) {
+  std::vector<std::string> words;
+  for (const FaultRule& rule : r.knobs.faults) words.insert(words.end(), {"--fault", to_string(rule)});
+  if (r.knobs.faults.empty() && !r.info.defaults.faults.empty()) words.insert(words.end(), {"--fault", "none"});
+  return words;
+}
+
 }  // namespace
 
 std::string reproducer_command(const RunReport& report, const ScenarioResult& r) {
@@ -44,6 +53,10 @@ std::string reproducer_command(const RunReport& report, const ScenarioResult& r)
         words.insert(words.end(), {"--max-schedules", std::to_string(report.max_schedules)});
       if (r.exploration.max_switches)
         words.insert(words.end(), {"--max-switches", std::to_string(*r.exploration.max_switches)});
+      if (r.exploration.statement_workers) {
+        const auto faults = fault_words(r);
+        words.insert(words.end(), faults.begin(), faults.end());
+      }
     }
   } else if (r.mode == Mode::check) {
     words.insert(words.end(), {"run", r.info.name});
@@ -64,6 +77,8 @@ std::string reproducer_command(const RunReport& report, const ScenarioResult& r)
     if (r.knobs.pool.size > 0)
       words.insert(words.end(), {"--pool-size", std::to_string(r.knobs.pool.size), "--pool-timeout",
                                  std::to_string(r.knobs.pool.acquire_timeout.count())});
+    const auto faults = fault_words(r);
+    words.insert(words.end(), faults.begin(), faults.end());
     if (report.repeat != 1) words.insert(words.end(), {"--repeat", std::to_string(report.repeat)});
   }
   if (auto it = report.scenario_options.find(r.info.name); it != report.scenario_options.end())

@@ -533,6 +533,9 @@ std::string lack_of_evidence(const ScenarioInfo& info, const std::map<OutcomeCla
     if (first_failure)
       text += "; first failure: " + (first_failure->sqlstate.empty() ? "" : first_failure->sqlstate + " ") +
               pgrace::one_line(first_failure->message, 200);
+    if (counts.count(OutcomeClass::indeterminate) || counts.count(OutcomeClass::connection_dropped))
+      return text + "): no commit was confirmed, the injected faults ended them all; lower the faults' "
+                    "probability (--fault), or set expects_no_commits in the scenario's info()";
     return text + "): the run tested nothing; fix the scenario, or set expects_no_commits in its info() if "
                   "committing nothing is intended";
   }

@@ -23,6 +23,7 @@ pqxx::connection& WorkerConnection::get() {
     connection_ = open_();
     pid_ = connection_->backendpid();
     lost_ = false;
+    dropped_.reset();  // handled: a loss of the new connection is a new event
   }
   return *connection_;
 }

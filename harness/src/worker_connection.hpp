@@ -42,7 +42,8 @@ class WorkerConnection {
   // (a connection dropped before is still replaced).
   void forget_drop();
   // How an attempt that ended with `outcome` ended, from the client's side:
-  // a lost connection that fault injection caused since forget_drop() is the
+  // a lost connection that fault injection caused since forget_drop() (and
+  // that no get() has replaced since) is the
   // scenario's outcome (indeterminate or connection_dropped, see
   // dropped_outcome()), not an infrastructure error.
   Outcome judged(const Outcome& outcome);
