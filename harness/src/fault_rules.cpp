@@ -91,8 +91,9 @@ Outcome dropped_outcome(const WireRequest& lost) {
   // A COMMIT that ran committed (or, in a failed transaction, rolled back)
   // whatever the status after it: COMMIT AND CHAIN, or "COMMIT; BEGIN", leave 'T'.
   const bool ended_idle = lost.status == 'I' && last != "ROLLBACK" && last != "ABORT";
+  // A COMMIT sent may have committed even if its connection ended before any reply came.
   const bool may_have_committed =
-      lost.fault == Fault::Kind::drop_reply && lost.completed && (ended_idle || is_commit(lost.sql));
+      lost.fault == Fault::Kind::drop_reply && (is_commit(lost.sql) || (lost.completed && ended_idle));
   if (may_have_committed)
     return {OutcomeClass::indeterminate, "08006",
             "pgrace dropped the connection before the reply to '" + lost.sql +

@@ -44,8 +44,8 @@ std::optional<FaultKind> fault_kind(Fault::Kind kind);
 
 // How a transaction ends whose connection pgrace dropped at `lost` (a
 // request recorded with fault drop_before_send or drop_reply), from the
-// client's side: indeterminate when the server ran it and it ended a
-// transaction that may have committed (it holds a COMMIT, or its reply's
+// client's side: indeterminate when it reached the server and may have
+// committed (its reply was dropped, and it holds a COMMIT, or its reply's
 // status was idle and it was not a ROLLBACK), connection_dropped otherwise.
 Outcome dropped_outcome(const WireRequest& lost);
 
