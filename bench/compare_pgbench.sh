@@ -20,6 +20,8 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/bench_lib.sh
+. "$root/bench/bench_lib.sh"
 pgrace=${1:-$root/build/pgrace}
 duration=${DURATION:-5}
 rounds=${ROUNDS:-3}
@@ -40,11 +42,7 @@ server_pid=
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -INT "$server_pid" 2>/dev/null || true
-    # Give it 20 s to stop PostgreSQL and remove its directory, then insist.
-    i=0
-    while kill -0 "$server_pid" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+    stop_child "$server_pid"   # it stops PostgreSQL and removes its directory
   fi
   rm -rf "$tmp"
 }
@@ -71,63 +69,28 @@ port=$(printf '%s\n' "$dsn" | sed -n 's/.*port=\([0-9]*\).*/\1/p')
 major=$(sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p' "$tmp/server.out")
 
 # pgbench and psql of the server's major version, else whatever is on PATH.
-find_tool() {
-  if [ -n "$major" ] && [ -x "/usr/lib/postgresql/$major/bin/$1" ]; then
-    echo "/usr/lib/postgresql/$major/bin/$1"
-  elif command -v "$1" >/dev/null 2>&1; then
-    command -v "$1"
-  else
-    # shellcheck disable=SC2012  # paths without white space, newest major last
-    ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -n 1
-  fi
-}
-pgbench=$(find_tool pgbench)
-psql=$(find_tool psql)
-[ -n "$pgbench" ] && [ -n "$psql" ] || { echo "pgbench/psql not found" >&2; exit 2; }
+pgbench=$(find_tool "$major" pgbench)
+psql=$(find_tool "$major" psql)
+if [ -z "$pgbench" ] || [ -z "$psql" ]; then echo "pgbench/psql not found" >&2; exit 2; fi
 
-# CPU accounting, in clock ticks, to tell the cost of a transaction from the
-# share of the 2 cores it got. Client: this shell's reaped children (the
-# client runs as our child and is waited for). Server: the postmaster's
-# reaped children (backends, once they exit) plus its live children. Machine:
-# busy ticks of all CPUs, so that "others" = machine - client - server is
-# what the rest of the machine (other jobs) took during the run.
-client_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
-server_ticks() {
-  [ -n "$postmaster" ] && [ -r "/proc/$postmaster/stat" ] || { echo 0; return; }
-  # cat, not awk on the files: processes come and go while we read.
-  cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$postmaster" '{
-      pid = $1; sub(/^.*\) /, "")   # drop "pid (comm) ": $1 is now the state (field 3)
-      if (pid == pm) total += $14 + $15   # cutime + cstime: backends that exited
-      else if ($2 == pm) total += $12 + $13   # utime + stime of a live child
-    } END { print total + 0 }'
-}
-machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
-snapshot() { c0=$(client_ticks) s0=$(server_ticks) m0=$(machine_ticks); }
+# CPU accounting, in clock ticks (bench_lib.sh), to tell the cost of a
+# transaction from the share of the 2 cores it got: "others" = machine -
+# client - server is what the rest of the machine (other jobs) took during the run.
+snapshot() { c0=$(client_ticks) s0=$(server_ticks "$postmaster") m0=$(machine_ticks); }
 # After the run: waits for the backends to exit and be reaped, then prints
 # "CLIENT_SECONDS SERVER_SECONDS OTHERS_SHARE" for the run.
 account() {
   sleep 0.5
-  c1=$(client_ticks) s1=$(server_ticks) m1=$(machine_ticks)
+  c1=$(client_ticks) s1=$(server_ticks "$postmaster") m1=$(machine_ticks)
   awk -v c=$((c1 - c0)) -v s=$((s1 - s0)) -v m=$((m1 - m0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
     o = m > 0 ? (m - c - s) / m : 0; if (o < 0) o = 0
     printf "%.2f %.2f %.2f\n", c / hz, s / hz, o }'
 }
 
-# Busy share of all CPUs over the next second, in percent.
-busy_percent() {
-  a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
-  sleep 1
-  b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
-  echo "$a $b" | awk '{ d = ($3 - $1) + ($4 - $2); printf "%.0f\n", (d > 0 ? 100 * ($3 - $1) / d : 0) }'
-}
-# Waits up to QUIET_WAIT seconds for a second in which the machine is < 10 % busy.
-wait_for_quiet() {
-  [ "$quiet_wait" -gt 0 ] || return 0
-  waited=0
-  while [ "$(busy_percent)" -ge 10 ]; do
-    waited=$((waited + 1))
-    [ $waited -lt "$quiet_wait" ] || { echo "  (the machine stayed busy for ${quiet_wait} s; running anyway)"; return 0; }
-  done
+# Waits up to QUIET_WAIT seconds for a second in which the machine is < 10 % busy;
+# says so if it stayed busy.
+quiet_or_say() {
+  wait_for_quiet "$quiet_wait" || echo "  (the machine stayed busy for ${quiet_wait} s; running anyway)"
 }
 
 export PGHOST="$host" PGPORT="$port" PGUSER=pgrace
@@ -139,8 +102,9 @@ run_psql -d postgres -c "CREATE DATABASE bench"
 # The postmaster, from the server's own data directory (its layout is pgrace's business).
 data_dir=$(timeout 60 "$psql" -X -A -t -d postgres -c "SHOW data_directory")
 postmaster=$(head -n 1 "$data_dir/postmaster.pid" 2>/dev/null || true)
-[ -n "$postmaster" ] && [ -r "/proc/$postmaster/stat" ] ||
-  { echo "cannot find the postmaster (data directory: $data_dir): no server CPU accounting" >&2; exit 3; }
+if [ -z "$postmaster" ] || [ ! -r "/proc/$postmaster/stat" ]; then
+  echo "cannot find the postmaster (data directory: $data_dir): no server CPU accounting" >&2; exit 3
+fi
 
 # The scenario's schema, sql/transfer.sql, whole: the accounts table and the
 # trigger that records overdrafts (the history behind "no negative balance";
@@ -186,7 +150,7 @@ bound=$((duration * 3 + 60))
 
 run_pgbench() {
   reset_bench_table
-  wait_for_quiet
+  quiet_or_say
   snapshot
   timeout "$bound" "$pgbench" -n -M prepared -f "$tmp/for_update.sql" -c "$clients" -j "$clients" \
     -T "$duration" -D accounts="$accounts" -D max_amount="$max_amount" bench >"$tmp/pgbench.out" 2>&1 ||
@@ -195,7 +159,7 @@ run_pgbench() {
   tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$tmp/pgbench.out")
   n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$tmp/pgbench.out")
   failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$tmp/pgbench.out")
-  [ -n "$tps" ] && [ -n "$n" ] || { cat "$tmp/pgbench.out" >&2; exit 3; }
+  if [ -z "$tps" ] || [ -z "$n" ]; then cat "$tmp/pgbench.out" >&2; exit 3; fi
   record pgbench "$1" "$tps" "$n" "$cpu" "failed ${failed:-0}"
 }
 
@@ -211,7 +175,7 @@ record() {
 }
 
 run_pgrace() {
-  wait_for_quiet
+  quiet_or_say
   snapshot
   # shellcheck disable=SC2086  # PGRACE_ARGS is split on purpose
   timeout "$bound" "$pgrace" run transfer.for_update --dsn "$dsn" --threads "$clients" --duration "$duration" \
@@ -227,8 +191,6 @@ run_pgrace() {
   # 2-3 us per transaction in a 5 s run. pgbench's table reset is not counted.
   record pgrace "$1" "$tps" "$ended" "$cpu" "committed $committed of $ended"
 }
-
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "transfer.for_update (--sync $sync) vs pgbench: $clients clients, $accounts accounts, ${duration} s per run, $rounds runs each"
 echo "  server: $(sed -n 's/^\(PostgreSQL [^ ]*\).*/\1/p' "$tmp/server.out"), $(nproc) cores; pgbench: $pgbench"

@@ -29,6 +29,8 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/bench_lib.sh
+. "$root/bench/bench_lib.sh"
 relay=${1:-$root/build/bench/proxy_relay}
 duration=${DURATION:-5}
 rounds=${ROUNDS:-5}
@@ -45,13 +47,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-proxy.XXXXXX")
 relay_pid=
 cleanup() {
   exec 3>&- 2>/dev/null || true   # end of file on proxy_relay's stdin: it stops
-  if [ -n "$relay_pid" ]; then
-    # Give it 20 s to close the proxy, stop PostgreSQL and remove its directories, then insist.
-    i=0
-    while kill -0 "$relay_pid" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -TERM "$relay_pid" 2>/dev/null || true
-    wait "$relay_pid" 2>/dev/null || true
-  fi
+  # It closes the proxy, stops PostgreSQL and removes its directories.
+  if [ -n "$relay_pid" ]; then stop_child "$relay_pid"; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -77,18 +74,8 @@ proxy_host=$(value proxy_host) proxy_port=$(value proxy_port)
 major=$(value server | sed -n 's/^\([0-9]*\).*/\1/p')
 
 # pgbench and psql of the server's major version, else whatever is on PATH.
-find_tool() {
-  if [ -n "$major" ] && [ -x "/usr/lib/postgresql/$major/bin/$1" ]; then
-    echo "/usr/lib/postgresql/$major/bin/$1"
-  elif command -v "$1" >/dev/null 2>&1; then
-    command -v "$1"
-  else
-    # shellcheck disable=SC2012  # paths without white space, newest major last
-    ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -n 1
-  fi
-}
-pgbench=$(find_tool pgbench)
-psql=$(find_tool psql)
+pgbench=$(find_tool "$major" pgbench)
+psql=$(find_tool "$major" psql)
 if [ -z "$pgbench" ] || [ -z "$psql" ]; then echo "pgbench/psql not found" >&2; exit 2; fi
 
 PGUSER=$(value user)
@@ -118,40 +105,12 @@ if [ -z "$postmaster" ] || [ ! -r "/proc/$postmaster/stat" ]; then
 fi
 
 # CPU accounting, in clock ticks. Proxy: proxy_relay's user + system time
-# (the proxy's threads; the server is other processes). Client: this shell's
-# reaped children (pgbench runs under timeout, which waits for it). Server:
-# the postmaster's reaped children (backends that exited) plus its live
-# children. Machine: busy ticks of all CPUs. What the machine spent beyond
-# these three is other jobs' share, which says how clean a run's tps are.
+# (the proxy's threads; the server is other processes). Client, server and
+# machine: bench_lib.sh (pgbench runs under timeout, which waits for it).
+# What the machine spent beyond these three is other jobs' share, which says
+# how clean a run's tps are.
 proxy_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$relay_pid/stat"; }
-client_ticks() { awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$$/stat"; }
-server_ticks() {
-  # cat, not awk on the files: processes come and go while we read.
-  cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$postmaster" '{
-      pid = $1; sub(/^.*\) /, "")   # drop "pid (comm) ": $1 is now the state (field 3)
-      if (pid == pm) total += $14 + $15   # cutime + cstime: backends that exited
-      else if ($2 == pm) total += $12 + $13   # utime + stime of a live child
-    } END { print total + 0 }'
-}
-machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
-ticks() { echo "$(proxy_ticks) $(client_ticks) $(server_ticks) $(machine_ticks)"; }
-
-# Busy share of all CPUs over the next second, in percent.
-busy_percent() {
-  a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
-  sleep 1
-  b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
-  echo "$a $b" | awk '{ d = ($3 - $1) + ($4 - $2); printf "%.0f\n", (d > 0 ? 100 * ($3 - $1) / d : 0) }'
-}
-# Waits up to QUIET_WAIT seconds for a second in which the machine is < 10 % busy.
-wait_for_quiet() {
-  [ "$quiet_wait" -gt 0 ] || return 0
-  waited=0
-  while [ "$(busy_percent)" -ge 10 ]; do
-    waited=$((waited + 1))
-    [ $waited -lt "$quiet_wait" ] || return 0
-  done
-}
+ticks() { echo "$(proxy_ticks) $(client_ticks) $(server_ticks "$postmaster") $(machine_ticks)"; }
 
 bound=$((duration * 3 + 60))
 # run SIDE SCRIPT MODE: one pgbench run; appends "TPS LATENCY_MS TRANSACTIONS
@@ -159,7 +118,7 @@ bound=$((duration * 3 + 60))
 run() {
   case $1 in direct) host=$direct_host port=$direct_port ;; proxied) host=$proxy_host port=$proxy_port ;; esac
   reset_tables
-  wait_for_quiet
+  wait_for_quiet "$quiet_wait" || true   # busy all the same: the run reports other jobs' share
   t0=$(ticks)
   timeout "$bound" "$pgbench" -n -M "$3" -b "$2" -c "$clients" -j "$clients" -T "$duration" \
     -h "$host" -p "$port" bench >"$tmp/pgbench.out" 2>&1 3>&- || { cat "$tmp/pgbench.out" >&2; exit 3; }
@@ -176,7 +135,6 @@ run() {
       printf "%s %s\n", p / hz, (o > 0 ? o : 0) }')" >>"$tmp/$1.runs"
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 column_median() { cut -d ' ' -f "$2" "$tmp/$1.runs" | median; }
 
 echo "pgbench directly vs through the wire proxy: $clients clients, scale $scale, ${duration} s per run, $rounds rounds"

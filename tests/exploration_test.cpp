@@ -21,9 +21,11 @@
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
 #include "pgrace/steps.hpp"
+#include "scenario_support.hpp"
 
 namespace {
 
+using pgrace::test::joined;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -33,12 +35,6 @@ int switches(const pgrace::ScheduleResult& s) {
   int n = 0;
   for (std::size_t i = 1; i < s.steps.size(); ++i) n += s.steps[i].session != s.steps[i - 1].session;
   return n;
-}
-
-std::string joined(const std::vector<std::string>& steps) {
-  std::string out;
-  for (const auto& s : steps) out += (out.empty() ? "" : " ") + s;
-  return out;
 }
 
 // Two doctors on call; each, at REPEATABLE READ, reads how many are on call

@@ -31,6 +31,7 @@
 #include "pgrace/runner.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
+#include "scenario_support.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -51,25 +52,9 @@ constexpr int kRepeat = 3;
 constexpr long kChargesPerRepetition = 4 * 20;  // the payment scenarios' threads x iterations
 const std::vector<std::uint64_t> kSeeds = {1, 2, 3, 20261127, 18446744073709551615ULL};
 
-const pgrace::ScenarioDefinition& definition(const std::string& name) {
-  for (const auto& d : pgrace::registered_scenarios())
-    if (d.info.name == name) return d;
-  throw std::runtime_error("scenario " + name + " is not registered");
-}
-
-long outcome(const pgrace::ScenarioResult& r, OutcomeClass kind) {
-  auto it = r.outcomes.find(kind);
-  return it == r.outcomes.end() ? 0 : it->second;
-}
-
 long faults(const pgrace::ScenarioResult& r, FaultKind kind) {
   auto it = r.stress.faults.find(kind);
   return it == r.stress.faults.end() ? 0 : it->second;
-}
-
-std::string describe(const pgrace::ScenarioResult& r) {
-  std::string text = pgrace::summary_text(r);
-  return r.error.empty() ? text : text + "error: " + r.error;
 }
 
 const pgrace::InvariantResult& invariant(const pgrace::ScenarioResult& r, const std::string& name) {
@@ -198,7 +183,7 @@ TEST_F(InjectedFaults, RetryAnyErrorChargesTwiceOnEverySeedAndTheLedgerAccountsF
   for (const std::uint64_t seed : kSeeds) {
     CountProbe charges = charge_count();
     const pgrace::ScenarioResult r = run_payment(kRetryAnyError, settings(seed), charges);
-    SCOPED_TRACE("seed " + std::to_string(seed) + ": " + describe(r));
+    SCOPED_TRACE("seed " + std::to_string(seed) + ": " + summary_with_error(r));
     EXPECT_EQ(r.error, "");
     EXPECT_EQ(r.verdict, pgrace::Verdict::violated);
     EXPECT_TRUE(r.matched);
@@ -227,7 +212,7 @@ TEST_F(InjectedFaults, IdempotentRetryHoldsOnEverySeedWithOneChargePerRequest) {
   for (const std::uint64_t seed : kSeeds) {
     CountProbe charges = charge_count();
     const pgrace::ScenarioResult r = run_payment(kIdempotent, settings(seed), charges);
-    SCOPED_TRACE("seed " + std::to_string(seed) + ": " + describe(r));
+    SCOPED_TRACE("seed " + std::to_string(seed) + ": " + summary_with_error(r));
     EXPECT_EQ(r.error, "");
     EXPECT_EQ(r.verdict, pgrace::Verdict::held);
     EXPECT_TRUE(r.matched);
@@ -250,7 +235,7 @@ TEST_F(InjectedFaults, RetryAnyErrorHoldsWithoutFaults) {
   s.faults = std::vector<FaultRule>{};
   CountProbe charges = charge_count();
   const pgrace::ScenarioResult r = run_payment(kRetryAnyError, s, charges);
-  SCOPED_TRACE(describe(r));
+  SCOPED_TRACE(summary_with_error(r));
   EXPECT_EQ(r.verdict, pgrace::Verdict::held);
   EXPECT_FALSE(r.matched);
   EXPECT_TRUE(r.stress.faults.empty());
@@ -265,7 +250,7 @@ TEST_F(InjectedFaults, RetryAnyErrorHoldsWithoutFaults) {
 TEST_F(InjectedFaults, TheViolatingRunsRequestsReachTheReportWithTheDroppedCommit) {
   CountProbe charges = charge_count();
   const pgrace::ScenarioResult r = run_payment(kRetryAnyError, settings(kSeeds[1]), charges);
-  SCOPED_TRACE(describe(r));
+  SCOPED_TRACE(summary_with_error(r));
   ASSERT_EQ(r.verdict, pgrace::Verdict::violated);
   const nlohmann::json report = pgrace::to_json(r);
   EXPECT_EQ(report.at("config").at("faults"), nlohmann::json::array({"drop_reply:commit:0.3"}));
@@ -320,7 +305,7 @@ TEST_F(InjectedFaults, OneSeedInjectsTheSameFaultsOnEveryRun) {
   const pgrace::ScenarioResult first = run_once(kSeeds[3]);
   const pgrace::ScenarioResult second = run_once(kSeeds[3]);
   const pgrace::ScenarioResult other = run_once(kSeeds[0]);
-  SCOPED_TRACE(describe(first) + describe(second) + describe(other));
+  SCOPED_TRACE(summary_with_error(first) + summary_with_error(second) + summary_with_error(other));
   EXPECT_EQ(first.stress.faults, second.stress.faults);
   EXPECT_EQ(first.outcomes, second.outcomes);
   const auto duplicated = duplicated_requests(first);
@@ -392,7 +377,7 @@ TEST_F(InjectedFaults, EveryLostCommitReplyIsIndeterminateAndDidCommit) {
   const auto info =
       one_charge_info("test.lost_commit_replies", {FaultKind::drop_reply, FaultTarget::commit, 1, {}}, true);
   const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, info, scenario, settings(5, 2));
-  SCOPED_TRACE(describe(r));
+  SCOPED_TRACE(summary_with_error(r));
   EXPECT_EQ(r.error, "");
   EXPECT_EQ(r.verdict, pgrace::Verdict::held);
   EXPECT_EQ(r.outcomes, (std::map<OutcomeClass, long>{{OutcomeClass::indeterminate, kOneChargeTransactions * 2}}));
@@ -411,7 +396,7 @@ TEST_F(InjectedFaults, OnlyIndeterminateOutcomesAreNoEvidence) {
   const auto info =
       one_charge_info("test.lost_commit_replies", {FaultKind::drop_reply, FaultTarget::commit, 1, {}}, false);
   const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, info, scenario, settings(5, 1));
-  SCOPED_TRACE(describe(r));
+  SCOPED_TRACE(summary_with_error(r));
   EXPECT_EQ(r.verdict, pgrace::Verdict::error);
   EXPECT_THAT(r.error, HasSubstr("no transaction committed in repetition 1 of 1 (12 ended: indeterminate=12"));
   EXPECT_THAT(r.error, HasSubstr("the injected faults ended them all"));
@@ -426,7 +411,7 @@ TEST_F(InjectedFaults, EveryCommitDroppedBeforeSendingIsConnectionDroppedAndNoth
   const auto info =
       one_charge_info("test.unsent_commits", {FaultKind::drop_before_send, FaultTarget::commit, 1, {}}, true);
   const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, info, scenario, settings(6, 2));
-  SCOPED_TRACE(describe(r));
+  SCOPED_TRACE(summary_with_error(r));
   EXPECT_EQ(r.error, "");
   EXPECT_EQ(r.verdict, pgrace::Verdict::held);
   EXPECT_EQ(r.outcomes,
@@ -466,7 +451,7 @@ TEST_F(InjectedFaults, ALostCommitAndChainReplyIsIndeterminateAndDidCommit) {
   const auto info =
       one_charge_info("test.lost_chained_commit_replies", {FaultKind::drop_reply, FaultTarget::commit, 1, {}}, true);
   const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, info, scenario, settings(8, 1));
-  SCOPED_TRACE(describe(r));
+  SCOPED_TRACE(summary_with_error(r));
   EXPECT_EQ(r.error, "");
   EXPECT_EQ(rows.values(), std::vector<long>{kOneChargeTransactions});
   EXPECT_EQ(r.outcomes, (std::map<OutcomeClass, long>{{OutcomeClass::indeterminate, kOneChargeTransactions}}));
@@ -480,7 +465,7 @@ TEST_F(InjectedFaults, DelayedRepliesDelayEachTransactionAndCommit) {
   const auto info = one_charge_info(
       "test.delayed_replies", {FaultKind::delay_reply, FaultTarget::any, 1, std::chrono::milliseconds(30)}, false);
   const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, info, scenario, settings(7, 1));
-  SCOPED_TRACE(describe(r));
+  SCOPED_TRACE(summary_with_error(r));
   EXPECT_EQ(r.error, "");
   EXPECT_EQ(r.verdict, pgrace::Verdict::held);
   EXPECT_EQ(r.outcomes, (std::map<OutcomeClass, long>{{OutcomeClass::committed, kOneChargeTransactions}}));

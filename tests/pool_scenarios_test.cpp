@@ -25,9 +25,11 @@
 #include "pgrace/runner.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
+#include "scenario_support.hpp"
 
 namespace {
 
+using namespace pgrace::test;
 using pgrace::OutcomeClass;
 using ::testing::HasSubstr;
 
@@ -52,22 +54,6 @@ const std::vector<Expected>& expected_scenarios() {
   return table;
 }
 
-const pgrace::ScenarioDefinition& definition(const std::string& name) {
-  for (const auto& d : pgrace::registered_scenarios())
-    if (d.info.name == name) return d;
-  throw std::runtime_error("scenario " + name + " is not registered");
-}
-
-long outcome(const pgrace::ScenarioResult& r, OutcomeClass kind) {
-  auto it = r.outcomes.find(kind);
-  return it == r.outcomes.end() ? 0 : it->second;
-}
-
-std::string describe(const pgrace::ScenarioResult& r) {
-  std::string text = pgrace::summary_text(r);
-  return r.error.empty() ? text : text + "error: " + r.error;
-}
-
 class PoolScenarios : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -75,11 +61,8 @@ class PoolScenarios : public ::testing::Test {
   }
   static void TearDownTestSuite() { server_.reset(); }
 
-  static pgrace::ScenarioResult run(const std::string& name, pgrace::RunSettings settings) {
-    const auto& def = definition(name);
-    pgrace::Options options;
-    auto scenario = def.make(options);
-    return pgrace::run_scenario(*server_, def.info, *scenario, settings);
+  static pgrace::ScenarioResult run(const std::string& name, const pgrace::RunSettings& settings) {
+    return run_registered(*server_, name, settings);
   }
 
   static pgrace::RunSettings settings(int repeat = kRepeat) {
@@ -113,7 +96,7 @@ class EveryPoolScenario : public PoolScenarios, public ::testing::WithParamInter
 TEST_P(EveryPoolScenario, StarvesInEveryRepetitionOrInNone) {
   const Expected& e = GetParam();
   const pgrace::ScenarioResult r = run(e.name, settings());
-  SCOPED_TRACE(describe(r));
+  SCOPED_TRACE(summary_with_error(r));
   EXPECT_EQ(r.error, "");
   EXPECT_TRUE(r.matched);
   EXPECT_EQ(r.stress.repetitions, kRepeat);
@@ -148,7 +131,7 @@ INSTANTIATE_TEST_SUITE_P(Pool, EveryPoolScenario, ::testing::ValuesIn(expected_s
 // before each repetition, so every repetition starts with a full pool.
 TEST_F(PoolScenarios, LeakLeavesEveryLaterRequestStarvedAndIsTakenBackEachRepetition) {
   const pgrace::ScenarioResult r = run("pool.leak", settings(3));
-  SCOPED_TRACE(describe(r));
+  SCOPED_TRACE(summary_with_error(r));
   EXPECT_EQ(outcome(r, OutcomeClass::committed), 4 * 3);
   EXPECT_EQ(outcome(r, OutcomeClass::rejected), 4 * 3);
   EXPECT_EQ(outcome(r, OutcomeClass::pool_timeout), 8 * 3);
@@ -165,7 +148,7 @@ TEST_F(PoolScenarios, AnUnsafeScenarioHoldsWhenThePoolIsLargeEnough) {
   s.pool_size = 8;
   for (const char* name : {"pool.nested_acquire", "pool.leak"}) {
     const pgrace::ScenarioResult r = run(name, s);
-    SCOPED_TRACE(describe(r));
+    SCOPED_TRACE(summary_with_error(r));
     EXPECT_EQ(r.verdict, pgrace::Verdict::held) << name;
     ASSERT_TRUE(r.stress.pool.has_value());
     EXPECT_EQ(r.stress.pool->size, 8);
@@ -266,7 +249,7 @@ TEST_F(PoolScenarios, ALeakedTransactionObjectIsCountedAsLeakedAndTheNextRepetit
   s.timeout_s = 30;
   LeakedTransactionObject scenario;
   const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, info, scenario, s);
-  SCOPED_TRACE(describe(r));
+  SCOPED_TRACE(summary_with_error(r));
   EXPECT_EQ(r.error, "");
   EXPECT_EQ(r.verdict, pgrace::Verdict::held);
   EXPECT_EQ(r.stress.repetitions, 3);

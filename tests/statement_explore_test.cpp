@@ -11,7 +11,6 @@
 
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -20,18 +19,14 @@
 #include "pgrace/runner.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
+#include "scenario_support.hpp"
 #include "statement_explorer.hpp"
 
 namespace {
 
+using namespace pgrace::test;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-std::string joined(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
-  return out;
-}
 
 // A counter incremented by read-modify-write: the lost update needs one
 // preemption (both read before either writes).
@@ -156,17 +151,11 @@ namespace {
 
 pgrace::ScenarioResult explore_registered(const std::string& name, std::uint64_t seed, std::optional<int> max_switches) {
   static std::unique_ptr<pgrace::Server> server = pgrace::Server::open(std::nullopt);
-  for (const auto& d : pgrace::registered_scenarios()) {
-    if (d.info.name != name) continue;
-    pgrace::Options options;
-    auto scenario = pgrace::make_scenario(d, options);
-    pgrace::RunSettings settings;
-    settings.statement_workers = 2;
-    settings.seed = seed;
-    settings.max_switches = max_switches;
-    return pgrace::run_scenario(*server, d.info, *scenario, settings);
-  }
-  throw std::logic_error("no scenario " + name);
+  pgrace::RunSettings settings;
+  settings.statement_workers = 2;
+  settings.seed = seed;
+  settings.max_switches = max_switches;
+  return run_registered(*server, name, settings);
 }
 
 // The acceptance on the bundled transfers, unchanged code: the

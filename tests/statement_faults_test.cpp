@@ -13,7 +13,6 @@
 #include <memory>
 #include <optional>
 #include <pqxx/pqxx>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -21,21 +20,17 @@
 #include "pgrace/runner.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
+#include "scenario_support.hpp"
 #include "statement_explorer.hpp"
 
 namespace {
 
+using namespace pgrace::test;
 using pgrace::FaultKind;
 using pgrace::FaultRule;
 using pgrace::FaultTarget;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-std::string joined(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
-  return out;
-}
 
 pgrace::Server& server() {
   static std::unique_ptr<pgrace::Server> s = pgrace::Server::open(std::nullopt);
@@ -52,13 +47,7 @@ pgrace::RunSettings statement_settings(std::optional<std::vector<FaultRule>> fau
 }
 
 pgrace::ScenarioResult explore_registered(const std::string& name, const pgrace::RunSettings& settings) {
-  for (const auto& d : pgrace::registered_scenarios()) {
-    if (d.info.name != name) continue;
-    pgrace::Options options;
-    auto scenario = pgrace::make_scenario(d, options);
-    return pgrace::run_scenario(server(), d.info, *scenario, settings);
-  }
-  throw std::logic_error("no scenario " + name);
+  return run_registered(server(), name, settings);
 }
 
 bool names_a_fault(const pgrace::ScheduleResult& s) {

@@ -28,6 +28,7 @@
 #include "pgrace/runner.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
+#include "scenario_support.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -71,21 +72,10 @@ const std::vector<Expected>& expected_scenarios() {
   return table;
 }
 
-const pgrace::ScenarioDefinition& definition(const std::string& name) {
-  for (const auto& d : pgrace::registered_scenarios())
-    if (d.info.name == name) return d;
-  throw std::runtime_error("scenario " + name + " is not registered");
-}
-
 const pgrace::InvariantResult* invariant(const pgrace::ScenarioResult& r, const std::string& name) {
   for (const auto& inv : r.invariants)
     if (inv.name == name) return &inv;
   return nullptr;
-}
-
-long outcome(const pgrace::ScenarioResult& r, OutcomeClass kind) {
-  auto it = r.outcomes.find(kind);
-  return it == r.outcomes.end() ? 0 : it->second;
 }
 
 long sqlstate(const pgrace::ScenarioResult& r, const std::string& state) {
@@ -124,12 +114,9 @@ class TransferScenarios : public ::testing::Test {
   }
   static void TearDownTestSuite() { server_.reset(); }
 
-  static pgrace::ScenarioResult run(const std::string& name, pgrace::RunSettings settings,
-                                    std::vector<std::string> option_items = {}) {
-    const auto& def = definition(name);
-    pgrace::Options options(option_items);
-    auto scenario = def.make(options);
-    return pgrace::run_scenario(*server_, def.info, *scenario, settings);
+  static pgrace::ScenarioResult run(const std::string& name, const pgrace::RunSettings& settings,
+                                    const std::vector<std::string>& option_items = {}) {
+    return run_registered(*server_, name, settings, option_items);
   }
 
   static pgrace::RunSettings settings(int repeat = kRepeat, std::uint64_t seed = kSeed) {

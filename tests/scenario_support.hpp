@@ -1,0 +1,58 @@
+#pragma once
+// Helpers shared by the tests that run pgrace's registered (bundled)
+// scenarios on a real server and read their results: finding a scenario by
+// name, running it, counting outcomes, describing a result, joining a
+// schedule's steps. Header-only; everything is `inline`.
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pgrace/options.hpp"
+#include "pgrace/outcome.hpp"
+#include "pgrace/report.hpp"
+#include "pgrace/result.hpp"
+#include "pgrace/runner.hpp"
+#include "pgrace/scenario.hpp"
+#include "pgrace/server.hpp"
+
+namespace pgrace::test {
+
+// The registered scenario named `name`. Throws std::runtime_error if there is none.
+inline const ScenarioDefinition& definition(const std::string& name) {
+  for (const auto& d : registered_scenarios())
+    if (d.info.name == name) return d;
+  throw std::runtime_error("scenario " + name + " is not registered");
+}
+
+// Runs the registered scenario `name`, made with the options `option_items`
+// (NAME=VALUE each), on `server` with `settings`. Throws std::runtime_error
+// if no scenario has that name, pgrace::Error for a bad option.
+inline ScenarioResult run_registered(const Server& server, const std::string& name, const RunSettings& settings,
+                                     const std::vector<std::string>& option_items = {}) {
+  const auto& def = definition(name);
+  Options options(option_items);
+  auto scenario = make_scenario(def, options);
+  return run_scenario(server, def.info, *scenario, settings);
+}
+
+// How many of `r`'s transactions ended as `kind` (0 if none did).
+inline long outcome(const ScenarioResult& r, OutcomeClass kind) {
+  auto it = r.outcomes.find(kind);
+  return it == r.outcomes.end() ? 0 : it->second;
+}
+
+// `r`'s summary (pgrace::summary_text), followed by its error if it has one.
+inline std::string summary_with_error(const ScenarioResult& r) {
+  std::string text = summary_text(r);
+  return r.error.empty() ? text : text + "error: " + r.error;
+}
+
+// `words` separated by single spaces (a schedule's steps, say).
+inline std::string joined(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+}  // namespace pgrace::test
