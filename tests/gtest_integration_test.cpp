@@ -24,6 +24,8 @@
 #include <fstream>
 #include <pqxx/pqxx>
 #include <sstream>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "test_support.hpp"
@@ -245,6 +247,33 @@ TEST(GTestIntegration, SeedAndVerdictAreRecordedInGoogleTestXml) {
   EXPECT_THAT(text.str(), HasSubstr("pgrace_seed"));
   EXPECT_THAT(text.str(), HasSubstr("pgrace_verdict"));
   EXPECT_THAT(text.str(), HasSubstr("\"held\""));
+}
+
+}  // namespace
+
+namespace {
+
+const pgrace::ScenarioDefinition& registered(const std::string& name) {
+  for (const auto& d : pgrace::registered_scenarios())
+    if (d.info.name == name) return d;
+  throw std::logic_error("no scenario " + name);
+}
+
+// ExploreSettings::faults replaces the scenario's rules: every drop at every
+// request leaves the idempotent payment whole; no faults leave the naive
+// one whole too (its bug needs the lost reply).
+TEST(GTestIntegration, ExploreTakesFaultRules) {
+  pgrace::testing::ExploreSettings settings;
+  settings.max_switches = 1;
+  settings.faults = std::vector<pgrace::FaultRule>{{pgrace::FaultKind::drop_reply, pgrace::FaultTarget::any, 1, {}}};
+  const auto faulted = pgrace::testing::explore(registered("payment.idempotent_retry"), settings);
+  EXPECT_PGRACE_HOLDS(faulted);
+  EXPECT_GT(faulted.exploration.faulted, 0);
+
+  settings.faults = std::vector<pgrace::FaultRule>{};
+  const auto plain = pgrace::testing::explore(registered("payment.retry_any_error"), settings);
+  EXPECT_PGRACE_HOLDS(plain);
+  EXPECT_EQ(plain.exploration.faulted, 0);
 }
 
 }  // namespace

@@ -172,6 +172,7 @@ RunSettings run_settings_of(const ExploreSettings& explore) {
   settings.max_switches = explore.max_switches;
   settings.max_schedules = explore.max_schedules;
   settings.seed = explore.seed;
+  settings.faults = explore.faults;
   return settings;
 }
 

@@ -93,6 +93,9 @@ struct ExploreSettings {
   std::optional<int> max_switches;   // only the orders with at most this many; unset: every order
   std::size_t max_schedules = 1000;  // stop after this many executions (a partial exploration: see Holds())
   std::uint64_t seed = 0;            // the workers' parameters (w.uniform(), w.rng()); chosen as for run()
+  // Replace the scenario's Knobs::faults (an empty list: none); each rule
+  // goes at every request it targets in turn (pgrace/faults.hpp).
+  std::optional<std::vector<FaultRule>> faults;
 };
 
 // Explores a stress scenario (its info() and factory) with `settings` and
