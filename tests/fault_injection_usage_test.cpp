@@ -84,4 +84,19 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+// A pooled scenario's work bypasses the proxy: faults there would test
+// nothing, so the run is refused (after the server started: it is the
+// scenario's knobs that tell), with no report and no server left.
+TEST(FaultOptionUsage, APooledScenarioIsRefused) {
+  TempDir servers, tmp;
+  const RunResult r = run_pgrace({"run", "pool.leak", "--fault", "drop_reply", "--report", (tmp.path() / "r.json").string()},
+                                 without_dsn({{"PGRACE_TMPDIR", servers.path().string()}}), 60s);
+  EXPECT_EQ(r.exit_code, 2) << "stdout:\n" << r.out << "\nstderr:\n" << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("pool.leak uses a connection pool, whose connections do not go through pgrace's fault injection"));
+  EXPECT_TRUE(fs::is_empty(tmp.path())) << "a report was written for a usage error";
+  for (const auto& entry : fs::directory_iterator(servers.path()))
+    EXPECT_THAT(entry.path().filename().string(), HasSubstr("cache")) << "left behind: " << entry.path();
+}
+
 }  // namespace

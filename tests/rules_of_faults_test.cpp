@@ -214,18 +214,22 @@ TEST(IsCommit, FindsACommitOrEndAmongTheStatements) {
     EXPECT_FALSE(is_commit(sql)) << sql;
 }
 
-// What it does not see: a statement is split at every ';', even one inside a
-// string or a comment, and only a statement whose first word is COMMIT or
-// END counts (a leading comment hides it). Documented here, not endorsed:
-// the extended batches libpqxx sends are "; "-joined statement texts, and a
-// ';' in a literal could make a false COMMIT of a statement that is not one.
-TEST(IsCommit, SplitsAtEverySemicolonAndReadsOnlyLeadingWords) {
+// A statement is split at every ';', even one inside a string, a comment or
+// a dollar-quoted body; a COMMIT or END counts only alone or with its own
+// options, so those pieces are not taken for one, and a leading comment
+// hides a real one (documented here, not endorsed).
+TEST(IsCommit, OnlyACommitWithItsOwnOptionsCounts) {
   using pgrace::detail::is_commit;
-  EXPECT_TRUE(is_commit("SELECT 'a; commit'")) << "a ';' inside a string splits the statement";
-  EXPECT_TRUE(is_commit("INSERT INTO t VALUES ('x;END')"));
+  EXPECT_FALSE(is_commit("SELECT 'a; commit'")) << "a quote follows the keyword";
+  EXPECT_FALSE(is_commit("INSERT INTO t VALUES ('x;END')"));
+  EXPECT_FALSE(is_commit("DO $$BEGIN UPDATE t SET x = 1; END$$")) << "the END of a DO block";
+  EXPECT_FALSE(is_commit("DO $$BEGIN UPDATE t SET x = 1; END $$")) << "the END of a DO block";
+  EXPECT_FALSE(is_commit("commit_ts")) << "'_' follows the keyword";
+  EXPECT_FALSE(is_commit("END IF")) << "not one of END's options";
+  EXPECT_TRUE(is_commit("END WORK"));
+  EXPECT_TRUE(is_commit("COMMIT AND NO CHAIN"));
   EXPECT_FALSE(is_commit("/* done */ COMMIT")) << "a leading comment hides the keyword";
   EXPECT_FALSE(is_commit("-- done\nCOMMIT"));
-  EXPECT_TRUE(is_commit("commit_ts")) << "the keyword is the leading letters: '_' ends it";
 }
 
 // ---------------------------------------------------------------- targets
@@ -295,6 +299,7 @@ TEST(DrawFault, EveryPartOfThePlaceCounts) {
   EXPECT_GT(differs([](int i, int d) { return FaultPlace{d, i, 0}; }), 20) << "worker";
   EXPECT_GT(differs([](int i, int d) { return FaultPlace{0, i + 1000L * d, 0}; }), 20) << "iteration";
   EXPECT_GT(differs([](int i, int d) { return FaultPlace{0, i, d}; }), 20) << "rank";
+  EXPECT_GT(differs([](int i, int d) { return FaultPlace{0, i, 0, d}; }), 20) << "repetition";
 }
 
 TEST(DrawFault, ProbabilityOneAlwaysFires) {

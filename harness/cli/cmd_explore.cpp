@@ -59,8 +59,8 @@ void print_reproducer(std::ostream& out, const ScenarioResult& r) {
   for (const auto& step : e.reproducer->schedule)
     if (step.find('!') != std::string::npos)
       out << "(at " << step << " pgrace dropped the worker's connection: " << (step.find("!drop_reply") != std::string::npos
-                    ? "send it, then quit that psql before reading the reply; its code then saw an error"
-                    : "quit that psql instead of sending it")
+                    ? "it ran, its reply was lost, and the code saw an error"
+                    : "it was never sent, and the code saw an error")
           << "; the worker's next requests come from a new connection)\n";
   out << schedule_text(*e.reproducer);
 }

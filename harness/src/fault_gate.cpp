@@ -21,7 +21,7 @@ Fault FaultGate::before_request(const WireRequest& request) {
   if (w < 0 || !request.executes) return {};
   WorkerFaults& worker = workers_[static_cast<std::size_t>(w)];
   if (worker.setting_up) return {};
-  const auto rule = draw_fault(rules_, seed_, {w, worker.iteration, worker.rank++}, request);
+  const auto rule = draw_fault(rules_, seed_, {w, worker.iteration, worker.rank++, worker.repetition}, request);
   if (!rule) return {};
   ++injected_[rule->kind];
   return fault_of(*rule);
@@ -45,8 +45,9 @@ FaultGate::Setup::~Setup() {
   gate_->workers_[static_cast<std::size_t>(w_)].setting_up = false;
 }
 
-void FaultGate::begin_iteration(int w, long iteration) {
+void FaultGate::begin_iteration(int w, int repetition, long iteration) {
   std::lock_guard lock(mutex_);
+  workers_[static_cast<std::size_t>(w)].repetition = repetition;
   workers_[static_cast<std::size_t>(w)].iteration = iteration;
   workers_[static_cast<std::size_t>(w)].rank = 0;
 }

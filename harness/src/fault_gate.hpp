@@ -45,14 +45,16 @@ class FaultGate final : public RequestGate, public DroppedConnections {
     int w_;
   };
 
-  // Worker `w` starts iteration `iteration`: its requests are ranked from 0 again.
-  void begin_iteration(int w, long iteration);
+  // Worker `w` starts iteration `iteration` of repetition `repetition`: its
+  // requests are ranked from 0 again.
+  void begin_iteration(int w, int repetition, long iteration);
   std::optional<WireRequest> take_dropped(int w) override;
   // Faults injected so far, by kind.
   std::map<FaultKind, long> injected() const;
 
  private:
   struct WorkerFaults {
+    int repetition = 0;
     long iteration = 0;
     int rank = 0;
     bool setting_up = false;

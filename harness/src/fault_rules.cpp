@@ -24,6 +24,34 @@ std::vector<std::string> first_keywords(const std::string& sql) {
   return words;
 }
 
+// The upper-cased words of `statement` up to the first character that is
+// neither a letter nor a blank ("" after it marks that anything followed).
+std::vector<std::string> leading_words(const std::string& statement) {
+  std::vector<std::string> words{""};
+  for (char c : statement) {
+    if (std::isalpha(static_cast<unsigned char>(c))) {
+      words.back() += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    } else if (std::isspace(static_cast<unsigned char>(c))) {
+      if (!words.back().empty()) words.emplace_back();
+    } else {
+      if (!words.back().empty()) words.emplace_back();
+      words.back() = "?";  // something else follows
+      return words;
+    }
+  }
+  if (words.back().empty()) words.pop_back();
+  return words;
+}
+
+// COMMIT or END, alone or with its own options (see is_commit()).
+bool is_commit_statement(const std::string& statement) {
+  const auto words = leading_words(statement);
+  if (words.empty() || (words[0] != "COMMIT" && words[0] != "END")) return false;
+  if (words.size() == 1) return true;
+  const std::string& next = words[1];
+  return next == "WORK" || next == "TRANSACTION" || next == "AND" || (next == "PREPARED" && words[0] == "COMMIT");
+}
+
 // The last non-empty statement's first keyword.
 std::string last_keyword(const std::string& sql) {
   const auto words = first_keywords(sql);
@@ -44,7 +72,8 @@ std::uint64_t mix(std::uint64_t x) {
 double draw(std::uint64_t seed, std::size_t rule, const FaultPlace& place) {
   std::uint64_t h = mix(seed);
   for (std::uint64_t part : {static_cast<std::uint64_t>(rule), static_cast<std::uint64_t>(place.worker),
-                             static_cast<std::uint64_t>(place.iteration), static_cast<std::uint64_t>(place.rank)})
+                             static_cast<std::uint64_t>(place.iteration), static_cast<std::uint64_t>(place.rank),
+                             static_cast<std::uint64_t>(place.repetition)})
     h = mix(h ^ part);
   return static_cast<double>(h >> 11) * 0x1.0p-53;
 }
@@ -52,8 +81,13 @@ double draw(std::uint64_t seed, std::size_t rule, const FaultPlace& place) {
 }  // namespace
 
 bool is_commit(const std::string& sql) {
-  const auto words = first_keywords(sql);
-  return std::any_of(words.begin(), words.end(), [](const std::string& w) { return w == "COMMIT" || w == "END"; });
+  std::size_t i = 0;
+  while (i <= sql.size()) {
+    const std::size_t end = std::min(sql.find(';', i), sql.size());
+    if (is_commit_statement(sql.substr(i, end - i))) return true;
+    i = end + 1;
+  }
+  return false;
 }
 
 bool targets(const FaultRule& rule, const WireRequest& request) {

@@ -15,17 +15,21 @@
 
 namespace pgrace::detail {
 
-// Where a request stands in a stress run: its worker, the iteration, and
-// its rank among the requests the worker sent in that iteration (from 0,
-// counting only requests that execute something, retries included).
+// Where a request stands in a stress run: its worker, the iteration, its
+// rank among the requests the worker sent in that iteration (from 0,
+// counting only requests that execute something, retries included), and
+// the repetition (from 0), so that each repetition draws its own places.
 struct FaultPlace {
   int worker = 0;
   long iteration = 0;
   int rank = 0;
+  int repetition = 0;
 };
 
-// Whether one of the statements of `sql` is a COMMIT (COMMIT, END, COMMIT
-// PREPARED, any case, after leading blanks). Statements are split at ';'.
+// Whether one of the statements of `sql` is a COMMIT: COMMIT or END, any
+// case, after leading blanks, followed by nothing or by WORK, TRANSACTION,
+// AND [NO] CHAIN or PREPARED '...' (so not the END of a DO block's
+// "...; END$$"). Statements are split at every ';', quoted or not.
 bool is_commit(const std::string& sql);
 
 // Whether `rule` may hit `request`: it executes something, and it is a

@@ -51,6 +51,21 @@ void check_statement_level(const ScenarioInfo& info, Mode mode, const Knobs& kno
                       "statement level");
 }
 
+// Faults go into the workers' own connections: a scenario with none (check,
+// interleave) cannot take them (verdict error), and one whose work runs on
+// pooled connections, which bypass the proxy, would test nothing (usage).
+void check_faults(const ScenarioInfo& info, Mode mode, const Knobs& knobs, const RunSettings& settings) {
+  if (knobs.faults.empty()) return;
+  const std::string remedy = settings.faults ? "run it without --fault" : "pass --fault none, or drop Knobs::faults from its info()";
+  if (mode != Mode::stress)
+    throw detail::ScenarioFailure("faults (--fault, Knobs::faults) go into the connections of a stress scenario's "
+                                  "workers, and this is " + std::string(mode == Mode::check ? "a check" : "an interleave") +
+                                  " scenario: " + remedy);
+  if (info.uses_shared_pool || knobs.pool.size > 0)
+    throw usage_error(info.name + " uses a connection pool, whose connections do not go through pgrace's fault "
+                      "injection: " + remedy);
+}
+
 }  // namespace
 
 Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings) {
@@ -116,10 +131,7 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
     const auto sessions =
         detail::call_scenario(info, "sessions()", server.dsn(), [&] { return scenario.sessions(); });
     result.mode = !sessions.empty() ? Mode::interleave : info.checks_only ? Mode::check : Mode::stress;
-    if (result.mode != Mode::stress && !result.knobs.faults.empty())
-      throw detail::ScenarioFailure("faults (--fault, Knobs::faults) go into the connections of a stress scenario's "
-                                    "workers, and this is " + std::string(result.mode == Mode::check ? "a check" : "an interleave") +
-                                    " scenario: run it without --fault");
+    check_faults(info, result.mode, result.knobs, settings);
     if (settings.statement_workers) {
       check_statement_level(info, result.mode, result.knobs);
       result.mode = Mode::interleave;

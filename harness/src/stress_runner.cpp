@@ -98,6 +98,7 @@ class WorkerState final : public Worker {
       : connection_(std::move(connection)),
         faults_(std::move(faults)),
         pool_(std::move(pool)),
+        repetition_(repetition),
         leases_(leases ? std::make_unique<WorkerPool>(std::move(leases), index) : nullptr),
         index_(index) {
     std::seed_seq sequence{seed, static_cast<std::uint64_t>(index), static_cast<std::uint64_t>(repetition)};
@@ -113,7 +114,7 @@ class WorkerState final : public Worker {
   void begin_iteration(long iteration) {
     iteration_ = iteration;
     connection_->forget_drop();
-    if (faults_) faults_->gate.begin_iteration(index_, iteration);
+    if (faults_) faults_->gate.begin_iteration(index_, repetition_, iteration);
   }
   // See WorkerConnection::judged().
   Outcome judged(const Outcome& outcome) { return connection_->judged(outcome); }
@@ -154,6 +155,7 @@ class WorkerState final : public Worker {
   std::shared_ptr<WorkerConnection> connection_;
   std::shared_ptr<FaultInjection> faults_;
   std::shared_ptr<RoundRobinPool> pool_;
+  int repetition_;
   std::unique_ptr<WorkerPool> leases_;
   int index_;
   std::mt19937_64 rng_;
@@ -533,7 +535,8 @@ std::string lack_of_evidence(const ScenarioInfo& info, const std::map<OutcomeCla
     if (first_failure)
       text += "; first failure: " + (first_failure->sqlstate.empty() ? "" : first_failure->sqlstate + " ") +
               pgrace::one_line(first_failure->message, 200);
-    if (counts.count(OutcomeClass::indeterminate) || counts.count(OutcomeClass::connection_dropped))
+    const auto count = [&counts](OutcomeClass kind) { return counts.count(kind) ? counts.at(kind) : 0L; };
+    if (ended > 0 && count(OutcomeClass::indeterminate) + count(OutcomeClass::connection_dropped) == ended)
       return text + "): no commit was confirmed, the injected faults ended them all; lower the faults' "
                     "probability (--fault), or set expects_no_commits in the scenario's info()";
     return text + "): the run tested nothing; fix the scenario, or set expects_no_commits in its info() if "
@@ -757,8 +760,10 @@ class StressRun {
                            q.completed ? q.status : '\0', q.sqlstate, fault_kind(q.fault)});
       }
     }
+    // A request never sent (started_ms 0) stands where its connection was dropped.
+    const auto when = [](const RequestRecord& q) { return q.started_ms != 0 ? q.started_ms : q.ended_ms; };
     std::stable_sort(records.begin(), records.end(),
-                     [](const RequestRecord& a, const RequestRecord& b) { return a.started_ms < b.started_ms; });
+                     [&when](const RequestRecord& a, const RequestRecord& b) { return when(a) < when(b); });
     result_.stress.requests_repetition = r + 1;
   }
 

@@ -20,10 +20,10 @@ pqxx::connection& WorkerConnection::get() {
   take_dropped();
   if (lost_) {
     connection_.reset();  // closed before its replacement opens
+    dropped_.reset();     // handled: a failure from here on (opening included) is a new event
     connection_ = open_();
     pid_ = connection_->backendpid();
     lost_ = false;
-    dropped_.reset();  // handled: a loss of the new connection is a new event
   }
   return *connection_;
 }

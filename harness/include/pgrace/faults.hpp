@@ -33,9 +33,9 @@ struct FaultRule {
   FaultKind kind = FaultKind::drop_reply;
   FaultTarget target = FaultTarget::any;
   // Stress mode: the chance (0 < p <= 1) that a targeted request gets this
-  // fault, drawn from the seed and the request's place (worker, iteration,
-  // its rank among the worker's requests in that iteration), so that one
-  // seed injects the same faults on every run. `explore --workers` ignores
+  // fault, drawn from the seed and the request's place (worker, repetition,
+  // iteration, its rank among the worker's requests in that iteration), so
+  // that one seed injects the same faults on every run. `explore --workers` ignores
   // it: it puts the fault at every targeted request in turn.
   double probability = 1;
   std::chrono::milliseconds delay{0};  // delay_reply only: 1..60000 ms

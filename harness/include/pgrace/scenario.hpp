@@ -118,7 +118,9 @@ class Worker {
  public:
   virtual ~Worker() = default;
   // This worker's own connection, opened before the run, at the run's
-  // isolation level (plain pqxx::work transactions use it).
+  // isolation level (plain pqxx::work transactions use it). When fault
+  // injection (pgrace/faults.hpp) dropped it, the next call opens a new one
+  // the same way: call it again after a lost connection.
   virtual pqxx::connection& connection() = 0;
   // A pool shared by all workers (for scenarios that demonstrate pool misuse).
   virtual SharedPool& shared_pool() = 0;
@@ -157,7 +159,10 @@ class Scenario {
   virtual std::string schema() const = 0;
   // Called once for every worker connection (and every connection of the
   // run's Pool) before the run: declare prepared statements here
-  // (connection.prepare(name, sql)).
+  // (connection.prepare(name, sql)). With faults it is also called during
+  // the run, on the worker's thread, for the connection that replaces a
+  // dropped one, possibly by several workers at once: it must be
+  // thread-safe (leave the scenario's members alone).
   virtual void prepare(pqxx::connection& connection) { (void)connection; }
   // Inserts the starting state. Called on empty tables before each repetition.
   // A failing statement is a usage error (exit 2) naming the scenario.
