@@ -333,7 +333,7 @@ class OneChargePerTransaction final : public pgrace::Scenario {
     const auto started = Clock::now();
     {
       pqxx::work tx(w.connection());
-      tx.exec_params("INSERT INTO charges VALUES ($1, $2)", w.index(), w.iteration());
+      tx.exec("INSERT INTO charges VALUES (" + std::to_string(w.index()) + ", " + std::to_string(w.iteration()) + ")");
       tx.commit();
     }
     note_duration(Clock::now() - started);
@@ -433,7 +433,7 @@ class ChainedCharge final : public pgrace::Scenario {
   pgrace::TxResult transaction(pgrace::Worker& w) override {
     pqxx::nontransaction tx(w.connection());
     tx.exec("BEGIN");
-    tx.exec_params("INSERT INTO charges VALUES ($1, $2)", w.index(), w.iteration());
+    tx.exec("INSERT INTO charges VALUES (" + std::to_string(w.index()) + ", " + std::to_string(w.iteration()) + ")");
     tx.exec("COMMIT AND CHAIN");
     tx.exec("ROLLBACK");  // the chained transaction, empty
     return pgrace::TxResult::committed;
