@@ -2,16 +2,17 @@
 
 #include <utility>
 
+#include "session_setup.hpp"
+
 namespace pgrace::detail {
 
 FaultGate::FaultGate(std::vector<FaultRule> rules, std::uint64_t seed, int workers)
     : rules_(std::move(rules)), seed_(seed), workers_(static_cast<std::size_t>(workers)) {}
 
-std::string FaultGate::worker_client(int worker) { return "pgrace-worker-" + std::to_string(worker); }
 
 int FaultGate::worker_of(const std::string& client) const {
   for (std::size_t w = 0; w < workers_.size(); ++w)
-    if (client == worker_client(static_cast<int>(w))) return static_cast<int>(w);
+    if (client == worker_session_name(static_cast<int>(w))) return static_cast<int>(w);
   return -1;
 }
 
@@ -33,16 +34,9 @@ void FaultGate::after_request(const WireRequest& request) {
   if (const int w = worker_of(request.client); w >= 0) workers_[static_cast<std::size_t>(w)].dropped = request;
 }
 
-FaultGate::Setup::Setup(FaultGate* gate, int w) : gate_(gate), w_(w) {
-  if (!gate_) return;
-  std::lock_guard lock(gate_->mutex_);
-  gate_->workers_[static_cast<std::size_t>(w_)].setting_up = true;
-}
-
-FaultGate::Setup::~Setup() {
-  if (!gate_) return;
-  std::lock_guard lock(gate_->mutex_);
-  gate_->workers_[static_cast<std::size_t>(w_)].setting_up = false;
+void FaultGate::set_up(int w, bool on) {
+  std::lock_guard lock(mutex_);
+  workers_[static_cast<std::size_t>(w)].setting_up = on;
 }
 
 void FaultGate::begin_iteration(int w, int repetition, long iteration) {

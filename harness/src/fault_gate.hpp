@@ -20,35 +20,22 @@
 
 namespace pgrace::detail {
 
-class FaultGate final : public RequestGate, public DroppedConnections {
+class FaultGate final : public RequestGate, public FaultedConnections {
  public:
-  // Worker i is the connection whose application_name is worker_client(i);
+  // Worker i is the connection whose application_name is worker_session_name(i);
   // other connections are never faulted.
   FaultGate(std::vector<FaultRule> rules, std::uint64_t seed, int workers);
 
-  static std::string worker_client(int worker);
-
   Fault before_request(const WireRequest& request) override;
   void after_request(const WireRequest& request) override;
-
-  // While it lives, worker `w`'s connection is being set up (session
-  // settings, the scenario's prepare()): its requests are not faulted.
-  class Setup {
-   public:
-    Setup(FaultGate* gate, int w);  // `gate` may be null: nothing to do
-    ~Setup();
-    Setup(const Setup&) = delete;
-    Setup& operator=(const Setup&) = delete;
-
-   private:
-    FaultGate* gate_;
-    int w_;
-  };
 
   // Worker `w` starts iteration `iteration` of repetition `repetition`: its
   // requests are ranked from 0 again.
   void begin_iteration(int w, int repetition, long iteration);
   std::optional<WireRequest> take_dropped(int w) override;
+  // While worker `w`'s connection is set up (session settings, the
+  // scenario's prepare()), its requests are not faulted.
+  void set_up(int w, bool on) override;
   // Faults injected so far, by kind.
   std::map<FaultKind, long> injected() const;
 

@@ -47,7 +47,7 @@ struct PlannedFault {
   }
 };
 
-class RequestScheduler final : public RequestGate, public DroppedConnections {
+class RequestScheduler final : public RequestGate, public FaultedConnections {
  public:
   // Worker i is the connection whose application_name is `clients[i]`;
   // requests of other connections always go through.
@@ -64,7 +64,7 @@ class RequestScheduler final : public RequestGate, public DroppedConnections {
   bool fault_injected() const;
   // While `on`, worker `w`'s connection is being set up (a new one after a
   // drop): its requests go through at once and are not recorded.
-  void set_up(int w, bool on);
+  void set_up(int w, bool on) override;
   // Ends it: lets every held and later request through. Call before the
   // workers are joined, and before the proxy is destroyed.
   void disarm();

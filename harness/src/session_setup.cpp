@@ -39,4 +39,6 @@ std::optional<std::chrono::milliseconds> parse_show_duration(const std::string& 
   return std::nullopt;
 }
 
+std::string worker_session_name(int w) { return "pgrace-worker-" + std::to_string(w); }
+
 }  // namespace pgrace::detail

@@ -19,6 +19,10 @@ std::string prepare_session(pqxx::connection& connection, Isolation isolation, c
                             double statement_timeout_s,
                             std::chrono::milliseconds deadlock_timeout = std::chrono::milliseconds(10));
 
+// The application_name of worker `w`'s session ("pgrace-worker-<w>"): the
+// wire proxy's gates tell the workers' requests by it.
+std::string worker_session_name(int w);
+
 // A duration as SHOW prints it ("10ms", "1s", "2min", "1h"), or nullopt for
 // any other text.
 std::optional<std::chrono::milliseconds> parse_show_duration(const std::string& text);

@@ -22,8 +22,6 @@ namespace {
 constexpr std::chrono::milliseconds kDeadlockTimeout{2};
 constexpr std::chrono::seconds kGrace{1};
 
-std::string client_name(int w) { return "pgrace-worker-" + std::to_string(w); }
-
 // What a worker's transaction() gets: its proxied connection, its seeded
 // generator, iteration 0. No pools: their connections would bypass the gate.
 class StatementWorker final : public Worker {
@@ -66,9 +64,9 @@ Outcome run_transaction(Scenario& scenario, StatementWorker& worker, int max_ret
 
 }  // namespace
 
-int StatementExecution::switches() const {
+int StatementExecution::switches(std::size_t choices) const {
   int n = 0;
-  for (std::size_t i = 1; i < points.size(); ++i) {
+  for (std::size_t i = 1; i < points.size() && i < choices; ++i) {
     const int last = points[i - 1].chosen;
     const auto& enabled = points[i].enabled;
     n += points[i].chosen != last && std::find(enabled.begin(), enabled.end(), last) != enabled.end();
@@ -109,33 +107,25 @@ struct StatementRunner::Impl {
 
   static std::vector<std::string> clients(int workers) {
     std::vector<std::string> names;
-    for (int w = 0; w < workers; ++w) names.push_back(client_name(w));
+    for (int w = 0; w < workers; ++w) names.push_back(worker_session_name(w));
     return names;
   }
 
   // Worker `w`'s connection; opened again on the worker's thread after a fault dropped it.
   void open_worker(int w) {
     auto open = [this, w] {
-      SetUp setup(scheduler, w);
-      auto connection = connect(proxy.proxied_dsn(dsn) + " application_name=" + client_name(w));
-      prepare_session(*connection, knobs.isolation, client_name(w), settings.statement_timeout_s, kDeadlockTimeout);
+      auto connection = connect(proxy.proxied_dsn(dsn) + " application_name=" + worker_session_name(w));
+      prepare_session(*connection, knobs.isolation, worker_session_name(w), settings.statement_timeout_s,
+                      kDeadlockTimeout);
       call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*connection); });
       return connection;
     };
     // The scheduler outlives the connections (both are this Impl's).
     connections.push_back(std::make_shared<WorkerConnection>(
-        open, std::shared_ptr<DroppedConnections>(std::shared_ptr<void>(), &scheduler), w));
+        open, std::shared_ptr<FaultedConnections>(std::shared_ptr<void>(), &scheduler), w));
   }
 
   int pid(std::size_t w) const { return connections[w]->backend_pid(); }
-
-  // While it lives, the worker's connection is set up: its requests pass the scheduler.
-  struct SetUp {
-    SetUp(RequestScheduler& s, int w) : scheduler(s), worker(w) { scheduler.set_up(worker, true); }
-    ~SetUp() { scheduler.set_up(worker, false); }
-    RequestScheduler& scheduler;
-    int worker;
-  };
 
   // Whether worker `w`'s request waits for a lock (or a safe snapshot) that
   // another worker holds.

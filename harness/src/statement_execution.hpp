@@ -31,10 +31,11 @@ struct StatementExecution {
   std::optional<PlannedFault> fault;  // the fault it was to inject
   bool fault_injected = false;        // and did
   std::string note;       // why it diverged, or what was cancelled
-  // Context switches: choices of another worker while the last one chosen
-  // could have gone on (preemptions, as CHESS counts them; a switch forced
-  // by a worker that waits or has finished is free).
-  int switches() const;
+  // Context switches among the first `choices` choices (all by default):
+  // choices of another worker while the last one chosen could have gone on
+  // (preemptions, as CHESS counts them; a switch forced by a worker that
+  // waits or has finished is free).
+  int switches(std::size_t choices = static_cast<std::size_t>(-1)) const;
   bool violated() const;
 };
 

@@ -108,17 +108,6 @@ std::vector<Candidate> branches(const StatementExecution& e, std::size_t from) {
   return out;
 }
 
-// The context switches of the first `n` choices of `e`.
-int switches_of_first(const StatementExecution& e, std::size_t n) {
-  int switches = 0;
-  for (std::size_t i = 1; i < n && i < e.points.size(); ++i) {
-    const int last = e.points[i - 1].chosen;
-    const auto& enabled = e.points[i].enabled;
-    switches += e.points[i].chosen != last && std::find(enabled.begin(), enabled.end(), last) != enabled.end();
-  }
-  return switches;
-}
-
 // The faults to try on the schedule of `e`, a fault-free execution: each
 // rule (but delay_reply, which changes no order here) at each chosen
 // request it targets, with the choices up to that request.
@@ -132,7 +121,7 @@ std::vector<Candidate> fault_candidates(const StatementExecution& e, const std::
       if (rule.kind != FaultKind::delay_reply && targets(rule, r.request)) {
         std::vector<int> prefix;
         for (std::size_t i = 0; i < choices && i < e.points.size(); ++i) prefix.push_back(e.points[i].chosen);
-        out.push_back({switches_of_first(e, choices), PlannedFault{r.worker, r.ordinal, rule}, std::move(prefix)});
+        out.push_back({e.switches(choices), PlannedFault{r.worker, r.ordinal, rule}, std::move(prefix)});
       }
   }
   return out;

@@ -324,19 +324,17 @@ Connections open_connections(const std::string& dsn, const ScenarioInfo& info, S
   prepare_session(*c.monitor, Isolation::read_committed, "pgrace-monitor", st);
   if (!knobs.faults.empty()) c.faults = std::make_shared<FaultInjection>(dsn, knobs, settings.seed);
   for (int i = 0; i < knobs.threads; ++i) {
-    const std::string client = FaultGate::worker_client(i);
+    const std::string client = worker_session_name(i);
     const std::string worker_dsn = c.faults ? c.faults->proxy.proxied_dsn(dsn) + " application_name=" + client : dsn;
     // Called again by the worker's thread for a connection fault injection dropped.
-    auto open = [worker_dsn, dsn, client, isolation = knobs.isolation, st, &info, &scenario,
-                 faults = c.faults, i] {
-      FaultGate::Setup setup(faults ? &faults->gate : nullptr, i);
+    auto open = [worker_dsn, dsn, client, isolation = knobs.isolation, st, &info, &scenario] {
       auto connection = connect(worker_dsn);
       prepare_session(*connection, isolation, client, st);
       call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*connection); });
       return connection;
     };
-    std::shared_ptr<DroppedConnections> drops;
-    if (c.faults) drops = std::shared_ptr<DroppedConnections>(c.faults, &c.faults->gate);
+    std::shared_ptr<FaultedConnections> drops;
+    if (c.faults) drops = std::shared_ptr<FaultedConnections>(c.faults, &c.faults->gate);
     c.workers.push_back(std::make_shared<WorkerConnection>(open, drops, i));
   }
   if (info.uses_shared_pool) {
@@ -751,7 +749,7 @@ class StressRun {
   void record_requests(int r, Clock::time_point released, const WireProxy& proxy) {
     auto& records = result_.stress.requests;
     for (int w = 0; w < knobs_.threads; ++w) {
-      const auto history = proxy.history(FaultGate::worker_client(w));
+      const auto history = proxy.history(worker_session_name(w));
       const std::size_t from = history.size() > kRequestsPerWorker ? history.size() - kRequestsPerWorker : 0;
       for (std::size_t i = from; i < history.size(); ++i) {
         const WireRequest& q = history[i];

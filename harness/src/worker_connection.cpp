@@ -4,9 +4,20 @@
 
 namespace pgrace::detail {
 
-WorkerConnection::WorkerConnection(Opener open, std::shared_ptr<DroppedConnections> drops, int worker)
-    : open_(std::move(open)), drops_(std::move(drops)), worker_(worker), connection_(open_()),
+WorkerConnection::WorkerConnection(Opener open, std::shared_ptr<FaultedConnections> drops, int worker)
+    : open_(std::move(open)), drops_(std::move(drops)), worker_(worker), connection_(open_set_up()),
       pid_(connection_->backendpid()) {}
+
+std::unique_ptr<pqxx::connection> WorkerConnection::open_set_up() {
+  if (!drops_) return open_();
+  struct SettingUp {
+    FaultedConnections& gate;
+    int worker;
+    ~SettingUp() { gate.set_up(worker, false); }
+  } setting_up{*drops_, worker_};
+  drops_->set_up(worker_, true);
+  return open_();
+}
 
 void WorkerConnection::take_dropped() {
   if (!drops_) return;
@@ -21,7 +32,7 @@ pqxx::connection& WorkerConnection::get() {
   if (lost_) {
     connection_.reset();  // closed before its replacement opens
     dropped_.reset();     // handled: a failure from here on (opening included) is a new event
-    connection_ = open_();
+    connection_ = open_set_up();
     pid_ = connection_->backendpid();
     lost_ = false;
   }

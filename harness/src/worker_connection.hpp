@@ -1,6 +1,6 @@
 #pragma once
 // A worker's own connection, which pgrace's fault injection may drop. The
-// gate that dropped it says so (DroppedConnections); the worker's next get()
+// gate that dropped it says so (FaultedConnections); the worker's next get()
 // then opens a new connection the way the first was opened (session
 // settings, the scenario's prepare()), as a production pool hands out a
 // fresh connection after an error, and judged() turns the lost connection
@@ -17,13 +17,17 @@
 
 namespace pgrace::detail {
 
-// A fault gate's record of the connections it dropped. Thread-safe.
-class DroppedConnections {
+// A fault gate as the workers' connections see it: which connections it
+// dropped, and while which is being set up (its requests are then neither
+// faulted nor held). Thread-safe.
+class FaultedConnections {
  public:
-  virtual ~DroppedConnections() = default;
+  virtual ~FaultedConnections() = default;
   // The request at which worker `w`'s connection was dropped since the last
   // call, if any.
   virtual std::optional<WireRequest> take_dropped(int w) = 0;
+  // Worker `w`'s connection is being set up (`on`), or no longer.
+  virtual void set_up(int w, bool on) = 0;
 };
 
 class WorkerConnection {
@@ -31,8 +35,9 @@ class WorkerConnection {
   using Opener = std::function<std::unique_ptr<pqxx::connection>()>;
 
   // Opens the first connection now; throws what `open` throws. `drops`
-  // (null: no fault injection) says when worker `worker`'s connection was dropped.
-  WorkerConnection(Opener open, std::shared_ptr<DroppedConnections> drops, int worker);
+  // (null: no fault injection) says when worker `worker`'s connection was
+  // dropped, and is told while a connection is being opened.
+  WorkerConnection(Opener open, std::shared_ptr<FaultedConnections> drops, int worker);
 
   // The connection; a new one if the last was dropped. Only the thread that
   // uses the connection calls get(), forget_drop() and judged(). Throws what
@@ -55,9 +60,11 @@ class WorkerConnection {
  private:
   // Notes a drop the gate reported: the next get() reopens.
   void take_dropped();
+  // A new connection from open_, set up out of the gate's reach.
+  std::unique_ptr<pqxx::connection> open_set_up();
 
   Opener open_;
-  std::shared_ptr<DroppedConnections> drops_;
+  std::shared_ptr<FaultedConnections> drops_;
   int worker_;
   std::unique_ptr<pqxx::connection> connection_;
   std::atomic<int> pid_{0};
