@@ -1,4 +1,4 @@
-// What the wire proxy (harness/src/wire_proxy.hpp) costs a request: the
+// What the wire proxy (harness/src/wire/proxy.hpp) costs a request: the
 // round trip of one statement over libpq on a unix socket, directly to an
 // ephemeral server and through a proxy (recording only, no gate).
 //
@@ -21,7 +21,7 @@
 #include <string>
 
 #include "pgrace/server.hpp"
-#include "wire_proxy.hpp"
+#include "wire/proxy.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// proxy_relay: keeps a wire proxy (harness/src/wire_proxy.hpp, recording
+// proxy_relay: keeps a wire proxy (harness/src/wire/proxy.hpp, recording
 // only, no gate) in front of a server, so that another client (pgbench, in
 // bench/compare_proxy_pgbench.sh) can connect both ways and compare.
 //
@@ -42,7 +42,7 @@
 
 #include "pgrace/error.hpp"
 #include "pgrace/server.hpp"
-#include "wire_proxy.hpp"
+#include "wire/proxy.hpp"
 
 namespace {
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Writes the expected output of pgrace's own spec files by running
 # PostgreSQL's isolationtester on them, in a database set up as `pgrace spec`
-# sets up its databases (see harness/src/spec_database.hpp).
+# sets up its databases (see harness/spec/database.hpp).
 #   scripts/spec-expected.sh DSN FILE.spec...    (writes FILE.out beside each)
 # DSN: a server to use, in key=value form, e.g. what `pgrace server` prints. The tester is looked for
 # under /usr/lib/postgresql/*/lib/pgxs/src/test/isolation, or $ISOLATIONTESTER.

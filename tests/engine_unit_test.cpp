@@ -20,7 +20,7 @@
 #include "pgrace/outcome.hpp"
 #include "pgrace/report.hpp"
 #include "pgrace/runner.hpp"
-#include "pqxx_compat.hpp"
+#include "core/pqxx_compat.hpp"
 #include "test_support.hpp"
 
 namespace {

@@ -32,15 +32,15 @@
 #include <set>
 #include <thread>
 
-#include "connection_errors.hpp"
-#include "database.hpp"
-#include "database_owner.hpp"
-#include "ephemeral_cluster.hpp"
+#include "server/connection_errors.hpp"
+#include "server/database.hpp"
+#include "server/database_owner.hpp"
+#include "server/ephemeral_cluster.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/runner.hpp"
 #include "pgrace/server.hpp"
-#include "process.hpp"
+#include "server/process.hpp"
 #include "test_support.hpp"
 
 namespace {

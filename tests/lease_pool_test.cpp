@@ -1,5 +1,5 @@
 // The contract of the bounded pool offered to stress scenarios
-// (pgrace/pool.hpp, harness/src/lease_pool.hpp), on real connections to an
+// (pgrace/pool.hpp, harness/src/stress/lease_pool.hpp), on real connections to an
 // ephemeral PostgreSQL.
 //
 // The invariant: a pool of N lends each of its N connections to at most one
@@ -19,7 +19,7 @@
 #include <set>
 #include <thread>
 
-#include "lease_pool.hpp"
+#include "stress/lease_pool.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/outcome.hpp"
 #include "pgrace/server.hpp"

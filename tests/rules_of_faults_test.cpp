@@ -1,6 +1,6 @@
 // Unit tests of fault rules, without a server: how `--fault` is read
 // (parse_fault_rule, validate, to_string in pgrace/faults.hpp) and how the
-// rules apply to the requests the wire proxy frames (fault_rules.hpp):
+// rules apply to the requests the wire proxy frames (faults/rules.hpp):
 // which requests are COMMITs, which a rule targets, where a seeded rule
 // fires, and what a dropped connection means for the transaction.
 //
@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "fault_rules.hpp"
+#include "faults/rules.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/faults.hpp"
 #include "pgrace/report.hpp"

@@ -8,7 +8,7 @@
 #include <set>
 #include <vector>
 
-#include "shrink.hpp"
+#include "steps/shrink.hpp"
 
 namespace {
 

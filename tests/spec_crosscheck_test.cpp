@@ -1,4 +1,4 @@
-// Cross-check of pgrace's interleave step engine (schedule_run.cpp, what
+// Cross-check of pgrace's interleave step engine (steps/schedule_run.cpp, what
 // scenarios run on) against an independent reference: PostgreSQL 15's
 // isolationtester, through the outputs it printed for pgrace's own spec
 // files (tests/specs/NAME.out, made by scripts/spec-expected.sh).
@@ -71,7 +71,7 @@
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
 #include "pgrace/steps.hpp"
-#include "spec.hpp"
+#include "spec/spec.hpp"
 #include "test_support.hpp"
 
 namespace {

@@ -1,5 +1,5 @@
 // Unit tests of comparing a transcript with the isolation tester's expected
-// output files (spec_diff.hpp); no server.
+// output files (spec/diff.hpp); no server.
 //
 // What these tests check: a transcript matches when it equals any of the
 // alternatives byte for byte (and which one is reported); otherwise the
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "pgrace/error.hpp"
-#include "spec_diff.hpp"
+#include "spec/diff.hpp"
 
 namespace {
 

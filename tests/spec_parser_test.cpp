@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "pgrace/error.hpp"
-#include "spec.hpp"
+#include "spec/spec.hpp"
 
 namespace {
 

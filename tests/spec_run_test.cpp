@@ -1,4 +1,4 @@
-// Process tests of `pgrace spec` (the isolation spec engine, spec_runner.hpp,
+// Process tests of `pgrace spec` (the isolation spec engine, spec/runner.hpp,
 // and its command), on real PostgreSQL servers.
 //
 // What these tests check: for every spec file of pgrace's own in

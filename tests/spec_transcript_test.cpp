@@ -1,4 +1,4 @@
-// Unit tests of the isolation tester transcript (spec_transcript.hpp); no
+// Unit tests of the isolation tester transcript (spec/transcript.hpp); no
 // server.
 //
 // What these tests check: fed the events of a run, the transcript is byte for
@@ -20,8 +20,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "spec.hpp"
-#include "spec_transcript.hpp"
+#include "spec/spec.hpp"
+#include "spec/transcript.hpp"
 #include "test_support.hpp"
 
 namespace {

@@ -21,7 +21,7 @@
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
 #include "scenario_support.hpp"
-#include "statement_explorer.hpp"
+#include "statement/explorer.hpp"
 
 namespace {
 

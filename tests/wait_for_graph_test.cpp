@@ -8,7 +8,7 @@
 
 #include <vector>
 
-#include "wait_for_graph.hpp"
+#include "steps/wait_for_graph.hpp"
 
 namespace {
 

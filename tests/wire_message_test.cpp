@@ -1,15 +1,15 @@
-// Unit tests of the wire proxy's protocol decoders (wire_message.hpp) and
-// request text (request_builder.hpp). No server: the message bodies are
+// Unit tests of the wire proxy's protocol decoders (wire/message.hpp) and
+// request text (wire/request_builder.hpp). No server: the message bodies are
 // built here, byte by byte, as the protocol documentation describes them.
 
-#include "wire_message.hpp"
+#include "wire/message.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <string>
 
-#include "request_builder.hpp"
+#include "wire/request_builder.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Integration tests of the wire proxy (wire_proxy.hpp) with a real
+// Integration tests of the wire proxy (wire/proxy.hpp) with a real
 // PostgreSQL and unmodified libpqxx / libpq clients.
 //
 // What these tests check: everything a client does through the proxy works
@@ -12,7 +12,7 @@
 // late); the proxy's directory is private and, with its threads, gone after
 // the proxy is.
 
-#include "wire_proxy.hpp"
+#include "wire/proxy.hpp"
 
 #include <libpq-fe.h>
 #include <poll.h>
@@ -33,7 +33,7 @@
 #include "pgrace/connection.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/server.hpp"
-#include "pqxx_compat.hpp"
+#include "core/pqxx_compat.hpp"
 #include "test_support.hpp"
 
 namespace {

@@ -6,7 +6,7 @@
 #include "commands.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
-#include "pgrace/leftovers.hpp"
+#include "server/leftovers.hpp"
 
 namespace pgrace::cli {
 

@@ -10,7 +10,7 @@
 #include "pgrace/steps.hpp"
 #include "scenario_command.hpp"
 #include "selection.hpp"
-#include "statement_explorer.hpp"
+#include "statement/explorer.hpp"
 
 namespace pgrace::cli {
 namespace {

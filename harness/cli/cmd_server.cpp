@@ -6,7 +6,7 @@
 
 #include "commands.hpp"
 #include "pgrace/server.hpp"
-#include "pgrace/signals.hpp"
+#include "server/signals.hpp"
 
 namespace pgrace::cli {
 

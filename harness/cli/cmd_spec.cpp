@@ -10,11 +10,11 @@
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/server.hpp"
-#include "spec.hpp"
-#include "spec_database.hpp"
-#include "spec_diff.hpp"
-#include "spec_runner.hpp"
-#include "spec_transcript.hpp"
+#include "spec/spec.hpp"
+#include "spec/database.hpp"
+#include "spec/diff.hpp"
+#include "spec/runner.hpp"
+#include "spec/transcript.hpp"
 
 namespace pgrace::cli {
 namespace {

@@ -13,7 +13,7 @@
 
 #include "commands.hpp"
 #include "pgrace/error.hpp"
-#include "pgrace/signals.hpp"
+#include "server/signals.hpp"
 #include "suggest.hpp"
 
 namespace {

@@ -11,7 +11,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "ephemeral_cluster.hpp"
+#include "server/ephemeral_cluster.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/report.hpp"

@@ -1,0 +1,63 @@
+#include "core/judge.hpp"
+
+#include <algorithm>
+
+namespace pgrace::detail {
+
+ScenarioResult new_result(const ScenarioInfo& info, const RunSettings& settings) {
+  ScenarioResult result;
+  result.info = info;
+  result.knobs = apply_overrides(info.defaults, settings);
+  result.seed = settings.seed;
+  return result;
+}
+
+std::vector<InvariantResult> invariant_entries(const std::vector<Invariant>& invariants) {
+  std::vector<InvariantResult> entries;
+  for (const auto& invariant : invariants) {
+    InvariantResult entry;
+    entry.name = invariant.name;
+    entry.kind = invariant.kind;
+    if (invariant.kind == InvariantKind::uses_index) {
+      entry.sql = invariant.sql;
+      entry.params = invariant.params;
+      entry.table = invariant.table;
+    }
+    entries.push_back(entry);
+  }
+  return entries;
+}
+
+bool record_violation(InvariantResult& entry, const std::vector<std::string>& witnesses) {
+  ++entry.violated_runs;
+  if (!entry.held) return false;
+  entry.held = false;
+  entry.witnesses = witnesses;
+  return true;
+}
+
+std::set<std::string> violated_invariants(const ScenarioResult& result) {
+  std::set<std::string> violated;
+  for (const auto& invariant : result.invariants)
+    if (!invariant.held) violated.insert(invariant.name);
+  return violated;
+}
+
+void judge(ScenarioResult& result) {
+  if (!result.error.empty()) {
+    result.verdict = Verdict::error;
+    result.matched = false;
+    return;
+  }
+  const std::set<std::string> violated = violated_invariants(result);
+  const std::set<std::string>& expected = result.info.expectation.violated;
+  result.verdict = violated.empty() ? Verdict::held : Verdict::violated;
+  const bool every_repetition =
+      result.mode == Mode::interleave ||
+      std::all_of(result.invariants.begin(), result.invariants.end(), [&](const InvariantResult& invariant) {
+        return !expected.count(invariant.name) || invariant.violated_runs == result.stress.repetitions;
+      });
+  result.matched = violated == expected && every_repetition;
+}
+
+}  // namespace pgrace::detail

@@ -1,0 +1,141 @@
+#include "faults/rules.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace pgrace::detail {
+namespace {
+
+// The first keyword of each ';'-separated statement of `sql`, upper-cased
+// ("" for an empty statement).
+std::vector<std::string> first_keywords(const std::string& sql) {
+  std::vector<std::string> words;
+  std::size_t i = 0;
+  while (i <= sql.size()) {
+    const std::size_t end = std::min(sql.find(';', i), sql.size());
+    std::size_t k = i;
+    while (k < end && std::isspace(static_cast<unsigned char>(sql[k]))) ++k;
+    std::string word;
+    for (; k < end && std::isalpha(static_cast<unsigned char>(sql[k])); ++k)
+      word += static_cast<char>(std::toupper(static_cast<unsigned char>(sql[k])));
+    words.push_back(word);
+    i = end + 1;
+  }
+  return words;
+}
+
+// The upper-cased words of `statement` up to the first character that is
+// neither a letter nor a blank ("" after it marks that anything followed).
+std::vector<std::string> leading_words(const std::string& statement) {
+  std::vector<std::string> words{""};
+  for (char c : statement) {
+    if (std::isalpha(static_cast<unsigned char>(c))) {
+      words.back() += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    } else if (std::isspace(static_cast<unsigned char>(c))) {
+      if (!words.back().empty()) words.emplace_back();
+    } else {
+      if (!words.back().empty()) words.emplace_back();
+      words.back() = "?";  // something else follows
+      return words;
+    }
+  }
+  if (words.back().empty()) words.pop_back();
+  return words;
+}
+
+// COMMIT or END, alone or with its own options (see is_commit()).
+bool is_commit_statement(const std::string& statement) {
+  const auto words = leading_words(statement);
+  if (words.empty() || (words[0] != "COMMIT" && words[0] != "END")) return false;
+  if (words.size() == 1) return true;
+  const std::string& next = words[1];
+  return next == "WORK" || next == "TRANSACTION" || next == "AND" || (next == "PREPARED" && words[0] == "COMMIT");
+}
+
+// The last non-empty statement's first keyword.
+std::string last_keyword(const std::string& sql) {
+  const auto words = first_keywords(sql);
+  for (auto it = words.rbegin(); it != words.rend(); ++it)
+    if (!it->empty()) return *it;
+  return "";
+}
+
+// splitmix64: a well-mixed 64-bit value from `x`.
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// A number in [0, 1) that depends only on the seed, the rule and the place.
+double draw(std::uint64_t seed, std::size_t rule, const FaultPlace& place) {
+  std::uint64_t h = mix(seed);
+  for (std::uint64_t part : {static_cast<std::uint64_t>(rule), static_cast<std::uint64_t>(place.worker),
+                             static_cast<std::uint64_t>(place.iteration), static_cast<std::uint64_t>(place.rank),
+                             static_cast<std::uint64_t>(place.repetition)})
+    h = mix(h ^ part);
+  return static_cast<double>(h >> 11) * 0x1.0p-53;
+}
+
+}  // namespace
+
+bool is_commit(const std::string& sql) {
+  std::size_t i = 0;
+  while (i <= sql.size()) {
+    const std::size_t end = std::min(sql.find(';', i), sql.size());
+    if (is_commit_statement(sql.substr(i, end - i))) return true;
+    i = end + 1;
+  }
+  return false;
+}
+
+bool targets(const FaultRule& rule, const WireRequest& request) {
+  return request.executes && (rule.target == FaultTarget::any || is_commit(request.sql));
+}
+
+std::optional<FaultRule> draw_fault(const std::vector<FaultRule>& rules, std::uint64_t seed, const FaultPlace& place,
+                                    const WireRequest& request) {
+  for (std::size_t i = 0; i < rules.size(); ++i)
+    if (targets(rules[i], request) && draw(seed, i, place) < rules[i].probability) return rules[i];
+  return std::nullopt;
+}
+
+Fault fault_of(const FaultRule& rule) {
+  switch (rule.kind) {
+    case FaultKind::drop_before_send: return {Fault::Kind::drop_before_send, {}};
+    case FaultKind::drop_reply: return {Fault::Kind::drop_reply, {}};
+    case FaultKind::delay_reply: return {Fault::Kind::delay_reply, rule.delay};
+  }
+  return {};
+}
+
+std::optional<FaultKind> fault_kind(Fault::Kind kind) {
+  switch (kind) {
+    case Fault::Kind::none: return std::nullopt;
+    case Fault::Kind::drop_before_send: return FaultKind::drop_before_send;
+    case Fault::Kind::drop_reply: return FaultKind::drop_reply;
+    case Fault::Kind::delay_reply: return FaultKind::delay_reply;
+  }
+  return std::nullopt;
+}
+
+Outcome dropped_outcome(const WireRequest& lost) {
+  const std::string last = last_keyword(lost.sql);
+  // A COMMIT that ran committed (or, in a failed transaction, rolled back)
+  // whatever the status after it: COMMIT AND CHAIN, or "COMMIT; BEGIN", leave 'T'.
+  const bool ended_idle = lost.status == 'I' && last != "ROLLBACK" && last != "ABORT";
+  // A COMMIT sent may have committed even if its connection ended before any reply came.
+  const bool may_have_committed =
+      lost.fault == Fault::Kind::drop_reply && (is_commit(lost.sql) || (lost.completed && ended_idle));
+  if (may_have_committed)
+    return {OutcomeClass::indeterminate, "08006",
+            "pgrace dropped the connection before the reply to '" + lost.sql +
+                "' reached the client: it may have committed"};
+  return {OutcomeClass::connection_dropped, "08006",
+          "pgrace dropped the connection " +
+              std::string(lost.fault == Fault::Kind::drop_before_send ? "before sending '" : "after '") + lost.sql +
+              "': the transaction did not commit"};
+}
+
+}  // namespace pgrace::detail

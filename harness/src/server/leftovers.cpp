@@ -1,0 +1,68 @@
+#include "server/leftovers.hpp"
+
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+
+#include "server/connection_errors.hpp"
+#include "server/database_owner.hpp"
+#include "pgrace/connection.hpp"
+
+namespace pgrace {
+namespace {
+
+using detail::OwnerState;
+
+// Names that owned_database_name() gives, and those older pgrace versions gave.
+std::vector<std::string> pgrace_databases(pqxx::connection& connection) {
+  pqxx::nontransaction tx(connection);
+  std::vector<std::string> names;
+  for (const auto& row : tx.exec("SELECT datname FROM pg_database WHERE datname ~ '^pgrace_.+_[0-9]+_[0-9]+_[0-9]+$' "
+                                 "ORDER BY datname"))
+    names.push_back(row[0].as<std::string>());
+  return names;
+}
+
+LeftoverDatabase drop_abandoned(pqxx::connection& connection, const std::string& name, long pid) {
+  const std::string gone = "its pgrace process (pid " + std::to_string(pid) + " on this machine) is gone";
+  try {
+    pqxx::nontransaction tx(connection);
+    tx.exec("DROP DATABASE IF EXISTS " + connection.quote_name(name) +
+            (connection.server_version() >= 130000 ? " WITH (FORCE)" : ""));
+    return {name, true, gone};
+  } catch (const pqxx::sql_error& e) {
+    return {name, false,
+            gone + ", but it cannot be dropped: " + pgrace::one_line(std::string(e.what()).substr(0, 200)) +
+                " (run pgrace clean as its owner or a superuser)"};
+  }
+}
+
+LeftoverDatabase judge(pqxx::connection& connection, const std::string& name) {
+  const detail::DatabaseOwner owner = detail::database_owner(name);
+  const std::string pid = std::to_string(owner.pid);
+  const std::string drop_it = "DROP DATABASE " + connection.quote_name(name);
+  switch (owner.state) {
+    case OwnerState::gone:
+      return drop_abandoned(connection, name, owner.pid);
+    case OwnerState::running:
+      return {name, false, "its pgrace process (pid " + pid + " on this machine) is still running"};
+    case OwnerState::elsewhere:
+      return {name, false,
+              "made by pid " + pid + " on another machine or in another container; pgrace cannot tell whether that "
+              "run is over: drop it (" + drop_it + ") once it is, or run pgrace clean there"};
+    case OwnerState::unknown:
+      break;
+  }
+  return {name, false,
+          "made by an older pgrace, which did not record its process: drop it (" + drop_it + ") if no run uses it"};
+}
+
+}  // namespace
+
+std::vector<LeftoverDatabase> remove_leftover_databases(const std::string& dsn) {
+  auto connection = connect(dsn);
+  std::vector<LeftoverDatabase> seen;
+  for (const std::string& name : pgrace_databases(*connection)) seen.push_back(judge(*connection, name));
+  return seen;
+}
+
+}  // namespace pgrace

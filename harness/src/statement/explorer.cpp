@@ -1,0 +1,370 @@
+#include "statement/explorer.hpp"
+
+#include <set>
+#include <sstream>
+
+#include "server/database.hpp"
+#include "faults/rules.hpp"
+#include "core/judge.hpp"
+#include "pgrace/error.hpp"
+#include "core/run_shared.hpp"
+#include "wire/request_history.hpp"
+#include "statement/execution.hpp"
+
+namespace pgrace::detail {
+namespace {
+
+constexpr std::size_t kKeptSchedules = 20;
+// The planned time of one execution, for the default run timeout.
+constexpr double kPlannedSecondsPerExecution = 0.05;
+
+// A schedule prefix still to run: its choices and their context switches
+// (exact: the default continuation never preempts), and the fault it injects.
+struct Candidate {
+  int switches = 0;
+  std::optional<PlannedFault> fault;
+  std::vector<int> prefix;
+  bool operator<(const Candidate& other) const {
+    return std::tie(switches, fault, prefix) < std::tie(other.switches, other.fault, other.prefix);
+  }
+};
+
+// The suffix of a faulted request's step name: "!drop_reply".
+std::string fault_suffix(Fault::Kind kind) {
+  const auto named = fault_kind(kind);
+  return named ? std::string("!") + to_string(*named) : "";
+}
+
+std::string worker_name(int w) { return "w" + std::to_string(w + 1); }
+
+StepRecord step_of(const ScheduledRequest& r, const std::string& name) {
+  StepRecord step;
+  step.step = name;
+  step.session = worker_name(r.worker);
+  step.sql = sql_text(r.request);
+  step.waited = r.waited;
+  step.sqlstate = r.request.sqlstate;
+  step.completed_as = r.completed_as;
+  step.outcome = !r.request.completed        ? StepOutcome::not_run
+                 : r.request.sqlstate == "57014" ? StepOutcome::cancelled
+                 : r.request.sqlstate.empty()    ? StepOutcome::ok
+                                                 : StepOutcome::error;
+  if (r.request.status) step.observation = std::string("transaction status ") + r.request.status;
+  if (r.request.fault == Fault::Kind::drop_reply)
+    step.observation += "; pgrace dropped the connection before the reply reached the client";
+  if (r.request.fault == Fault::Kind::drop_before_send)
+    step.observation = "pgrace dropped the connection before sending it";
+  return step;
+}
+
+// An execution as a schedule of interleave mode: its requests as steps,
+// "w1.2" being worker 1's second chosen request ("w1.begin" a BEGIN let
+// through without a choice).
+ScheduleResult schedule_of(const StatementExecution& e, const std::vector<Invariant>& invariants) {
+  ScheduleResult s;
+  std::map<int, int> chosen;
+  std::vector<std::pair<int, std::string>> completions;
+  for (const ScheduledRequest& r : e.requests) {
+    const std::string name = worker_name(r.worker) + "." +
+                             (r.chosen ? std::to_string(++chosen[r.worker]) : r.request.executes ? "begin" : "prepare") +
+                             fault_suffix(r.request.fault);
+    s.schedule.push_back(name);
+    s.steps.push_back(step_of(r, name));
+    if (r.completed_as >= 0) completions.emplace_back(r.completed_as, name);
+  }
+  std::sort(completions.begin(), completions.end());
+  for (auto& [order, name] : completions) s.completion_order.push_back(name);
+  for (std::size_t i = 0; i < e.witnesses.size(); ++i)
+    if (!e.witnesses[i].empty()) s.violated.push_back(invariants[i].name);
+  s.feasible = !e.diverged;
+  s.note = e.note;
+  if (e.fault && !e.fault_injected)
+    s.note += std::string(s.note.empty() ? "" : "; ") + "the planned fault's request was not sent";
+  for (std::size_t w = 0; w < e.outcomes.size(); ++w)
+    s.note += std::string(s.note.empty() ? "" : "; ") + worker_name(static_cast<int>(w)) + ": " + to_string(e.outcomes[w].kind);
+  return s;
+}
+
+// The prefixes that branch off `e` after its own prefix of `from` choices:
+// at every later choice point, each other enabled worker.
+std::vector<Candidate> branches(const StatementExecution& e, std::size_t from) {
+  std::vector<Candidate> out;
+  std::vector<int> prefix;
+  int switches = 0;
+  for (std::size_t i = 0; i < e.points.size(); ++i) {
+    const ChoicePoint& point = e.points[i];
+    const int last = i ? e.points[i - 1].chosen : -1;
+    const bool last_enabled = std::find(point.enabled.begin(), point.enabled.end(), last) != point.enabled.end();
+    if (i >= from)
+      for (int w : point.enabled)
+        if (w != point.chosen) {
+          std::vector<int> branch = prefix;
+          branch.push_back(w);
+          out.push_back({switches + (last_enabled && w != last), e.fault, std::move(branch)});
+        }
+    switches += last_enabled && point.chosen != last;
+    prefix.push_back(point.chosen);
+  }
+  return out;
+}
+
+// The faults to try on the schedule of `e`, a fault-free execution: each
+// rule (but delay_reply, which changes no order here) at each chosen
+// request it targets, with the choices up to that request.
+std::vector<Candidate> fault_candidates(const StatementExecution& e, const std::vector<FaultRule>& rules) {
+  std::vector<Candidate> out;
+  std::size_t choices = 0;
+  for (const ScheduledRequest& r : e.requests) {
+    if (!r.chosen) continue;
+    ++choices;
+    for (const FaultRule& rule : rules)
+      if (rule.kind != FaultKind::delay_reply && targets(rule, r.request)) {
+        std::vector<int> prefix;
+        for (std::size_t i = 0; i < choices && i < e.points.size(); ++i) prefix.push_back(e.points[i].chosen);
+        out.push_back({e.switches(choices), PlannedFault{r.worker, r.ordinal, rule}, std::move(prefix)});
+      }
+  }
+  return out;
+}
+
+std::string seconds_text(double seconds) {
+  std::ostringstream out;
+  out.precision(3);
+  out << seconds << " s";
+  return out.str();
+}
+
+class StatementExploration {
+ public:
+  StatementExploration(const ScenarioInfo& info, const RunSettings& settings, ProgressReporter& progress,
+                       ScenarioResult& result, const std::vector<Invariant>& invariants, StatementRunner& runner)
+      : info_(info), settings_(settings), progress_(progress), result_(result), invariants_(invariants), runner_(runner) {}
+
+  void run(Clock::time_point deadline) {
+    const Clock::time_point budget_end =
+        settings_.budget_s ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                std::chrono::duration<double>(*settings_.budget_s))
+                           : Clock::time_point::max();
+    if (!settings_.schedules.empty()) {
+      result_.exploration.total = settings_.schedules.size();
+      for (const auto& schedule : settings_.schedules)
+        execute({0, planned_fault_of(schedule, runner_.workers()), choices_of(schedule, runner_.workers())}, deadline,
+                false);
+    } else {
+      explore(deadline, budget_end);
+    }
+    finish();
+  }
+
+ private:
+  void explore(Clock::time_point deadline, Clock::time_point budget_end) {
+    std::set<Candidate> frontier{Candidate{}};
+    Exploration& x = result_.exploration;
+    while (!frontier.empty()) {
+      const Candidate next = *frontier.begin();
+      if (settings_.max_switches && next.switches > *settings_.max_switches) break;
+      if (x.explored >= static_cast<long>(settings_.max_schedules)) {
+        x.stopped = "stopped after " + std::to_string(x.explored) + " executions (--max-schedules)";
+        break;
+      }
+      if (Clock::now() >= budget_end) {
+        x.stopped = "the budget of " + seconds_text(*settings_.budget_s) + " (--budget) ran out after " +
+                    std::to_string(x.explored) + " executions";
+        break;
+      }
+      frontier.erase(frontier.begin());
+      const StatementExecution e = execute(next, deadline, true);
+      for (Candidate& branch : branches(e, next.prefix.size())) frontier.insert(std::move(branch));
+      if (!next.fault && !e.diverged)
+        for (Candidate& faulted : fault_candidates(e, result_.knobs.faults))
+          if (planted_.insert({*faulted.fault, faulted.prefix}).second) frontier.insert(std::move(faulted));
+    }
+    x.total = static_cast<std::uint64_t>(x.explored) + frontier.size();
+  }
+
+  StatementExecution execute(const Candidate& candidate, Clock::time_point deadline, bool explored_in_order) {
+    Exploration& x = result_.exploration;
+    progress_.offer(ProgressUnit::schedules, x.explored, std::nullopt, x.violating);
+    StatementExecution e = runner_.run(candidate.prefix, candidate.fault, deadline);
+    ++x.explored;
+    if (e.fault_injected) ++x.faulted;
+    if (e.fault && !e.fault_injected) e.diverged = true;  // not the execution planned
+    SwitchBound& bound = bound_of(explored_in_order ? candidate.switches : e.switches());
+    ++bound.explored;
+    ++bound.total;
+    ScheduleResult schedule = schedule_of(e, invariants_);
+    if (e.diverged) {
+      ++x.infeasible;
+      ++bound.infeasible;
+      return e;
+    }
+    tally(e);
+    if (e.violated()) {
+      ++x.violating;
+      ++bound.violated;
+      if (!x.reproducer || e.switches() < reproducer_switches_) {
+        x.reproducer = schedule;
+        reproducer_switches_ = e.switches();
+      }
+      if (x.violating_schedules.size() < kKeptSchedules) x.violating_schedules.push_back(std::move(schedule));
+    } else if (x.held_schedules.size() < kKeptSchedules) {
+      x.held_schedules.push_back(std::move(schedule));
+    }
+    return e;
+  }
+
+  void tally(const StatementExecution& e) {
+    for (const Outcome& o : e.outcomes) ++result_.outcomes[o.kind];
+    for (const ScheduledRequest& r : e.requests) {
+      ++result_.attempts;
+      if (!r.request.sqlstate.empty()) ++result_.sqlstates[r.request.sqlstate];
+    }
+    for (std::size_t i = 0; i < e.witnesses.size(); ++i)
+      if (!e.witnesses[i].empty()) record_violation(result_.invariants[i], e.witnesses[i]);
+    any_committed_ = any_committed_ || std::any_of(e.outcomes.begin(), e.outcomes.end(), [](const Outcome& o) {
+                       return o.kind == OutcomeClass::committed;
+                     });
+  }
+
+  SwitchBound& bound_of(int switches) {
+    auto& bounds = result_.exploration.bounds;
+    for (auto& b : bounds)
+      if (b.switches == switches) return b;
+    bounds.push_back({switches, 0, 0, 0, 0});
+    std::sort(bounds.begin(), bounds.end(), [](const SwitchBound& a, const SwitchBound& b) { return a.switches < b.switches; });
+    for (auto& b : bounds)
+      if (b.switches == switches) return b;
+    return bounds.back();
+  }
+
+  // The evidence rule: a run that tested nothing is an error, not a pass.
+  void finish() {
+    Exploration& x = result_.exploration;
+    x.max_switches = settings_.max_switches;
+    x.statement_workers = runner_.workers();
+    const long feasible = x.explored - x.infeasible;
+    if (!x.stopped.empty() && x.violating == 0 && settings_.budget_s && x.stopped.find("--budget") != std::string::npos)
+      result_.error = x.stopped + " and no execution violated an invariant: a partial exploration is not a pass; "
+                      "raise --budget, or bound the search with --max-switches or --max-schedules";
+    else if (feasible == 0)
+      result_.error = "no execution was feasible (" + std::to_string(x.explored) + " run): the run tested nothing";
+    else if (!any_committed_ && !info_.expects_no_commits)
+      result_.error = "no transaction committed in any of the " + std::to_string(feasible) +
+                      " executions: the run tested nothing; fix the scenario, or set expects_no_commits in its info()";
+  }
+
+  const ScenarioInfo& info_;
+  const RunSettings& settings_;
+  ProgressReporter& progress_;
+  ScenarioResult& result_;
+  const std::vector<Invariant>& invariants_;
+  StatementRunner& runner_;
+  int reproducer_switches_ = 0;
+  bool any_committed_ = false;
+  std::set<std::pair<PlannedFault, std::vector<int>>> planted_;  // faulted candidates already queued
+};
+
+}  // namespace
+
+int preemptions_of(const ScheduleResult& schedule) {
+  std::vector<const StepRecord*> chosen;
+  for (const auto& step : schedule.steps) {
+    const std::string kind = step.step.substr(step.step.find('.') + 1);
+    if (kind != "begin" && kind != "prepare") chosen.push_back(&step);
+  }
+  int switches = 0;
+  for (std::size_t i = 1; i < chosen.size(); ++i) {
+    const StepRecord& last = *chosen[i - 1];
+    if (chosen[i]->session == last.session || last.waited) continue;
+    bool sends_again = false;
+    for (std::size_t j = i + 1; j < chosen.size(); ++j) sends_again = sends_again || chosen[j]->session == last.session;
+    switches += sends_again;
+  }
+  return switches;
+}
+
+namespace {
+
+// A step name of a statement-level schedule: "w2.3" (worker 2's third
+// chosen request), "w2.3!drop_reply" (with that fault), "w2.begin", "w2.prepare".
+struct StepName {
+  int worker = 0;  // from 0
+  bool chosen = false;
+  int ordinal = 0;  // chosen: from 1
+  std::optional<FaultKind> fault;
+};
+
+bool all_digits(const std::string& text) {
+  return !text.empty() && text.size() <= 9 &&
+         std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+StepName parse_step(const std::string& name, int workers) {
+  const auto dot = name.find('.');
+  const auto bang = name.find('!');
+  const std::string who = name.substr(0, std::min(dot, name.size()));
+  const std::string what = dot == std::string::npos ? "" : name.substr(dot + 1, bang == std::string::npos ? std::string::npos : bang - dot - 1);
+  const std::string fault = bang == std::string::npos ? "" : name.substr(bang + 1);
+  StepName step;
+  bool ok = who.size() > 1 && who[0] == 'w' && all_digits(who.substr(1));
+  if (ok) step.worker = std::stoi(who.substr(1)) - 1;
+  ok = ok && step.worker >= 0 && step.worker < workers;
+  step.chosen = all_digits(what);
+  if (step.chosen) step.ordinal = std::stoi(what);
+  ok = ok && ((step.chosen && step.ordinal >= 1) || what == "begin" || what == "prepare");
+  if (ok && bang != std::string::npos) {
+    ok = step.chosen && (fault == "drop_reply" || fault == "drop_before_send");
+    step.fault = fault == "drop_reply" ? FaultKind::drop_reply : FaultKind::drop_before_send;
+  }
+  if (!ok)
+    throw usage_error("--schedule step '" + name + "' names no request: give w<worker>.<n> (worker 1.." +
+                      std::to_string(workers) + "), optionally with !drop_reply or !drop_before_send, as the "
+                      "reproducer prints them");
+  return step;
+}
+
+}  // namespace
+
+std::vector<int> choices_of(const std::vector<std::string>& schedule, int workers) {
+  std::vector<int> choices;
+  for (const std::string& name : schedule)
+    if (const StepName step = parse_step(name, workers); step.chosen) choices.push_back(step.worker);
+  return choices;
+}
+
+std::optional<PlannedFault> planned_fault_of(const std::vector<std::string>& schedule, int workers) {
+  std::optional<PlannedFault> planned;
+  for (const std::string& name : schedule) {
+    const StepName step = parse_step(name, workers);
+    if (!step.fault) continue;
+    if (planned) throw usage_error("--schedule names two faults ('" + name + "'): an execution injects one");
+    planned = PlannedFault{step.worker, step.ordinal, FaultRule{*step.fault, FaultTarget::any, 1, {}}};
+  }
+  return planned;
+}
+
+void explore_statements(const Server& server, const ScenarioInfo& info, Scenario& scenario,
+                        const RunSettings& settings, ProgressReporter& progress, ScenarioResult& result) {
+  const std::string dsn = server.dsn();
+  const auto invariants = call_scenario(info, "invariants()", dsn, [&] { return scenario.invariants(); });
+  result.invariants = invariant_entries(invariants);
+  const std::string schema = call_scenario(info, "schema()", dsn, [&] { return scenario.schema(); });
+  auto phase_start = Clock::now();
+  ScenarioDatabase database(dsn, schema, info.name);
+  {
+    StatementRunner runner(info, scenario, invariants, result.knobs, settings, database.dsn(), *settings.statement_workers);
+    result.deadlock_timeout = runner.deadlock_timeout();
+    result.phases.setup_ms = std::chrono::duration<double, std::milli>(Clock::now() - phase_start).count();
+    const auto timeout = run_timeout(settings, kPlannedSecondsPerExecution * static_cast<double>(settings.max_schedules));
+    phase_start = Clock::now();
+    StatementExploration(info, settings, progress, result, invariants, runner)
+        .run(Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout));
+    result.phases.run_ms = std::chrono::duration<double, std::milli>(Clock::now() - phase_start).count();
+    result.exploration.schedules_per_s = result.phases.run_ms > 0 ? result.exploration.explored / (result.phases.run_ms / 1000.0) : 0;
+    phase_start = Clock::now();
+  }
+  database.drop();
+  result.phases.teardown_ms = std::chrono::duration<double, std::milli>(Clock::now() - phase_start).count();
+}
+
+}  // namespace pgrace::detail

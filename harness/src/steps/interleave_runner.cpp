@@ -1,0 +1,391 @@
+#include "steps/interleave_runner.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <map>
+#include <pqxx/pqxx>
+
+#include "server/database.hpp"
+#include "core/judge.hpp"
+#include "pgrace/connection.hpp"
+#include "pgrace/dsn.hpp"
+#include "pgrace/error.hpp"
+#include "pgrace/schedule.hpp"
+#include "core/run_shared.hpp"
+#include "steps/schedule_plan.hpp"
+#include "steps/schedule_run.hpp"
+#include "core/session_setup.hpp"
+#include "steps/shrink.hpp"
+
+namespace pgrace::detail {
+namespace {
+
+constexpr std::size_t kKeptSchedules = 20;  // violating and held schedules kept in the result
+constexpr int kMaxShrinkAttempts = 200;
+// The sessions' deadlock_timeout: the server checks a waiting step for a
+// deadlock this soon, and each step waits for those checks (ScheduleBounds).
+constexpr std::chrono::milliseconds kDeadlockTimeout{2};
+
+double ms_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+// A schedule as it ran, with what the invariants said after it.
+struct Played {
+  ScheduleResult schedule;
+  std::map<OutcomeClass, long> outcomes;          // per step that ran
+  std::vector<std::vector<std::string>> witnesses;  // per invariant; empty: it held
+  std::set<std::string> missing_observations;       // steps not run whose observation a predicate asked for
+};
+
+// The sessions, pgrace's control session and the invariants of one
+// exploration: runs a schedule from a fresh state and checks it.
+class Stage {
+ public:
+  Stage(const ScenarioInfo& info, Scenario& scenario, const std::vector<Session>& sessions,
+        const std::vector<Invariant>& invariants, const RunSettings& settings, const std::string& server_dsn,
+        const std::string& dsn, ScenarioResult& result)
+      : info_(info), scenario_(scenario), sessions_(sessions), invariants_(invariants), settings_(settings),
+        server_dsn_(server_dsn), result_(result), control_(connect(dsn)) {
+    prepare_session(*control_, Isolation::read_committed, "pgrace-control", settings.statement_timeout_s);
+    for (const auto& session : sessions) {
+      auto connection = connect(dsn);
+      result.deadlock_timeout = prepare_session(*connection, result.knobs.isolation, "pgrace-" + session.name,
+                                                settings.statement_timeout_s, kDeadlockTimeout);
+      threads_.push_back(std::make_unique<SessionThread>(std::move(connection)));
+    }
+    const auto in_force = parse_show_duration(result.deadlock_timeout);
+    if (in_force && *in_force <= kMaxDeadlockSettle) deadlock_timeout_ = *in_force;
+  }
+
+  // Starts the run's time bound (--timeout), planned for `planned_s` seconds.
+  void start_clock(double planned_s) {
+    timeout_ = run_timeout(settings_, planned_s);
+    deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout_);
+  }
+
+  // Runs `plan` from a fresh state (`where`: "schedule 3 of 70", for
+  // messages) and checks every invariant after it. With `tolerant`, an
+  // invariant that throws counts as held (shrinking may leave out the steps
+  // its predicate reads); otherwise the run ends with verdict "error".
+  Played play(const Plan& plan, const std::string& where, bool tolerant) {
+    auto started = Clock::now();
+    reset_state(*control_, scenario_, info_, server_dsn_);
+    result_.phases.reset_ms += ms_between(started, Clock::now());
+
+    started = Clock::now();
+    Played played;
+    std::map<std::string, std::string> observations;
+    const ScheduleBounds bounds{settings_.step_timeout, deadlock_timeout_, deadline_,
+                                "timed out after " + timeout_text(settings_, timeout_) + " in " + where};
+    played.schedule = run_schedule(threads_, sessions_, *control_, bounds, step_refs(plan), observations);
+    result_.phases.run_ms += ms_between(started, Clock::now());
+    for (const auto& step : played.schedule.steps)
+      if (step.outcome != StepOutcome::not_run) ++played.outcomes[outcome_class(step)];
+    if (!played.schedule.feasible) return played;
+
+    started = Clock::now();
+    check(played, observations, where, tolerant);
+    result_.phases.check_ms += ms_between(started, Clock::now());
+    return played;
+  }
+
+  static OutcomeClass outcome_class(const StepRecord& step) {
+    if (step.outcome == StepOutcome::ok) return OutcomeClass::committed;
+    // No SQLSTATE: the C++ step itself threw.
+    return step.sqlstate.empty() ? OutcomeClass::scenario_error : classify_sqlstate(step.sqlstate);
+  }
+
+ private:
+  std::vector<StepRef> step_refs(const Plan& plan) const {
+    std::vector<StepRef> refs;
+    for (const auto& p : plan) refs.push_back({p.session, &sessions_[p.session].steps[p.step]});
+    return refs;
+  }
+
+  void check(Played& played, const std::map<std::string, std::string>& observations, const std::string& where,
+             bool tolerant) {
+    pqxx::work tx(*control_);
+    CheckContext context{tx, played.outcomes, 0, &observations, &played.missing_observations};
+    played.witnesses.resize(invariants_.size());
+    for (std::size_t i = 0; i < invariants_.size(); ++i) {
+      try {
+        played.witnesses[i] = check_or_fail(invariants_[i], context, settings_.max_witnesses, "after " + where);
+      } catch (const ScenarioFailure&) {
+        if (!tolerant) throw;
+      }
+      if (!played.witnesses[i].empty()) played.schedule.violated.push_back(invariants_[i].name);
+    }
+  }
+
+  const ScenarioInfo& info_;
+  Scenario& scenario_;
+  const std::vector<Session>& sessions_;
+  const std::vector<Invariant>& invariants_;
+  const RunSettings& settings_;
+  const std::string server_dsn_;
+  ScenarioResult& result_;
+  std::unique_ptr<pqxx::connection> control_;
+  std::vector<std::unique_ptr<SessionThread>> threads_;
+  std::chrono::duration<double> timeout_{0};
+  Clock::time_point deadline_ = Clock::time_point::max();
+  std::chrono::milliseconds deadlock_timeout_{0};  // let pass before each step (see ScheduleBounds)
+};
+
+// What the exploration learned beyond the result's counts, for its verdict.
+struct Evidence {
+  std::string first_infeasible;  // why the first infeasible schedule was
+  std::string first_failure;     // the first failed step
+  std::string step_threw;        // the first C++ step whose own exception escaped (a bug in the scenario)
+  bool any_step_ok = false;
+  std::optional<Plan> first_violating;
+};
+
+// Folds one explored schedule into the result.
+void tally(Played&& played, int switches, const std::string& server_dsn, ScenarioResult& result, Evidence& evidence) {
+  Exploration& exploration = result.exploration;
+  ++exploration.explored;
+  auto bound = std::find_if(exploration.bounds.begin(), exploration.bounds.end(),
+                            [&](const SwitchBound& b) { return b.switches == switches; });
+  ++bound->explored;
+  for (const auto& [kind, n] : played.outcomes) result.outcomes[kind] += n;
+  for (const auto& step : played.schedule.steps) {
+    if (step.outcome == StepOutcome::not_run) continue;
+    ++result.attempts;
+    evidence.any_step_ok = evidence.any_step_ok || (step.outcome == StepOutcome::ok && played.schedule.feasible);
+    if (step.outcome == StepOutcome::ok) continue;
+    if (step.sqlstate.empty() && evidence.step_threw.empty())
+      evidence.step_threw = "step " + step.step + " threw: " + pgrace::one_line(step.message, 300);
+    ++result.sqlstates[step.sqlstate.empty() ? to_string(Stage::outcome_class(step)) : step.sqlstate];
+    if (evidence.first_failure.empty())
+      evidence.first_failure = "step " + step.step + ": " + (step.sqlstate.empty() ? "" : step.sqlstate + " ") +
+                               pgrace::one_line(step.message, 200);
+  }
+  if (!played.schedule.feasible) {
+    ++bound->infeasible;
+    ++exploration.infeasible;
+    if (evidence.first_infeasible.empty()) evidence.first_infeasible = played.schedule.note;
+    return;
+  }
+  for (std::size_t i = 0; i < played.witnesses.size(); ++i)
+    if (!played.witnesses[i].empty()) record_violation(result.invariants[i], played.witnesses[i]);
+  if (played.schedule.violated.empty()) {
+    if (exploration.held_schedules.size() < kKeptSchedules) exploration.held_schedules.push_back(std::move(played.schedule));
+    return;
+  }
+  ++bound->violated;
+  ++exploration.violating;
+  for (auto& step : played.schedule.steps) step.message = scrub_secrets(step.message, server_dsn);
+  if (exploration.violating_schedules.size() < kKeptSchedules) exploration.violating_schedules.push_back(std::move(played.schedule));
+}
+
+std::string seconds_text(double seconds) {
+  std::string text = std::to_string(seconds);
+  text.erase(text.find_last_not_of('0') + 1);
+  if (text.back() == '.') text.pop_back();
+  return text + " s";
+}
+
+// When the --budget that starts now runs out (never, without one).
+Clock::time_point budget_end_of(const RunSettings& settings) {
+  if (!settings.budget_s) return Clock::time_point::max();
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(*settings.budget_s));
+}
+
+// Runs the planned schedules in order until they are done or the budget
+// runs out at `budget_end`, offering `progress` a report before each.
+void explore(Stage& stage, const SchedulePlan& planned, const RunSettings& settings, Clock::time_point budget_end,
+             const std::string& server_dsn, ProgressReporter& progress, ScenarioResult& result, Evidence& evidence) {
+  const std::size_t count = planned.plans.size();
+  for (std::size_t k = 0; k < count; ++k) {
+    progress.offer(ProgressUnit::schedules, static_cast<long>(k), static_cast<long>(count), result.exploration.violating);
+    if (Clock::now() >= budget_end) {
+      result.exploration.stopped = "the budget of " + seconds_text(*settings.budget_s) + " (--budget) ran out after " +
+                                   std::to_string(k) + " of " + std::to_string(count) + " schedules";
+      return;
+    }
+    const Plan& plan = planned.plans[k];
+    Played played = stage.play(plan, "schedule " + std::to_string(k + 1) + " of " + std::to_string(count), false);
+    if (!played.schedule.violated.empty() && !evidence.first_violating) evidence.first_violating = plan;
+    tally(std::move(played), plan_switches(plan), server_dsn, result, evidence);
+  }
+}
+
+std::string change_text(const ShrinkChange& change, const Plan& original, const std::vector<Session>& sessions) {
+  const Session& session = sessions[change.session];
+  switch (change.kind) {
+    case ShrinkChange::Kind::session_removed: {
+      std::string steps;
+      for (const auto& p : original)
+        if (p.session == change.session) steps += " " + session.steps[p.step].name;
+      return "removed session " + session.name + " (steps" + steps + ")";
+    }
+    case ShrinkChange::Kind::steps_dropped: {
+      std::string steps;
+      for (const auto& p : original)
+        if (p.session == change.session && p.step >= change.from_step) steps += " " + session.steps[p.step].name;
+      return "dropped session " + session.name + "'s trailing steps" + steps + " (its transaction rolled back)";
+    }
+    case ShrinkChange::Kind::reordered:
+      return "reordered the steps: " + std::to_string(change.switches_before) + " -> " +
+             std::to_string(change.switches_after) + " context switches";
+  }
+  return "";
+}
+
+// Steps that ended with an exception of the scenario's own C++ code (no
+// SQLSTATE), e.g. a C++ step reading the observation of a step that did not run.
+std::set<std::string> cpp_failures(const ScheduleResult& schedule) {
+  std::set<std::string> steps;
+  for (const auto& step : schedule.steps)
+    if (step.outcome == StepOutcome::error && step.sqlstate.empty()) steps.insert(step.step);
+  return steps;
+}
+
+// Whether `candidate` shows what `original` showed: `invariant` violated,
+// without a predicate reading the observation of a step left out and
+// without a C++ step failing that did not fail in the original.
+bool still_violates(const Played& candidate, const ScheduleResult& original, const std::string& invariant) {
+  const auto& violated = candidate.schedule.violated;
+  if (std::find(violated.begin(), violated.end(), invariant) == violated.end()) return false;
+  if (!candidate.missing_observations.empty()) return false;
+  const auto before = cpp_failures(original);
+  for (const auto& step : cpp_failures(candidate.schedule))
+    if (!before.count(step)) return false;
+  return true;
+}
+
+// When shrinking stops: after 20 times the time an explored schedule took
+// on average (at least 5 s), and not after the --budget's end.
+Clock::time_point shrink_deadline(const ScenarioResult& result, Clock::time_point budget_end) {
+  const double explored = static_cast<double>(std::max(1L, result.exploration.explored));
+  const std::chrono::duration<double> per_schedule(result.phases.run_ms / explored / 1000);
+  const auto limit = std::max<std::chrono::duration<double>>(std::chrono::seconds(5), 20 * per_schedule);
+  return std::min(budget_end, Clock::now() + std::chrono::duration_cast<Clock::duration>(limit));
+}
+
+// The same steps as `plan`, each session running all of its steps at once,
+// sessions in the order they first appear.
+Plan serial_of(const Plan& plan) {
+  Plan serial;
+  for (const auto& first : plan) {
+    if (std::any_of(serial.begin(), serial.end(), [&](const PlannedStep& p) { return p.session == first.session; }))
+      continue;
+    for (const auto& step : plan)
+      if (step.session == first.session) serial.push_back(step);
+  }
+  return serial;
+}
+
+// Whether `invariant` holds when the steps of `plan` run serially (see
+// serial_of()): a schedule that violates it while its serial order holds
+// shows a concurrency bug, not work left undone.
+bool holds_serially(Stage& stage, const Plan& plan, const std::string& invariant) {
+  const Played serial = stage.play(serial_of(plan), "the serial order of a shrinking attempt", true);
+  const auto& violated = serial.schedule.violated;
+  return serial.schedule.feasible && serial.missing_observations.empty() &&
+         std::find(violated.begin(), violated.end(), invariant) == violated.end();
+}
+
+// Shrinks the first violating schedule into the reproducer, keeping its
+// first violated invariant violated (see still_violates()). When the serial
+// order of the original holds, a candidate's serial order must hold too: an
+// invariant about the whole work ("the counter is 2") is violated by merely
+// leaving work out, which reproduces nothing.
+void shrink_reproducer(Stage& stage, const Plan& first, const std::vector<Session>& sessions,
+                       const std::string& server_dsn, Clock::time_point deadline, Exploration& exploration) {
+  const ScheduleResult& original = exploration.violating_schedules.front();
+  const std::string invariant = original.violated.front();
+  const bool serial_must_hold = holds_serially(stage, first, invariant);
+  ScheduleResult smallest = original;
+  int attempt = 0;
+  const ShrinkOutcome outcome = shrink_plan(
+      first,
+      [&](const Plan& candidate) {
+        Played played = stage.play(candidate, "shrinking attempt " + std::to_string(++attempt), true);
+        if (!still_violates(played, original, invariant)) return false;
+        if (serial_must_hold && !holds_serially(stage, candidate, invariant)) return false;
+        smallest = std::move(played.schedule);
+        return true;
+      },
+      kMaxShrinkAttempts, [deadline] { return Clock::now() >= deadline; });
+  for (auto& step : smallest.steps) step.message = scrub_secrets(step.message, server_dsn);
+  exploration.reproducer = smallest;
+  Shrinking shrinking{invariant, original, {}, outcome.attempts};
+  for (const auto& change : outcome.changes) shrinking.changes.push_back(change_text(change, first, sessions));
+  if (outcome.out_of_time)
+    shrinking.changes.push_back("stopped at the shrinking time limit: a smaller reproducer may exist");
+  exploration.shrinking = std::move(shrinking);
+}
+
+// Why a run whose schedules ran proves nothing, or "": a C++ step threw
+// (as transaction() throwing does in stress mode); see also
+// ScenarioInfo::expects_no_commits, RunSettings::budget_s.
+std::string lack_of_evidence(const ScenarioInfo& info, const ScenarioResult& result, const Evidence& evidence) {
+  if (!evidence.step_threw.empty()) return evidence.step_threw;
+  const Exploration& exploration = result.exploration;
+  const long feasible = exploration.explored - exploration.infeasible;
+  if (!exploration.stopped.empty() && exploration.violating == 0)
+    return exploration.stopped + " and no schedule violated an invariant: a partial exploration is not a "
+           "pass; raise --budget, or bound the search with --max-switches or --max-schedules";
+  if (exploration.explored > 0 && feasible == 0)
+    return "no schedule was feasible (" + std::to_string(exploration.explored) + " explored; the first: " +
+           evidence.first_infeasible + "): the run tested nothing; fix the scenario's schedules";
+  if (feasible > 0 && !evidence.any_step_ok && !info.expects_no_commits)
+    return "no step succeeded in any of the " + std::to_string(feasible) + " feasible schedule(s) (first failure: " +
+           evidence.first_failure + "): the run tested nothing; fix the scenario, or set expects_no_commits in its "
+           "info() if that is intended";
+  return "";
+}
+
+// Throws ScenarioFailure when --max-switches leaves `planned` no schedule:
+// fewer switches than any schedule has (the sessions that have steps need
+// one fewer than their number). A run that tests nothing must not pass.
+void require_schedules(const SchedulePlan& planned, const RunSettings& settings) {
+  if (!planned.plans.empty()) return;
+  throw ScenarioFailure("--max-switches " + std::to_string(settings.max_switches.value_or(0)) +
+                        " leaves no schedule to explore: every schedule has at least " +
+                        std::to_string(planned.fewest_switches) + " context switch(es); the run tested nothing");
+}
+
+}  // namespace
+
+void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
+                     const std::vector<Session>& sessions, const RunSettings& settings, ProgressReporter& progress,
+                     ScenarioResult& result) {
+  const std::string& server_dsn = server.dsn();
+  const std::vector<Invariant> invariants =
+      call_scenario(info, "invariants()", server_dsn, [&] { return scenario.invariants(); });
+  result.invariants = invariant_entries(invariants);
+  const SchedulePlan planned = plan_schedules(sessions, scenario, info, settings, server_dsn);
+  result.exploration.total = planned.total;
+  result.exploration.max_switches = settings.max_switches;
+  result.exploration.bounds = planned.bounds;
+  require_schedules(planned, settings);
+  const std::string schema = call_scenario(info, "schema()", server_dsn, [&] { return scenario.schema(); });
+
+  auto phase_start = Clock::now();
+  ScenarioDatabase database(server_dsn, schema, info.name);
+  Evidence evidence;
+  {
+    Stage stage(info, scenario, sessions, invariants, settings, server_dsn, database.dsn(), result);
+    result.phases.setup_ms = ms_between(phase_start, Clock::now());
+    // The run's time bound counts from here: the scenario's own work.
+    stage.start_clock(planned.planned_seconds());
+    const auto budget_end = budget_end_of(settings);
+    explore(stage, planned, settings, budget_end, server_dsn, progress, result, evidence);
+    if (evidence.first_violating && settings.shrink && settings.schedules.empty())
+      shrink_reproducer(stage, *evidence.first_violating, sessions, server_dsn, shrink_deadline(result, budget_end),
+                        result.exploration);
+    else if (!result.exploration.violating_schedules.empty())
+      result.exploration.reproducer = result.exploration.violating_schedules.front();
+    phase_start = Clock::now();
+  }
+  result.error = scrub_secrets(lack_of_evidence(info, result, evidence), server_dsn);
+  result.exploration.schedules_per_s =
+      result.phases.run_ms > 0 ? result.exploration.explored / (result.phases.run_ms / 1000.0) : 0;
+  result.phases.teardown_ms = ms_between(phase_start, Clock::now());
+}
+
+}  // namespace pgrace::detail

@@ -1,0 +1,132 @@
+#include "wire/proxy.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "server/base_directory.hpp"
+#include "server/dsn_rewrite.hpp"
+#include "pgrace/error.hpp"
+
+namespace pgrace::detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The proxy's "port" only names its socket file.
+constexpr int kProxyPort = 5432;
+// A unix socket path is at most 107 bytes (sun_path holds 108 with the NUL).
+constexpr std::size_t kMaxSocketPath = 107;
+
+std::string socket_name() { return ".s.PGSQL." + std::to_string(kProxyPort); }
+
+UniqueFd make_stop_fd() {
+  UniqueFd fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!fd) throw infrastructure_error(std::string("cannot create the wire proxy's eventfd: ") + std::strerror(errno));
+  return fd;
+}
+
+}  // namespace
+
+WireProxy::PrivateDirectory::PrivateDirectory() {
+  const BaseDirectory base = base_directory();
+  if (!base.path.is_absolute())
+    throw base.error(base.described() + " is not an absolute path: set PGRACE_TMPDIR to an absolute directory");
+  std::string pattern = (base.path.lexically_normal() / "pgrace-proxy-XXXXXX").string();
+  if (pattern.size() + 1 + socket_name().size() > kMaxSocketPath)
+    throw base.error(base.described() + " is too long for the wire proxy's unix socket path (at most " +
+                     std::to_string(kMaxSocketPath) + " bytes): set PGRACE_TMPDIR to a shorter directory");
+  if (!mkdtemp(pattern.data()))  // mode 0700, ours
+    throw base.error("cannot create a private directory under " + base.described() + ": " + std::strerror(errno));
+  path_ = pattern;
+}
+
+WireProxy::PrivateDirectory::~PrivateDirectory() {
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);
+}
+
+WireProxy::WireProxy(const std::string& server_dsn, RequestGate* gate)
+    : stop_(make_stop_fd()),
+      listener_(listen_at((directory_.path() / socket_name()).string())),
+      context_{server_address(server_dsn), gate, &history_, stop_.get()} {
+  acceptor_ = std::thread([this] { accept_loop(); });
+}
+
+WireProxy::~WireProxy() {
+  const std::uint64_t one = 1;
+  while (write(stop_.get(), &one, sizeof one) < 0 && errno == EINTR) {
+  }
+  if (acceptor_.joinable()) acceptor_.join();
+  std::vector<Served> served;
+  {
+    std::lock_guard lock(served_mutex_);
+    served.swap(served_);
+  }
+  for (auto& connection : served) connection.thread.join();
+}
+
+std::string WireProxy::proxied_dsn(const std::string& dsn) const {
+  return dsn_with_parameters(dsn,
+                             {{"host", directory_.path().string()},
+                              {"port", std::to_string(kProxyPort)},
+                              {"sslmode", "disable"},
+                              {"gssencmode", "disable"}},
+                             {"hostaddr", "requiressl"});
+}
+
+void WireProxy::accept_loop() {
+  pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
+  for (;;) {
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) return;
+    if (fds[1].revents) return;
+    if (!(fds[0].revents & POLLIN)) continue;
+    UniqueFd client(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!client) {
+      const bool exhausted = errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM;
+      if (exhausted && poll(&fds[1], 1, 100) != 0) return;  // let connections end before trying again
+      continue;
+    }
+    join_finished();
+    try {
+      serve(std::move(client));
+    } catch (const std::exception&) {
+      // No thread for it (out of resources): the client's socket was closed.
+    }
+  }
+}
+
+void WireProxy::serve(UniqueFd client) {
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::lock_guard lock(served_mutex_);
+  served_.push_back({std::thread(), done});
+  try {
+    served_.back().thread = std::thread([this, done, client = std::move(client)]() mutable {
+      ProxyConnection(std::move(client), context_).run();
+      done->store(true);
+    });
+  } catch (...) {
+    served_.pop_back();
+    throw;
+  }
+}
+
+void WireProxy::join_finished() {
+  std::lock_guard lock(served_mutex_);
+  for (auto it = served_.begin(); it != served_.end();) {
+    if (!it->done->load()) {
+      ++it;
+      continue;
+    }
+    it->thread.join();
+    it = served_.erase(it);
+  }
+}
+
+}  // namespace pgrace::detail
