@@ -10,6 +10,7 @@
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/server.hpp"
+#include "run_common.hpp"
 #include "spec.hpp"
 #include "spec_database.hpp"
 #include "spec_diff.hpp"
@@ -19,7 +20,8 @@
 namespace pgrace::cli {
 namespace {
 
-// Interleavings generated for a spec without permutations, at most.
+// Interleavings generated for a spec without permutations, at most, unless
+// --max-permutations says otherwise.
 constexpr std::uint64_t kMaxPermutations = 100000;
 
 struct SpecOptions {
@@ -27,6 +29,7 @@ struct SpecOptions {
   std::vector<std::string> expected;
   std::optional<std::string> dsn;
   long step_timeout_ms = 60000;
+  std::optional<std::string> max_permutations;  // as given; parsed by load_jobs
   bool quiet = false;
 };
 
@@ -67,10 +70,12 @@ std::vector<SpecJob> load_jobs(const SpecOptions& o) {
   if (o.files.empty()) throw usage_error("no spec file given: pgrace spec FILE.spec... (see pgrace spec --help)");
   if (o.step_timeout_ms < 1 || o.step_timeout_ms > 86400000)
     throw usage_error("--step-timeout must be between 1 and 86400000 (milliseconds)");
+  const std::uint64_t limit =
+      o.max_permutations ? parse_positive_count("--max-permutations", *o.max_permutations) : kMaxPermutations;
   std::vector<SpecJob> jobs;
   for (const std::string& file : o.files) {
     SpecJob job{spec::load_spec(file), {}, {}};
-    job.permutations = spec::permutations_to_run(job.spec, kMaxPermutations);
+    job.permutations = spec::permutations_to_run(job.spec, limit);
     jobs.push_back(std::move(job));
   }
   assign_expected(jobs, o.expected);
@@ -160,6 +165,10 @@ void add_spec_command(CLI::App& app, const Selected& selected) {
                       "Cancel a step that neither completes nor waits for a lock within this many ms "
                       "(default 60000; isolationtester's is 300 s); the run fails")
       ->capture_default_str();
+  command->add_option("--max-permutations", o->max_permutations,
+                      "Run a spec without permutations only if it has at most this many interleavings (default "
+                      "100000; each one runs, so raise it with care)")
+      ->type_name("N");
   command->add_flag("-q,--quiet", o->quiet, "Print only mismatches (with --expected) and errors");
   command->footer(
       "Exit codes: 0 every spec matched an expected output (or, without --expected, ran to its end), 1 a "
