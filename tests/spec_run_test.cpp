@@ -10,7 +10,9 @@
 // deadlock whose victim is fixed by deadlock_timeout, the (*), (other) and
 // (other notices N) markers, application_name with the session's name, notices in setup blocks, between result tables
 // and before a wait, NOTIFY, multi-statement steps, NULLs and alignment,
-// setup and teardown failures, and a marker never released. --expected exits
+// setup and teardown failures, a marker never released, and a session whose
+// backend another session terminates (the run goes on without it until it
+// is needed again, as the tester's does). --expected exits
 // 0 on a match (with any of several alternatives) and 1 with a unified diff
 // against the closest otherwise; bad input exits 2 with one line naming the file and the fix,
 // before any server starts; a step that neither completes nor waits is
@@ -97,11 +99,14 @@ TEST_P(OwnSpec, PrintsExactlyTheTranscript) {
   EXPECT_EQ(run.out, read_text(out_path(name)));
   const bool setup_fails = name == "setup_fails" || name == "session_setup_fails";
   const bool blocked = name == "never_released";
-  EXPECT_EQ(run.exit_code, setup_fails || blocked ? 1 : 0) << run.err;
+  const bool lost = name == "terminated_backend";
+  EXPECT_EQ(run.exit_code, setup_fails || blocked || lost ? 1 : 0) << run.err;
   if (setup_fails) {
     EXPECT_THAT(run.err, HasSubstr("a setup block failed, so the run stopped there"));
   } else if (blocked) {
     EXPECT_THAT(run.err, HasSubstr("steps still blocked each other at a permutation's end"));
+  } else if (lost) {
+    EXPECT_THAT(run.err, HasSubstr("a session's backend ended and the run needed it again"));
   } else {
     EXPECT_EQ(run.err, "");
   }
@@ -131,7 +136,7 @@ TEST_F(SpecRun, HasTheSpecsItMeansToCheck) {
   const std::vector<std::string> expected = {
       "alignment", "all_interleavings", "application_name", "deadlock", "deadlock_order", "every_line",
       "lock_wait", "markers", "names", "never_released", "notices", "notify", "release_order", "results",
-      "session_setup_fails", "setup_fails", "teardown_fails"};
+      "session_setup_fails", "setup_fails", "teardown_fails", "terminated_backend"};
   EXPECT_EQ(own_specs(), expected);
 }
 

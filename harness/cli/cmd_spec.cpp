@@ -89,6 +89,10 @@ std::string run_problem(const spec::SpecRun& run) {
   if (run.end == spec::RunEnd::session_stuck)
     return "a step's session stayed busy with an earlier step for twice the step timeout, so the permutation "
            "could not go on (check its order and markers)";
+  if (run.end == spec::RunEnd::connection_lost)
+    return "a session's backend ended and the run needed it again (for its next step, or for a reply that never "
+           "came), so the run stopped there as the tester stops; a spec must not use a session after ending its "
+           "backend";
   if (!run.canceled_steps.empty())
     return "step " + run.canceled_steps.front() + " neither completed nor waited for a lock within the step "
            "timeout and was cancelled (raise --step-timeout if it is only slow)";
@@ -172,8 +176,9 @@ void add_spec_command(CLI::App& app, const Selected& selected) {
   command->add_flag("-q,--quiet", o->quiet, "Print only mismatches (with --expected) and errors");
   command->footer(
       "Exit codes: 0 every spec matched an expected output (or, without --expected, ran to its end), 1 a "
-      "mismatch (or a setup failure, a cancelled step, mutually blocked steps), 2 usage (unreadable or "
-      "unparseable file), 3 infrastructure (no server, lost connection).\n"
+      "mismatch (or a setup failure, a cancelled step, mutually blocked steps, a step of a session whose "
+      "backend ended), 2 usage (unreadable or unparseable file), 3 infrastructure (no server, lost control "
+      "connection).\n"
       "Example: pgrace spec specs/lost-update.spec --expected expected/lost-update.out");
   command->callback([selected, o] { *selected = [o] { return run(*o); }; });
 }
