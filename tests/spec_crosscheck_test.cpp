@@ -95,6 +95,7 @@ const std::map<std::string, std::string> kLeftOut = {
     {"session_setup_fails", "a session's setup fails"},
     {"setup_fails", "a setup block fails"},
     {"teardown_fails", "teardown failures"},
+    {"terminated_backend", "a session's backend terminated by another session, session teardown failures"},
 };
 
 

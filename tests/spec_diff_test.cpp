@@ -97,7 +97,7 @@ TEST(SpecDiff, LoadNamesAnUnreadableFile) {
   } catch (const pgrace::Error& e) {
     EXPECT_EQ(e.code(), pgrace::ExitCode::usage);
     EXPECT_EQ(std::string(e.what()),
-              "/nonexistent/x.out: cannot open the expected output file: No such file or directory");
+              "/nonexistent/x.out: cannot open the expected output file: No such file or directory; check the path");
   }
 }
 

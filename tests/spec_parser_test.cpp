@@ -11,8 +11,11 @@
 // their number is bounded by a limit.
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pgrace/error.hpp"
@@ -214,14 +217,62 @@ TEST(SpecParser, EachMalformedFormIsOneLineWithLineAndColumn) {
   }
 }
 
+// A NUL or other control byte in the spec is shown escaped: the message is
+// neither cut at the NUL nor carries raw escape sequences to the terminal.
+TEST(SpecParser, ControlBytesInAnErrorAreEscaped) {
+  const std::pair<std::string, std::string> cases[] = {
+      {std::string("session s step a {x}\npermutation a ") + '\0' + " b",
+       "t.spec:2:15: unexpected character \"\\x00\"; names are identifiers or \"quoted\", and SQL goes between { "
+       "and }"},
+      {"session s step a {x} permutation \"\x1b[2J\"",
+       "t.spec:1:34: undefined step \"\\x1b[2J\" in permutation"},
+      {"session s step a {x} permutation \x7f",
+       "t.spec:1:34: unexpected character \"\\x7f\"; names are identifiers or \"quoted\", and SQL goes between { "
+       "and }"},
+  };
+  for (const auto& [text, error] : cases) {
+    SCOPED_TRACE(error);
+    try {
+      parse_spec(text, "t.spec");
+      ADD_FAILURE() << "parsed";
+    } catch (const pgrace::Error& e) {
+      EXPECT_EQ(std::string(e.what()), error);
+    }
+  }
+}
+
 TEST(SpecParser, LoadNamesAMissingFile) {
   try {
     load_spec("/nonexistent/x.spec");
     FAIL() << "loaded";
   } catch (const pgrace::Error& e) {
     EXPECT_EQ(e.code(), pgrace::ExitCode::usage);
-    EXPECT_EQ(std::string(e.what()), "/nonexistent/x.spec: not a readable spec file");
+    EXPECT_EQ(std::string(e.what()),
+              "/nonexistent/x.spec: cannot open the spec file: No such file or directory; check the path");
   }
+}
+
+// A directory, a FIFO without a writer and a device are refused at once,
+// unread, with one line naming the path and what to give instead.
+TEST(SpecParser, LoadRefusesWhatIsNoRegularFile) {
+  const std::string fifo = testing::TempDir() + "spec_parser_test_fifo_" + std::to_string(getpid());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::pair<std::string, std::string> cases[] = {
+      {"/tmp", "/tmp: is a directory, not a regular file; give the path of a regular spec file"},
+      {fifo, fifo + ": is a FIFO, not a regular file; give the path of a regular spec file"},
+      {"/dev/zero", "/dev/zero: is a device, not a regular file; give the path of a regular spec file"},
+  };
+  for (const auto& [path, error] : cases) {
+    SCOPED_TRACE(path);
+    try {
+      load_spec(path);
+      ADD_FAILURE() << "loaded";
+    } catch (const pgrace::Error& e) {
+      EXPECT_EQ(e.code(), pgrace::ExitCode::usage);
+      EXPECT_EQ(std::string(e.what()).rfind(error, 0), 0u) << e.what();
+    }
+  }
+  unlink(fifo.c_str());
 }
 
 std::vector<std::string> names(const Permutation& permutation) {
@@ -274,7 +325,7 @@ TEST(SpecPermutations, TooManyInterleavingsIsAUsageError) {
     EXPECT_EQ(e.code(), pgrace::ExitCode::usage);
     EXPECT_EQ(std::string(e.what()),
               "p.spec: its 2 sessions have 6 interleavings, more than the limit of 5; list the permutations to run "
-              "in the spec or raise the limit");
+              "in the spec or raise the limit with --max-permutations");
   }
 }
 

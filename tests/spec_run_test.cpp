@@ -10,7 +10,9 @@
 // deadlock whose victim is fixed by deadlock_timeout, the (*), (other) and
 // (other notices N) markers, application_name with the session's name, notices in setup blocks, between result tables
 // and before a wait, NOTIFY, multi-statement steps, NULLs and alignment,
-// setup and teardown failures, and a marker never released. --expected exits
+// setup and teardown failures, a marker never released, and a session whose
+// backend another session terminates (the run goes on without it until it
+// is needed again, as the tester's does). --expected exits
 // 0 on a match (with any of several alternatives) and 1 with a unified diff
 // against the closest otherwise; bad input exits 2 with one line naming the file and the fix,
 // before any server starts; a step that neither completes nor waits is
@@ -97,11 +99,14 @@ TEST_P(OwnSpec, PrintsExactlyTheTranscript) {
   EXPECT_EQ(run.out, read_text(out_path(name)));
   const bool setup_fails = name == "setup_fails" || name == "session_setup_fails";
   const bool blocked = name == "never_released";
-  EXPECT_EQ(run.exit_code, setup_fails || blocked ? 1 : 0) << run.err;
+  const bool lost = name == "terminated_backend";
+  EXPECT_EQ(run.exit_code, setup_fails || blocked || lost ? 1 : 0) << run.err;
   if (setup_fails) {
     EXPECT_THAT(run.err, HasSubstr("a setup block failed, so the run stopped there"));
   } else if (blocked) {
     EXPECT_THAT(run.err, HasSubstr("steps still blocked each other at a permutation's end"));
+  } else if (lost) {
+    EXPECT_THAT(run.err, HasSubstr("a session's backend ended and the run needed it again"));
   } else {
     EXPECT_EQ(run.err, "");
   }
@@ -131,7 +136,7 @@ TEST_F(SpecRun, HasTheSpecsItMeansToCheck) {
   const std::vector<std::string> expected = {
       "alignment", "all_interleavings", "application_name", "deadlock", "deadlock_order", "every_line",
       "lock_wait", "markers", "names", "never_released", "notices", "notify", "release_order", "results",
-      "session_setup_fails", "setup_fails", "teardown_fails"};
+      "session_setup_fails", "setup_fails", "teardown_fails", "terminated_backend"};
   EXPECT_EQ(own_specs(), expected);
 }
 
@@ -185,12 +190,16 @@ TEST_F(SpecRun, BadInputIsAUsageErrorOnOneLine) {
   TempDir tmp;
   const std::string broken = (tmp.path() / "broken.spec").string();
   write_text(broken, "session s\nstep a { SELECT 1; }\npermutation a b\n");
+  const std::string control = (tmp.path() / "control.spec").string();
+  write_text(control, std::string("session s step a {x} permutation \"\x1b[2J") + '\0' + "x\"");
+  const std::string fifo = (tmp.path() / "pipe.out").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   const std::string nowhere = "postgresql://nobody@127.0.0.1:1/none";
   struct Case {
     std::vector<std::string> args;
     std::string message;
   };
-  const std::vector<Case> cases = {
+  std::vector<Case> cases = {
       {{"spec", (tmp.path() / "missing.spec").string()}, "missing.spec"},
       {{"spec", broken}, "broken.spec:3:"},
       {{"spec", spec_path("deadlock"), "--expected", (tmp.path() / "missing.out").string()}, "missing.out"},
@@ -200,15 +209,33 @@ TEST_F(SpecRun, BadInputIsAUsageErrorOnOneLine) {
        "no --expected file for " + spec_path("deadlock")},
       {{"spec", spec_path("deadlock"), "--step-timeout", "0"}, "--step-timeout must be"},
       {{"spec"}, "no spec file given"},
+      // Not regular files: refused unread (a FIFO without a writer used to hang, a directory to be an
+      // internal error), as spec files and as expected files.
+      {{"spec", spec_path("deadlock"), "--expected", fifo},
+       fifo + ": is a FIFO, not a regular file; give the path of a regular expected output file"},
+      {{"spec", spec_path("deadlock"), "--expected", tmp.path().string()},
+       tmp.path().string() + ": is a directory, not a regular file; give the path of a regular expected output file"},
+      {{"spec", fifo}, fifo + ": is a FIFO, not a regular file; give the path of a regular spec file"},
+      {{"spec", tmp.path().string()}, tmp.path().string() + ": is a directory, not a regular file"},
+      {{"spec", "/dev/zero"}, "/dev/zero: is a device, not a regular file"},
+      // Control bytes in a parse error are escaped, not printed raw nor cut at a NUL.
+      {{"spec", control}, "control.spec:1:34: undefined step \"\\x1b[2J\\x00x\" in permutation"},
+      {{"spec", spec_path("all_interleavings"), "--max-permutations", "5"},
+       "its 2 sessions have 6 interleavings, more than the limit of 5; list the permutations to run in the spec "
+       "or raise the limit with --max-permutations"},
   };
+  for (const std::string bad : {"0", "-1", "1e3", "0x10", " 7", "", "18446744073709551616"})
+    cases.push_back({{"spec", spec_path("deadlock"), "--max-permutations", bad},
+                     "--max-permutations must be a whole number from 1 to 18446744073709551615, got '" + bad + "'"});
   for (Case c : cases) {
     c.args.insert(c.args.end(), {"--dsn", nowhere});
-    const RunResult run = run_pgrace(c.args);
+    const RunResult run = run_pgrace(c.args, {}, 20s);
     SCOPED_TRACE(c.args[1]);
     EXPECT_EQ(run.exit_code, 2) << run.err;
     EXPECT_THAT(run.err, StartsWith("pgrace: "));
     EXPECT_THAT(run.err, HasSubstr(c.message));
     EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+    EXPECT_EQ(run.err.find_first_of(std::string("\x1b\0", 2)), std::string::npos) << run.err;
     EXPECT_EQ(run.out, "");
   }
 }

@@ -170,6 +170,10 @@ TEST(SpecTranscript, EachEventKindPrintsItsLine) {
   EXPECT_EQ(t.record(ev::BlockFailed{Block::session_teardown, "s2", "ERROR:  c\n"}),
             "teardown of session s2 failed: ERROR:  c\n");
   EXPECT_EQ(t.record(ev::BlockFailed{Block::teardown, "", "ERROR:  d\n"}), "teardown failed: ERROR:  d\n");
+  EXPECT_EQ(t.record(ev::SendFailed{"b", "no connection to the server\n"}),
+            "failed to send query for step b: no connection to the server\n\n");
+  EXPECT_EQ(t.record(ev::InputFailed{"server closed the connection unexpectedly\n"}),
+            "PQconsumeInput failed: server closed the connection unexpectedly\n\n");
   EXPECT_EQ(t.text().rfind("Parsed test spec with 2 sessions\n\nstarting permutation: a w b\nstep a:", 0), 0u);
 }
 

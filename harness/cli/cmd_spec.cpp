@@ -15,11 +15,13 @@
 #include "spec/diff.hpp"
 #include "spec/runner.hpp"
 #include "spec/transcript.hpp"
+#include "run_common.hpp"
 
 namespace pgrace::cli {
 namespace {
 
-// Interleavings generated for a spec without permutations, at most.
+// Interleavings generated for a spec without permutations, at most, unless
+// --max-permutations says otherwise.
 constexpr std::uint64_t kMaxPermutations = 100000;
 
 struct SpecOptions {
@@ -27,6 +29,7 @@ struct SpecOptions {
   std::vector<std::string> expected;
   std::optional<std::string> dsn;
   long step_timeout_ms = 60000;
+  std::optional<std::string> max_permutations;  // as given; parsed by load_jobs
   bool quiet = false;
 };
 
@@ -67,10 +70,12 @@ std::vector<SpecJob> load_jobs(const SpecOptions& o) {
   if (o.files.empty()) throw usage_error("no spec file given: pgrace spec FILE.spec... (see pgrace spec --help)");
   if (o.step_timeout_ms < 1 || o.step_timeout_ms > 86400000)
     throw usage_error("--step-timeout must be between 1 and 86400000 (milliseconds)");
+  const std::uint64_t limit =
+      o.max_permutations ? parse_positive_count("--max-permutations", *o.max_permutations) : kMaxPermutations;
   std::vector<SpecJob> jobs;
   for (const std::string& file : o.files) {
     SpecJob job{spec::load_spec(file), {}, {}};
-    job.permutations = spec::permutations_to_run(job.spec, kMaxPermutations);
+    job.permutations = spec::permutations_to_run(job.spec, limit);
     jobs.push_back(std::move(job));
   }
   assign_expected(jobs, o.expected);
@@ -84,6 +89,10 @@ std::string run_problem(const spec::SpecRun& run) {
   if (run.end == spec::RunEnd::session_stuck)
     return "a step's session stayed busy with an earlier step for twice the step timeout, so the permutation "
            "could not go on (check its order and markers)";
+  if (run.end == spec::RunEnd::connection_lost)
+    return "a session's backend ended and the run needed it again (for its next step, or for a reply that never "
+           "came), so the run stopped there as the tester stops; a spec must not use a session after ending its "
+           "backend";
   if (!run.canceled_steps.empty())
     return "step " + run.canceled_steps.front() + " neither completed nor waited for a lock within the step "
            "timeout and was cancelled (raise --step-timeout if it is only slow)";
@@ -160,11 +169,16 @@ void add_spec_command(CLI::App& app, const Selected& selected) {
                       "Cancel a step that neither completes nor waits for a lock within this many ms "
                       "(default 60000; isolationtester's is 300 s); the run fails")
       ->capture_default_str();
+  command->add_option("--max-permutations", o->max_permutations,
+                      "Run a spec without permutations only if it has at most this many interleavings (default "
+                      "100000; each one runs, so raise it with care)")
+      ->type_name("N");
   command->add_flag("-q,--quiet", o->quiet, "Print only mismatches (with --expected) and errors");
   command->footer(
       "Exit codes: 0 every spec matched an expected output (or, without --expected, ran to its end), 1 a "
-      "mismatch (or a setup failure, a cancelled step, mutually blocked steps), 2 usage (unreadable or "
-      "unparseable file), 3 infrastructure (no server, lost connection).\n"
+      "mismatch (or a setup failure, a cancelled step, mutually blocked steps, a step of a session whose "
+      "backend ended), 2 usage (unreadable or unparseable file), 3 infrastructure (no server, lost control "
+      "connection).\n"
       "Example: pgrace spec specs/lost-update.spec --expected expected/lost-update.out");
   command->callback([selected, o] { *selected = [o] { return run(*o); }; });
 }

@@ -12,18 +12,18 @@ namespace {
 
 std::string key_of(const std::string& option_item) { return option_item.substr(0, option_item.find('=')); }
 
-std::size_t parse_max_schedules(const std::string& text) {
+}  // namespace
+
+std::size_t parse_positive_count(const std::string& option, const std::string& text) {
   std::size_t n = 0;
   const char* end = text.data() + text.size();
   const auto [at, error] = std::from_chars(text.data(), end, n);
   if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || error != std::errc() ||
       at != end || n < 1)
-    throw usage_error("--max-schedules must be a whole number from 1 to " +
+    throw usage_error(option + " must be a whole number from 1 to " +
                       std::to_string(std::numeric_limits<std::size_t>::max()) + ", got '" + text + "'");
   return n;
 }
-
-}  // namespace
 
 PreparedScenarios make_scenarios(const std::vector<const ScenarioDefinition*>& selected,
                                  const std::vector<std::string>& option_items, const RunSettings& settings) {
@@ -124,7 +124,7 @@ void apply_exploration_options(const ExplorationOptions& options, RunSettings& s
   if (options.budget && !(*options.budget >= 0.1 && *options.budget <= kMaxBudget))
     throw usage_error("--budget must be between 0.1 and 2592000 seconds (30 days)");
   if (options.step_timeout_ms < 1) throw usage_error("--step-timeout must be at least 1 (milliseconds)");
-  if (options.max_schedules) settings.max_schedules = parse_max_schedules(*options.max_schedules);
+  if (options.max_schedules) settings.max_schedules = parse_positive_count("--max-schedules", *options.max_schedules);
   settings.max_switches = options.max_switches;
   settings.budget_s = options.budget;
   settings.step_timeout = std::chrono::milliseconds(options.step_timeout_ms);

@@ -39,6 +39,11 @@ struct ReportOptions {
 };
 void add_report_options(CLI::App& command, ReportOptions& options);
 
+// The value of a count option such as --max-schedules, given as text (CLI11
+// would wrap "-1" around): a whole number from 1 to SIZE_MAX in decimal
+// digits only. Throws pgrace::Error (usage) naming `option` otherwise.
+std::size_t parse_positive_count(const std::string& option, const std::string& text);
+
 // Interleave mode's --max-schedules, --max-switches, --budget and
 // --step-timeout, as given.
 struct ExplorationOptions {

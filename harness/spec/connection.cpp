@@ -38,14 +38,10 @@ void SpecConnection::forward_notice(void* self, const char* message) {
 }
 
 PgResult SpecConnection::exec(const std::string& sql) {
-  PgResult result(PQexec(connection_.get(), sql.c_str()), &PQclear);
-  if (!result) throw lost("running SQL");
-  return result;
+  return PgResult(PQexec(connection_.get(), sql.c_str()), &PQclear);
 }
 
-void SpecConnection::send(const std::string& sql) {
-  if (!PQsendQuery(connection_.get(), sql.c_str())) throw lost("sending a step");
-}
+bool SpecConnection::send(const std::string& sql) { return PQsendQuery(connection_.get(), sql.c_str()) == 1; }
 
 bool SpecConnection::wait_readable(std::chrono::milliseconds timeout) const {
   pollfd fd{PQsocket(connection_.get()), POLLIN, 0};
@@ -55,9 +51,7 @@ bool SpecConnection::wait_readable(std::chrono::milliseconds timeout) const {
   return ready > 0;
 }
 
-void SpecConnection::consume_input() {
-  if (!PQconsumeInput(connection_.get())) throw lost("reading from the server");
-}
+bool SpecConnection::consume_input() { return PQconsumeInput(connection_.get()) == 1; }
 
 bool SpecConnection::cancel() {
   std::unique_ptr<PGcancel, decltype(&PQfreeCancel)> request(PQgetCancel(connection_.get()), &PQfreeCancel);

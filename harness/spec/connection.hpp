@@ -38,17 +38,19 @@ class SpecConnection {
   // The backend's process id.
   int pid() const { return PQbackendPID(connection_.get()); }
 
-  // PQexec: the last result of `sql` (never null).
+  // PQexec: the last result of `sql`, or null when it could not be sent
+  // (the connection is gone; PQerrorMessage says why). PQresultStatus of
+  // null is PGRES_FATAL_ERROR, as the tester relies on.
   PgResult exec(const std::string& sql);
-  // Sends `sql` without waiting (PQsendQuery). Throws the lost-connection
-  // error if it cannot be sent.
-  void send(const std::string& sql);
+  // Sends `sql` without waiting (PQsendQuery); false when it could not be
+  // sent (the connection is gone; PQerrorMessage says why).
+  bool send(const std::string& sql);
   // Waits up to `timeout` for data from the server; true when some came
   // (call consume_input() then).
   bool wait_readable(std::chrono::milliseconds timeout) const;
-  // Reads what the server sent (PQconsumeInput). Throws the lost-connection
-  // error when the connection broke.
-  void consume_input();
+  // Reads what the server sent (PQconsumeInput); false when the connection
+  // broke (its backend ended: PQerrorMessage says how).
+  bool consume_input();
   // Asks the server to cancel the statement running here; false when the
   // request could not be delivered.
   bool cancel();

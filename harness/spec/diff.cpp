@@ -1,13 +1,9 @@
 #include "spec/diff.hpp"
 
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
-#include <fstream>
-#include <iterator>
 #include <stdexcept>
 
-#include "pgrace/error.hpp"
+#include "spec/spec.hpp"
 
 namespace pgrace::spec {
 namespace {
@@ -137,13 +133,7 @@ std::string format_hunks(const Lines& a, const Lines& b, const std::vector<Edit>
 
 }  // namespace
 
-Expected load_expected(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw usage_error(path + ": cannot open the expected output file: " + std::strerror(errno));
-  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (in.bad()) throw usage_error(path + ": cannot read the expected output file: " + std::strerror(errno));
-  return {path, std::move(text)};
-}
+Expected load_expected(const std::string& path) { return {path, read_input_file(path, "expected output file")}; }
 
 std::string unified_diff(const std::string& before, const std::string& after, const std::string& before_label,
                          const std::string& after_label) {

@@ -18,7 +18,8 @@ struct Expected {
 };
 
 // Reads the expected output file at `path`. Throws pgrace::Error (usage)
-// naming the file when it cannot be read.
+// naming the file when it cannot be read or is no regular file (see
+// read_input_file in spec.hpp).
 Expected load_expected(const std::string& path);
 
 struct Comparison {

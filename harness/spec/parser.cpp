@@ -1,11 +1,12 @@
 // The grammar of isolation spec files (see spec.hpp) and the checks the
 // isolationtester makes before it runs anything.
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <map>
 #include <utility>
@@ -13,6 +14,7 @@
 #include "pgrace/error.hpp"
 #include "spec/spec.hpp"
 #include "spec/scanner.hpp"
+#include "server/unique_fd.hpp"
 
 namespace pgrace::spec {
 namespace {
@@ -185,19 +187,30 @@ class Parser {
 
 Spec parse_spec(const std::string& text, const std::string& file) { return Parser(text, file).parse(); }
 
-Spec load_spec(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw usage_error(path + ": not a readable spec file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw usage_error(path + ": cannot open the spec file: " + std::strerror(errno));
-  std::string text;
-  try {
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  } catch (const std::exception&) {  // a read error inside the stream buffer (e.g. /proc/self/mem)
-    throw usage_error(path + ": cannot read the spec file: " + std::strerror(errno));
+Spec load_spec(const std::string& path) { return parse_spec(read_input_file(path, "spec file"), path); }
+
+std::string read_input_file(const std::string& path, const std::string& kind) {
+  const std::string named = detail::printable(path) + ": ";
+  // O_NONBLOCK: opening a FIFO without a writer returns at once (and is refused below).
+  const pgrace::detail::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0)
+    throw usage_error(named + "cannot open the " + kind + ": " + std::strerror(errno) + "; check the path");
+  if (!S_ISREG(st.st_mode)) {
+    const char* what = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "a device";
+    const char* why = S_ISDIR(st.st_mode) ? "" : " (pgrace spec reads none: it could wait for a writer or never end)";
+    throw usage_error(named + "is " + what + ", not a regular file; give the path of a regular " + kind + why);
   }
-  if (in.bad()) throw usage_error(path + ": cannot read the spec file: " + std::strerror(errno));
-  return parse_spec(text, path);
+  std::string text;
+  char buffer[65536];
+  for (ssize_t got = 0; (got = ::read(fd.get(), buffer, sizeof buffer)) != 0;) {
+    if (got > 0) text.append(buffer, static_cast<std::size_t>(got));
+    else if (errno != EINTR) throw usage_error(named + "cannot read the " + kind + ": " + std::strerror(errno));
+  }
+  return text;
 }
 
 }  // namespace pgrace::spec

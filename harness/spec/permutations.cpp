@@ -56,7 +56,7 @@ std::vector<Permutation> permutations_to_run(const Spec& spec, std::uint64_t lim
   if (count > limit) {
     throw usage_error(spec.file + ": its " + std::to_string(spec.sessions.size()) + " sessions have " +
                       std::to_string(count) + " interleavings, more than the limit of " + std::to_string(limit) +
-                      "; list the permutations to run in the spec or raise the limit");
+                      "; list the permutations to run in the spec or raise the limit with --max-permutations");
   }
   std::vector<Permutation> permutations;
   for (const SessionOrder& order : interleavings(steps_per_session(spec), count, 0)) {

@@ -82,9 +82,34 @@ std::optional<StepResult> to_step_result(PGconn* connection, const PGresult& res
   }
 }
 
+// What the tester's blocking PQgetResult returns when the connection breaks
+// under it: libpq's error result. Here PQconsumeInput met the break first and
+// closed the socket, so PQgetResult also complains of the closed socket: that
+// addition to libpq's error text is cut off the result.
+std::optional<StepResult> result_after_loss(PGconn* connection) {
+  const std::string before = PQerrorMessage(connection);
+  const PgResult result(PQgetResult(connection), &PQclear);
+  if (!result) return std::nullopt;
+  std::optional<StepResult> printed = to_step_result(connection, *result);
+  const std::string after = PQerrorMessage(connection);
+  auto* error = printed ? std::get_if<SqlError>(&*printed) : nullptr;
+  if (error && after.size() > before.size() && after.compare(0, before.size(), before) == 0) {
+    const std::string added = after.substr(before.size());
+    std::string& message = error->message;
+    if (message.size() >= added.size() && message.compare(message.size() - added.size(), added.size(), added) == 0)
+      message.erase(message.size() - added.size());
+  }
+  return printed;
+}
+
 int whole_seconds(Clock::duration elapsed) {
   return static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(elapsed).count());
 }
+
+// The tester exits here: the permutation ends with `end`.
+struct Stopped {
+  RunEnd end;
+};
 
 class Engine {
  public:
@@ -94,6 +119,7 @@ class Engine {
   const std::vector<std::string>& canceled() const { return canceled_; }
 
  private:
+  RunEnd run_steps(const Permutation& permutation);
   void connect(const std::string& dsn);
   void prepare_wait_query();
   void record(const Event& event);
@@ -109,8 +135,9 @@ class Engine {
   bool report_waiting(const Running& running, unsigned flags);
   bool blocked_on_lock(const SessionLink& link);
   bool held_by_marker(const Running& running) const;
+  void read_input(const SessionLink& link);
   void enforce_timeout(const Running& running, StepTimer& timer);
-  PgResult next_result(const Running& running, StepTimer& timer);
+  bool await_result(const Running& running, StepTimer& timer);
   void complete(Running& running, StepTimer& timer);
   void report_notifies(const Running& running);
   SessionLink& link_of(const Running& running) { return sessions_[running.ref.session]; }
@@ -170,6 +197,14 @@ std::vector<Running> Engine::resolve(const Permutation& permutation) const {
 }
 
 RunEnd Engine::run(const Permutation& permutation) {
+  try {
+    return run_steps(permutation);
+  } catch (const Stopped& stopped) {
+    return stopped.end;
+  }
+}
+
+RunEnd Engine::run_steps(const Permutation& permutation) {
   std::vector<Running> steps = resolve(permutation);
   event::PermutationStarted started;
   for (const PermutationStep& step : permutation.steps) started.steps.push_back(step.name);
@@ -250,7 +285,10 @@ void Engine::report_stuck(const Running& earlier, Clock::duration waited) {
 
 void Engine::send(Running& running) {
   SessionLink& link = link_of(running);
-  link.connection->send(spec_.sessions[running.ref.session].steps[running.ref.step].sql);
+  if (!link.connection->send(spec_.sessions[running.ref.session].steps[running.ref.step].sql)) {
+    record(event::SendFailed{name_of(running), PQerrorMessage(link.connection->get())});
+    throw Stopped{RunEnd::connection_lost};
+  }
   link.active = &running;
   for (const Blocker& blocker : running.step->blockers) {
     const int base = blocker.kind == BlockerKind::notices
@@ -272,11 +310,11 @@ bool Engine::try_complete(Running& running, unsigned flags) {
   StepTimer timer;
   while (PQisBusy(connection)) {
     if (link.connection->wait_readable(kPollInterval)) {
-      link.connection->consume_input();
+      read_input(link);
       continue;
     }
     if ((flags & kNonBlock) && blocked_on_lock(link)) {
-      link.connection->consume_input();  // notices may have come while we asked
+      read_input(link);  // notices may have come while we asked
       if (!PQisBusy(connection)) break;
       return report_waiting(running, flags);
     }
@@ -335,6 +373,14 @@ bool Engine::held_by_marker(const Running& running) const {
   return false;
 }
 
+// PQconsumeInput on a running step's connection. When it fails (the
+// connection broke before a complete reply), the tester reports it and exits.
+void Engine::read_input(const SessionLink& link) {
+  if (link.connection->consume_input()) return;
+  record(event::InputFailed{PQerrorMessage(link.connection->get())});
+  throw Stopped{RunEnd::connection_lost};
+}
+
 void Engine::enforce_timeout(const Running& running, StepTimer& timer) {
   const auto elapsed = Clock::now() - timer.start;
   if (elapsed > limits_.step_timeout && !timer.canceled && link_of(running).connection->cancel()) {
@@ -348,22 +394,32 @@ void Engine::enforce_timeout(const Running& running, StepTimer& timer) {
                                " s after it started, though it was cancelled: the server does not respond");
 }
 
-// PQgetResult without blocking forever: a later statement of the step may
-// still run (or wait for a lock).
-PgResult Engine::next_result(const Running& running, StepTimer& timer) {
+// Waits until PQgetResult would not block, without waiting forever: a later
+// statement of the step may still run (or wait for a lock). False when the
+// connection broke meanwhile.
+bool Engine::await_result(const Running& running, StepTimer& timer) {
   SpecConnection& connection = *link_of(running).connection;
   while (PQisBusy(connection.get())) {
-    if (connection.wait_readable(kPollInterval)) connection.consume_input();
-    else enforce_timeout(running, timer);
+    if (!connection.wait_readable(kPollInterval)) enforce_timeout(running, timer);
+    else if (!connection.consume_input()) return false;
   }
-  return PgResult(PQgetResult(connection.get()), &PQclear);
+  return true;
 }
 
+// Reports the step's results as the tester's PQgetResult loop reads them.
 void Engine::complete(Running& running, StepTimer& timer) {
   record(event::StepCompleted{name_of(running), {}});
   PGconn* connection = link_of(running).connection->get();
-  while (const PgResult result = next_result(running, timer)) {
-    if (auto printed = to_step_result(connection, *result)) record(event::StepOutput{{*printed}});
+  for (;;) {
+    std::optional<StepResult> printed;
+    if (await_result(running, timer)) {
+      const PgResult result(PQgetResult(connection), &PQclear);
+      if (!result) break;
+      printed = to_step_result(connection, *result);
+    } else {
+      printed = result_after_loss(connection);  // libpq is idle then: the next PQgetResult gives none
+    }
+    if (printed) record(event::StepOutput{{*printed}});
   }
   report_notifies(running);
   link_of(running).active = nullptr;

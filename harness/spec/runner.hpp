@@ -20,7 +20,12 @@
 //     already waiting, again while markers are released by completions or
 //     notices;
 //   - at the end: wait for the steps still waiting, then the sessions'
-//     teardowns and the spec's teardown (failures printed, the run goes on).
+//     teardowns and the spec's teardown (failures printed, the run goes on);
+//   - a session whose backend ends (terminated by another session, say)
+//     completes its running step with the errors libpq reports, and the run
+//     goes on without it; it stops when that session's next step cannot be
+//     sent, or when its connection breaks before any reply (see
+//     spec_transcript.hpp).
 // A step that neither completes nor is seen waiting within the step timeout
 // is cancelled, as the tester cancels it after 300 s.
 
@@ -46,6 +51,7 @@ enum class RunEnd {
   setup_failed,      // a setup block failed: the tester stops there
   mutually_blocked,  // steps still waited for each other at a permutation's end: the tester stops there
   session_stuck,     // a step's session stayed busy with an earlier step: the tester stops there
+  connection_lost,   // a step's connection was gone when it was due, or broke before its reply: the tester stops
 };
 
 struct SpecRun {
@@ -60,8 +66,9 @@ using TranscriptSink = std::function<void(const std::string& text)>;
 // database at `dsn`, which should be empty: the spec's setup makes what it
 // needs. Records every event to `transcript` and passes each piece of text to
 // `sink` when it is set. Single-threaded; returns when the run has ended.
-// Throws pgrace::Error (infrastructure) when a connection cannot be opened
-// or breaks, or a cancelled step does not end.
+// Throws pgrace::Error (infrastructure) when a connection cannot be opened,
+// the control connection breaks, or a cancelled step does not end; a
+// session's connection breaking is reported as the tester reports it.
 SpecRun run_spec(const Spec& spec, const std::vector<Permutation>& permutations, const std::string& dsn,
                  Transcript& transcript, const TranscriptSink& sink, const RunLimits& limits);
 

@@ -46,10 +46,25 @@ std::string describe(const Lexeme& lexeme) {
   }
 }
 
+std::string printable(const std::string& text) {
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      out += std::string("\\x") + hex[byte >> 4] + hex[byte & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 Scanner::Scanner(std::string_view text, std::string file) : text_(text), file_(std::move(file)) {}
 
 void Scanner::fail(const Position& at, const std::string& message) const {
-  throw usage_error(file_ + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " + message);
+  throw usage_error(
+      printable(file_ + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " + message));
 }
 
 char Scanner::peek(std::size_t ahead) const {

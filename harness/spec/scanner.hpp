@@ -36,6 +36,10 @@ struct Lexeme {
 // How a lexeme reads in an error message: `"step"`, `end of file`, ...
 std::string describe(const Lexeme& lexeme);
 
+// `text` with every control byte (below 0x20, and 0x7f) written as \xNN, so
+// that an error message stays one line and is not cut at a NUL byte.
+std::string printable(const std::string& text);
+
 class Scanner {
  public:
   // `text` must outlive the scanner; `file` names it in error messages.
@@ -47,7 +51,8 @@ class Scanner {
   // starts no token.
   Lexeme next();
 
-  // A usage error `file:line:column: message` at `at`.
+  // A usage error `file:line:column: message` at `at`, its control bytes
+  // escaped (see printable).
   [[noreturn]] void fail(const Position& at, const std::string& message) const;
 
  private:

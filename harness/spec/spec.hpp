@@ -91,8 +91,15 @@ struct Spec {
 Spec parse_spec(const std::string& text, const std::string& file);
 
 // Reads and parses the spec file at `path`; an unreadable file is a usage
-// error naming it.
+// error naming it (see read_input_file).
 Spec load_spec(const std::string& path);
+
+// The whole contents of the regular file at `path`, an input of `pgrace
+// spec`; `kind` names it in messages ("spec file"). Throws pgrace::Error
+// (usage), one line naming the path and the fix, when it is missing,
+// unreadable, a directory, or a FIFO, socket or device (which may never end
+// or wait forever for a writer): those are refused without reading them.
+std::string read_input_file(const std::string& path, const std::string& kind);
 
 // A step's place in the spec: sessions[session].steps[step].
 struct StepRef {

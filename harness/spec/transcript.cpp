@@ -87,6 +87,15 @@ std::string Transcript::render(const event::SessionStuck& stuck) {
   return text + "\n";
 }
 
+std::string Transcript::render(const event::SendFailed& failed) {
+  sql_of(failed.step);
+  return "failed to send query for step " + failed.step + ": " + failed.message + "\n";
+}
+
+std::string Transcript::render(const event::InputFailed& failed) {
+  return "PQconsumeInput failed: " + failed.message + "\n";
+}
+
 std::string Transcript::render(const event::Notice& notice) { return notice.session + ": " + notice.text; }
 
 std::string Transcript::render(const event::BlockRows& rows) { return format_result_set(rows.rows); }

@@ -32,6 +32,15 @@
 //     permutation ends, or a session still busy with an earlier step for
 //     twice the step timeout when its next step is due, stop the run with
 //     lines saying so;
+//   - a session whose backend ends (pg_terminate_backend from another
+//     session, or its own FATAL error) completes its running step with the
+//     error the server sent, then libpq's error for the closed connection
+//     (whole, "server closed the connection unexpectedly ..."); the other
+//     sessions go on. The dead session's setup and teardown then fail as
+//     blocks fail ("no connection to the server"), and its next step stops
+//     the run with "failed to send query for step NAME: " and libpq's
+//     message; a connection that breaks before the server said anything
+//     stops it with "PQconsumeInput failed: " and libpq's message;
 //   - setup and teardown blocks print only the table of their last result
 //     set (what PQexec returns), and their failures as
 //     "setup failed: ", "setup of session NAME failed: ",
@@ -122,6 +131,17 @@ struct SessionStuck {
   int seconds = 0;
   std::vector<std::string> active;
 };
+// A step could not be sent: its session's connection is gone; `message` is
+// libpq's (PQerrorMessage). The tester stops.
+struct SendFailed {
+  std::string step;
+  std::string message;
+};
+// Reading a running step's connection failed: it broke before a complete
+// reply came; `message` is libpq's (PQerrorMessage). The tester stops.
+struct InputFailed {
+  std::string message;
+};
 // A setup or teardown block's result set (only its last one).
 struct BlockRows {
   ResultSet rows;
@@ -138,7 +158,7 @@ struct BlockFailed {
 
 using Event = std::variant<event::PermutationStarted, event::StepWaiting, event::StepCompleted, event::StepOutput,
                            event::StepCanceled, event::Notify, event::MutuallyBlocked, event::SessionStuck,
-                           event::Notice,
+                           event::SendFailed, event::InputFailed, event::Notice,
                            event::BlockRows, event::BlockFailed>;
 
 // The text PQprint() writes for a result set with the options the tester
@@ -173,6 +193,8 @@ class Transcript {
   std::string render(const event::Notify& notify);
   std::string render(const event::MutuallyBlocked& blocked);
   std::string render(const event::SessionStuck& stuck);
+  std::string render(const event::SendFailed& failed);
+  std::string render(const event::InputFailed& failed);
   std::string render(const event::Notice& notice);
   std::string render(const event::BlockRows& rows);
   std::string render(const event::BlockFailed& failed);

@@ -104,17 +104,6 @@ UniqueFd connect_tcp(const ServerAddress& address, int stop_fd, std::chrono::mil
 
 }  // namespace
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) close(fd_);
-    fd_ = other.release();
-  }
-  return *this;
-}
-
-UniqueFd::~UniqueFd() {
-  if (fd_ >= 0) close(fd_);
-}
 
 ServerAddress server_address(const std::string& dsn) {
   validate_dsn(dsn);

@@ -1,35 +1,14 @@
 #pragma once
-// Sockets for the wire proxy: an owning file descriptor, where the server
+// Sockets for the wire proxy: where the server
 // is (read from a connection string, as libpq would), connecting to it, and
 // the proxy's listening unix socket. Internal to pgrace.
 
 #include <chrono>
 #include <string>
 
+#include "server/unique_fd.hpp"
+
 namespace pgrace::detail {
-
-// Owns a file descriptor; closes it on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept;
-  ~UniqueFd();
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  int release() {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // Where a server listens: a unix socket file, or a TCP host (name or
 // address) and port.
