@@ -1,10 +1,11 @@
 #!/bin/sh
-# Installs the Debian packages pgrace needs, if any are missing. Idempotent:
+# Installs the Debian packages pgrace needs (and ccache, which lets the test
+# builds share their compilations of pgrace), if any are missing. Idempotent:
 # when everything is there it only says so.
 set -eu
 
 packages="g++ cmake make pkg-config libpq-dev libpqxx-dev libboost-thread-dev libcli11-dev
-nlohmann-json3-dev libgtest-dev libbenchmark-dev postgresql python3-jsonschema jq"
+nlohmann-json3-dev libgtest-dev libbenchmark-dev postgresql python3-jsonschema jq ccache"
 
 missing=""
 for p in $packages; do

@@ -12,7 +12,11 @@
 # reproducer, the fixed one holds in every order up to 3 switches) and the
 # example's ctest. Builds are warning-free or fail (-Wall -Wextra -Werror).
 # Prints the time of each step, from configure to the first run. Uses ccache
-# when it is installed. Safe to run twice: every step starts from an empty directory.
+# when it is installed: pgrace's sources compile with the main build's flags
+# (scripts/common.sh), so after ./scripts/build.sh (or test-pqxx7.sh's build,
+# for its libpqxx) their compilations are cache hits; each way still
+# configures and builds pgrace from this checkout in its own build tree.
+# Safe to run twice: every step starts from an empty directory.
 # Arguments go to every cmake configure, e.g. for a libpqxx 7 built with C++20:
 #   PKG_CONFIG_PATH=<prefix>/lib/pkgconfig scripts/test-example.sh -DCMAKE_CXX_STANDARD=20
 set -eu
@@ -20,10 +24,7 @@ extra_args="$*"  # words without spaces
 cd "$(dirname "$0")/.."
 root=$(pwd)
 ./scripts/setup.sh
-
-jobs=$(nproc)
-launcher=""
-if command -v ccache >/dev/null 2>&1; then launcher="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"; fi
+. ./scripts/common.sh
 export PGRACE_REQUIRE_SERVER=1  # the gtest programs fail, rather than skip, without PostgreSQL
 
 now() { date +%s.%N; }
@@ -40,7 +41,7 @@ configure() {
   rm -rf "$dir"
   mkdir -p "$dir"
   # shellcheck disable=SC2086
-  cmake -S "$src" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS=-Wall -Wextra -Werror" \
+  cmake -S "$src" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS=$strict_flags" \
     $launcher $extra_args "$@" >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; fail "configuring $src failed"; }
 }
 
@@ -72,7 +73,7 @@ explore_transfers() {
     || { cat "$1/explore-locked.txt"; fail "$1/bank_pgrace explore bank.transfer.locked did not explore every execution"; }
 }
 
-run_ctest() { (cd "$1" && ctest --output-on-failure --timeout 300) || fail "ctest in $1 failed"; }
+example_ctest() { run_ctest "$1" 300 || fail "ctest in $1 failed"; }
 
 echo "== 1. examples/ with FetchContent (build-example-fetch/)"
 start=$(now)
@@ -90,7 +91,7 @@ if (cd build-example-fetch && ctest -N) | grep 'Test *#' | grep -v ' Transfer\.'
   fail "the example's ctest lists tests that are not its own"
 fi
 explore_transfers build-example-fetch
-run_ctest build-example-fetch
+example_ctest build-example-fetch
 
 echo "== 2. pgrace installed, examples/ with find_package (build-example-install/)"
 rm -rf build-example-install
@@ -107,13 +108,13 @@ build build-example-install/bank
 first_run build-example-install/bank
 package_time=$(since "$start")
 explore_transfers build-example-install/bank
-run_ctest build-example-install/bank
+example_ctest build-example-install/bank
 
 echo "== 3. add_subdirectory consumer (build-example-consumer/)"
 start=$(now)
 configure tests/consumer build-example-consumer
 build build-example-consumer
-run_ctest build-example-consumer
+example_ctest build-example-consumer
 consumer_time=$(since "$start")
 
 echo "test-example: all passed. From an empty build directory to the first run:"

@@ -26,11 +26,8 @@ if [ -z "$tarball" ]; then
 fi
 top=$repo/build-pqxx7
 prefix=$top/prefix
-jobs=$(nproc)
-launcher=""
-if command -v ccache >/dev/null 2>&1; then launcher="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"; fi
-
 ./scripts/setup.sh
+. ./scripts/common.sh
 
 if [ ! -r "$tarball" ]; then
   echo "test-pqxx7: $tarball not found; set PGRACE_PQXX7_TARBALL to the libpqxx-7.8.1.tar.gz path" >&2
@@ -40,9 +37,8 @@ fi
 # The stamp holds the tarball's checksum, written only after a complete install:
 # an interrupted run or another tarball starts libpqxx over.
 sum=$(sha256sum "$tarball" | cut -d' ' -f1)
-if [ "$(cat "$prefix/.stamp" 2>/dev/null || true)" != "$sum" ]; then
+build_libpqxx() {
   echo "test-pqxx7: building libpqxx from $tarball"
-  start=$(date +%s)
   rm -rf "$top/libpqxx-src" "$top/libpqxx-build" "$prefix" "$top/pgrace"  # pgrace: its cached pkg-config results
   mkdir -p "$top/libpqxx-src"
   tar -xzf "$tarball" -C "$top/libpqxx-src" --strip-components=1
@@ -53,7 +49,9 @@ if [ "$(cat "$prefix/.stamp" 2>/dev/null || true)" != "$sum" ]; then
   cmake --build "$top/libpqxx-build" -j "$jobs"
   cmake --install "$top/libpqxx-build" >/dev/null
   echo "$sum" >"$prefix/.stamp"
-  echo "test-pqxx7: libpqxx built in $(($(date +%s) - start)) s"
+}
+if [ "$(cat "$prefix/.stamp" 2>/dev/null || true)" != "$sum" ]; then
+  stage "libpqxx 7.8.1" build_libpqxx
 fi
 
 # PKG_CONFIG_PATH finds the prefix now; CMAKE_PREFIX_PATH (cached) keeps
@@ -61,7 +59,7 @@ fi
 PKG_CONFIG_PATH=$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 export PKG_CONFIG_PATH
 # shellcheck disable=SC2086
-cmake -S "$repo" -B "$top/pgrace" $launcher -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S "$repo" -B "$top/pgrace" $launcher -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS=$strict_flags" \
   -DCMAKE_CXX_STANDARD=20 -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 version=$(cat "$top/libpqxx-src/VERSION")
 found=$(sed -n 's/^PGRACE_PQXX_libpqxx_VERSION:INTERNAL=//p' "$top/pgrace/CMakeCache.txt")
@@ -69,9 +67,7 @@ if [ "$found" != "$version" ]; then
   echo "test-pqxx7: pgrace was configured with libpqxx $found, not the one in $prefix" >&2
   exit 3
 fi
-start=$(date +%s)
-cmake --build "$top/pgrace" -j "$jobs"
-echo "test-pqxx7: pgrace built against libpqxx $found in $(($(date +%s) - start)) s"
+stage "build (libpqxx 7)" cmake --build "$top/pgrace" -j "$jobs"
 
 # The static library leaves its version-check symbol (check_pqxx_version_7_8)
 # in the binary, and no shared libpqxx in the loader's list.
@@ -81,11 +77,11 @@ if ! nm "$top/pgrace/pgrace" | grep -q "$check" || ldd "$top/pgrace/pgrace" | gr
   exit 3
 fi
 
-(cd "$top/pgrace" && ctest --output-on-failure --timeout 600 "$@")
+stage "ctest (libpqxx 7)" run_ctest "$top/pgrace" 600 "$@"
 
 # The example user project against the same libpqxx, the three ways
 # (FetchContent, installed package, add_subdirectory). Skipped when arguments
 # narrow the run to some tests.
 if [ $# -eq 0 ]; then
-  ./scripts/test-example.sh -DCMAKE_CXX_STANDARD=20
+  stage "example (libpqxx 7)" ./scripts/test-example.sh -DCMAKE_CXX_STANDARD=20
 fi

@@ -23,6 +23,7 @@
 #include "pgrace/connection.hpp"
 #include "pgrace/outcome.hpp"
 #include "pgrace/server.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -286,8 +287,11 @@ TEST_F(LeasePoolTest, BrokenAndLeasedConnectionsNameTheirSlotAndHolder) {
   EXPECT_EQ(leased[0].holder, 3);
   EXPECT_EQ(leased[0].backend_pid, pid);
   EXPECT_TRUE(pool->broken_connections().empty());
-  pqxx::nontransaction(*control()).exec("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
-  std::this_thread::sleep_for(100ms);
+  auto admin = control();
+  pqxx::nontransaction(*admin).exec("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+  ASSERT_TRUE(pgrace::test::eventually([&] {
+    return pqxx::nontransaction(*admin).exec("SELECT 1 FROM pg_stat_activity WHERE pid = " + std::to_string(pid)).empty();
+  })) << "backend " << pid << " outlived pg_terminate_backend";
   EXPECT_ANY_THROW(pqxx::nontransaction(*a).exec("SELECT 1"));
   const auto broken = pool->broken_connections();
   ASSERT_EQ(broken.size(), 1u);
