@@ -55,8 +55,11 @@ Progress sample(long done = 1200) {
 struct FakeTerminal {
   explicit FakeTerminal(ProgressStyle style, int columns = 80)
       : printer(out, style, [this] { return now; }, [columns] { return columns; }) {}
-  void at(std::chrono::milliseconds since_start, const Progress& p) {
+  // Shows `p` at `since_start` on the clock, the scenario having run as
+  // long (unless `elapsed_s` says otherwise).
+  void at(std::chrono::milliseconds since_start, Progress p, std::optional<double> elapsed_s = std::nullopt) {
     now = start + since_start;
+    p.elapsed_s = elapsed_s.value_or(std::chrono::duration<double>(since_start).count());
     printer.show(p);
   }
   ProgressPrinter::Clock::time_point start{std::chrono::hours(1)};
@@ -93,10 +96,25 @@ TEST(ProgressPrinter, PlainLinesStartAfterTwoSecondsThenEveryFiveSeconds) {
   t.at(7000ms, sample(6));
   t.at(8000ms, sample(7));
   EXPECT_EQ(t.out.str(),
-            "pgrace: transfer.no_lock: 3/1600 transactions, 1 violation, 4.0 s\n"
-            "pgrace: transfer.no_lock: 6/1600 transactions, 1 violation, 4.0 s\n");
+            "pgrace: transfer.no_lock: 3/1600 transactions, 1 violation, 2.0 s\n"
+            "pgrace: transfer.no_lock: 6/1600 transactions, 1 violation, 7.0 s\n");
   t.printer.clear();  // nothing to erase in a log
   EXPECT_THAT(t.out.str(), Not(HasSubstr("\x1b")));
+}
+
+// The two seconds are the scenario's own: a scenario that starts after the
+// server and earlier scenarios took longer shows nothing at 0.0 s (its
+// first report), only once it has run 2 s itself.
+TEST(ProgressPrinter, TheQuietStartCountsFromEachScenariosStart) {
+  FakeTerminal t(ProgressStyle::plain_lines);
+  t.at(9000ms, sample(0), 0.0);
+  t.at(10000ms, sample(1), 1.0);
+  EXPECT_EQ(t.out.str(), "");
+  t.at(11000ms, sample(2), 2.0);
+  EXPECT_EQ(t.out.str(), "pgrace: transfer.no_lock: 2/1600 transactions, 1 violation, 2.0 s\n");
+  FakeTerminal in_place(ProgressStyle::line_in_place);
+  in_place.at(9000ms, sample(0), 0.0);
+  EXPECT_EQ(in_place.out.str(), "");
 }
 
 TEST(ProgressPrinter, LineInPlaceIsRedrawnOnEveryReportAndErasedOnce) {
@@ -109,8 +127,8 @@ TEST(ProgressPrinter, LineInPlaceIsRedrawnOnEveryReportAndErasedOnce) {
   t.printer.clear();
   t.printer.clear();
   EXPECT_EQ(t.out.str(),
-            "\rtransfer.no_lock: 2/1600 transactions, 1 violation, 4.0 s\x1b[K"
-            "\rtransfer.no_lock: 3/1600 transactions, 1 violation, 4.0 s\x1b[K"
+            "\rtransfer.no_lock: 2/1600 transactions, 1 violation, 2.1 s\x1b[K"
+            "\rtransfer.no_lock: 3/1600 transactions, 1 violation, 2.2 s\x1b[K"
             "\r\x1b[K");
 }
 

@@ -8,6 +8,10 @@
 # written next to it parses and has one testcase per scenario. It runs
 #   pgrace run 'transfer.*' 'pool.*' 'payment.*' 'hermitage.g2*' 'plan.*' --repeat 2   (stress + interleave + check, >= 27 scenarios)
 #   pgrace explore transfer.lost_update_schedule --schedule ... (a waited step, an infeasible schedule)
+#   and explorations that end in verdict "error" (one report each): --budget
+#   running out, --fault on an interleave scenario, --max-switches leaving no
+#   schedule, --timeout during the first schedule, --max-schedules stopping
+#   a statement-level exploration before any violation
 # on ephemeral servers, so it needs the PostgreSQL server packages, and checks
 # that the schema still rejects a corrupted copy of the report. It needs
 # python3 with jsonschema (Debian: python3-jsonschema) and fails, never skips,
@@ -67,8 +71,21 @@ run_pgrace explore explore transfer.lost_update_schedule \
   --schedule "b1 b2 r1 r2 w1 c1 w2 c2" \
   --schedule "b1 b2 r1 r2 w1 w2 c1 c2" \
   --schedule "b1 b2 r1 r2 w2 w1 c1 c2"
+# Interleave runs with verdict "error": the report must still be valid.
+error_labels="budget fault no_switches timeout late_timeout partial"
+run_pgrace budget explore transfer.lost_update_schedule_for_update --budget 0.1
+run_pgrace fault explore transfer.lost_update_schedule --fault drop_reply
+run_pgrace no_switches explore queue.claim_unlocked --max-switches 0
+run_pgrace timeout explore queue.claim_unlocked --timeout 0.1  # 1680 schedules: seconds
+run_pgrace partial explore transfer.for_update --workers 2 --seed 3 --max-schedules 2
+# A timeout after some schedule violated (the first of 1000 copies of the
+# lost update does, in milliseconds; all 1000 take seconds): the report keeps
+# that schedule as its reproducer.
+set --
+while [ $# -lt 2000 ]; do set -- "$@" --schedule "b1 b2 r1 r2 w1 c1 w2 c2"; done
+run_pgrace late_timeout explore transfer.lost_update_schedule --timeout 0.5 --max-schedules 1000 "$@"
 
-"$python" - "$schema" "$tmp" "$min_run_scenarios" <<'EOF'
+"$python" - "$schema" "$tmp" "$min_run_scenarios" "$error_labels" <<'EOF'
 import copy
 import json
 import sys
@@ -77,7 +94,7 @@ from importlib import metadata
 
 import jsonschema
 
-schema_path, tmp, min_run_scenarios = sys.argv[1], sys.argv[2], int(sys.argv[3])
+schema_path, tmp, min_run_scenarios, error_labels = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split()
 problems = []
 
 with open(schema_path) as f:
@@ -157,8 +174,8 @@ def check_interleave(s, p):
             n = sum(i["name"] in v["violated"] for v in vs)
             if i["violated_runs"] != n:
                 p(f"{name}: invariant {i['name']!r} violated_runs {i['violated_runs']}, in {n} listed schedules")
-    # matched: the invariants violated in any schedule are exactly the expected ones.
-    if s["matched"] != (not_held == set(s["expectation"]["violated"])):
+    # matched: the invariants violated in any schedule are exactly the expected ones (never with verdict error).
+    if s["matched"] != (s["verdict"] != "error" and not_held == set(s["expectation"]["violated"])):
         p(f"{name}: matched {s['matched']}, but violated {sorted(not_held)} vs expected {s['expectation']['violated']}")
 
 
@@ -192,16 +209,22 @@ def check(label, report, rc, junit_path):
                 p(f"{name}: config.seed_text {s['config']['seed_text']!r} != seed_text {report['seed_text']!r}")
             if s["violating_runs"] > s["repetitions"]:
                 p(f"{name}: violating_runs > repetitions")
-            if abs(s["detection_rate"] - s["violating_runs"] / s["repetitions"]) > 1e-9:
+            if abs(s["detection_rate"] - (s["violating_runs"] / s["repetitions"] if s["repetitions"] else 0)) > 1e-9:
                 p(f"{name}: detection_rate is not violating_runs / repetitions")
             ended = sum(s["outcomes"].values())
-            if s["attempts"] != ended + s["retries"]:
-                p(f"{name}: attempts {s['attempts']} != ended {ended} + retries {s['retries']}")
-            failed = s["attempts"] - s["outcomes"].get("committed", 0) - s["outcomes"].get("rejected", 0)
-            if sum(s["sqlstates"].values()) != failed:
-                p(f"{name}: sqlstates count {sum(s['sqlstates'].values())} failed attempts, expected {failed}")
+            if s["schedules"] and s["schedules"]["statement_workers"]:
+                # Statement level: outcomes count transactions, attempts and sqlstates requests.
+                if sum(s["sqlstates"].values()) > s["attempts"]:
+                    p(f"{name}: {sum(s['sqlstates'].values())} failed requests of {s['attempts']}")
+            else:
+                if s["attempts"] != ended + s["retries"]:
+                    p(f"{name}: attempts {s['attempts']} != ended {ended} + retries {s['retries']}")
+                failed = s["attempts"] - s["outcomes"].get("committed", 0) - s["outcomes"].get("rejected", 0)
+                if sum(s["sqlstates"].values()) != failed:
+                    p(f"{name}: sqlstates count {sum(s['sqlstates'].values())} failed attempts, expected {failed}")
             names = [i["name"] for i in s["invariants"]]
-            for v in s["expectation"]["violated"]:
+            # A run that ended in verdict error before asking for its invariants lists none.
+            for v in s["expectation"]["violated"] if names or s["verdict"] != "error" else []:
                 if v not in names:
                     p(f"{name}: expected-violated invariant {v!r} is not among its invariants")
             for i in s["invariants"]:
@@ -268,7 +291,7 @@ def check(label, report, rc, junit_path):
 
 
 reports = {}
-for label in ("run", "explore"):
+for label in ["run", "explore"] + error_labels:
     path = f"{tmp}/{label}.json"
     try:
         with open(path) as f:
@@ -311,6 +334,12 @@ if not problems:
                             f"{(sch['total'], sch['explored'], sch['infeasible'], sch['violating'])}, expected (3, 3, 1, 2)")
         if not any(st["waited"] for v in sch["violating_schedules"] for st in v["steps"]):
             problems.append("explore: no step of a violating schedule waited (b1 b2 r1 r2 w1 w2 c1 c2: w2 should)")
+    for label in error_labels:
+        verdicts = [(s["mode"], s["verdict"]) for s in reports[label]["scenarios"]]
+        if verdicts != [("interleave", "error")]:
+            problems.append(f"{label}: expected one interleave scenario with verdict error, got {verdicts}")
+    if not problems and reports["late_timeout"]["scenarios"][0]["schedules"]["violating"] < 1:
+        problems.append("late_timeout: no schedule violated before the timeout (the first should, in milliseconds)")
 
 # The schema must still reject corrupted reports (it is not vacuous).
 if not problems:

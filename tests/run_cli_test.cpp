@@ -339,4 +339,74 @@ TEST(CliRun, SeedIsEchoedInOutputAndReport) {
   EXPECT_EQ(j.at("scenarios")[0].at("outcomes").at("rejected"), 10);
 }
 
+// explore --------------------------------------------------------------------
+
+// --schedule at statement level names requests that exist, or is refused
+// as interleave mode refuses an unknown step: exit 2, one line naming the
+// bad step and what exists, before any server starts and with no report.
+TEST(CliExplore, AStatementScheduleNamingNoRequestIsAUsageError) {
+  TempDir tmp;
+  const fs::path report = tmp.path() / "r.json";
+  for (const std::string& schedule : {"w2.9 w1.7", "w1.1 w1.1"}) {
+    const RunResult r = run_pgrace({"explore", "transfer.for_update", "--workers", "2", "--seed", "3", "--schedule",
+                                    schedule, "--report", report.string()},
+                                   env_in(tmp));
+    EXPECT_EQ(r.exit_code, 2) << schedule << "\n" << output_of(r);
+    EXPECT_EQ(count_lines(r.err), 1) << output_of(r);
+    EXPECT_THAT(r.err, HasSubstr(schedule == "w2.9 w1.7" ? "step 'w2.9' is out of order: worker w2's next request there is w2.1"
+                                                         : "step 'w1.1' is out of order: worker w1's next request there is w1.2"))
+        << output_of(r);
+    EXPECT_FALSE(fs::exists(report));
+  }
+  // In order but past the worker's last request: found when the execution runs.
+  const RunResult r = run_pgrace({"explore", "transfer.for_update", "--workers", "2", "--seed", "3", "--schedule",
+                                  "w1.1 w1.2 w1.3 w1.4 w1.5 w1.6 w1.7 w1.8 w1.9", "--report", report.string()},
+                                 without_dsn());
+  EXPECT_EQ(r.exit_code, 2) << output_of(r);
+  EXPECT_THAT(r.err, HasSubstr("names no request: worker w1 sent only w1.1 to w1.")) << output_of(r);
+  EXPECT_FALSE(fs::exists(report));
+}
+
+// A partial statement-level exploration is an error, not a pass, and its
+// line does not pass off the executions known so far (which grow with the
+// limit) as the total.
+TEST(CliExplore, APartialStatementExplorationFailsAndNamesNoTotal) {
+  for (const std::string& limit : {"2", "5"}) {
+    const RunResult r = run_pgrace({"explore", "transfer.for_update", "--workers", "2", "--seed", "3",
+                                    "--max-schedules", limit},
+                                   without_dsn());
+    EXPECT_EQ(r.exit_code, 1) << output_of(r);
+    EXPECT_THAT(r.out, HasSubstr("FAIL transfer.for_update (read committed): " + limit +
+                                 " schedule(s) explored, more remain, 0 violated (expected hold)"))
+        << output_of(r);
+    EXPECT_THAT(r.out, HasSubstr("a partial exploration is not a pass")) << output_of(r);
+  }
+}
+
+// explore's first line says what was expected, as run's does; sections
+// with nothing in them are not printed; -q prints the final line only.
+TEST(CliExplore, TheLineSaysWhatWasExpectedAndEmptySectionsAreLeftOut) {
+  const RunResult faulted = run_pgrace({"explore", "transfer.lost_update_schedule", "--fault", "drop_reply"}, without_dsn());
+  EXPECT_EQ(faulted.exit_code, 1) << output_of(faulted);
+  EXPECT_THAT(faulted.out, HasSubstr("FAIL transfer.lost_update_schedule (read committed): 0 schedule(s) explored, 0 "
+                                     "violated (expected violation of \"total balance is conserved\")\n  error: "))
+      << output_of(faulted);
+  EXPECT_THAT(faulted.out, Not(HasSubstr("by context switches"))) << output_of(faulted);
+  EXPECT_THAT(faulted.out, HasSubstr("\n0/1 scenarios matched their expectation\n")) << output_of(faulted);
+  const RunResult ran = run_pgrace({"run", "transfer.lost_update_schedule", "--fault", "drop_reply"}, without_dsn());
+  EXPECT_EQ(ran.exit_code, 1) << output_of(ran);
+  EXPECT_THAT(ran.out, Not(HasSubstr("by context switches"))) << output_of(ran);
+}
+
+TEST(CliExplore, QuietPrintsTheFinalLineOnly) {
+  TempDir tmp;
+  const fs::path report = tmp.path() / "r.json";
+  const RunResult r = run_pgrace({"explore", "-q", "queue.claim_unlocked", "--max-switches", "0", "--report",
+                                  report.string()},
+                                 without_dsn());
+  EXPECT_EQ(r.exit_code, 1) << output_of(r);
+  EXPECT_EQ(r.out, "0/1 scenarios matched their expectation; report: " + report.string() + "\n") << output_of(r);
+  EXPECT_EQ(r.err, "") << output_of(r);
+}
+
 }  // namespace

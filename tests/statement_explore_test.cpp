@@ -87,6 +87,25 @@ TEST(StatementChoices, StepNamesStandForWorkers) {
   EXPECT_THROW(pgrace::detail::choices_of({"w0.1"}, 2), pgrace::Error);
 }
 
+// A schedule names each worker's requests in their order, once each, as
+// the reproducer prints them: one that skips or repeats a request names a
+// request that does not exist, and is refused naming the one that would.
+TEST(StatementChoices, RequestsOutOfOrderAreRefusedNamingTheNextOne) {
+  const auto refusal = [](const std::vector<std::string>& schedule) {
+    try {
+      pgrace::detail::choices_of(schedule, 2);
+    } catch (const pgrace::Error& e) {
+      EXPECT_EQ(e.code(), pgrace::ExitCode::usage);
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_THAT(refusal({"w2.9", "w1.7"}), HasSubstr("step 'w2.9' is out of order: worker w2's next request there is w2.1"));
+  EXPECT_THAT(refusal({"w1.1", "w1.1"}), HasSubstr("step 'w1.1' is out of order: worker w1's next request there is w1.2"));
+  EXPECT_THAT(refusal({"w1.1", "w2.begin", "w2.2"}), HasSubstr("'w2.2' is out of order"));
+  EXPECT_EQ(refusal({"w1.begin", "w1.1", "w2.1", "w2.2!drop_reply", "w1.2"}), "accepted");
+}
+
 TEST_F(StatementExplore, TheLostUpdateIsFoundWithOneSwitchOnEveryRun) {
   std::string first;
   for (int run = 0; run < 3; ++run) {
@@ -129,6 +148,60 @@ TEST_F(StatementExplore, TheReproducerReplaysWithSchedule) {
   ASSERT_TRUE(replayed.exploration.reproducer);
   EXPECT_EQ(replayed.exploration.explored, 1);
   EXPECT_EQ(joined(replayed.exploration.reproducer->schedule), joined(found.exploration.reproducer->schedule));
+}
+
+// A replayed schedule that names a request its worker never sent (each
+// worker sends SELECT, UPDATE, COMMIT: three) is a usage error naming the
+// step and the requests there were, not some other execution.
+TEST_F(StatementExplore, ARequestPastAWorkersLastIsAUsageError) {
+  pgrace::RunSettings settings;
+  settings.schedules = {{"w1.1", "w1.2", "w1.3", "w1.4", "w2.1"}};
+  try {
+    explore(false, settings);
+    FAIL() << "the schedule was accepted";
+  } catch (const pgrace::Error& e) {
+    EXPECT_EQ(e.code(), pgrace::ExitCode::usage);
+    EXPECT_THAT(e.what(), HasSubstr("--schedule step 'w1.4' names no request: worker w1 sent only w1.1 to w1.3"));
+  }
+}
+
+// A partial exploration is never a plain pass: stopped by --max-schedules
+// or by --budget before any violation, it is verdict "error" with the same
+// words, whichever limit stopped it.
+TEST_F(StatementExplore, StoppingEarlyWithoutAViolationIsAnErrorWhicheverLimitStoppedIt) {
+  pgrace::RunSettings by_count;
+  by_count.max_schedules = 2;
+  const auto counted = explore(true, by_count);
+  EXPECT_EQ(counted.verdict, pgrace::Verdict::error);
+  EXPECT_FALSE(counted.matched);
+  EXPECT_EQ(counted.exploration.explored, 2);
+  EXPECT_THAT(counted.error, HasSubstr("the exploration stopped after 2 executions, at --max-schedules 2 and no "
+                                       "execution violated an invariant: a partial exploration is not a pass"));
+  pgrace::RunSettings by_time;
+  by_time.budget_s = 0.1;
+  by_time.statement_workers = 4;  // thousands of executions: far more than 0.1 s
+  const auto timed = explore(true, by_time);
+  ASSERT_FALSE(timed.exploration.stopped.empty()) << "every execution ran within the 0.1 s budget";
+  EXPECT_EQ(timed.verdict, pgrace::Verdict::error);
+  const std::string words = " and no execution violated an invariant: a partial exploration is not a pass; raise "
+                            "--max-schedules or --budget, or bound the search with --max-switches";
+  EXPECT_THAT(timed.error, HasSubstr("(--budget) ran out" + words));
+  EXPECT_THAT(counted.error, HasSubstr(words));
+}
+
+// A run that times out says what a finished one says: the exploration is
+// at statement level (its reproducer counts preemptions, one terminal per
+// worker), with its bound and the executions known so far.
+TEST_F(StatementExplore, ATimedOutExplorationStillSaysItIsAtStatementLevel) {
+  pgrace::RunSettings settings;
+  settings.timeout_s = 0.1;
+  settings.max_switches = 5;
+  const auto r = explore(false, settings);
+  ASSERT_EQ(r.verdict, pgrace::Verdict::error) << "the exploration finished within 0.1 s";
+  EXPECT_THAT(r.error, HasSubstr("time limit"));
+  EXPECT_EQ(r.exploration.statement_workers, 2);
+  EXPECT_EQ(r.exploration.max_switches, 5);
+  EXPECT_GT(r.exploration.total, static_cast<std::uint64_t>(r.exploration.explored));
 }
 
 TEST_F(StatementExplore, TheRecordHoldsEachRequestsSqlAndStatus) {

@@ -67,14 +67,21 @@ void print_reproducer(std::ostream& out, const ScenarioResult& r) {
 
 void print_exploration(std::ostream& out, const ScenarioResult& r) {
   const Exploration& e = r.exploration;
-  out << (r.matched ? "ok   " : "FAIL ") << r.info.name << " (" << to_sql(r.knobs.isolation) << "): "
-      << e.explored << " schedule(s) explored of " << e.total << ", " << e.violating << " violated";
+  out << (r.matched ? "ok   " : "FAIL ") << r.info.name << " (" << to_sql(r.knobs.isolation) << "): " << e.explored
+      << " schedule(s) explored";
+  // At statement level the total is only known once every execution ran:
+  // a partial one knows a number that grows with the limit it stopped at.
+  if (e.statement_workers && static_cast<std::uint64_t>(e.explored) < e.total) out << ", more remain";
+  else if (e.total > 0) out << " of " << e.total;  // 0: the run ended before counting them
+  out << ", " << e.violating << " violated";
   if (e.infeasible) out << ", " << e.infeasible << " infeasible";
   if (e.faulted) out << ", " << e.faulted << " with an injected fault";
-  out << "\n  " << bounds_text(e) << "\n";
+  out << " (expected " << expectation_text(r.info.expectation) << ")\n";
+  if (const std::string bounds = bounds_text(e); !bounds.empty()) out << "  " << bounds << "\n";
   if (!r.error.empty()) out << "  error: " << r.error << "\n";
-  for (const auto& inv : r.invariants)
-    out << "  \"" << inv.name << "\": " << (inv.held ? "held in every schedule" : "violated in " + std::to_string(inv.violated_runs) + " schedule(s)") << "\n";
+  if (e.explored > e.infeasible)  // else no schedule was judged: nothing held or was violated
+    for (const auto& inv : r.invariants)
+      out << "  \"" << inv.name << "\": " << (inv.held ? "held in every schedule" : "violated in " + std::to_string(inv.violated_runs) + " schedule(s)") << "\n";
   if (!e.reproducer) return;
   print_reproducer(out, r);
   for (std::size_t i = 1; i < e.violating_schedules.size() && i < 6; ++i) out << "also violating: " << join(e.violating_schedules[i].schedule) << "\n";
@@ -120,7 +127,9 @@ int explore(const ExploreOptions& o, const std::string& program) {
   batch.files = check_report_files(o.common.reports);
   ScenarioHooks hooks;
   if (!o.common.quiet) hooks.finished = print_exploration;
-  return run_batch(batch, o.common, hooks, started, program).exit_code;
+  const RunReport report = run_batch(batch, o.common, hooks, started, program);
+  print_total(batch.files.terminal(), report, batch.files);
+  return report.exit_code;
 }
 
 }  // namespace
@@ -139,7 +148,7 @@ void add_explore_command(CLI::App& app, const Selected& selected) {
                       "sessions' transactions rolled back); repeatable");
   add_scenario_options(*command, o->common, Offered{false, true},
                        "Seed for sampling schedules, 0 to 2^64-1 (default: random)",
-                       "Print nothing; use the exit code and reports");
+                       "Print only the final line");
   command->callback([selected, o, command] {
     *selected = [o, command] { return explore(*o, command->get_parent()->get_name()); };
   });

@@ -38,17 +38,6 @@ RunSettings run_settings(const RunOptions& o) {
   return settings;
 }
 
-// The last line: how many scenarios matched, the shard, the report.
-void print_total(std::ostream& out, const RunReport& report, const std::optional<Shard>& shard,
-                 const ReportFiles& files) {
-  int matched = 0;
-  for (const auto& r : report.scenarios) matched += r.matched;
-  out << matched << "/" << report.scenarios.size() << " scenarios matched their expectation";
-  if (shard) out << " (shard " << shard->index << "/" << shard->count << ")";
-  if (files.json) out << "; report: " << files.json->path();
-  out << "\n";
-}
-
 int run(const RunOptions& o, const std::string& program) {
   const auto started = std::chrono::steady_clock::now();
   // Everything that can be wrong with the command line fails before a server starts.
@@ -77,7 +66,7 @@ int run(const RunOptions& o, const std::string& program) {
     hooks.finished = [](std::ostream& out, const ScenarioResult& r) { out << summary_text(r); };
   }
   const RunReport report = run_batch(batch, o.common, hooks, started, program);
-  print_total(batch.files.terminal(), report, shard, batch.files);
+  print_total(batch.files.terminal(), report, batch.files);
   return report.exit_code;
 }
 

@@ -10,7 +10,7 @@
 namespace pgrace::cli {
 namespace {
 
-constexpr std::chrono::seconds kQuietStart{2};  // nothing is shown before the run has lasted this long
+constexpr double kQuietStartSeconds = 2;  // nothing is shown before a scenario's run has lasted this long
 constexpr std::chrono::seconds kPlainInterval{5};
 constexpr int kDefaultColumns = 80;
 
@@ -36,14 +36,15 @@ std::string progress_text(const Progress& p) {
 
 ProgressPrinter::ProgressPrinter(std::ostream& out, ProgressStyle style, std::function<Clock::time_point()> clock,
                                  std::function<int()> columns)
-    : out_(out), style_(style), clock_(std::move(clock)), columns_(std::move(columns)), started_(clock_()) {}
+    : out_(out), style_(style), clock_(std::move(clock)), columns_(std::move(columns)) {}
 
 ProgressPrinter::~ProgressPrinter() { clear(); }
 
 void ProgressPrinter::show(const Progress& progress) {
-  if (style_ == ProgressStyle::none) return;
+  // The scenario's own elapsed time, not the command's: a scenario that
+  // starts after others (or after the server) is quiet for its first 2 s too.
+  if (style_ == ProgressStyle::none || progress.elapsed_s < kQuietStartSeconds) return;
   const auto now = clock_();
-  if (now - started_ < kQuietStart) return;
   if (style_ == ProgressStyle::line_in_place) {
     std::string line = progress_text(progress);
     const int width = std::max(columns_() - 1, 1);

@@ -1,7 +1,7 @@
 #pragma once
 // Progress of a long run on stderr: on a terminal one line rewritten in
-// place, elsewhere a plain line every few seconds; nothing for a run shorter
-// than two seconds. Never on stdout or in a report.
+// place, elsewhere a plain line every few seconds; nothing for a scenario
+// whose run is shorter than two seconds. Never on stdout or in a report.
 
 #include <chrono>
 #include <functional>
@@ -31,7 +31,7 @@ class ProgressPrinter {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // Shows progress on `out` in `style`. The run starts now, by `clock`;
+  // Shows progress on `out` in `style`, timing the plain lines by `clock`;
   // `columns` gives the terminal's width (line_in_place trims the line to
   // one less). Keeps a reference to `out`, which must outlive the printer.
   ProgressPrinter(std::ostream& out, ProgressStyle style, std::function<Clock::time_point()> clock = Clock::now,
@@ -41,8 +41,8 @@ class ProgressPrinter {
   ProgressPrinter(const ProgressPrinter&) = delete;
   ProgressPrinter& operator=(const ProgressPrinter&) = delete;
 
-  // Shows `progress` if the run has lasted 2 s: in place at once, or as a
-  // plain line when none was printed in the last 5 s.
+  // Shows `progress` if its scenario has run for 2 s (progress.elapsed_s):
+  // in place at once, or as a plain line when none was printed in the last 5 s.
   void show(const Progress& progress);
 
   // Erases the line in place, if one is shown (no-op otherwise). Call it
@@ -54,7 +54,6 @@ class ProgressPrinter {
   ProgressStyle style_;
   std::function<Clock::time_point()> clock_;
   std::function<int()> columns_;
-  Clock::time_point started_;
   bool line_shown_ = false;                     // line_in_place: a line is on the terminal
   std::optional<Clock::time_point> last_line_;  // plain_lines: when the last one was printed
 };

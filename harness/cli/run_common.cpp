@@ -104,6 +104,15 @@ void finish_report(RunReport& report, std::chrono::steady_clock::time_point star
   if (files.junit) files.junit->write(to_junit(report, files.junit_suite));
 }
 
+void print_total(std::ostream& out, const RunReport& report, const ReportFiles& files) {
+  int matched = 0;
+  for (const auto& r : report.scenarios) matched += r.matched;
+  out << matched << "/" << report.scenarios.size() << " scenarios matched their expectation";
+  if (report.shard.count) out << " (shard " << report.shard.index << "/" << report.shard.count << ")";
+  if (files.json) out << "; report: " << files.json->path();
+  out << "\n";
+}
+
 void add_exploration_options(CLI::App& command, ExplorationOptions& options, bool bounds) {
   command.add_option("--step-timeout", options.step_timeout_ms,
                      "Interleave mode: cancel a step that neither completes nor waits on a lock within this many ms "

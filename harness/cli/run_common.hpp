@@ -86,4 +86,8 @@ RunReport new_report(const Server& server, const RunSettings& settings, const st
 // were asked for (creating missing parent directories now).
 void finish_report(RunReport& report, std::chrono::steady_clock::time_point started, const ReportFiles& files);
 
+// The last line of run and explore (the only one with -q): how many
+// scenarios matched their expectation, the shard, the JSON report's path.
+void print_total(std::ostream& out, const RunReport& report, const ReportFiles& files);
+
 }  // namespace pgrace::cli

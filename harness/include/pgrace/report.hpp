@@ -72,8 +72,13 @@ std::string schedule_text(const ScheduleResult& schedule);
 // Interleave mode: one line saying, per number of context switches, how
 // many schedules were explored (of how many) and held, violated or were
 // infeasible, and why the exploration stopped early, if it did:
-// "by context switches: 0: 3 held | 1: 4 held, 2 violated".
+// "by context switches: 0: 3 held | 1: 4 held, 2 violated". Empty when no
+// switch count had schedules to explore (nothing to say).
 std::string bounds_text(const Exploration& exploration);
+
+// What a scenario's author expected, as the summaries say it: "hold", or
+// "violation of \"a\", \"b\"".
+std::string expectation_text(const Expectation& expectation);
 
 nlohmann::json to_json(const ScheduleResult& schedule);
 

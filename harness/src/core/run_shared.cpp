@@ -57,4 +57,9 @@ std::string timeout_text(const RunSettings& settings, std::chrono::duration<doub
   return out.str() + (settings.timeout_s ? " (--timeout)" : " (the default timeout: raise it with --timeout)");
 }
 
+std::string partial_exploration_error(const std::string& stopped, const std::string& unit) {
+  return stopped + " and no " + unit + " violated an invariant: a partial exploration is not a pass; raise "
+         "--max-schedules or --budget, or bound the search with --max-switches";
+}
+
 }  // namespace pgrace::detail

@@ -58,4 +58,10 @@ std::chrono::duration<double> run_timeout(const RunSettings& settings, double pl
 // how a timeout message names the bound.
 std::string timeout_text(const RunSettings& settings, std::chrono::duration<double> timeout);
 
+// The error of an exploration that stopped early (`stopped`: why, e.g.
+// "the exploration stopped after 5 executions, at --max-schedules 5")
+// without any of its `unit`s ("schedule", "execution") violating an
+// invariant: a partial exploration is not a pass, whichever limit ended it.
+std::string partial_exploration_error(const std::string& stopped, const std::string& unit);
+
 }  // namespace pgrace::detail

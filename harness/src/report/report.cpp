@@ -67,6 +67,8 @@ std::string xml_escape(const std::string& text, bool attribute = false) {
   return out;
 }
 
+}  // namespace
+
 std::string expectation_text(const Expectation& e) {
   if (!e.expects_violation()) return "hold";
   std::string text = "violation of ";
@@ -77,6 +79,8 @@ std::string expectation_text(const Expectation& e) {
   }
   return text;
 }
+
+namespace {
 
 std::string violated_text(const ScenarioResult& r) {
   std::string text;
@@ -504,6 +508,7 @@ std::string schedule_text(const ScheduleResult& schedule) {
 }
 
 std::string bounds_text(const Exploration& exploration) {
+  if (exploration.bounds.empty()) return "";
   std::string text = "by context switches:";
   const char* separator = " ";
   for (const auto& b : exploration.bounds) {
@@ -557,7 +562,7 @@ std::string summary_text(const ScenarioResult& r) {
     if (r.exploration.infeasible) out << " (" << r.exploration.infeasible << " infeasible)";
     out << ", " << to_sql(r.knobs.isolation) << "\n";
     if (!r.error.empty()) out << "     error: " << r.error << "\n";
-    out << "     " << bounds_text(r.exploration) << "\n";
+    if (const std::string bounds = bounds_text(r.exploration); !bounds.empty()) out << "     " << bounds << "\n";
     if (r.exploration.reproducer) {
       std::string steps;
       for (const auto& step : r.exploration.reproducer->schedule) steps += (steps.empty() ? "" : " ") + step;

@@ -218,6 +218,7 @@ class Execution {
         chosen = prefix_[i];
         if (std::find(enabled.begin(), enabled.end(), chosen) == enabled.end()) {
           result_.diverged = true;
+          result_.chose_finished = r_.scheduler.snapshot().spots[static_cast<std::size_t>(chosen)] == WorkerSpot::finished;
           result_.note = "worker w" + std::to_string(chosen + 1) + " had no request to send at choice " + std::to_string(i + 1);
           return;
         }

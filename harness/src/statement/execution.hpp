@@ -28,6 +28,7 @@ struct StatementExecution {
   std::vector<Outcome> outcomes;           // per worker: how its transaction ended (after retries)
   std::vector<std::vector<std::string>> witnesses;  // per invariant; empty: it held
   bool diverged = false;  // a choice of the prefix was not possible: the execution was abandoned
+  bool chose_finished = false;  // diverged at a choice of a worker that had sent all its requests
   std::optional<PlannedFault> fault;  // the fault it was to inject
   bool fault_injected = false;        // and did
   std::string note;       // why it diverged, or what was cancelled

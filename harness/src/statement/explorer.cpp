@@ -1,5 +1,6 @@
 #include "statement/explorer.hpp"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -127,6 +128,10 @@ std::vector<Candidate> fault_candidates(const StatementExecution& e, const std::
   return out;
 }
 
+// The usage error of a replayed --schedule whose choice number `choice`
+// (from 0) named a worker that had sent all its requests (defined below).
+std::string missing_request(const std::vector<std::string>& schedule, int workers, std::size_t choice);
+
 std::string seconds_text(double seconds) {
   std::ostringstream out;
   out.precision(3);
@@ -141,15 +146,20 @@ class StatementExploration {
       : info_(info), settings_(settings), progress_(progress), result_(result), invariants_(invariants), runner_(runner) {}
 
   void run(Clock::time_point deadline) {
+    // Known from the start, so that a run that times out says the same.
+    result_.exploration.max_switches = settings_.max_switches;
+    result_.exploration.statement_workers = runner_.workers();
     const Clock::time_point budget_end =
         settings_.budget_s ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                 std::chrono::duration<double>(*settings_.budget_s))
                            : Clock::time_point::max();
     if (!settings_.schedules.empty()) {
       result_.exploration.total = settings_.schedules.size();
-      for (const auto& schedule : settings_.schedules)
-        execute({0, planned_fault_of(schedule, runner_.workers()), choices_of(schedule, runner_.workers())}, deadline,
-                false);
+      for (const auto& schedule : settings_.schedules) {
+        const StatementExecution e = execute(
+            {0, planned_fault_of(schedule, runner_.workers()), choices_of(schedule, runner_.workers())}, deadline, false);
+        if (e.chose_finished) throw usage_error(missing_request(schedule, runner_.workers(), e.points.size()));
+      }
     } else {
       explore(deadline, budget_end);
     }
@@ -160,16 +170,25 @@ class StatementExploration {
   void explore(Clock::time_point deadline, Clock::time_point budget_end) {
     std::set<Candidate> frontier{Candidate{}};
     Exploration& x = result_.exploration;
+    const auto within_bound = [this](const Candidate& c) {
+      return !settings_.max_switches || c.switches <= *settings_.max_switches;
+    };
+    // The executions known within the bound: run, and still to run.
+    const auto known = [&] {
+      return static_cast<std::uint64_t>(x.explored) +
+             static_cast<std::uint64_t>(std::count_if(frontier.begin(), frontier.end(), within_bound));
+    };
     while (!frontier.empty()) {
+      x.total = known();  // so far, should the run time out
       const Candidate next = *frontier.begin();
-      if (settings_.max_switches && next.switches > *settings_.max_switches) break;
+      if (!within_bound(next)) break;
+      const std::string stopped = "the exploration stopped after " + std::to_string(x.explored) + " executions, ";
       if (x.explored >= static_cast<long>(settings_.max_schedules)) {
-        x.stopped = "stopped after " + std::to_string(x.explored) + " executions (--max-schedules)";
+        x.stopped = stopped + "at --max-schedules " + std::to_string(settings_.max_schedules);
         break;
       }
       if (Clock::now() >= budget_end) {
-        x.stopped = "the budget of " + seconds_text(*settings_.budget_s) + " (--budget) ran out after " +
-                    std::to_string(x.explored) + " executions";
+        x.stopped = stopped + "when its budget of " + seconds_text(*settings_.budget_s) + " (--budget) ran out";
         break;
       }
       frontier.erase(frontier.begin());
@@ -179,7 +198,7 @@ class StatementExploration {
         for (Candidate& faulted : fault_candidates(e, result_.knobs.faults))
           if (planted_.insert({*faulted.fault, faulted.prefix}).second) frontier.insert(std::move(faulted));
     }
-    x.total = static_cast<std::uint64_t>(x.explored) + frontier.size();
+    x.total = known();
   }
 
   StatementExecution execute(const Candidate& candidate, Clock::time_point deadline, bool explored_in_order) {
@@ -240,12 +259,9 @@ class StatementExploration {
   // The evidence rule: a run that tested nothing is an error, not a pass.
   void finish() {
     Exploration& x = result_.exploration;
-    x.max_switches = settings_.max_switches;
-    x.statement_workers = runner_.workers();
     const long feasible = x.explored - x.infeasible;
-    if (!x.stopped.empty() && x.violating == 0 && settings_.budget_s && x.stopped.find("--budget") != std::string::npos)
-      result_.error = x.stopped + " and no execution violated an invariant: a partial exploration is not a pass; "
-                      "raise --budget, or bound the search with --max-switches or --max-schedules";
+    if (!x.stopped.empty() && x.violating == 0)
+      result_.error = partial_exploration_error(x.stopped, "execution");
     else if (feasible == 0)
       result_.error = "no execution was feasible (" + std::to_string(x.explored) + " run): the run tested nothing";
     else if (!any_committed_ && !info_.expects_no_commits)
@@ -323,12 +339,39 @@ StepName parse_step(const std::string& name, int workers) {
   return step;
 }
 
+std::string step_name(int worker, int ordinal) { return worker_name(worker) + "." + std::to_string(ordinal); }
+
+std::string missing_request(const std::vector<std::string>& schedule, int workers, std::size_t choice) {
+  std::size_t seen = 0;
+  for (const std::string& name : schedule) {
+    const StepName step = parse_step(name, workers);
+    if (!step.chosen || seen++ != choice) continue;
+    const std::string sent = step.ordinal == 1   ? "none"
+                             : step.ordinal == 2 ? "only " + step_name(step.worker, 1)
+                                                 : "only " + step_name(step.worker, 1) + " to " +
+                                                       step_name(step.worker, step.ordinal - 1);
+    return "--schedule step '" + name + "' names no request: worker " + worker_name(step.worker) +
+           " sent " + sent + " in this execution";
+  }
+  return "--schedule names more requests than the execution had";
+}
+
 }  // namespace
 
 std::vector<int> choices_of(const std::vector<std::string>& schedule, int workers) {
   std::vector<int> choices;
-  for (const std::string& name : schedule)
-    if (const StepName step = parse_step(name, workers); step.chosen) choices.push_back(step.worker);
+  std::vector<int> sent(static_cast<std::size_t>(workers), 0);
+  for (const std::string& name : schedule) {
+    const StepName step = parse_step(name, workers);
+    if (!step.chosen) continue;
+    int& last = sent[static_cast<std::size_t>(step.worker)];
+    if (step.ordinal != last + 1)
+      throw usage_error("--schedule step '" + name + "' is out of order: worker " + worker_name(step.worker) +
+                        "'s next request there is " + step_name(step.worker, last + 1) +
+                        " (give each worker's requests in their order, once each, as the reproducer prints them)");
+    last = step.ordinal;
+    choices.push_back(step.worker);
+  }
   return choices;
 }
 

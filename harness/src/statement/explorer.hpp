@@ -18,8 +18,10 @@ namespace pgrace::detail {
 // workers' requests): executions in order of their context switches
 // (preemptions), up to settings.max_switches, max_schedules and budget_s;
 // or only settings.schedules, replayed. The reproducer is the violating
-// execution with the fewest switches. Throws what run_stress() throws, and
-// pgrace::Error (usage) for a schedule that names no worker.
+// execution with the fewest switches. An exploration stopped early
+// (max_schedules, budget_s) without a violation ends in verdict error.
+// Throws what run_stress() throws, and pgrace::Error (usage) for a schedule
+// that names no worker (see choices_of()) or a request its worker never sent.
 void explore_statements(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                         const RunSettings& settings, ProgressReporter& progress, ScenarioResult& result);
 
@@ -33,7 +35,8 @@ int preemptions_of(const ScheduleResult& schedule);
 // The choices a schedule of step names ("w1.1 w2.1 w1.2", BEGINs as
 // "w1.begin" skipped) stands for: worker indexes from 0. Throws
 // pgrace::Error (usage) for a name that is not "w<1..workers>.<n>" (with
-// an optional fault suffix, see planned_fault_of()).
+// an optional fault suffix, see planned_fault_of()), and for one out of
+// its worker's order (each worker's w<k>.1, w<k>.2, ... in turn, once each).
 std::vector<int> choices_of(const std::vector<std::string>& schedule, int workers);
 
 // The fault a schedule of step names injects: its step with "!drop_reply"

@@ -177,6 +177,9 @@ void tally(Played&& played, int switches, const std::string& server_dsn, Scenari
   ++bound->violated;
   ++exploration.violating;
   for (auto& step : played.schedule.steps) step.message = scrub_secrets(step.message, server_dsn);
+  // The first violating schedule is the reproducer until it is shrunk (and
+  // stays it should the run time out first).
+  if (!exploration.reproducer) exploration.reproducer = played.schedule;
   if (exploration.violating_schedules.size() < kKeptSchedules) exploration.violating_schedules.push_back(std::move(played.schedule));
 }
 
@@ -327,8 +330,7 @@ std::string lack_of_evidence(const ScenarioInfo& info, const ScenarioResult& res
   const Exploration& exploration = result.exploration;
   const long feasible = exploration.explored - exploration.infeasible;
   if (!exploration.stopped.empty() && exploration.violating == 0)
-    return exploration.stopped + " and no schedule violated an invariant: a partial exploration is not a "
-           "pass; raise --budget, or bound the search with --max-switches or --max-schedules";
+    return partial_exploration_error(exploration.stopped, "schedule");
   if (exploration.explored > 0 && feasible == 0)
     return "no schedule was feasible (" + std::to_string(exploration.explored) + " explored; the first: " +
            evidence.first_infeasible + "): the run tested nothing; fix the scenario's schedules";
@@ -378,8 +380,6 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
     if (evidence.first_violating && settings.shrink && settings.schedules.empty())
       shrink_reproducer(stage, *evidence.first_violating, sessions, server_dsn, shrink_deadline(result, budget_end),
                         result.exploration);
-    else if (!result.exploration.violating_schedules.empty())
-      result.exploration.reproducer = result.exploration.violating_schedules.front();
     phase_start = Clock::now();
   }
   result.error = scrub_secrets(lack_of_evidence(info, result, evidence), server_dsn);
