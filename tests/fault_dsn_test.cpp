@@ -405,6 +405,36 @@ TEST(FaultDsn, CleanRemovesWhatAKilledRunLeftAndKeepsTheRest) {
   EXPECT_TRUE(server.leftovers().empty());
 }
 
+// A leftover whose process is gone but that someone is connected to (a
+// psql session, say): pgrace clean keeps it, naming the session, and drops
+// it once the session has ended (once: dropped WITH (FORCE), ending it).
+TEST(FaultDsn, CleanKeepsALeftoverSomeoneIsConnectedTo) {
+  PasswordServer server;
+  std::string leftover = pgrace::detail::owned_database_name("run");
+  const auto counter = leftover.rfind('_'), start = leftover.rfind('_', counter - 1);
+  leftover.replace(start + 1, counter - start - 1, "1");  // our pid, another start: a process that is gone
+  server.exec("CREATE DATABASE " + leftover);
+  {
+    auto session = pgrace::connect(server.url("pgsuper", "superpw", leftover) + "?application_name=somebody");
+    pqxx::nontransaction tx(*session);
+    const std::string pid = tx.exec("SELECT pg_backend_pid()")[0][0].as<std::string>();
+    RunResult clean = run_pgrace({"clean", "--dsn", server.superuser()}, without_dsn());
+    EXPECT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+    EXPECT_THAT(clean.out, HasSubstr("kept    " + leftover + ": its pgrace process"));
+    EXPECT_THAT(clean.out, HasSubstr("is gone, but 1 session (pid " + pid +
+                                     ", user pgsuper, application somebody, from 127.0.0.1) is connected to it"));
+    EXPECT_THAT(clean.out, HasSubstr("removed 0, kept 1 database"));
+    EXPECT_EQ(server.leftovers(), std::set<std::string>{leftover});
+    EXPECT_NO_THROW(tx.exec("SELECT 1"));
+  }
+  EXPECT_TRUE(eventually(  // the session's backend may outlive its close for a moment
+      [&] {
+        run_pgrace({"clean", "--dsn", server.superuser()}, without_dsn());
+        return server.leftovers().empty();
+      },
+      10s));
+}
+
 // Command: pgrace run T --dsn D, SIGKILL, then pgrace run T --dsn D (exit 0):
 // the second run removes the first one's database.
 TEST(FaultDsn, TheNextRunRemovesWhatAKilledRunLeft) {
