@@ -33,7 +33,7 @@ std::string sessions_in(pqxx::connection& connection, const std::string& name) {
   if (rows.empty()) return "";
   std::string who = std::to_string(rows.size()) + (rows.size() == 1 ? " session (" : " sessions (");
   for (const auto& row : rows) {
-    if (row.num() > 0) who += "; ";
+    if (who.back() != '(') who += "; ";
     who += "pid " + row[0].as<std::string>() + ", user " + row[1].as<std::string>("?");
     if (!row[2].as<std::string>("").empty()) who += ", application " + row[2].as<std::string>();
     if (!row[3].is_null()) who += ", from " + row[3].as<std::string>();
