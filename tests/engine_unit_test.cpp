@@ -550,6 +550,26 @@ TEST(Report, SummaryTextNamesVerdictAndViolatedInvariant) {
   EXPECT_THAT(pgrace::summary_text(held_result()), HasSubstr("ok   demo.safe: held"));
 }
 
+// A witness or description may hold any bytes; on the terminal, control
+// characters once reached it raw (an ESC recoloured it, a CR overwrote the
+// line), while JSON and JUnit escaped them.
+TEST(TerminalText, EscapesControlCharactersAndKeepsLinesAndUtf8) {
+  const char raw[] = "a\x1B[31mred\rover\0nul\x7F\x07 \t\u00e9\u20ac\n";
+  EXPECT_EQ(pgrace::terminal_text(std::string(raw, sizeof raw - 1)),
+            "a\\x1B[31mred\\x0Dover\\x00nul\\x7F\\x07 \t\u00e9\u20ac\n");
+  EXPECT_EQ(pgrace::terminal_text("\xC2\x9B" "2J"), "\\xC2\\x9B2J");  // C1 CSI, as UTF-8
+  EXPECT_EQ(pgrace::terminal_text("\x9B" "2J \xFF"), "\\x9B2J \\xFF");   // not UTF-8
+  EXPECT_EQ(pgrace::terminal_text("plain text"), "plain text");
+}
+
+TEST(TerminalText, ASummaryWithControlBytesPrintsThemEscaped) {
+  pgrace::ScenarioResult r = mismatched_result();
+  r.invariants[0].witnesses = {"(id=1, note=\x1B]0;owned\x07\r"};
+  const std::string printed = pgrace::terminal_text(pgrace::summary_text(r));
+  EXPECT_THAT(printed, HasSubstr("(id=1, note=\\x1B]0;owned\\x07\\x0D"));
+  for (char c : printed) EXPECT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20) << static_cast<int>(c);
+}
+
 // --------------------------------------------------- write_file_atomically
 
 std::string slurp(const fs::path& path) {

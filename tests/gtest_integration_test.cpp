@@ -115,6 +115,41 @@ TEST(GTestIntegration, ReadThenWriteLosesUpdatesAndTheFailureExplainsIt) {
   EXPECT_THAT(wrong.message(), HasSubstr("expected exactly \"another invariant\""));
 }
 
+// Its witness holds bytes a terminal acts on: ESC (a colour, a new window
+// title), CR (back to the start of the line), BEL.
+class ControlBytesWitness : public pgrace::Scenario {
+ public:
+  static pgrace::ScenarioInfo info() {
+    pgrace::Knobs knobs;
+    knobs.threads = 1;
+    knobs.iterations = 1;
+    return {"test.control_bytes", "a description with \x1B[2J control bytes\r", pgrace::expect_hold(), knobs};
+  }
+  explicit ControlBytesWitness(pgrace::Options&) {}
+  std::string schema() const override { return "CREATE TABLE t (note text NOT NULL);"; }
+  void seed(pqxx::work& tx) override { tx.exec("INSERT INTO t VALUES (E'\\x1B]0;owned\\x07\\rhidden')"); }
+  pgrace::TxResult transaction(pgrace::Worker&) override { return pgrace::TxResult::committed; }
+  std::vector<pgrace::Invariant> invariants() const override {
+    return {pgrace::predicate(
+        "no notes",
+        [](const pgrace::CheckContext& c) -> std::vector<std::string> {
+          return {c.tx.exec("SELECT note FROM t")[0][0].as<std::string>()};
+        },
+        /*during_run=*/false)};
+  }
+};
+
+// The failure message shows the witness's control bytes escaped, as the
+// JSON and JUnit reports do (once: raw, so the terminal acted on them).
+TEST(GTestIntegration, AWitnessWithControlBytesIsShownEscaped) {
+  const auto result = pgrace::testing::run<ControlBytesWitness>();
+  const auto holds = pgrace::testing::Holds(result);
+  ASSERT_FALSE(holds);
+  const std::string message = holds.message();
+  EXPECT_THAT(message, HasSubstr("\\x1B]0;owned\\x07\\x0Dhidden"));
+  for (char c : message) EXPECT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20) << static_cast<int>(c);
+}
+
 TEST(GTestIntegration, SeedComesFromTheEnvironmentWhenSet) {
   ScopedEnv seed("PGRACE_SEED", "987654321");
   pgrace::RunSettings settings;

@@ -233,6 +233,44 @@ TEST(FaultDsn, PasswordIsNotShownWhenTheServerAcceptsOrRefusesIt) {
   EXPECT_TRUE(server.leftovers().empty());
 }
 
+// Command: pgrace run T --dsn 'postgresql://spacey:pw<blank>SECRET@...' (and
+// through PGRACE_DSN, and key=value with the password quoted) for a blank
+// space, tab, CR and LF, on a server where that is spacey's password (exit
+// 0), and on a port nothing listens on (exit 3, one line). "SECRET" is in
+// none of stdout, stderr, the report (once: the URL's password ran only to
+// the blank, and the report held "pw SECRET").
+TEST(FaultDsn, APasswordWithWhiteSpaceIsNeverShown) {
+  PasswordServer server;
+  TempDir dir;
+  const fs::path report = dir.path() / "r.json";
+  server.exec("CREATE ROLE spacey LOGIN CREATEDB");
+  for (const std::string blank : {" ", "\t", "\r", "\n"}) {
+    SCOPED_TRACE(static_cast<int>(blank[0]));
+    server.exec("ALTER ROLE spacey PASSWORD $$pw" + blank + "SECRET$$");
+    const std::string url = server.url("spacey", "pw" + blank + "SECRET");
+    const std::string keyword = "host=127.0.0.1 port=" + std::to_string(server.port()) +
+                                " user=spacey password='pw" + blank + "SECRET' dbname=postgres";
+    const auto run = [&](const std::string& dsn, bool in_environment) {
+      std::vector<std::string> args = {"run", kScenario, "-q", "--iterations", "1", "--report", report.string()};
+      if (!in_environment) args.insert(args.end(), {"--dsn", dsn});
+      return run_pgrace(args, without_dsn(in_environment ? EnvOverrides{{"PGRACE_DSN", dsn}} : EnvOverrides{}));
+    };
+    for (const auto& [dsn, in_environment, shown] :
+         std::vector<std::tuple<std::string, bool, std::string>>{{url, true, "spacey:***@127.0.0.1"},
+                                                                 {url, false, "spacey:***@127.0.0.1"},
+                                                                 {keyword, false, "user=spacey password=***"}}) {
+      const RunResult r = run(dsn, in_environment);
+      EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+      EXPECT_THAT(r.out + r.err + read_file(report), Not(HasSubstr("SECRET")));
+      EXPECT_THAT(read_file(report), HasSubstr(shown));
+    }
+    RunResult refused = run("postgresql://u:pw" + blank + "SECRET@127.0.0.1:1/db", false);
+    EXPECT_THAT(one_line_error(refused, 3), HasSubstr("postgresql://u:***@127.0.0.1:1/db"));
+    EXPECT_THAT(refused.out + refused.err, Not(HasSubstr("SECRET")));
+  }
+  EXPECT_TRUE(server.leftovers().empty());
+}
+
 // -------------------------------------------------------------- item 5
 
 // Command: 3 x pgrace run T --dsn D at once, on a server without the
@@ -365,6 +403,36 @@ TEST(FaultDsn, CleanRemovesWhatAKilledRunLeftAndKeepsTheRest) {
   EXPECT_EQ(running->wait(30s), 130);
   server.exec("DROP DATABASE " + foreign);
   EXPECT_TRUE(server.leftovers().empty());
+}
+
+// A leftover whose process is gone but that someone is connected to (a
+// psql session, say): pgrace clean keeps it, naming the session, and drops
+// it once the session has ended (once: dropped WITH (FORCE), ending it).
+TEST(FaultDsn, CleanKeepsALeftoverSomeoneIsConnectedTo) {
+  PasswordServer server;
+  std::string leftover = pgrace::detail::owned_database_name("run");
+  const auto counter = leftover.rfind('_'), start = leftover.rfind('_', counter - 1);
+  leftover.replace(start + 1, counter - start - 1, "1");  // our pid, another start: a process that is gone
+  server.exec("CREATE DATABASE " + leftover);
+  {
+    auto session = pgrace::connect(server.url("pgsuper", "superpw", leftover) + "?application_name=somebody");
+    pqxx::nontransaction tx(*session);
+    const std::string pid = tx.exec("SELECT pg_backend_pid()")[0][0].as<std::string>();
+    RunResult clean = run_pgrace({"clean", "--dsn", server.superuser()}, without_dsn());
+    EXPECT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+    EXPECT_THAT(clean.out, HasSubstr("kept    " + leftover + ": its pgrace process"));
+    EXPECT_THAT(clean.out, HasSubstr("is gone, but 1 session (pid " + pid +
+                                     ", user pgsuper, application somebody, from 127.0.0.1) is connected to it"));
+    EXPECT_THAT(clean.out, HasSubstr("removed 0, kept 1 database"));
+    EXPECT_EQ(server.leftovers(), std::set<std::string>{leftover});
+    EXPECT_NO_THROW(tx.exec("SELECT 1"));
+  }
+  EXPECT_TRUE(eventually(  // the session's backend may outlive its close for a moment
+      [&] {
+        run_pgrace({"clean", "--dsn", server.superuser()}, without_dsn());
+        return server.leftovers().empty();
+      },
+      10s));
 }
 
 // Command: pgrace run T --dsn D, SIGKILL, then pgrace run T --dsn D (exit 0):

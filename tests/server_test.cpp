@@ -18,6 +18,9 @@
 #include <pwd.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <fstream>
+#include <functional>
 #include <pqxx/nontransaction>
 #include <pqxx/transaction>
 #include <set>
@@ -151,6 +154,49 @@ TEST(EphemeralServer, ColdCacheConcurrentStartsShareOneTemplate) {
   const RunResult warm = run_pgrace({"smoke"}, env);
   EXPECT_EQ(warm.exit_code, 0) << warm.err;
   EXPECT_THAT(warm.out, HasSubstr("cached template"));
+}
+
+// The template cache belongs to the server account, which can change it (by
+// accident or not). Each change below once broke every later run, or went
+// unnoticed; now the run names the cache and what is wrong in one line,
+// rebuilds it and goes on (exit 0), and the next run is a cache hit again.
+// A link planted in place of the cache is moved aside, not followed.
+TEST(EphemeralServer, ACorruptTemplateCacheIsNamedAndRebuilt) {
+  TempDir tmp;
+  const EnvOverrides env = without_dsn({{"PGRACE_TMPDIR", tmp.path().string()}});
+  ASSERT_EQ(run_pgrace({"smoke"}, env).exit_code, 0);
+  const fs::path cache = tmp.path() / ("pgrace-cache-" + std::to_string(server_uid()));
+  const auto entries = [&] {
+    std::vector<fs::path> found;
+    for (const auto& entry : fs::directory_iterator(cache)) found.push_back(entry.path());
+    return found;
+  };
+  ASSERT_EQ(entries().size(), 1u);
+  const fs::path cached = entries()[0];
+  const std::vector<std::pair<std::string, std::function<void()>>> corruptions = {
+      {"PG_VERSION has changed", [&] { std::ofstream(cached / "PG_VERSION", std::ios::trunc) << "xx\n"; }},
+      {"global/pg_control is missing", [&] { fs::remove(cached / "global" / "pg_control"); }},
+      {"base/1/1259 has 0 bytes", [&] { fs::resize_file(cached / "base" / "1" / "1259", 0); }},
+      {"its manifest pgrace-manifest is missing", [&] { fs::remove(cached / "pgrace-manifest"); }},
+      {"its manifest pgrace-manifest is cut short", [&] { fs::resize_file(cached / "pgrace-manifest", 100); }},
+      {"not a directory", [&] { fs::remove_all(cached); fs::create_directory_symlink(tmp.path(), cached); }},
+  };
+  for (const auto& [defect, corrupt] : corruptions) {
+    SCOPED_TRACE(defect);
+    corrupt();
+    const RunResult rebuilt = run_pgrace({"smoke"}, env);
+    EXPECT_EQ(rebuilt.exit_code, 0) << rebuilt.out << rebuilt.err;
+    EXPECT_THAT(rebuilt.err, ::testing::StartsWith("pgrace: the template cache " + cached.string() +
+                                                   " is corrupt (" + defect));
+    EXPECT_THAT(rebuilt.err, ::testing::EndsWith("): rebuilding it\n"));
+    EXPECT_EQ(std::count(rebuilt.err.begin(), rebuilt.err.end(), '\n'), 1) << rebuilt.err;
+    const RunResult warm = run_pgrace({"smoke"}, env);
+    EXPECT_EQ(warm.exit_code, 0) << warm.err;
+    EXPECT_EQ(warm.err, "");
+    EXPECT_THAT(warm.out, HasSubstr("cached template"));
+    EXPECT_EQ(entries(), std::vector<fs::path>{cached});
+  }
+  EXPECT_TRUE(fs::is_directory(tmp.path()));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "server/leftovers.hpp"
+#include "pgrace/report.hpp"
 
 namespace pgrace::cli {
 
@@ -23,7 +24,8 @@ void add_clean_command(CLI::App& app, const Selected& selected) {
                           "DATABASE_URL); an ephemeral server is removed whole");
       int removed = 0, kept = 0;
       for (const LeftoverDatabase& database : remove_leftover_databases(*resolved)) {
-        std::cout << (database.removed ? "removed " : "kept    ") << database.name << ": " << database.reason << "\n";
+        std::cout << terminal_text((database.removed ? "removed " : "kept    ") + database.name + ": " + database.reason)
+                  << "\n";  // the reason may quote a session's application_name
         ++(database.removed ? removed : kept);
       }
       std::cout << "removed " << removed << ", kept " << kept << " database" << (removed + kept == 1 ? "" : "s")

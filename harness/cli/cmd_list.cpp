@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "pgrace/report.hpp"
 #include "pgrace/scenario.hpp"
 
 namespace pgrace::cli {
@@ -26,9 +27,9 @@ void add_list_command(CLI::App& app, const Selected& selected) {
         }
         std::string expectation = e.expects_violation() ? "violation:" : "hold";
         for (const auto& name : e.violated) expectation += " \"" + name + "\"";
-        std::cout << d.info.name << "  [expect " << expectation << "]\n    " << d.info.description << "\n";
+        std::cout << terminal_text(d.info.name + "  [expect " + expectation + "]\n    " + d.info.description) << "\n";
       }
-      if (*json) std::cout << out.dump(2) << "\n";
+      if (*json) std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return 0;
     };
   });

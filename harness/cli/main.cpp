@@ -14,6 +14,7 @@
 #include "commands.hpp"
 #include "pgrace/error.hpp"
 #include "server/signals.hpp"
+#include "pgrace/report.hpp"
 #include "suggest.hpp"
 
 namespace {
@@ -119,10 +120,10 @@ int main(int argc, char** argv) {
   try {
     return (*selected)();
   } catch (const pgrace::Error& e) {
-    std::cerr << "pgrace: " << pgrace::one_line(e.what()) << "\n";
+    std::cerr << "pgrace: " << pgrace::terminal_text(pgrace::one_line(e.what())) << "\n";
     return static_cast<int>(e.code());
   } catch (const std::exception& e) {
-    std::cerr << "pgrace: internal error: " << pgrace::one_line(e.what()) << "\n";
+    std::cerr << "pgrace: internal error: " << pgrace::terminal_text(pgrace::one_line(e.what())) << "\n";
     return static_cast<int>(pgrace::ExitCode::infrastructure);
   }
 }

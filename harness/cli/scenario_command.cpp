@@ -1,10 +1,12 @@
 #include "scenario_command.hpp"
 
 #include <iostream>
+#include <sstream>
 
 #include "commands.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
+#include "pgrace/report.hpp"
 #include "progress_printer.hpp"
 
 namespace pgrace::cli {
@@ -85,7 +87,11 @@ RunReport run_batch(const ScenarioBatch& batch, const ScenarioOptions& options, 
     report.scenarios.push_back(
         run_scenario(*server, batch.selected[i]->info, *batch.prepared.scenarios[i], batch.settings, progress));
     printer.clear();
-    if (hooks.finished) hooks.finished(out, report.scenarios.back());
+    if (hooks.finished) {  // the scenario's texts, witnesses and server messages, made safe to print
+      std::ostringstream text;
+      hooks.finished(text, report.scenarios.back());
+      out << terminal_text(text.str());
+    }
     out.flush();
   }
   finish_report(report, started, batch.files);

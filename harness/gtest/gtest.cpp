@@ -147,7 +147,7 @@ std::string explain(const ScenarioResult& result, const std::string& what) {
       out << "       " << std::left << std::setw(10) << step.step << (step.waited ? "(waited) " : "") << step.sql << "\n";
   }
   out << "     reproduce: " << reproducer(result.seed);
-  return out.str();
+  return terminal_text(out.str());
 }
 
 std::set<std::string> violated_set(const ScenarioResult& result) {

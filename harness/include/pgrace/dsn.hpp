@@ -17,16 +17,24 @@ std::optional<std::string> resolve_dsn(const std::optional<std::string>& from_co
 // whether or not it is a valid connection string: the user:password@ of a
 // URL of any scheme (postgresql+psycopg2://, mysql://, ...) or of
 // user:password@host, and the value of any password-like key (password,
-// sslpassword, passwor, pwd, ...). Safe for logs and reports. Never throws.
+// sslpassword, passwor, pwd, ...). `dsn` is read as one connection string,
+// as libpq reads it: a URL's password runs to its last @, blanks included.
+// Safe for logs and reports. Never throws.
 std::string redact_dsn(const std::string& dsn);
 
-// `text` (e.g. a libpq error message that quotes the DSN) with every password
-// that appears in `dsn` replaced by "***", and every password redact_dsn()
-// would find in it. Never throws.
+// `text` (e.g. a message from libpq or the server) with `dsn`, where it
+// appears whole, replaced by redact_dsn(dsn), and every connection string
+// in it redacted as redact_dsn() would (a URL or key=value up to white
+// space). The password's text elsewhere is left alone: libpq and the server
+// quote no password outside a connection string (validate_dsn makes sure
+// libpq never gets to quote a misread piece of one). Never throws.
 std::string scrub_secrets(const std::string& text, const std::string& dsn);
 
-// Checks that libpq can parse `dsn`. Throws pgrace::Error (infrastructure)
-// with a redacted one-line message if not, naming the accepted forms.
+// Checks that libpq can parse `dsn` and reads its password whole (an
+// unencoded @ or / in a URL's password would end it early, and libpq would
+// quote the rest as the host or port). Throws pgrace::Error (infrastructure)
+// with a redacted one-line message if not, naming the accepted forms; the
+// message quotes libpq on the redacted text only.
 void validate_dsn(const std::string& dsn);
 
 // `dsn` rewritten as a key=value string that connects to database `dbname`

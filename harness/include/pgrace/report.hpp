@@ -62,8 +62,16 @@ std::string to_junit(const RunReport& report, const std::string& suite = "pgrace
 // reproducer, else its seeded sample). Shell-quoted where needed.
 std::string reproducer_command(const RunReport& report, const ScenarioResult& result);
 
-// A few lines per scenario for the terminal.
+// A few lines per scenario for the terminal (print it through terminal_text).
 std::string summary_text(const ScenarioResult& result);
+
+// `text` safe to print on a terminal: line breaks and tabs kept, every other
+// control character (C0 such as ESC, CR and NUL, DEL, C1) and every byte that
+// is not valid UTF-8 shown as the text "\xNN" (as in JUnit), so that no
+// witness, description or message can move the cursor, recolour or retitle
+// the terminal, or overwrite a line. What pgrace prints from scenarios and
+// servers goes through it.
+std::string terminal_text(const std::string& text);
 
 // Interleave mode: a schedule as numbered steps with their SQL and outcomes,
 // for replaying by hand in psql (one terminal per session).

@@ -30,6 +30,12 @@ std::size_t valid_utf8_length(const std::string& text, std::size_t i) {
   return length;
 }
 
+// The byte `c` as the text "\xNN".
+std::string hex_escaped(unsigned char c) {
+  static const char hex[] = "0123456789ABCDEF";
+  return std::string("\\x") + hex[c >> 4] + hex[c & 0xF];
+}
+
 // `text` as XML character data (or, with `attribute`, an attribute value in
 // double quotes) that is well-formed XML 1.0 whatever `text` holds: markup
 // escaped, invalid UTF-8 as U+FFFD, control characters XML forbids as the
@@ -56,12 +62,7 @@ std::string xml_escape(const std::string& text, bool attribute = false) {
       case '\n': out += attribute ? "&#10;" : "\n"; break;
       case '\t': out += attribute ? "&#9;" : "\t"; break;
       default:
-        if (c < 0x20) {
-          static const char hex[] = "0123456789ABCDEF";
-          out += std::string("\\x") + hex[c >> 4] + hex[c & 0xF];
-        } else {
-          out += static_cast<char>(c);
-        }
+        out += c < 0x20 ? hex_escaped(c) : std::string(1, static_cast<char>(c));
     }
   }
   return out;
@@ -587,6 +588,24 @@ std::string summary_text(const ScenarioResult& r) {
     out << "\n";
   }
   return out.str();
+}
+
+std::string terminal_text(const std::string& text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const std::size_t length = c < 0x80 ? 1 : valid_utf8_length(text, i);
+    const bool c1 = length == 2 && c == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0;  // U+0080..U+009F
+    if (length == 0 || c1 || (c < 0x20 && c != '\n' && c != '\t') || c == 0x7F) {
+      for (std::size_t k = 0; k < std::max<std::size_t>(length, 1); ++k)
+        out += hex_escaped(static_cast<unsigned char>(text[i + k]));
+      i += std::max<std::size_t>(length, 1);
+    } else {
+      out.append(text, i, length);
+      i += length;
+    }
+  }
+  return out;
 }
 
 std::string utc_now() {

@@ -49,6 +49,19 @@ const std::regex& keyword_password() {
   return re;
 }
 
+// Something written as a URL (scheme:...) or as user:password@host.
+bool is_url(const std::string& dsn) {
+  static const std::regex scheme(R"(^\s*[a-z][a-z0-9+.\-]*:)", std::regex::icase);
+  return std::regex_search(dsn, scheme);
+}
+
+// Something written as a URL that libpq does not take as a PostgreSQL URL:
+// postgresql+psycopg2://, mysql://, postgresql:/x, app:pw@host/db, ...
+bool is_foreign_url(const std::string& dsn) {
+  static const std::regex ours(R"(^\s*postgres(ql)?://)", std::regex::icase);
+  return is_url(dsn) && !std::regex_search(dsn, ours);
+}
+
 // Applies every redaction rule.
 std::string redact_everything(const std::string& text) {
   std::string out = std::regex_replace(text, url_userinfo_password(), "$1***@");
@@ -57,13 +70,28 @@ std::string redact_everything(const std::string& text) {
   return std::regex_replace(out, keyword_password(), "$1$2***");
 }
 
-// Something written as a URL (scheme:...) or as user:password@host that
-// libpq does not take as a PostgreSQL URL: postgresql+psycopg2://, mysql://,
-// postgresql:/x, app:pw@host/db, ...
-bool is_foreign_url(const std::string& dsn) {
-  static const std::regex scheme(R"(^\s*[a-z][a-z0-9+.\-]*:)", std::regex::icase);
-  static const std::regex ours(R"(^\s*postgres(ql)?://)", std::regex::icase);
-  return std::regex_search(dsn, scheme) && !std::regex_search(dsn, ours);
+// libpq's keywords as alternatives of a regular expression: host|port|...
+std::string libpq_keywords() {
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> defaults(PQconndefaults(), &PQconninfoFree);
+  std::string out;
+  for (auto* o = defaults.get(); o && o->keyword; ++o) out += (out.empty() ? "" : "|") + std::string(o->keyword);
+  return out.empty() ? "host|port|dbname|user" : out;
+}
+
+// The rules for text that is one whole connection string, which libpq reads
+// as one: a URL's password runs to its last @ and a query password to the
+// next &, white space included; an unquoted key=value password also takes
+// the words after it up to the next libpq keyword= (libpq refuses them, but
+// the user meant them as the password).
+std::string redact_whole_dsn(const std::string& dsn) {
+  static const std::regex url_password(R"(^(\s*[a-z][a-z0-9+.\-]*:/+[^\s:@/'"]*:)[\s\S]*@)", std::regex::icase);
+  static const std::regex query_password(std::string(R"(([?&])") + kSecretKey + R"(=)[^&]*)", std::regex::icase);
+  static const std::regex keyword_password(
+      std::string(R"((^|\s)()") + kSecretKey + R"(\s*=\s*)(?!')(?:\\.|[^\s\\])*(?:(?!\s+(?:)" +
+          libpq_keywords() + R"()\s*=)\s+(?:\\.|[^\s\\])+)*)",
+      std::regex::icase);
+  if (is_url(dsn)) return std::regex_replace(std::regex_replace(dsn, url_password, "$1***@"), query_password, "$1***");
+  return std::regex_replace(dsn, keyword_password, "$1$2***");
 }
 
 using ConninfoOptions = std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)>;
@@ -80,28 +108,18 @@ ConninfoOptions parse(const std::string& dsn, std::string& error) {
   return options;
 }
 
-// Every spelling of a password that `dsn` contains: as written and as decoded.
-std::vector<std::string> passwords_in(const std::string& dsn) {
-  std::vector<std::string> found;
-  const std::pair<const std::regex*, int> rules[] = {
-      {&url_userinfo_password(), 2}, {&bare_userinfo_password(), 3},  // rule and the group that is the password
-      {&url_query_password(), 2}, {&keyword_password(), 3}};
-  for (const auto& [re, group] : rules) {
-    for (std::sregex_iterator it(dsn.begin(), dsn.end(), *re), end; it != end; ++it) {
-      std::string value = (*it)[group].str();
-      if (!value.empty() && value.front() == '\'') {
-        found.push_back(value.substr(1));
-        if (value.size() >= 2 && value.back() == '\'') found.push_back(value.substr(1, value.size() - 2));
-      }
-      found.push_back(value);
-    }
-  }
-  std::string ignored;
-  if (auto options = parse(dsn, ignored)) {
-    for (auto* o = options.get(); o->keyword; ++o)
-      if (std::string(o->keyword).find("password") != std::string::npos && o->val) found.emplace_back(o->val);
-  }
-  return found;
+// Why libpq would take part of the password of URL `dsn` for something
+// else, and show it where the password is not hidden, or "": an unencoded @
+// ends the password early and the rest becomes the host, an unencoded /
+// ends the user part and the password becomes the port.
+std::string misread_password(const std::string& dsn) {
+  if (!is_url(dsn)) return "";
+  if (dsn_parameter(dsn, "host").value_or("").find('@') != std::string::npos)
+    return "the user name or password holds an unencoded \"@\": write it as %40";
+  const std::string port = dsn_parameter(dsn, "port").value_or("");
+  if (port.find_first_not_of("0123456789,") != std::string::npos)
+    return "the port is not a number (an unencoded \"/\" in the password ends the user part: write it as %2F)";
+  return "";
 }
 
 std::string quote_value(const std::string& value) {
@@ -124,14 +142,14 @@ std::optional<std::string> resolve_dsn(const std::optional<std::string>& from_co
   return std::nullopt;
 }
 
-std::string redact_dsn(const std::string& dsn) { return redact_everything(dsn); }
+std::string redact_dsn(const std::string& dsn) { return redact_everything(redact_whole_dsn(dsn)); }
 
 std::string scrub_secrets(const std::string& text, const std::string& dsn) {
   std::string out = text;
-  for (const std::string& secret : passwords_in(dsn)) {
-    if (secret.empty() || secret == "***") continue;
-    for (std::size_t at = out.find(secret); at != std::string::npos; at = out.find(secret, at + 3))
-      out.replace(at, secret.size(), "***");
+  if (!dsn.empty()) {
+    const std::string redacted = redact_dsn(dsn);
+    for (std::size_t at = out.find(dsn); at != std::string::npos; at = out.find(dsn, at + redacted.size()))
+      out.replace(at, dsn.size(), redacted);
   }
   return redact_everything(out);
 }
@@ -140,10 +158,15 @@ void validate_dsn(const std::string& dsn) {
   static const std::string accepted =
       " (accepted: postgresql:// or postgres:// URLs such as postgresql://user:password@host:5432/db, or "
       "key=value such as host=h port=5432 user=u dbname=db)";
-  std::string error;
-  if (parse(dsn, error)) return;
-  throw infrastructure_error("invalid connection string " + redact_dsn(dsn) + ": " +
-                             (is_foreign_url(dsn) ? "not a PostgreSQL URL" : scrub_secrets(error, dsn)) + accepted);
+  std::string why;
+  if (parse(dsn, why)) why = misread_password(dsn);
+  else if (is_foreign_url(dsn)) why = "not a PostgreSQL URL";
+  // libpq may quote what it cannot read, the password included: ask it about
+  // the redacted text, where it can quote no password.
+  else if (parse(redact_dsn(dsn), why))
+    why = "the password cannot be read (quote a password with blanks, ' or \\ as password='it\\'s secret', or "
+          "percent-encode it in a URL)";
+  if (!why.empty()) throw infrastructure_error("invalid connection string " + redact_dsn(dsn) + ": " + why + accepted);
 }
 
 std::string dsn_with_database(const std::string& dsn, const std::string& dbname) {

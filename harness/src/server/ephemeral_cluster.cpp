@@ -1,5 +1,6 @@
 #include "server/ephemeral_cluster.hpp"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -9,6 +10,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -74,17 +77,120 @@ fs::path checked_base_directory(const BaseDirectory& base, const Account& accoun
   return path;
 }
 
-// The identity of the installed server build, for the template cache key.
+// FNV-1a of `bytes`, in hex.
+std::string fnv1a(const std::string& bytes) {
+  std::uint64_t hash = 1469598103934665603ULL;
+  for (unsigned char c : bytes) hash = (hash ^ c) * 1099511628211ULL;
+  std::ostringstream hex;
+  hex << std::hex << hash;
+  return hex.str();
+}
+
+// The identity of the installed server build, for the template cache key
+// (and of the cache's layout: a template with a manifest).
 std::string cache_key(const ServerBinaries& bin, const std::string& initdb_args) {
   struct stat st {};
   stat((bin.bindir / "postgres").c_str(), &st);
   std::ostringstream identity;
-  identity << bin.bindir.string() << '|' << st.st_size << '|' << st.st_mtim.tv_sec << '|' << initdb_args;
-  std::uint64_t hash = 1469598103934665603ULL;  // FNV-1a
-  for (unsigned char c : identity.str()) hash = (hash ^ c) * 1099511628211ULL;
-  std::ostringstream name;
-  name << std::hex << hash;
-  return name.str();
+  identity << bin.bindir.string() << '|' << st.st_size << '|' << st.st_mtim.tv_sec << '|' << initdb_args
+           << "|manifest";
+  return fnv1a(identity.str());
+}
+
+// ------------------------------------------------------ the template manifest
+//
+// A template cluster in the cache lists what it held when pgrace stored it,
+// in kManifest: "d PATH" per directory, "f SIZE HASH PATH" per file (HASH of
+// the content for files of at most kHashedSize bytes, else "-"). The server
+// account can change the cache; pgrace checks it against the list before
+// each copy, reading as itself (root, maybe) without following links and
+// showing no file's content.
+
+constexpr char kManifest[] = "pgrace-manifest";
+constexpr off_t kHashedSize = 8192;  // PG_VERSION, global/pg_control, most catalogs' first segment
+
+// The bytes of the regular file `path` (not a link), at most `limit`; nullopt
+// if it is not one or cannot be read.
+std::optional<std::string> read_regular_file(const fs::path& path, off_t limit) {
+  const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  std::optional<std::string> bytes;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= limit) {
+    bytes.emplace(static_cast<std::size_t>(st.st_size), '\0');
+    if (read(fd, bytes->data(), bytes->size()) != static_cast<ssize_t>(bytes->size())) bytes.reset();
+  }
+  close(fd);
+  return bytes;
+}
+
+// The manifest of the cluster in `dir`, as it is now.
+std::string manifest_of(const fs::path& dir) {
+  std::ostringstream manifest;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    const std::string path = entry.path().lexically_relative(dir).string();
+    if (entry.is_symlink()) continue;
+    if (entry.is_directory()) {
+      manifest << "d " << path << "\n";
+    } else if (entry.is_regular_file()) {
+      const auto size = static_cast<off_t>(entry.file_size());
+      const auto content = size <= kHashedSize ? read_regular_file(entry.path(), kHashedSize) : std::nullopt;
+      manifest << "f " << size << ' ' << (content ? fnv1a(*content) : "-") << ' ' << path << "\n";
+    }
+  }
+  return manifest.str() + "end\n";
+}
+
+// Writes the manifest of the template cluster `dir` into it, as a file of `account`.
+void write_manifest(const fs::path& dir, const Account& account) {
+  const std::string manifest = manifest_of(dir);
+  const fs::path path = dir / kManifest;
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  const bool written = fd >= 0 && write(fd, manifest.data(), manifest.size()) == static_cast<ssize_t>(manifest.size()) &&
+                       (!account.switch_user || fchown(fd, account.uid, account.gid) == 0);
+  const int error = errno;
+  if (fd >= 0) close(fd);
+  if (!written)
+    throw infrastructure_error("cannot write the template manifest " + path.string() + ": " + std::strerror(error));
+}
+
+// What differs in the entry `line` of a manifest from the cluster in `dir`,
+// or "" if nothing does.
+std::string entry_defect(const fs::path& dir, const std::string& line) {
+  std::istringstream fields(line);
+  std::string kind, size, hash, path;
+  fields >> kind;
+  if (kind == "f") fields >> size >> hash;
+  std::getline(fields >> std::ws, path);
+  const fs::path relative(path);
+  const bool safe = !path.empty() && relative.is_relative() &&
+                    std::none_of(relative.begin(), relative.end(), [](const fs::path& p) { return p == ".."; }) &&
+                    std::none_of(path.begin(), path.end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; });
+  if ((kind != "d" && kind != "f") || !safe) return "its manifest " + std::string(kManifest) + " is garbled";
+  struct stat st {};
+  if (lstat((dir / relative).c_str(), &st) != 0) return path + " is missing";
+  if (kind == "d") return S_ISDIR(st.st_mode) ? "" : path + " is not a directory";
+  if (!S_ISREG(st.st_mode)) return path + " is not a regular file";
+  if (std::to_string(st.st_size) != size) return path + " has " + std::to_string(st.st_size) + " bytes, not " + size;
+  if (hash == "-") return "";
+  const auto content = read_regular_file(dir / relative, kHashedSize);
+  return content && fnv1a(*content) == hash ? "" : path + " has changed";
+}
+
+// Why the template cluster cached in `dir` cannot be copied, or "" if it
+// holds what its manifest lists.
+std::string template_defect(const fs::path& dir) {
+  struct stat st {};
+  if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return "not a directory";
+  const auto manifest = read_regular_file(dir / kManifest, 1 << 20);
+  if (!manifest) return "its manifest " + std::string(kManifest) + " is missing";
+  const std::string end = "\nend\n";
+  if (manifest->size() < end.size() || manifest->compare(manifest->size() - end.size(), end.size(), end) != 0)
+    return "its manifest " + std::string(kManifest) + " is cut short";
+  std::istringstream lines(manifest->substr(0, manifest->size() - end.size()));
+  for (std::string line; std::getline(lines, line);)
+    if (std::string defect = entry_defect(dir, line); !defect.empty()) return defect;
+  return "";
 }
 
 void chown_to(const fs::path& path, uid_t uid, gid_t gid) {
@@ -154,7 +260,8 @@ EphemeralCluster::EphemeralCluster(const EphemeralServerOptions& options) {
   try {
     const std::string initdb_args = "-U pgrace -A trust -E UTF8 --locale=C -N --wal-segsize=1";
     const fs::path cached = ensure_cache_directory(base, account_) / ("pg-" + cache_key(bin, initdb_args));
-    if (!fs::exists(cached)) {
+    discard_if_corrupt(cached);
+    if (!fs::exists(fs::symlink_status(cached))) {
       const auto initdb_start = Clock::now();
       fill_template_cache(bin, cached);
       timings_.initdb_ms = ms_since(initdb_start);
@@ -239,11 +346,33 @@ void EphemeralCluster::fill_template_cache(const ServerBinaries& bin, const fs::
   if (int status = run_unless_stopped(argv, {account_, dir_, out, err, true}); status != 0)
     throw infrastructure_error("initdb failed (exit " + std::to_string(status) +
                                "): " + failure_cause(status, initdb, err));
+  write_manifest(build, account_);
   // Publish atomically; if another pgrace process was faster, use its copy
   // (ours goes with the instance directory).
   if (rename(build.c_str(), cached.c_str()) != 0 && errno != EEXIST && errno != ENOTEMPTY)
     throw infrastructure_error("cannot store the template cluster in " + cached.string() + ": " +
                                std::strerror(errno));
+}
+
+void EphemeralCluster::discard_if_corrupt(const fs::path& cached) {
+  struct stat st {};
+  if (lstat(cached.c_str(), &st) != 0) return;
+  const std::string defect = template_defect(cached);
+  if (defect.empty()) return;
+  std::cerr << "pgrace: the template cache " << cached.string() << " is corrupt (" << defect
+            << "): rebuilding it" << std::endl;
+  // Out of the way at once (a pgrace racing us may have done so already),
+  // then removed by the account that owns it.
+  const fs::path trash = cached.string() + ".corrupt-" + dir_.filename().string();
+  if (rename(cached.c_str(), trash.c_str()) != 0) {
+    if (errno == ENOENT) return;
+    throw infrastructure_error("cannot move the corrupt template cache " + cached.string() + " aside: " +
+                               std::strerror(errno) + " (remove it and run again)");
+  }
+  const std::vector<std::string> argv = {"/bin/rm", "-rf", "--", trash.string()};
+  if (run_unless_stopped(argv, {account_, dir_, dir_ / "discard.log", "", true}) != 0)
+    throw infrastructure_error("cannot remove the corrupt template cache " + trash.string() + ": " +
+                               error_line_of_file(dir_ / "discard.log") + " (remove it and run again)");
 }
 
 void EphemeralCluster::copy_template(const fs::path& cached) {

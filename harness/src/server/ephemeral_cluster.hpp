@@ -52,6 +52,10 @@ class EphemeralCluster {
   void create_instance(const std::filesystem::path& base);
   void make_server_directory(const char* name);
   void fill_template_cache(const ServerBinaries& bin, const std::filesystem::path& cached);
+  // Moves the cached template cluster aside and removes it if it is not what
+  // pgrace stored (see the manifest in ephemeral_cluster.cpp), saying so in
+  // one line on stderr.
+  void discard_if_corrupt(const std::filesystem::path& cached);
   void copy_template(const std::filesystem::path& cached);
   void launch(const ServerBinaries& bin, const EphemeralServerOptions& options);
   // Starts a program as the server account in the instance directory,

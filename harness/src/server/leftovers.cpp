@@ -22,14 +22,41 @@ std::vector<std::string> pgrace_databases(pqxx::connection& connection) {
   return names;
 }
 
+// Who is connected to database `name` besides us, as "1 session (pid 7, user
+// bob, application psql, from 10.0.0.1)"; "" if nobody is.
+std::string sessions_in(pqxx::connection& connection, const std::string& name) {
+  pqxx::nontransaction tx(connection);
+  const pqxx::result rows = tx.exec_params(
+      "SELECT pid, usename, application_name, client_addr FROM pg_stat_activity "
+      "WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY pid",
+      name);
+  if (rows.empty()) return "";
+  std::string who = std::to_string(rows.size()) + (rows.size() == 1 ? " session (" : " sessions (");
+  for (const auto& row : rows) {
+    if (who.back() != '(') who += "; ";
+    who += "pid " + row[0].as<std::string>() + ", user " + row[1].as<std::string>("?");
+    if (!row[2].as<std::string>("").empty()) who += ", application " + row[2].as<std::string>();
+    if (!row[3].is_null()) who += ", from " + row[3].as<std::string>();
+  }
+  return who + ")";
+}
+
+// Drops `name` unless someone is connected to it: pgrace never ends a
+// session it did not open.
 LeftoverDatabase drop_abandoned(pqxx::connection& connection, const std::string& name, long pid) {
   const std::string gone = "its pgrace process (pid " + std::to_string(pid) + " on this machine) is gone";
+  const auto in_use = [&](const std::string& who) {
+    return LeftoverDatabase{name, false,
+                            gone + ", but " + who + " connected to it, so it is not dropped: run pgrace clean again "
+                            "once nobody is"};
+  };
   try {
+    if (const std::string who = sessions_in(connection, name); !who.empty()) return in_use(who + " is");
     pqxx::nontransaction tx(connection);
-    tx.exec("DROP DATABASE IF EXISTS " + connection.quote_name(name) +
-            (connection.server_version() >= 130000 ? " WITH (FORCE)" : ""));
+    tx.exec("DROP DATABASE IF EXISTS " + connection.quote_name(name));  // fails if someone connects meanwhile
     return {name, true, gone};
   } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() == "55006") return in_use("a session got");  // object_in_use
     return {name, false,
             gone + ", but it cannot be dropped: " + pgrace::one_line(std::string(e.what()).substr(0, 200)) +
                 " (run pgrace clean as its owner or a superuser)"};

@@ -20,9 +20,11 @@ struct LeftoverDatabase {
 
 // Drops the per-run databases on the server at `dsn` whose pgrace process is
 // gone: made on this machine (same boot, same pid namespace) by a process
-// that has exited. Keeps every other one: a process still running, one on
-// another machine or in another container (pgrace cannot tell whether that
-// run is over), one made by an older pgrace, one the role may not drop.
+// that has exited, and that nobody is connected to. Keeps every other one:
+// a process still running, one on another machine or in another container
+// (pgrace cannot tell whether that run is over), one made by an older
+// pgrace, one the role may not drop, one with sessions in it (named: pid,
+// user, application, client; pgrace never ends a session it did not open).
 // Returns each database seen, with what was done. Never touches templates
 // (pgrace_tpl_*) or databases pgrace did not make. Throws pgrace::Error
 // (infrastructure) if the server cannot be reached. Thread-safe.
