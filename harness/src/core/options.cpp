@@ -7,16 +7,12 @@
 #include <sstream>
 
 #include "pgrace/error.hpp"
+#include "util/text.hpp"
 
 namespace pgrace {
 namespace {
 
-template <typename T>
-std::string number_text(T value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
-}
+using detail::number_text;
 
 // "from 0 to 100", "of at least 1", or "" when any value is accepted.
 template <typename T>

@@ -3,9 +3,12 @@
 #include <sstream>
 
 #include "pgrace/report.hpp"
+#include "util/text.hpp"
 
 namespace pgrace {
 namespace {
+
+using detail::joined;
 
 // `word` as one shell word: as it is when it holds only characters no shell
 // treats specially, else in single quotes.
@@ -16,12 +19,6 @@ std::string shell_quote(const std::string& word) {
   std::string out = "'";
   for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
-}
-
-std::string joined(const std::vector<std::string>& words, const std::string& separator) {
-  std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : separator) + w;
-  return out;
 }
 
 // The --fault words that give the run's fault rules ("--fault none" when

@@ -1,4 +1,5 @@
 #include "statement/explorer.hpp"
+#include "util/text.hpp"
 
 #include <algorithm>
 #include <set>
@@ -131,13 +132,6 @@ std::vector<Candidate> fault_candidates(const StatementExecution& e, const std::
 // The usage error of a replayed --schedule whose choice number `choice`
 // (from 0) named a worker that had sent all its requests (defined below).
 std::string missing_request(const std::vector<std::string>& schedule, int workers, std::size_t choice);
-
-std::string seconds_text(double seconds) {
-  std::ostringstream out;
-  out.precision(3);
-  out << seconds << " s";
-  return out.str();
-}
 
 class StatementExploration {
  public:

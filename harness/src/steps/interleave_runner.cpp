@@ -1,4 +1,5 @@
 #include "steps/interleave_runner.hpp"
+#include "util/text.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -181,13 +182,6 @@ void tally(Played&& played, int switches, const std::string& server_dsn, Scenari
   // stays it should the run time out first).
   if (!exploration.reproducer) exploration.reproducer = played.schedule;
   if (exploration.violating_schedules.size() < kKeptSchedules) exploration.violating_schedules.push_back(std::move(played.schedule));
-}
-
-std::string seconds_text(double seconds) {
-  std::string text = std::to_string(seconds);
-  text.erase(text.find_last_not_of('0') + 1);
-  if (text.back() == '.') text.pop_back();
-  return text + " s";
 }
 
 // When the --budget that starts now runs out (never, without one).
