@@ -267,15 +267,36 @@ TEST(ApplyOverrides, RejectsOutOfRangeValuesWithUsageError) {
       {"iterations 0", with([](auto& s) { s.iterations = 0; })},
       {"repeat 0", with([](auto& s) { s.repeat = 0; })},
       {"retries -1", with([](auto& s) { s.retries = -1; })},
-      {"duration 0", with([](auto& s) { s.duration_s = 0.0; })},
-      {"duration -1", with([](auto& s) { s.duration_s = -1.0; })},
+      {"duration_s 0", with([](auto& s) { s.duration_s = 0.0; })},
+      {"duration_s -1", with([](auto& s) { s.duration_s = -1.0; })},
   };
   for (const auto& [what, settings] : bad) {
     std::string message;
     EXPECT_EQ(error_code_of([&] { pgrace::apply_overrides(defaults, settings); }, &message), ExitCode::usage)
         << what;
-    EXPECT_THAT(message, HasSubstr("--")) << what << ": the message names the option";
+    EXPECT_THAT(message, HasSubstr(std::string(what).substr(0, std::string(what).find(' ')) + " must be "))
+        << what << ": the message names the setting";
+    EXPECT_THAT(message, Not(HasSubstr("--"))) << what << ": the engine does not spell the CLI's flags";
   }
+}
+
+// A knob out of range in a scenario's info() is the scenario's mistake, not
+// a flag the user never gave.
+TEST(ApplyOverrides, AKnobOutOfRangeNamesTheScenarioAndTheKnob) {
+  pgrace::Knobs defaults;
+  defaults.iterations = 0;
+  std::string message;
+  EXPECT_EQ(error_code_of([&] { pgrace::apply_overrides(defaults, pgrace::RunSettings{}, "demo.zero"); }, &message),
+            ExitCode::usage);
+  EXPECT_EQ(message, "demo.zero: Knobs::iterations = 0 in its info() is out of range: give from 1 to 1000000000");
+  try {
+    pgrace::apply_overrides(defaults, pgrace::RunSettings{}, "demo.zero");
+  } catch (const pgrace::SettingError& e) {
+    EXPECT_TRUE(e.knob()) << "the CLI must not map it to --iterations";
+  }
+  pgrace::RunSettings given;
+  given.iterations = 5;
+  EXPECT_NO_THROW(pgrace::apply_overrides(defaults, given, "demo.zero")) << "an override replaces the bad knob";
 }
 
 // ----------------------------------------------------------------- reports
@@ -568,6 +589,24 @@ TEST(TerminalText, ASummaryWithControlBytesPrintsThemEscaped) {
   const std::string printed = pgrace::terminal_text(pgrace::summary_text(r));
   EXPECT_THAT(printed, HasSubstr("(id=1, note=\\x1B]0;owned\\x07\\x0D"));
   for (char c : printed) EXPECT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20) << static_cast<int>(c);
+}
+
+// A stress run that ended in an error before any transaction ran (its
+// setup failed) prints the error and no empty statistics ("seed 0:, 0
+// tx/s"); a run without transactions that was judged says so.
+TEST(Report, SummaryOfARunThatDidNothingSaysSo) {
+  pgrace::ScenarioResult r;
+  r.info.name = "demo.nothing";
+  r.verdict = pgrace::Verdict::error;
+  r.error = "seed() threw: boom";
+  std::string text = pgrace::summary_text(r);
+  EXPECT_THAT(text, HasSubstr("error: seed() threw: boom\n"));
+  EXPECT_THAT(text, Not(HasSubstr("threads x")));
+  EXPECT_THAT(text, Not(HasSubstr("tx/s")));
+  r.verdict = pgrace::Verdict::held;
+  text = pgrace::summary_text(r);
+  EXPECT_THAT(text, HasSubstr("8 threads x 50 iterations, read committed, seed 0: no transaction ran\n"));
+  EXPECT_THAT(text, Not(HasSubstr(":,")));
 }
 
 // --------------------------------------------------- write_file_atomically

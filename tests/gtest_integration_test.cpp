@@ -34,6 +34,7 @@ namespace {
 
 using namespace pgrace::test;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const char* const kCounts = "the counter counts every commit";
 
@@ -237,10 +238,34 @@ TEST(GTestIntegration, APartialExplorationIsNotAPass) {
 }
 
 TEST(GTestIntegration, ExploreFailsTheTestForWhatItCannotRun) {
-  EXPECT_NONFATAL_FAILURE(pgrace::testing::explore<AtomicCounter>(with_workers(1)), "give 2 to 8 workers");
-  EXPECT_NONFATAL_FAILURE(pgrace::testing::explore<AtomicCounter>(with_workers(9)), "give 2 to 8 workers");
-  EXPECT_NONFATAL_FAILURE(pgrace::testing::explore<PooledCounter>(), "test.counter_pooled uses a connection pool");
+  EXPECT_NONFATAL_FAILURE(pgrace::testing::explore<AtomicCounter>(with_workers(1)),
+                          "statement_workers must be from 2 to 8, got 1");
+  EXPECT_NONFATAL_FAILURE(pgrace::testing::explore<AtomicCounter>(with_workers(9)), "from 2 to 8, got 9");
+  EXPECT_NONFATAL_FAILURE(pgrace::testing::explore<PooledCounter>(), "test.counter_pooled: it uses a connection pool");
   EXPECT_NONFATAL_FAILURE(pgrace::testing::explore<SteppedCounter>(), "test.counter_stepped is an interleave scenario");
+}
+
+// The settings a stress scenario's workers use do nothing for an interleave
+// scenario: refused, as the command line refuses them.
+TEST(GTestIntegration, RunRefusesSettingsThatDoNothing) {
+  pgrace::RunSettings settings;
+  settings.threads = 4;
+  EXPECT_NONFATAL_FAILURE(pgrace::testing::run<SteppedCounter>(settings),
+                          "RunSettings::threads does nothing for test.counter_stepped");
+}
+
+// A run that never started has no summary, no seed and no reproducer to
+// show: the failure says what was wrong, and only that.
+TEST(GTestIntegration, AFailureOfARunThatNeverStartedShowsOnlyTheError) {
+  pgrace::RunSettings settings;
+  settings.threads = 0;
+  pgrace::ScenarioResult result;
+  EXPECT_NONFATAL_FAILURE(result = pgrace::testing::run<AtomicCounter>(settings), "threads must be from 1 to 256");
+  const auto holds = pgrace::testing::Holds(result);
+  ASSERT_FALSE(holds);
+  EXPECT_THAT(holds.message(), HasSubstr("did not run to a verdict: threads must be from 1 to 256, got 0"));
+  EXPECT_THAT(holds.message(), Not(HasSubstr("tx/s")));
+  EXPECT_THAT(holds.message(), Not(HasSubstr("reproduce:")));
 }
 
 // Run only in a child process (see below): a scenario test as a user writes it.

@@ -479,18 +479,22 @@ TEST_F(InjectedFaults, DelayedRepliesDelayEachTransactionAndCommit) {
 }
 
 // Faults go into a stress run's worker connections; an interleave scenario
-// has none: verdict error, naming --fault.
-TEST_F(InjectedFaults, FaultsOnAnInterleaveScenarioAreAnErrorNamingTheOption) {
+// has none: a usage error naming the setting and the scenario, not a verdict.
+TEST_F(InjectedFaults, FaultsOnAnInterleaveScenarioAreAUsageError) {
   const auto& def = definition("transfer.lost_update_schedule");
   pgrace::Options options;
   auto scenario = def.make(options);
   pgrace::RunSettings s = settings(1, 1);
   s.faults = std::vector<FaultRule>{pgrace::parse_fault_rule("drop_reply:commit")};
-  const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, def.info, *scenario, s);
-  EXPECT_EQ(r.verdict, pgrace::Verdict::error);
-  EXPECT_FALSE(r.matched);
-  EXPECT_THAT(r.error, HasSubstr("--fault"));
-  EXPECT_THAT(r.error, HasSubstr("an interleave scenario: run it without --fault"));
+  try {
+    pgrace::run_scenario(*server_, def.info, *scenario, s);
+    FAIL() << "no error";
+  } catch (const pgrace::SettingError& e) {
+    EXPECT_EQ(e.code(), pgrace::ExitCode::usage);
+    EXPECT_EQ(e.setting(), "faults");
+    EXPECT_FALSE(e.knob());
+    EXPECT_THAT(e.what(), HasSubstr("faults cannot reach transfer.lost_update_schedule: it is an interleave scenario"));
+  }
 }
 
 // ---------------------------------------------------------- the program

@@ -96,8 +96,8 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"stray word", {"list", "extra"}, "unexpected argument 'extra' for pgrace list"},
         // Statement-level exploration (explore --workers N).
         UsageCase{"stress scenario explored without --workers", {"explore", kScenario}, "explore its statements with --workers 2"},
-        UsageCase{"--workers on an interleave scenario", {"explore", kSchedule, "--workers", "2"}, "drop --workers"},
-        UsageCase{"--workers 1", {"explore", kScenario, "--workers", "1"}, "--workers 1 is out of range: give 2 to 8 workers"},
+        UsageCase{"--workers on an interleave scenario", {"explore", kSchedule, "--workers", "2"}, "explore it step by step, without it"},
+        UsageCase{"--workers 1", {"explore", kScenario, "--workers", "1"}, "--workers must be a whole number from 2 to 8, got '1'"},
         UsageCase{"--workers with a pool", {"explore", "transfer.pool_misuse", "--workers", "2"}, "uses a connection pool"},
         UsageCase{"statement schedule naming no worker", {"explore", kScenario, "--workers", "2", "--schedule", "w3.1"},
                   "--schedule step 'w3.1' names no request"},
@@ -125,19 +125,19 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"same report file in missing dirs", {"run", kScenario, "--report", "{tmp}/a/b/r", "--junit", "{tmp}/a//b/r"},
                   "name the same file"},
         // The pool's knobs (issue 10), checked before a server starts.
-        UsageCase{"pool size 0", {"run", "pool.leak", "--pool-size", "0"}, "--pool-size must be between 1 and 256"},
-        UsageCase{"pool size 257", {"run", "pool.leak", "--pool-size", "257"}, "--pool-size must be between 1 and 256"},
+        UsageCase{"pool size 0", {"run", "pool.leak", "--pool-size", "0"}, "--pool-size must be a whole number from 1 to 256"},
+        UsageCase{"pool size 257", {"run", "pool.leak", "--pool-size", "257"}, "--pool-size must be a whole number from 1 to 256"},
         UsageCase{"pool size text", {"run", "pool.leak", "--pool-size", "four"}, "--pool-size"},
         UsageCase{"pool timeout 0", {"run", "pool.leak", "--pool-timeout", "0"},
-                  "--pool-timeout must be between 1 and 600000 milliseconds"},
+                  "--pool-timeout must be a whole number from 1 to 600000"},
         UsageCase{"pool timeout 600001", {"run", kScenario, "--pool-timeout", "600001"},
-                  "--pool-timeout must be between 1 and 600000 milliseconds"},
+                  "--pool-timeout must be a whole number from 1 to 600000"},
         UsageCase{"pool size on explore", {"explore", kSchedule, "--pool-size", "4"},
                   "unknown option '--pool-size' for pgrace explore"},
         UsageCase{"negative max switches", {"explore", kSchedule, "--max-switches", "-1"},
-                  "--max-switches must be 0 or more"},
+                  "--max-switches must be a whole number from 0 to 1000000, got '-1'"},
         UsageCase{"budget too small", {"run", kSchedule, "--budget", "0.01"},
-                  "--budget must be between 0.1 and 2592000 seconds"},
+                  "--budget must be seconds from 0.1 to 2592000"},
         UsageCase{"max schedules -1", {"explore", kSchedule, "--max-schedules", "-1"},
                   "--max-schedules must be a whole number from 1 to"},
         UsageCase{"max schedules 2^64", {"run", kSchedule, "--max-schedules", "18446744073709551616"},
@@ -145,6 +145,32 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"empty schedule", {"explore", kSchedule, "--schedule", " "}, "--schedule needs at least one step"},
         UsageCase{"schedule out of order", {"explore", kSchedule, "--schedule", "r1 b1"},
                   "schedule runs step 'b1' after 'r1'"},
+        // One strict parser for every number of every subcommand: digits only, in range.
+        UsageCase{"hex threads", {"run", kScenario, "--threads", "0x1"}, "--threads must be a whole number from 1 to 256, got '0x1'"},
+        UsageCase{"spaced threads", {"run", kScenario, "--threads", " 5 "}, "got ' 5 '"},
+        UsageCase{"plus threads", {"run", kScenario, "--threads", "+5"}, "got '+5'"},
+        UsageCase{"minus zero repeat", {"run", kScenario, "--repeat", "-0"}, "--repeat must be a whole number from 1 to"},
+        UsageCase{"exponent iterations", {"run", kScenario, "--iterations", "1e3"},
+                  "--iterations must be a whole number from 1 to 1000000000, got '1e3'"},
+        UsageCase{"empty workers", {"explore", kScenario, "--workers", ""}, "--workers must be a whole number from 2 to 8, got ''"},
+        UsageCase{"huge retries", {"run", kScenario, "--retries", "1000000"},
+                  "--retries must be a whole number from 0 to 1000, got '1000000'"},
+        UsageCase{"huge step timeout", {"run", kSchedule, "--step-timeout", "99999999999"},
+                  "--step-timeout must be a whole number from 1 to 86400000, got '99999999999'"},
+        UsageCase{"explore hex step timeout", {"explore", kSchedule, "--step-timeout", "0x10"}, "--step-timeout must be"},
+        UsageCase{"spec huge step timeout", {"spec", "x.spec", "--step-timeout", "99999999999"},
+                  "--step-timeout must be a whole number from 1 to 86400000"},
+        UsageCase{"exponent duration", {"run", kScenario, "--duration", "1e1"}, "--duration must be seconds from 0.01 to 86400"},
+        UsageCase{"matrix exponent step timeout", {"matrix", "--step-timeout", "1e3"}, "--step-timeout must be a whole number"},
+        // Options that would do nothing for the scenarios named, and faults where none can go.
+        UsageCase{"--threads on a check scenario", {"run", "plan.indexed", "--threads", "4"},
+                  "--threads does nothing for plan.indexed"},
+        UsageCase{"--sync on interleave scenarios", {"run", "hermitage.g0.*", "--sync", "start"},
+                  "--sync does nothing for any of the selected scenarios"},
+        UsageCase{"--fault on an interleave scenario", {"run", kSchedule, "--fault", "drop_reply"},
+                  "--fault cannot reach transfer.lost_update_schedule: it is an interleave scenario"},
+        UsageCase{"--fault on a check scenario", {"run", "plan.indexed", "--fault", "drop_reply"},
+                  "--fault cannot reach plan.indexed: it is a check scenario"},
         // 7: sharding.
         UsageCase{"shard 0/0", {"run", kScenario, "--shard", "0/0"}, "--shard must be I/N with 1 <= I <= N"},
         UsageCase{"shard 3/2", {"run", kScenario, "--shard", "3/2"}, "got '3/2'"},
@@ -201,14 +227,18 @@ TEST(FaultOneLine, OutOfRangeOptionIsOneLine) {
 // command line prints, keeps what matters on one line.
 class BrokenScenario : public pgrace::Scenario {
  public:
-  BrokenScenario(std::string schema, std::string seed) : schema_(std::move(schema)), seed_(std::move(seed)) {}
+  BrokenScenario(std::string schema, std::string seed, std::string invariant_sql = "")
+      : schema_(std::move(schema)), seed_(std::move(seed)), invariant_sql_(std::move(invariant_sql)) {}
   std::string schema() const override { return schema_; }
   void seed(pqxx::work& tx) override { tx.exec(seed_); }
   pgrace::TxResult transaction(pgrace::Worker&) override { return pgrace::TxResult::committed; }
-  std::vector<pgrace::Invariant> invariants() const override { return {}; }
+  std::vector<pgrace::Invariant> invariants() const override {
+    if (invariant_sql_.empty()) return {};
+    return {pgrace::no_rows("no negative balance", invariant_sql_)};
+  }
 
  private:
-  std::string schema_, seed_;
+  std::string schema_, seed_, invariant_sql_;
 };
 
 class FaultErrors : public ::testing::Test {
@@ -248,6 +278,24 @@ TEST_F(FaultErrors, SchemaSyntaxErrorIsOneLine) {
   EXPECT_THAT(line, HasSubstr("syntax error at or near \",\""));
   EXPECT_THAT(line, HasSubstr("the schema of test.broken fails at line 1, column 43"));
   EXPECT_THAT(line, Not(HasSubstr("^"))) << "the caret line is noise on one line";
+}
+
+// Several scenarios may share an invariant: its SQL error names the scenario too.
+TEST_F(FaultErrors, InvariantSqlErrorNamesTheScenarioAndTheInvariant) {
+  pgrace::ScenarioInfo info;
+  info.name = "test.broken_invariant";
+  info.defaults.threads = 1;
+  info.defaults.iterations = 1;
+  BrokenScenario scenario("CREATE TABLE accounts (id int, balance int);", "INSERT INTO accounts VALUES (1, 5)",
+                          "SELECT id FROM acounts WHERE balance < 0");
+  try {
+    pgrace::run_scenario(*server_, info, scenario, pgrace::RunSettings{});
+    FAIL() << "no error";
+  } catch (const pgrace::Error& e) {
+    EXPECT_EQ(e.code(), pgrace::ExitCode::usage);
+    EXPECT_EQ(count_lines(e.what()), 1) << e.what();
+    EXPECT_THAT(e.what(), HasSubstr("test.broken_invariant: invariant 'no negative balance' failed to run"));
+  }
 }
 
 TEST_F(FaultErrors, SeedViolatingACheckIsOneLine) {
@@ -355,6 +403,23 @@ TEST(FaultReports, FifoIsWrittenInPlace) {
   ASSERT_EQ(lstat(fifo.c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
   EXPECT_EQ(nlohmann::json::parse(got).at("exit_code"), 0) << got;
+}
+
+// A FIFO nobody reads would block the report's open forever, after the
+// run, with the server up: refused at once instead, before a server starts.
+TEST(FaultReports, FifoWithoutReaderIsRefusedBeforeAServerStarts) {
+  TempDir tmp, servers;
+  const fs::path fifo = tmp.path() / "report.fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  const RunResult r = run_pgrace({"run", kScenario, "-q", "--junit", fifo.string()},
+                                 without_dsn({{"PGRACE_TMPDIR", servers.path().string()}}), 30s);
+  EXPECT_EQ(r.exit_code, 2) << output_of(r);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("it is a FIFO with no reader: start the reader first"));
+  EXPECT_TRUE(fs::is_empty(servers.path())) << "a server was started for a usage error";
+  struct stat st {};
+  ASSERT_EQ(lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
 }
 
 // A character device (/dev/null) is written in place, never replaced.

@@ -93,7 +93,7 @@ TEST(FaultOptionUsage, APooledScenarioIsRefused) {
                                  without_dsn({{"PGRACE_TMPDIR", servers.path().string()}}), 60s);
   EXPECT_EQ(r.exit_code, 2) << "stdout:\n" << r.out << "\nstderr:\n" << r.err;
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("pool.leak uses a connection pool, whose connections do not go through pgrace's fault injection"));
+  EXPECT_THAT(r.err, HasSubstr("--fault cannot reach pool.leak: it uses a connection pool, whose connections do not go through pgrace's fault injection"));
   EXPECT_TRUE(fs::is_empty(tmp.path())) << "a report was written for a usage error";
   for (const auto& entry : fs::directory_iterator(servers.path()))
     EXPECT_THAT(entry.path().filename().string(), HasSubstr("cache")) << "left behind: " << entry.path();

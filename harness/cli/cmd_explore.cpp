@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "commands.hpp"
+#include "flags.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/steps.hpp"
@@ -18,7 +19,7 @@ namespace {
 struct ExploreOptions {
   std::vector<std::string> patterns;
   std::vector<std::string> schedules;
-  std::optional<int> workers;
+  std::optional<std::string> workers;  // as given, parsed by explore (flags.hpp)
   ScenarioOptions common;
 };
 
@@ -87,25 +88,16 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
   for (std::size_t i = 1; i < e.violating_schedules.size() && i < 6; ++i) out << "also violating: " << join(e.violating_schedules[i].schedule) << "\n";
 }
 
-// Throws pgrace::Error (usage) for a scenario that explore cannot run (a
-// check scenario; a stress scenario without --workers, or with a pool; an
-// interleave scenario with --workers) or a --schedule that does not fit it.
+// Throws pgrace::Error (usage) for a scenario that explore has nothing to
+// do with: a check scenario; a stress scenario without --workers. (What the
+// engine refuses, check_runnable() says, from make_scenarios().)
 void check_explorable(const ScenarioBatch& batch) {
   const auto workers = batch.settings.statement_workers;
   for (std::size_t i = 0; i < batch.selected.size(); ++i) {
     const ScenarioInfo& info = batch.selected[i]->info;
-    const auto sessions = batch.prepared.scenarios[i]->sessions();
     if (info.checks_only) throw usage_error(info.name + " is a check scenario, with no work to explore: use pgrace run");
-    if (sessions.empty() && !workers)
+    if (batch.prepared.scenarios[i]->sessions().empty() && !workers)
       throw usage_error(info.name + " is a stress scenario: explore its statements with --workers 2 (or 3), or use pgrace run");
-    if (!sessions.empty() && workers)
-      throw usage_error(info.name + " is an interleave scenario, explored step by step: drop --workers");
-    if (workers && (info.uses_shared_pool || info.defaults.pool.size > 0 || batch.settings.pool_size))
-      throw usage_error(info.name + " uses a connection pool, whose connections pgrace does not control at statement "
-                        "level: use pgrace run");
-    for (const auto& schedule : batch.settings.schedules)
-      if (workers) detail::choices_of(schedule, *workers), detail::planned_fault_of(schedule, *workers);
-      else check_schedule(sessions, schedule);
   }
 }
 
@@ -114,9 +106,7 @@ int explore(const ExploreOptions& o, const std::string& program) {
   ScenarioBatch batch;
   batch.selected = select_scenarios(o.patterns, false);
   batch.settings = settings_from(o.common);
-  if (o.workers && (*o.workers < 2 || *o.workers > 8))
-    throw usage_error("--workers " + std::to_string(*o.workers) + " is out of range: give 2 to 8 workers");
-  batch.settings.statement_workers = o.workers;
+  if (o.workers) batch.settings.statement_workers = parse_setting<int>("statement_workers", *o.workers);
   for (const auto& s : o.schedules) {
     batch.settings.schedules.push_back(words(s));
     if (batch.settings.schedules.back().empty())

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "flags.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/report.hpp"
@@ -18,11 +19,11 @@ struct RunOptions {
   std::vector<std::string> patterns;
   bool all = false;
   std::optional<std::string> shard;
-  std::optional<int> threads;
-  std::optional<long> iterations;
-  std::optional<double> duration;
-  std::optional<int> retries;
-  int repeat = 1;
+  std::optional<std::string> threads;  // numbers as given, parsed by run_settings (flags.hpp)
+  std::optional<std::string> iterations;
+  std::optional<std::string> duration;
+  std::optional<std::string> retries;
+  std::optional<std::string> repeat;
   ScenarioOptions common;
 };
 
@@ -30,11 +31,11 @@ RunSettings run_settings(const RunOptions& o) {
   if (o.duration && o.iterations)
     throw usage_error("--duration and --iterations both given: a run is either timed or counted, give one");
   RunSettings settings = settings_from(o.common);
-  settings.threads = o.threads;
-  settings.iterations = o.iterations;
-  settings.duration_s = o.duration;
-  settings.retries = o.retries;
-  settings.repeat = o.repeat;
+  if (o.threads) settings.threads = parse_setting<int>("threads", *o.threads);
+  if (o.iterations) settings.iterations = parse_setting<long>("iterations", *o.iterations);
+  if (o.duration) settings.duration_s = parse_setting<double>("duration_s", *o.duration);
+  if (o.retries) settings.retries = parse_setting<int>("retries", *o.retries);
+  if (o.repeat) settings.repeat = parse_setting<int>("repeat", *o.repeat);
   return settings;
 }
 
@@ -79,10 +80,10 @@ void add_run_command(CLI::App& app, const Selected& selected) {
   command->add_flag("--all", o->all, "Run every registered scenario");
   command->add_option("--shard", o->shard, "Run only shard I of N of the selection (I/N, e.g. 2/4), for CI jobs");
   command->add_option("--threads", o->threads, "Workers, one connection each (1-256; default: the scenario's)");
-  command->add_option("--iterations", o->iterations, "Transactions per worker (default: the scenario's)");
-  command->add_option("--duration", o->duration, "Run for this many seconds instead of a number of iterations");
-  command->add_option("--retries", o->retries, "Retry 40001/40P01 up to N times (default: the scenario's)");
-  command->add_option("--repeat", o->repeat, "Run each scenario N times on fresh state; reports the detection rate");
+  command->add_option("--iterations", o->iterations, "Transactions per worker (1-1000000000; default: the scenario's)");
+  command->add_option("--duration", o->duration, "Run for this many seconds (0.01-86400) instead of a number of iterations");
+  command->add_option("--retries", o->retries, "Retry 40001/40P01 up to N times (0-1000; default: the scenario's)");
+  command->add_option("--repeat", o->repeat, "Run each scenario N times on fresh state (1-1000000); reports the detection rate");
   add_scenario_options(*command, o->common, Offered{true, true},
                        "Seed for the workers' random parameters, 0 to 2^64-1 (default: random, printed)",
                        "Print only the final line");

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "commands.hpp"
+#include "flags.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/server.hpp"
@@ -28,7 +29,7 @@ struct SpecOptions {
   std::vector<std::string> files;
   std::vector<std::string> expected;
   std::optional<std::string> dsn;
-  long step_timeout_ms = 60000;
+  std::string step_timeout_ms = "60000";  // as given, parsed by parse_whole (flags.hpp)
   std::optional<std::string> max_permutations;  // as given; parsed by load_jobs
   bool quiet = false;
 };
@@ -68,10 +69,9 @@ void assign_expected(std::vector<SpecJob>& jobs, const std::vector<std::string>&
 
 std::vector<SpecJob> load_jobs(const SpecOptions& o) {
   if (o.files.empty()) throw usage_error("no spec file given: pgrace spec FILE.spec... (see pgrace spec --help)");
-  if (o.step_timeout_ms < 1 || o.step_timeout_ms > 86400000)
-    throw usage_error("--step-timeout must be between 1 and 86400000 (milliseconds)");
-  const std::uint64_t limit =
-      o.max_permutations ? parse_positive_count("--max-permutations", *o.max_permutations) : kMaxPermutations;
+  const std::uint64_t limit = o.max_permutations ? parse_whole("--max-permutations", *o.max_permutations,
+                                                                WholeRange{1, SIZE_MAX})
+                                                  : kMaxPermutations;
   std::vector<SpecJob> jobs;
   for (const std::string& file : o.files) {
     SpecJob job{spec::load_spec(file), {}, {}};
@@ -125,10 +125,11 @@ bool judge(const SpecJob& job, const std::string& transcript, bool quiet) {
 }
 
 int run(const SpecOptions& o) {
-  const std::vector<SpecJob> jobs = load_jobs(o);  // every usage error before a server starts
+  spec::RunLimits limits;  // every usage error before a server starts
+  const auto step_timeout_ms = parse_whole("--step-timeout", o.step_timeout_ms, pgrace::limits::step_timeout_ms);
+  limits.step_timeout = std::chrono::milliseconds(step_timeout_ms);
+  const std::vector<SpecJob> jobs = load_jobs(o);
   const bool checking = !o.expected.empty();
-  spec::RunLimits limits;
-  limits.step_timeout = std::chrono::milliseconds(o.step_timeout_ms);
   auto server = Server::open(resolve_dsn(o.dsn));
   spec::TranscriptSink print;
   if (!checking && !o.quiet) print = [](const std::string& text) { std::cout << text << std::flush; };

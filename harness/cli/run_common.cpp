@@ -1,10 +1,9 @@
 #include "run_common.hpp"
 
-#include <charconv>
 #include <iostream>
-#include <limits>
 #include <set>
 
+#include "flags.hpp"
 #include "pgrace/error.hpp"
 
 namespace pgrace::cli {
@@ -12,17 +11,20 @@ namespace {
 
 std::string key_of(const std::string& option_item) { return option_item.substr(0, option_item.find('=')); }
 
-}  // namespace
-
-std::size_t parse_positive_count(const std::string& option, const std::string& text) {
-  std::size_t n = 0;
-  const char* end = text.data() + text.size();
-  const auto [at, error] = std::from_chars(text.data(), end, n);
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || error != std::errc() ||
-      at != end || n < 1)
-    throw usage_error(option + " must be a whole number from 1 to " +
-                      std::to_string(std::numeric_limits<std::size_t>::max()) + ", got '" + text + "'");
-  return n;
+// Throws pgrace::Error (usage) for a flag that changes nothing for any of
+// the selected scenarios (--threads for check and interleave scenarios).
+void refuse_settings_without_effect(const std::vector<const ScenarioDefinition*>& selected,
+                                    const PreparedScenarios& prepared, const RunSettings& settings) {
+  std::map<std::string, std::size_t> unused;  // setting: scenarios it does nothing for
+  for (std::size_t i = 0; i < selected.size(); ++i)
+    for (const auto& setting : settings_without_effect(selected[i]->info, *prepared.scenarios[i], settings))
+      ++unused[setting];
+  for (const auto& [setting, count] : unused)
+    if (count == selected.size())
+      throw usage_error(std::string(flag_for(setting).name) + " does nothing for " +
+                        (count == 1 ? selected.front()->info.name : "any of the selected scenarios") +
+                        ": it sets the concurrent workers of a stress scenario, and check and interleave scenarios "
+                        "have none; drop it");
 }
 
 PreparedScenarios make_scenarios(const std::vector<const ScenarioDefinition*>& selected,
@@ -31,14 +33,16 @@ PreparedScenarios make_scenarios(const std::vector<const ScenarioDefinition*>& s
   PreparedScenarios prepared;
   std::set<std::string> known;  // every key some scenario read (given or not)
   for (const auto* d : selected) {
-    apply_overrides(d->info.defaults, settings);
+    naming_flags([&] { return apply_overrides(d->info.defaults, settings, d->info.name); });
     Options own(option_items);
     prepared.scenarios.push_back(make_scenario(*d, own));
+    naming_flags([&] { check_runnable(d->info, *prepared.scenarios.back(), settings); });
     auto& read = prepared.options_read[d->info.name];
     for (const auto& item : option_items)
       if (own.read_keys().count(key_of(item))) read.push_back(item);
     known.insert(own.read_keys().begin(), own.read_keys().end());
   }
+  refuse_settings_without_effect(selected, prepared, settings);
   for (const auto& item : option_items)
     if (!known.count(key_of(item))) {
       std::string names;
@@ -127,16 +131,11 @@ void add_exploration_options(CLI::App& command, ExplorationOptions& options, boo
 }
 
 void apply_exploration_options(const ExplorationOptions& options, RunSettings& settings) {
-  if (options.max_switches && *options.max_switches < 0)
-    throw usage_error("--max-switches must be 0 or more (0: each session runs all its steps at once)");
-  constexpr double kMaxBudget = 30 * 24 * 3600.0;
-  if (options.budget && !(*options.budget >= 0.1 && *options.budget <= kMaxBudget))
-    throw usage_error("--budget must be between 0.1 and 2592000 seconds (30 days)");
-  if (options.step_timeout_ms < 1) throw usage_error("--step-timeout must be at least 1 (milliseconds)");
-  if (options.max_schedules) settings.max_schedules = parse_positive_count("--max-schedules", *options.max_schedules);
-  settings.max_switches = options.max_switches;
-  settings.budget_s = options.budget;
-  settings.step_timeout = std::chrono::milliseconds(options.step_timeout_ms);
+  if (options.max_schedules) settings.max_schedules = parse_setting<std::size_t>("max_schedules", *options.max_schedules);
+  if (options.max_switches) settings.max_switches = parse_setting<int>("max_switches", *options.max_switches);
+  if (options.budget) settings.budget_s = parse_setting<double>("budget_s", *options.budget);
+  if (options.step_timeout_ms)
+    settings.step_timeout = std::chrono::milliseconds(parse_setting<long>("step_timeout", *options.step_timeout_ms));
 }
 
 }  // namespace pgrace::cli

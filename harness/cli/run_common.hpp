@@ -39,26 +39,20 @@ struct ReportOptions {
 };
 void add_report_options(CLI::App& command, ReportOptions& options);
 
-// The value of a count option such as --max-schedules, given as text (CLI11
-// would wrap "-1" around): a whole number from 1 to SIZE_MAX in decimal
-// digits only. Throws pgrace::Error (usage) naming `option` otherwise.
-std::size_t parse_positive_count(const std::string& option, const std::string& text);
-
 // Interleave mode's --max-schedules, --max-switches, --budget and
 // --step-timeout, as given.
+// Numbers as given: parsed by apply_exploration_options (flags.hpp).
 struct ExplorationOptions {
-  std::optional<std::string> max_schedules;  // parsed by apply_exploration_options (CLI11 wraps "-1" around)
-  std::optional<int> max_switches;
-  std::optional<double> budget;
-  long step_timeout_ms = RunSettings{}.step_timeout.count();
+  std::optional<std::string> max_schedules;
+  std::optional<std::string> max_switches;
+  std::optional<std::string> budget;
+  std::optional<std::string> step_timeout_ms;
 };
 // Adds --step-timeout and, with `bounds`, --max-schedules, --max-switches and --budget.
 void add_exploration_options(CLI::App& command, ExplorationOptions& options, bool bounds = true);
 
-// Puts `options` into `settings`. Throws pgrace::Error (usage) for
-// out-of-range values: --max-schedules a whole number from 1 to SIZE_MAX,
-// --step-timeout at least 1,
-// --max-switches at least 0, --budget 0.1 s to 30 days.
+// Puts `options` into `settings`. Throws pgrace::Error (usage) for a value
+// that is not a number in its range (flags.hpp, pgrace::limits).
 void apply_exploration_options(const ExplorationOptions& options, RunSettings& settings);
 
 // The report files of a run, checked before it starts.

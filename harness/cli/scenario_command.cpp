@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "commands.hpp"
+#include "flags.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/report.hpp"
@@ -54,6 +55,20 @@ std::optional<std::vector<FaultRule>> faults_from(const std::vector<std::string>
   return rules;
 }
 
+// Runs scenario `i` of `batch`. A usage error of the scenario's own (its
+// seed() or an invariant's SQL failed) ends a batch of one with exit 2; in a
+// batch of several it is that scenario's verdict "error", and the others run.
+ScenarioResult run_one(const Server& server, const ScenarioBatch& batch, std::size_t i,
+                       const ProgressCallback& progress) {
+  const ScenarioInfo& info = batch.selected[i]->info;
+  try {
+    return run_scenario(server, info, *batch.prepared.scenarios[i], batch.settings, progress);
+  } catch (const Error& e) {
+    if (e.code() != ExitCode::usage || batch.selected.size() == 1) throw;
+    return error_result(info, batch.settings, one_line(e.what()));
+  }
+}
+
 }  // namespace
 
 RunSettings settings_from(const ScenarioOptions& o) {
@@ -64,11 +79,13 @@ RunSettings settings_from(const ScenarioOptions& o) {
     settings.sync = *o.sync == "start" ? Sync::start : Sync::round;
   }
   settings.seed = o.seed ? parse_seed(*o.seed, "--seed") : random_seed();
-  settings.pool_size = o.pool_size;
+  if (o.pool_size) settings.pool_size = parse_setting<int>("pool_size", *o.pool_size);
   settings.faults = faults_from(o.faults);
-  if (o.pool_timeout_ms) settings.pool_timeout = std::chrono::milliseconds(*o.pool_timeout_ms);
-  settings.timeout_s = o.timeout;
-  settings.statement_timeout_s = o.statement_timeout;
+  if (o.pool_timeout_ms)
+    settings.pool_timeout = std::chrono::milliseconds(parse_setting<long>("pool_timeout", *o.pool_timeout_ms));
+  if (o.timeout) settings.timeout_s = parse_setting<double>("timeout_s", *o.timeout);
+  if (o.statement_timeout)
+    settings.statement_timeout_s = parse_setting<double>("statement_timeout_s", *o.statement_timeout);
   apply_exploration_options(o.exploration, settings);
   return settings;
 }
@@ -84,8 +101,7 @@ RunReport run_batch(const ScenarioBatch& batch, const ScenarioOptions& options, 
   report.shard = batch.shard;
   const ProgressCallback progress = [&printer](const Progress& p) { printer.show(p); };
   for (std::size_t i = 0; i < batch.selected.size(); ++i) {
-    report.scenarios.push_back(
-        run_scenario(*server, batch.selected[i]->info, *batch.prepared.scenarios[i], batch.settings, progress));
+    report.scenarios.push_back(run_one(*server, batch, i, progress));
     printer.clear();
     if (hooks.finished) {  // the scenario's texts, witnesses and server messages, made safe to print
       std::ostringstream text;

@@ -26,11 +26,11 @@ struct ScenarioOptions {
   std::optional<std::string> isolation;
   std::optional<std::string> sync;
   std::optional<std::string> seed;
-  std::optional<int> pool_size;
-  std::optional<long> pool_timeout_ms;
+  std::optional<std::string> pool_size;        // numbers as given, parsed by settings_from (flags.hpp)
+  std::optional<std::string> pool_timeout_ms;
   std::vector<std::string> faults;  // --fault, repeatable
-  std::optional<double> timeout;
-  double statement_timeout = 30;
+  std::optional<std::string> timeout;
+  std::optional<std::string> statement_timeout;
   ExplorationOptions exploration;
   std::vector<std::string> options;  // -o key=value
   ReportOptions reports;

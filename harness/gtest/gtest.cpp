@@ -120,10 +120,14 @@ ScenarioResult run_definition(const ScenarioDefinition& definition, RunSettings 
                               const std::vector<std::string>& option_items) {
   settings.seed = seed_for(settings);
   Options options(option_items);
-  apply_overrides(definition.info.defaults, settings);  // range errors before a server starts
+  apply_overrides(definition.info.defaults, settings, definition.info.name);  // range errors before a server starts
   auto scenario = make_scenario(definition, options);
   if (const auto unread = options.unread(); !unread.empty())
     throw usage_error("option '" + unread.front() + "' is not read by scenario " + definition.info.name);
+  check_runnable(definition.info, *scenario, settings);
+  if (const auto unused = settings_without_effect(definition.info, *scenario, settings); !unused.empty())
+    throw usage_error("RunSettings::" + unused.front() + " does nothing for " + definition.info.name +
+                      ", which runs no concurrent workers (a check or interleave scenario): leave it unset");
   std::string skip_reason;
   const Server* server = environment().get(skip_reason);
   if (!server) return skipped_result(definition, skip_reason);
@@ -132,10 +136,17 @@ ScenarioResult run_definition(const ScenarioDefinition& definition, RunSettings 
   return result;
 }
 
+// Whether the scenario ran at all (a run that never started has no summary
+// worth printing, and no seed that would repeat anything).
+bool ran(const ScenarioResult& result) {
+  return result.attempts > 0 || result.stress.repetitions > 0 || result.exploration.explored > 0;
+}
+
 // The failure text: the summary pgrace prints, the witnesses, the
 // reproducer's steps with their SQL (interleave mode), then how to repeat
-// the run.
+// the run; only `what` for a run that never started.
 std::string explain(const ScenarioResult& result, const std::string& what) {
+  if (!ran(result)) return what;
   std::ostringstream out;
   out << what << "\n" << summary_text(result);
   for (const auto& inv : result.invariants)

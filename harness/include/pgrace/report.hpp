@@ -4,6 +4,7 @@
 // contains a password.
 
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -101,7 +102,10 @@ nlohmann::json to_json(const ScheduleResult& schedule);
 //    or root is refused;
 //  - this process's stdout or stderr (/dev/stdout, /proc/self/fd/1, ...):
 //    written to that stream;
-//  - a FIFO or character device: written in place;
+//  - a FIFO: opened for writing when checked, and refused if it has no
+//    reader then (opening it would wait for one forever); the report is
+//    written when done, and the reader sees its end when the ReportFile goes;
+//  - a character device: written in place;
 //  - a directory, block device or socket: refused.
 // Errors are pgrace::Error (usage) naming the path. Not thread-safe.
 class ReportFile {
@@ -120,6 +124,7 @@ class ReportFile {
  private:
   std::string path_;
   std::string identity_;  // device:inode of an existing file, else its canonical path
+  std::shared_ptr<const int> fifo_;  // a FIFO: its write end, open from the check to the end
   bool stdout_ = false;
   bool stderr_ = false;
 };

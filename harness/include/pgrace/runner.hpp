@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "pgrace/error.hpp"
 #include "pgrace/knobs.hpp"
 #include "pgrace/outcome.hpp"
 #include "pgrace/result.hpp"
@@ -62,11 +64,78 @@ struct RunSettings {
   double statement_timeout_s = 30;
 };
 
-// `defaults` with the overrides of `settings` applied. Throws pgrace::Error
-// (usage) for out-of-range values (threads 1..256, iterations 1..10^9,
-// duration 0.01..86400 s, pool size 1..256, pool timeout 1..600000 ms,
-// timeout, statement timeout, statement workers 2..8, max switches >= 0, ...).
-Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings);
+// The range of a setting that apply_overrides() accepts: whole numbers or
+// seconds from `min` to `max` (and 0 too when `zero` is set). Front ends
+// show them in their own errors (pgrace's CLI: harness/cli/flags.hpp).
+struct WholeRange {
+  std::uint64_t min, max;
+};
+struct SecondsRange {
+  double min, max;
+  bool zero = false;
+};
+namespace limits {
+inline constexpr WholeRange threads{1, 256};
+inline constexpr WholeRange iterations{1, 1'000'000'000};
+inline constexpr SecondsRange duration_s{0.01, 86400};
+inline constexpr WholeRange retries{0, 1000};
+inline constexpr WholeRange pool_size{1, 256};
+inline constexpr WholeRange pool_timeout_ms{1, 600'000};
+inline constexpr WholeRange repeat{1, 1'000'000};
+inline constexpr WholeRange statement_workers{2, 8};
+inline constexpr WholeRange max_switches{0, 1'000'000};
+inline constexpr WholeRange max_schedules{1, SIZE_MAX};
+inline constexpr SecondsRange budget_s{0.1, 2'592'000};
+inline constexpr WholeRange step_timeout_ms{1, 86'400'000};
+inline constexpr SecondsRange timeout_s{0.1, 2'592'000};
+inline constexpr SecondsRange statement_timeout_s{0.001, 86400, true};
+}  // namespace limits
+
+// A setting that is out of range, in conflict with another, or of no use
+// for a scenario (usage, exit 2). setting() is the RunSettings field
+// ("threads", "duration_s", "statement_workers", ...) and what() says
+// "<setting> <problem>"; a front end that spells settings otherwise (the
+// CLI's flags) says "<its name> <problem>". When the value comes from a
+// scenario's info() (Knobs), not from the settings, knob() is true and
+// what() names the scenario and the knob instead.
+class SettingError : public Error {
+ public:
+  SettingError(std::string setting, std::string problem, std::string knob_of_scenario = "");
+  const std::string& setting() const { return setting_; }
+  const std::string& problem() const { return problem_; }
+  bool knob() const { return knob_; }
+
+ private:
+  std::string setting_, problem_;
+  bool knob_;
+};
+
+// `defaults` with the overrides of `settings` applied. Throws SettingError
+// for out-of-range values (see limits), naming the setting when `settings`
+// gave it, and `scenario` (its name, if given) and the Knobs field when its
+// info() did; and for --timeout not longer than duration x repeat.
+Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings, const std::string& scenario = "");
+
+// Throws SettingError (usage) when `settings` cannot run `scenario` (made
+// from `info`), before any server is needed: statement_workers for a
+// scenario that is not a stress scenario or that uses a connection pool;
+// faults (given, or in its info()) for a check or interleave scenario, or
+// for one that uses a connection pool; schedules that do not fit it. A
+// scenario whose constructor threw, or whose sessions() throws, passes
+// (run_scenario() reports it). run_scenario() calls it too.
+void check_runnable(const ScenarioInfo& info, const Scenario& scenario, const RunSettings& settings);
+
+// The settings given in `settings` that would change nothing for `scenario`:
+// for a check scenario (no concurrent work) threads, iterations, duration_s,
+// sync, retries, pool_size, pool_timeout; for an interleave scenario the same
+// (its sessions run once per schedule, on their own connections). Names as
+// SettingError::setting(). A front end running one scenario refuses them.
+std::vector<std::string> settings_without_effect(const ScenarioInfo& info, const Scenario& scenario,
+                                                 const RunSettings& settings);
+
+// A judged result of verdict "error" with `error`, for `info` that could
+// not be run (e.g. its invariant's SQL failed), with `settings`' seed.
+ScenarioResult error_result(const ScenarioInfo& info, const RunSettings& settings, const std::string& error);
 
 // The scenario of `definition`, created with `options`. A pgrace::Error from
 // its constructor propagates (a bad option: usage); any other exception does
@@ -113,8 +182,8 @@ using ProgressCallback = std::function<void(const Progress&)>;
 // scenario's own C++ exception (naming the phase), a run without evidence
 // (see ScenarioInfo::expects_no_commits), or a run past its timeout. Throws
 // pgrace::Error: usage (exit 2) when the scenario's seed or invariant SQL
-// fails, or when settings.statement_workers is set for a scenario that is
-// not a stress scenario or that uses a connection pool; infrastructure (exit 3) as soon as a connection to the server is
+// fails (naming the scenario, and the invariant), or as check_runnable()
+// does; infrastructure (exit 3) as soon as a connection to the server is
 // lost (a worker's, the invariant monitor's or pgrace's control connection).
 // Leaves no database behind and no thread, except one stuck in the
 // scenario's C++ code past the timeout (see RunSettings::timeout_s).

@@ -7,7 +7,7 @@ namespace pgrace::detail {
 ScenarioResult new_result(const ScenarioInfo& info, const RunSettings& settings) {
   ScenarioResult result;
   result.info = info;
-  result.knobs = apply_overrides(info.defaults, settings);
+  result.knobs = apply_overrides(info.defaults, settings, info.name);
   result.seed = settings.seed;
   return result;
 }

@@ -38,7 +38,8 @@ std::vector<std::string> check_or_fail(const Invariant& invariant, const CheckCo
                                        std::size_t max_witnesses, const std::string& when) {
   try {
     return check_invariant(invariant, context, max_witnesses);
-  } catch (const Error&) {
+  } catch (const Error& e) {
+    if (e.code() == ExitCode::usage) throw InvariantError(e.what());
     throw;
   } catch (...) {
     const Outcome o = classify(std::current_exception());

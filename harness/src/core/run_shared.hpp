@@ -20,6 +20,13 @@ class ScenarioFailure : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An invariant could not be checked: its SQL failed (usage). run_scenario()
+// rethrows it as pgrace::Error (usage) naming the scenario.
+class InvariantError : public Error {
+ public:
+  explicit InvariantError(const std::string& message) : Error(ExitCode::usage, message) {}
+};
+
 // Rethrows the exception being handled, thrown by the scenario's code in
 // `phase` (e.g. "seed()"), as what it means: pgrace::Error as is; a lost
 // connection as pgrace::Error (infrastructure); another SQL error as

@@ -540,6 +540,7 @@ std::string stress_text(const ScenarioResult& r) {
   out << r.knobs.threads << " threads x "
       << (r.knobs.duration_s ? fixed(*r.knobs.duration_s, 1) + " s" : std::to_string(r.knobs.iterations) + " iterations")
       << ", " << to_sql(r.knobs.isolation) << ", seed " << r.seed << ":";
+  if (r.attempts == 0) return out.str() + " no transaction ran";
   for (const auto& [kind, n] : r.outcomes) out << " " << to_string(kind) << "=" << n;
   if (stress.retries) out << " retries=" << stress.retries;
   out << ", " << fixed(stress.throughput_tps, 0) << " tx/s, p50 " << fixed(stress.latency.p50_ms, 2) << " ms, p99 "
@@ -577,7 +578,7 @@ std::string summary_text(const ScenarioResult& r) {
   if (!r.error.empty()) out << "     error: " << r.error << "\n";
   if (r.mode == Mode::check)
     out << "     no concurrent work: invariants checked on the seeded database, " << stress.repetitions << " time(s)\n";
-  else
+  else if (r.attempts > 0 || r.verdict != Verdict::error)  // an error before any transaction: nothing to count
     out << "     " << stress_text(r) << "\n";
   if (stress.pool) out << "     " << pool_text(*stress.pool) << "\n";
   for (const auto& inv : r.invariants) {

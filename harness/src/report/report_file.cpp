@@ -155,6 +155,21 @@ std::string temporary_name(const fs::path& target) {
          std::to_string(random() % 1000000000);
 }
 
+// The write end of the FIFO at `path`, opened without waiting: a FIFO with
+// no reader is refused (a blocking open would wait forever). Blocking again
+// once open, so that a write waits for a slow reader.
+std::shared_ptr<const int> open_fifo(const std::string& path) {
+  const int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0 && errno == ENXIO)
+    fail(path, "it is a FIFO with no reader: start the reader first (e.g. cat " + path + " &)");
+  if (fd < 0) fail(path, errno_text());
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return std::shared_ptr<const int>(new int(fd), [](const int* p) {
+    close(*p);
+    delete p;
+  });
+}
+
 }  // namespace
 
 ReportFile::ReportFile(std::string path) : path_(std::move(path)) {
@@ -164,6 +179,7 @@ ReportFile::ReportFile(std::string path) : path_(std::move(path)) {
   if (r.kind == Kind::replace) check_directory(path_, r.target.parent_path());
   if (r.kind == Kind::in_place && faccessat(AT_FDCWD, path_.c_str(), W_OK, AT_EACCESS) != 0)
     fail(path_, errno_text());
+  if (r.kind == Kind::in_place && S_ISFIFO(r.existing->st_mode)) fifo_ = open_fifo(path_);
   if (r.existing) {
     identity_ = std::to_string(r.existing->st_dev) + ":" + std::to_string(r.existing->st_ino);
   } else {
@@ -176,6 +192,7 @@ ReportFile::ReportFile(std::string path) : path_(std::move(path)) {
 bool ReportFile::same_file_as(const ReportFile& other) const { return identity_ == other.identity_; }
 
 void ReportFile::write(const std::string& content) const {
+  if (fifo_) return write_all(path_, *fifo_, content);
   const Resolved r = resolve(path_);
   switch (r.kind) {
     case Kind::replace:
