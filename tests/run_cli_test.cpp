@@ -347,7 +347,7 @@ TEST(CliRun, SeedIsEchoedInOutputAndReport) {
 TEST(CliExplore, AStatementScheduleNamingNoRequestIsAUsageError) {
   TempDir tmp;
   const fs::path report = tmp.path() / "r.json";
-  for (const std::string& schedule : {"w2.9 w1.7", "w1.1 w1.1"}) {
+  for (const std::string schedule : {"w2.9 w1.7", "w1.1 w1.1"}) {
     const RunResult r = run_pgrace({"explore", "transfer.for_update", "--workers", "2", "--seed", "3", "--schedule",
                                     schedule, "--report", report.string()},
                                    env_in(tmp));
@@ -371,7 +371,7 @@ TEST(CliExplore, AStatementScheduleNamingNoRequestIsAUsageError) {
 // line does not pass off the executions known so far (which grow with the
 // limit) as the total.
 TEST(CliExplore, APartialStatementExplorationFailsAndNamesNoTotal) {
-  for (const std::string& limit : {"2", "5"}) {
+  for (const std::string limit : {"2", "5"}) {
     const RunResult r = run_pgrace({"explore", "transfer.for_update", "--workers", "2", "--seed", "3",
                                     "--max-schedules", limit},
                                    without_dsn());

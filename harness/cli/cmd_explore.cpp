@@ -11,7 +11,6 @@
 #include "pgrace/steps.hpp"
 #include "scenario_command.hpp"
 #include "selection.hpp"
-#include "statement/explorer.hpp"
 
 namespace pgrace::cli {
 namespace {
@@ -36,19 +35,11 @@ std::string join(const std::vector<std::string>& words) {
   return out;
 }
 
-int context_switches_of(const ScheduleResult& schedule) {
-  int switches = 0;
-  for (std::size_t i = 1; i < schedule.steps.size(); ++i)
-    switches += schedule.steps[i].session != schedule.steps[i - 1].session;
-  return switches;
-}
-
 void print_reproducer(std::ostream& out, const ScenarioResult& r) {
   const Exploration& e = r.exploration;
   out << "minimal reproducer (violates";
   for (const auto& name : e.reproducer->violated) out << " \"" << name << "\"";
-  out << "; " << (e.statement_workers ? detail::preemptions_of(*e.reproducer) : context_switches_of(*e.reproducer))
-      << " context switch(es))";
+  out << "; " << e.reproducer->switches << " context switch(es))";
   if (e.shrinking && !e.shrinking->changes.empty()) {
     out << ", shrunk from the first violating schedule found (" << join(e.shrinking->original.schedule) << "):\n";
     for (const auto& change : e.shrinking->changes) out << "  - " << change << "\n";

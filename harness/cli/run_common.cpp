@@ -27,6 +27,8 @@ void refuse_settings_without_effect(const std::vector<const ScenarioDefinition*>
                         "have none; drop it");
 }
 
+}  // namespace
+
 PreparedScenarios make_scenarios(const std::vector<const ScenarioDefinition*>& selected,
                                  const std::vector<std::string>& option_items, const RunSettings& settings) {
   (void)Options(option_items);  // a malformed item fails here, before any scenario is made

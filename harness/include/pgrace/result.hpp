@@ -80,6 +80,10 @@ struct ScheduleResult {
   std::vector<std::string> violated;      // invariants violated after it
   bool feasible = true;                   // false: a step's session was still waiting when its turn came
   std::string note;                       // why it was infeasible, or what was cancelled
+  // Its context switches: interleave mode, adjacent steps of different
+  // sessions; statement level, preemptions (switches away from a worker
+  // whose next request was ready; README, "Exploration").
+  int switches = 0;
 };
 
 // Interleave mode: the schedules with exactly `switches` context switches

@@ -84,6 +84,7 @@ ScheduleResult schedule_of(const StatementExecution& e, const std::vector<Invari
     s.note += std::string(s.note.empty() ? "" : "; ") + "the planned fault's request was not sent";
   for (std::size_t w = 0; w < e.outcomes.size(); ++w)
     s.note += std::string(s.note.empty() ? "" : "; ") + worker_name(static_cast<int>(w)) + ": " + to_string(e.outcomes[w].kind);
+  s.switches = preemptions_of(s);
   return s;
 }
 

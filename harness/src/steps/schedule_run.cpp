@@ -92,6 +92,8 @@ class ScheduleRun {
       }
     }
     collect(result, observations, running, -1);
+    for (std::size_t i = 1; i < result.steps.size(); ++i)
+      result.switches += result.steps[i].session != result.steps[i - 1].session;
     // A warning if no transaction is open. Session-level advisory locks
     // outlive the transaction: released too, so that none reaches the next schedule.
     for (std::size_t s = 0; s < sessions_.size(); ++s) run_plain(s, "ROLLBACK; SELECT pg_advisory_unlock_all()");
