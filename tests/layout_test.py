@@ -24,6 +24,9 @@ ALLOWED = {
     "gtest": {"pgrace", "server"},
     "cli": {"pgrace", "server", "spec"},
 }
+# The dispatcher's header: only what stands above the modes may include it.
+DISPATCHER = "pgrace/runner.hpp"
+DISPATCHER_USERS = {"src/runner", "cli", "gtest", "include/pgrace"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 def main(root):
@@ -42,6 +45,9 @@ def main(root):
                 top = target.split("/")[0] if "/" in target else None
                 if top is None and rel == "cli":
                     continue  # the command line's own headers sit beside its sources
+                if target == DISPATCHER and rel not in DISPATCHER_USERS:
+                    problems.append(f"{source.relative_to(root)}: includes the dispatcher's {DISPATCHER}: "
+                                    "include pgrace/settings.hpp for the settings")
                 if top not in allowed and top != "util":  # util/ serves every folder
                     problems.append(f"{source.relative_to(root)}: includes \"{target}\", "
                                     f"but harness/{rel} may include only {sorted(allowed)}")

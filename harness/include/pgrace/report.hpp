@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "pgrace/runner.hpp"
+#include "pgrace/result.hpp"
+#include "pgrace/scenario.hpp"
+#include "pgrace/settings.hpp"
 #include "pgrace/server.hpp"
 
 namespace pgrace {

@@ -6,7 +6,9 @@
 #include <optional>
 #include <string>
 
-#include "pgrace/runner.hpp"
+#include "pgrace/result.hpp"
+#include "pgrace/scenario.hpp"
+#include "pgrace/settings.hpp"
 
 namespace pgrace::detail {
 

@@ -6,7 +6,9 @@
 // checking: run a schedule prefix, see which workers have a request pending,
 // choose, reset, replay; fewest context switches first. Internal to pgrace.
 
-#include "pgrace/runner.hpp"
+#include "pgrace/result.hpp"
+#include "pgrace/scenario.hpp"
+#include "pgrace/settings.hpp"
 #include "core/progress_reporter.hpp"
 #include "statement/request_scheduler.hpp"
 

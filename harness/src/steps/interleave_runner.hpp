@@ -6,7 +6,9 @@
 
 #include <vector>
 
-#include "pgrace/runner.hpp"
+#include "pgrace/result.hpp"
+#include "pgrace/scenario.hpp"
+#include "pgrace/settings.hpp"
 #include "core/progress_reporter.hpp"
 
 namespace pgrace::detail {

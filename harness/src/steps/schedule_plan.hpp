@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "pgrace/runner.hpp"
+#include "pgrace/result.hpp"
+#include "pgrace/scenario.hpp"
+#include "pgrace/settings.hpp"
 #include "steps/shrink.hpp"
 
 namespace pgrace::detail {

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "pgrace/runner.hpp"
+#include "pgrace/result.hpp"
+#include "pgrace/scenario.hpp"
+#include "pgrace/settings.hpp"
 #include "steps/session_thread.hpp"
 
 namespace pgrace::detail {

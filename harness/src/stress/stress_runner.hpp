@@ -5,7 +5,9 @@
 // Workers never judge: they record, and the main thread reads what they
 // recorded after joining them. Internal to pgrace; users call run_scenario().
 
-#include "pgrace/runner.hpp"
+#include "pgrace/result.hpp"
+#include "pgrace/scenario.hpp"
+#include "pgrace/settings.hpp"
 #include "core/progress_reporter.hpp"
 
 namespace pgrace::detail {

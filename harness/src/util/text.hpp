@@ -14,10 +14,11 @@ namespace pgrace::detail {
 std::string joined(const std::vector<std::string>& words, std::string_view separator = ", ");
 
 // `value` as a stream prints it: integers exactly, floating-point numbers
-// with up to 6 significant digits ("0.5", "86400", "1e-05").
+// with up to 12 significant digits ("0.5", "2592000", "1e-05").
 template <typename T>
 std::string number_text(T value) {
   std::ostringstream out;
+  out.precision(12);
   out << value;
   return out.str();
 }
