@@ -214,10 +214,10 @@ TEST(IsCommit, FindsACommitOrEndAmongTheStatements) {
     EXPECT_FALSE(is_commit(sql)) << sql;
 }
 
-// A statement is split at every ';', even one inside a string, a comment or
-// a dollar-quoted body; a COMMIT or END counts only alone or with its own
-// options, so those pieces are not taken for one, and a leading comment
-// hides a real one (documented here, not endorsed).
+// A statement is split at each ';' outside strings, quoted identifiers,
+// dollar-quoted bodies and comments; a COMMIT or END counts only alone or
+// with its own options, and comments before it or between its words are
+// blanks.
 TEST(IsCommit, OnlyACommitWithItsOwnOptionsCounts) {
   using pgrace::detail::is_commit;
   EXPECT_FALSE(is_commit("SELECT 'a; commit'")) << "a quote follows the keyword";
@@ -228,8 +228,32 @@ TEST(IsCommit, OnlyACommitWithItsOwnOptionsCounts) {
   EXPECT_FALSE(is_commit("END IF")) << "not one of END's options";
   EXPECT_TRUE(is_commit("END WORK"));
   EXPECT_TRUE(is_commit("COMMIT AND NO CHAIN"));
-  EXPECT_FALSE(is_commit("/* done */ COMMIT")) << "a leading comment hides the keyword";
-  EXPECT_FALSE(is_commit("-- done\nCOMMIT"));
+}
+
+// The issue's cases: a ';' inside a string literal split the statement
+// there, so "SELECT ';'; COMMIT"-like text was read wrongly, and a comment
+// before COMMIT hid it.
+TEST(IsCommit, QuotesAndCommentsAreReadAsPostgresqlReadsThem) {
+  using pgrace::detail::is_commit;
+  EXPECT_FALSE(is_commit("SELECT ';'; SELECT 1"));
+  EXPECT_TRUE(is_commit("SELECT ';'; COMMIT"));
+  EXPECT_FALSE(is_commit("SELECT '; COMMIT'")) << "COMMIT inside a string";
+  EXPECT_FALSE(is_commit("SELECT 'it''s; COMMIT'")) << "a doubled quote does not end the string";
+  EXPECT_FALSE(is_commit("SELECT E'\\'; COMMIT'")) << "an escaped quote does not end an E'' string";
+  EXPECT_TRUE(is_commit("SELECT E'\\\\'; COMMIT")) << "an escaped backslash does";
+  EXPECT_FALSE(is_commit("SELECT \"a;COMMIT\" FROM t")) << "a quoted identifier";
+  EXPECT_FALSE(is_commit("SELECT $$; COMMIT$$")) << "a dollar-quoted string";
+  EXPECT_FALSE(is_commit("SELECT $f$ $$; COMMIT $$ $f$")) << "a tagged dollar quote ends only at its tag";
+  EXPECT_TRUE(is_commit("SELECT $f$;$f$; COMMIT"));
+  EXPECT_TRUE(is_commit("SELECT $1; COMMIT")) << "a parameter is no dollar quote";
+  EXPECT_TRUE(is_commit("/* c */ COMMIT"));
+  EXPECT_TRUE(is_commit("-- c\nCOMMIT"));
+  EXPECT_TRUE(is_commit("/* a /* nested */ comment; */ COMMIT"));
+  EXPECT_TRUE(is_commit("COMMIT /* c */ AND -- c\n CHAIN"));
+  EXPECT_TRUE(is_commit("UPDATE t SET x = 1; -- done\nCOMMIT"));
+  EXPECT_FALSE(is_commit("-- COMMIT")) << "a comment";
+  EXPECT_FALSE(is_commit("/* COMMIT; */ SELECT 1"));
+  EXPECT_FALSE(is_commit("SELECT 1 -- ; COMMIT")) << "a ';' in a comment splits nothing";
 }
 
 // ---------------------------------------------------------------- targets

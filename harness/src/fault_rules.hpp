@@ -27,9 +27,11 @@ struct FaultPlace {
 };
 
 // Whether one of the statements of `sql` is a COMMIT: COMMIT or END, any
-// case, after leading blanks, followed by nothing or by WORK, TRANSACTION,
-// AND [NO] CHAIN or PREPARED '...' (so not the END of a DO block's
-// "...; END$$"). Statements are split at every ';', quoted or not.
+// case, after leading blanks and comments, followed by nothing or by WORK,
+// TRANSACTION, AND [NO] CHAIN or PREPARED '...'. Statements are split at
+// each ';' outside comments, quoted strings ('...', E'...'), quoted
+// identifiers and dollar-quoted strings ($$...$$, $tag$...$tag$), so the
+// END of a DO block's body is not one.
 bool is_commit(const std::string& sql);
 
 // Whether `rule` may hit `request`: it executes something, and it is a
