@@ -13,12 +13,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "fault_gate.hpp"
 #include "fault_rules.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/faults.hpp"
@@ -470,6 +472,34 @@ INSTANTIATE_TEST_SUITE_P(
       for (char c : info.param.what) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
       return name;
     });
+
+// ------------------------------------------------------------- FaultGate
+
+// The COMMIT of each iteration gets the same fault whether or not an
+// attempt that a serialization failure ended (BEGIN, UPDATE, ROLLBACK) came
+// first: only the requests a rule targets are ranked, so the requests that
+// timing adds do not move a COMMIT's place. (Every request was ranked: about
+// half of the COMMITs changed their fault, and so the count of faults.)
+TEST(FaultGate, RequestsThatTimingAddsDoNotMoveTheFaultsOfTheCommits) {
+  const auto commits_faulted = [](bool failed_attempt_first) {
+    pgrace::detail::FaultGate gate({{FaultKind::drop_reply, FaultTarget::commit, 0.5, 0ms}}, 7, 1);
+    std::vector<bool> faulted;
+    for (long i = 0; i < 200; ++i) {
+      gate.begin_iteration(0, 0, i);
+      std::vector<std::string> sqls = {"BEGIN", "UPDATE t SET x = 1", "COMMIT"};
+      if (failed_attempt_first) sqls.insert(sqls.begin(), {"BEGIN", "UPDATE t SET x = 1", "ROLLBACK"});
+      for (const std::string& sql : sqls) {
+        const Fault fault = gate.before_request(request(sql));
+        if (sql == "COMMIT") faulted.push_back(fault.kind == Fault::Kind::drop_reply);
+      }
+    }
+    return faulted;
+  };
+  const std::vector<bool> plain = commits_faulted(false);
+  EXPECT_EQ(commits_faulted(true), plain);
+  EXPECT_GT(std::count(plain.begin(), plain.end(), true), 60);
+  EXPECT_LT(std::count(plain.begin(), plain.end(), true), 140);
+}
 
 }  // namespace
 

@@ -16,9 +16,10 @@
 namespace pgrace::detail {
 
 // Where a request stands in a stress run: its worker, the iteration, its
-// rank among the requests the worker sent in that iteration (from 0,
-// counting only requests that execute something, retries included), and
-// the repetition (from 0), so that each repetition draws its own places.
+// rank among the requests the worker sent in that iteration that a rule
+// targets (from 0, retries included: with only `commit` rules, the n-th
+// COMMIT), and the repetition (from 0), so that each repetition draws its
+// own places.
 struct FaultPlace {
   int worker = 0;
   long iteration = 0;
