@@ -246,6 +246,18 @@ TEST_F(FaultRunner, EveryTransactionRejectedIsAnErrorVerdictNotAPass) {
   expect_error_verdict(r, {"no transaction committed", "rejected=6", "the run tested nothing"});
 }
 
+// Every transaction rejected, and an invariant violated all the same (here
+// by the seed): no committed transaction explains the violation, and the
+// error says so instead of claiming that the run tested nothing.
+TEST_F(FaultRunner, AViolationWithNothingCommittedIsAnErrorThatSaysNoTransactionExplainsIt) {
+  Configurable scenario([](pgrace::Worker&) { return pgrace::TxResult::rejected; });
+  scenario.invariants_ = {pgrace::no_rows("no row is still 0", "SELECT * FROM t WHERE v = 0")};
+  const auto r = run(info_for("violated_by_the_seed"), scenario);
+  expect_error_verdict(r, {"no transaction committed", "rejected=6",
+                           "no transaction of the run committed, so none explains the violation"});
+  EXPECT_THAT(r.error, Not(HasSubstr("tested nothing")));
+}
+
 TEST_F(FaultRunner, AScenarioThatExpectsNoCommitsIsJudgedNormally) {
   Configurable scenario([](pgrace::Worker&) { return pgrace::TxResult::rejected; });
   auto info = info_for("expects_no_commits");

@@ -518,12 +518,16 @@ RepetitionRun run_repetition(const std::shared_ptr<Repetition>& rep, Connections
 }
 
 // The throughput floor (ScenarioInfo::expects_no_commits,
-// min_committed_share): why repetition `r` proves nothing, or "".
+// min_committed_share): why repetition `r` proves nothing, or "". One that
+// `violated` an invariant while some transaction committed or may have
+// (indeterminate: its COMMIT reply was lost) proved something.
 std::string lack_of_evidence(const ScenarioInfo& info, const std::map<OutcomeClass, long>& counts,
-                             const std::optional<Outcome>& first_failure, int r, int repeat) {
-  long ended = 0, committed = 0;
+                             const std::optional<Outcome>& first_failure, int r, int repeat, bool violated) {
+  const auto count = [&counts](OutcomeClass kind) { return counts.count(kind) ? counts.at(kind) : 0L; };
+  long ended = 0;
   for (const auto& [kind, n] : counts) ended += n;
-  if (auto it = counts.find(OutcomeClass::committed); it != counts.end()) committed = it->second;
+  const long committed = count(OutcomeClass::committed);
+  if (violated && committed + count(OutcomeClass::indeterminate) > 0) return "";
   const std::string where = "in repetition " + std::to_string(r + 1) + " of " + std::to_string(repeat);
   if (committed == 0 && !info.expects_no_commits) {
     std::string outcomes;
@@ -533,10 +537,17 @@ std::string lack_of_evidence(const ScenarioInfo& info, const std::map<OutcomeCla
     if (first_failure)
       text += "; first failure: " + (first_failure->sqlstate.empty() ? "" : first_failure->sqlstate + " ") +
               pgrace::one_line(first_failure->message, 200);
-    const auto count = [&counts](OutcomeClass kind) { return counts.count(kind) ? counts.at(kind) : 0L; };
-    if (ended > 0 && count(OutcomeClass::indeterminate) + count(OutcomeClass::connection_dropped) == ended)
+    const long faulted = count(OutcomeClass::indeterminate) + count(OutcomeClass::connection_dropped);
+    if (ended > 0 && faulted == ended)
       return text + "): no commit was confirmed, the injected faults ended them all; lower the faults' "
                     "probability (--fault), or set expects_no_commits in the scenario's info()";
+    if (faulted > 0)
+      return text + "): no commit was confirmed, the injected faults ended " + std::to_string(faulted) +
+             " of them; lower the faults' probability (--fault), fix the scenario, or set expects_no_commits in "
+             "its info() if committing nothing is intended";
+    if (violated)
+      return text + "): no transaction of the run committed, so none explains the violation; check the "
+                    "scenario's seed() and invariants";
     return text + "): the run tested nothing; fix the scenario, or set expects_no_commits in its info() if "
                   "committing nothing is intended";
   }
@@ -728,12 +739,13 @@ class StressRun {
     if (connections.leases) connections.leases->reclaim(*connections.control);
     const int violating_before = result_.stress.violating_runs;
     final_check(rep, *connections.control, run.run_ms, result_);
-    if (connections.faults && result_.stress.violating_runs > violating_before && !result_.stress.requests_repetition)
+    const bool violated = result_.stress.violating_runs > violating_before;
+    if (connections.faults && violated && !result_.stress.requests_repetition)
       record_requests(r, run.released, connections.faults->proxy);
     result_.phases.check_ms += ms_between(phase_start, Clock::now());
     if (result_.error.empty())
-      result_.error =
-          scrub_secrets(lack_of_evidence(info_, snapshot(rep.live), first_failure, r, settings_.repeat), server_dsn_);
+      result_.error = scrub_secrets(
+          lack_of_evidence(info_, snapshot(rep.live), first_failure, r, settings_.repeat, violated), server_dsn_);
     return true;
   }
 
