@@ -31,6 +31,7 @@
 #include "pgrace/runner.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
+#include "footprint.hpp"
 #include "scenario_support.hpp"
 #include "test_support.hpp"
 
@@ -555,15 +556,6 @@ TEST_F(InjectedFaults, FaultsOnAnInterleaveScenarioAreAnErrorNamingTheOption) {
 
 std::string output_of(const RunResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
-}
-
-// The names in `dir` that start with "pgrace-proxy-".
-std::set<std::string> proxy_directories(const fs::path& dir) {
-  std::set<std::string> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.path().filename().string().rfind("pgrace-proxy-", 0) == 0) out.insert(entry.path().filename());
-  return out;
 }
 
 // While a run with faults lasts, its proxy's private directory is under

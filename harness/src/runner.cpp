@@ -103,6 +103,12 @@ Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings) {
     throw usage_error("--timeout " + number_text(*settings.timeout_s) + " is not longer than the planned run (--duration " +
                       number_text(*k.duration_s) + " x --repeat " + std::to_string(settings.repeat) +
                       "): give a longer --timeout");
+  for (const FaultRule& rule : k.faults)
+    if (settings.timeout_s && rule.kind == FaultKind::delay_reply &&
+        !(std::chrono::duration<double>(rule.delay).count() < *settings.timeout_s))
+      throw usage_error("--fault " + to_string(rule) + " holds a reply " + std::to_string(rule.delay.count()) +
+                        " ms, not shorter than --timeout " + number_text(*settings.timeout_s) +
+                        ": give a shorter delay or a longer --timeout");
   const double st = settings.statement_timeout_s;
   if (!(st == 0 || (st >= 0.001 && st <= 86400)))
     throw usage_error("--statement-timeout " + number_text(st) +

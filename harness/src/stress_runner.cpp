@@ -79,6 +79,13 @@ struct FaultInjection {
 // The connections of one scenario run. Worker, pool and monitor connections
 // are shared with the threads that use them, which may outlive the run.
 struct Connections {
+  Connections() = default;
+  Connections(Connections&&) = default;
+  // A worker thread left running keeps the proxy; it stops with the run all the same.
+  ~Connections() {
+    if (faults) faults->proxy.stop();
+  }
+
   std::unique_ptr<pqxx::connection> control;  // the main thread's: reset, final check, pg_stat_activity
   std::shared_ptr<pqxx::connection> monitor;
   int monitor_pid = 0;
@@ -440,25 +447,49 @@ std::vector<Straggler> pooled_stragglers(const LeasePool& leases, std::vector<st
   return out;
 }
 
+// Cuts the injected delays short (WireProxy::cut_delays()), so that the
+// workers whose reply one held go on; marks those workers in `held` and
+// says who they were, or returns "" when none was held.
+std::string cut_injected_delays(WireProxy& proxy, std::vector<bool>& held) {
+  const auto replies = proxy.held_replies();
+  proxy.cut_delays();
+  std::string names, delays;
+  for (std::size_t w = 0; w < held.size(); ++w)
+    for (const ReplyHolds::Held& reply : replies)
+      if (!held[w] && reply.client == worker_session_name(static_cast<int>(w))) {
+        held[w] = true;
+        names += (names.empty() ? "" : ", ") + std::string("worker ") + std::to_string(w);
+        delays += (delays.empty() ? "" : ", ") + std::to_string(reply.delay.count()) + " ms";
+      }
+  if (names.empty()) return "";
+  return names + " waited for a reply that pgrace's injected delay_reply fault held back (" + delays +
+         "), not in the scenario's code; pgrace let the held replies go";
+}
+
 // Ends the workers that did not finish by `deadline` (see end_stragglers),
 // with the pooled connections leased: first breaks the barriers, so that
-// workers waiting for them end too, and once the stuck are named, closes the
-// pool, so that those waiting for a pooled connection end too.
+// workers waiting for them end too, and cuts the injected delays short, so
+// that workers waiting for a held reply end too; once the stuck are named,
+// closes the pool, so that those waiting for a pooled connection end too.
 std::string end_stuck_workers(Repetition& rep, std::vector<std::unique_ptr<WatchedThread>>& threads,
-                              pqxx::connection* control, LeasePool* leases) {
+                              pqxx::connection* control, LeasePool* leases, FaultInjection* faults) {
   rep.abort = true;
   rep.start.break_all();
   rep.round.break_all();
+  std::vector<bool> held(threads.size(), false);
+  const std::string delayed = faults ? cut_injected_delays(faults->proxy, held) : "";
   std::vector<Straggler> stuck;
   const auto settle = Clock::now() + std::chrono::milliseconds(100);  // for those released from a barrier
   for (std::size_t i = 0; i < threads.size(); ++i)
-    if (!threads[i]->join_until(settle)) stuck.push_back(worker_straggler(rep, static_cast<int>(i), *threads[i]));
+    if (!threads[i]->join_until(held[i] ? Clock::now() + kGrace : settle))
+      stuck.push_back(worker_straggler(rep, static_cast<int>(i), *threads[i]));
   if (leases) {
     if (!stuck.empty())
       for (auto& s : pooled_stragglers(*leases, threads)) stuck.push_back(std::move(s));
     leases->close();
   }
-  return end_stragglers(control, stuck, kGrace);
+  const std::string stragglers = end_stragglers(control, stuck, kGrace);
+  return delayed + (delayed.empty() || stragglers.empty() ? "" : "; ") + stragglers;
 }
 
 // Stops the monitor, letting it finish its check until `deadline` (at least
@@ -506,7 +537,7 @@ RepetitionRun run_repetition(const std::shared_ptr<Repetition>& rep, Connections
   for (auto& thread : threads) all_joined = all_joined && thread->join_until(deadline);
   if (!all_joined) {
     run.timed_out = true;
-    run.stragglers = end_stuck_workers(*rep, threads, control, c.leases.get());
+    run.stragglers = end_stuck_workers(*rep, threads, control, c.leases.get(), c.faults.get());
   }
   const std::string monitor_stuck = stop_monitor(*rep, monitor, c.monitor_pid, control, deadline);
   if (!monitor_stuck.empty()) {

@@ -9,16 +9,22 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "base_directory.hpp"
 #include "dsn_rewrite.hpp"
+#include "instance_cleanup.hpp"
 #include "pgrace/error.hpp"
+#include "termination.hpp"
+#include "watchdog.hpp"
 
 namespace pgrace::detail {
 namespace {
 
 namespace fs = std::filesystem;
 
+// The name of a proxy's directory, before mkdtemp's six characters.
+constexpr const char* kDirectoryPrefix = "pgrace-proxy-";
 // The proxy's "port" only names its socket file.
 constexpr int kProxyPort = 5432;
 // A unix socket path is at most 107 bytes (sun_path holds 108 with the NUL).
@@ -38,31 +44,48 @@ WireProxy::PrivateDirectory::PrivateDirectory() {
   const BaseDirectory base = base_directory();
   if (!base.path.is_absolute())
     throw base.error(base.described() + " is not an absolute path: set PGRACE_TMPDIR to an absolute directory");
-  std::string pattern = (base.path.lexically_normal() / "pgrace-proxy-XXXXXX").string();
+  remove_orphaned_proxy_directories();
+  std::string pattern = (base.path.lexically_normal() / (std::string(kDirectoryPrefix) + "XXXXXX")).string();
   if (pattern.size() + 1 + socket_name().size() > kMaxSocketPath)
     throw base.error(base.described() + " is too long for the wire proxy's unix socket path (at most " +
                      std::to_string(kMaxSocketPath) + " bytes): set PGRACE_TMPDIR to a shorter directory");
   if (!mkdtemp(pattern.data()))  // mode 0700, ours
     throw base.error("cannot create a private directory under " + base.described() + ": " + std::strerror(errno));
   path_ = pattern;
+  try {
+    lock_ = lock_instance(path_);
+    cleanup_ = register_cleanup([path = path_] { remove_own_directory(path.c_str()); });
+  } catch (...) {
+    remove();
+    throw;
+  }
 }
 
-WireProxy::PrivateDirectory::~PrivateDirectory() {
-  std::error_code ignored;
-  fs::remove_all(path_, ignored);
+WireProxy::PrivateDirectory::~PrivateDirectory() { remove(); }
+
+void WireProxy::PrivateDirectory::remove() noexcept {
+  if (std::exchange(removed_, true)) return;
+  if (cleanup_ >= 0) unregister_cleanup(cleanup_);
+  remove_own_directory(path_.c_str());
+  if (lock_ >= 0) close(lock_);
 }
 
 WireProxy::WireProxy(const std::string& server_dsn, RequestGate* gate)
     : stop_(make_stop_fd()),
       listener_(listen_at((directory_.path() / socket_name()).string())),
-      context_{server_address(server_dsn), gate, &history_, stop_.get()} {
+      context_{server_address(server_dsn), gate, &history_, &holds_, stop_.get()} {
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 
-WireProxy::~WireProxy() {
+void WireProxy::stop() noexcept {
   const std::uint64_t one = 1;
   while (write(stop_.get(), &one, sizeof one) < 0 && errno == EINTR) {
   }
+  directory_.remove();
+}
+
+WireProxy::~WireProxy() {
+  stop();
   if (acceptor_.joinable()) acceptor_.join();
   std::vector<Served> served;
   {
@@ -127,6 +150,21 @@ void WireProxy::join_finished() {
     it->thread.join();
     it = served_.erase(it);
   }
+}
+
+std::vector<fs::path> remove_orphaned_proxy_directories() {
+  std::vector<fs::path> removed;
+  const fs::path base = base_directory().path;
+  if (!base.is_absolute()) return removed;
+  try {
+    reap_orphaned(base, kDirectoryPrefix, [&removed](const fs::path& dir) {
+      remove_own_directory(dir.c_str());
+      if (access(dir.c_str(), F_OK) != 0) removed.push_back(dir);
+    });
+  } catch (const std::exception&) {
+    // Out of memory: what is left stays for a later pgrace.
+  }
+  return removed;
 }
 
 }  // namespace pgrace::detail
