@@ -421,6 +421,37 @@ TEST_F(FaultRunner, WorkersHeldByAnInjectedDelayAtTheTimeoutAreReleasedAndTheDel
   EXPECT_EQ(thread_count(), threads_before_) << "every worker was joined";
 }
 
+// Statement-level exploration (explore --workers): worker 0 is stuck in C++
+// past the timeout and left running. Once the run is over, and the runner
+// with its request scheduler and proxy is gone, the test lets it go on: it
+// asks for its connection again, which consults the scheduler (and would
+// reopen the connection after a drop). It must touch nothing freed: the
+// scheduler and the connection's parameters are shared with the thread.
+// (Under AddressSanitizer or ThreadSanitizer this read freed memory.)
+TEST_F(FaultRunner, AWorkerLeftRunningPastAStatementLevelRunTouchesNothingFreed) {
+  auto gate = std::make_shared<Gate>();
+  auto went_on = std::make_shared<std::atomic<bool>>(false);
+  Configurable scenario([gate, went_on](pgrace::Worker& w) {
+    if (w.index() != 0) return increment(w);
+    gate->wait();
+    try {
+      pqxx::nontransaction tx(w.connection());
+      tx.exec("SELECT 1");
+    } catch (const std::exception&) {
+      // The run's proxy is gone: its connection is closed.
+    }
+    *went_on = true;
+    return pgrace::TxResult::committed;
+  });
+  pgrace::RunSettings s;
+  s.statement_workers = 2;
+  s.timeout_s = 1;
+  const auto r = run(info_for("left_by_explore", 2, 1), scenario, s);
+  expect_error_verdict(r, {"worker 0 never returned (stuck in the scenario's C++ code)"});
+  gate->open();
+  EXPECT_TRUE(eventually([&] { return went_on->load() && thread_count() == threads_before_; }, 10000ms));
+}
+
 // A delay that is not shorter than the run's timeout would hold a worker
 // past it: a usage error naming both.
 TEST_F(FaultRunner, ADelayNotShorterThanTheTimeoutIsAUsageError) {

@@ -333,8 +333,9 @@ Connections open_connections(const std::string& dsn, const ScenarioInfo& info, S
   for (int i = 0; i < knobs.threads; ++i) {
     const std::string client = worker_session_name(i);
     const std::string worker_dsn = c.faults ? c.faults->proxy.proxied_dsn(dsn) + " application_name=" + client : dsn;
-    // Called again by the worker's thread for a connection fault injection dropped.
-    auto open = [worker_dsn, dsn, client, isolation = knobs.isolation, st, &info, &scenario] {
+    // Called again by the worker's thread for a connection fault injection
+    // dropped, maybe after the run (a thread left running): it holds copies.
+    auto open = [worker_dsn, dsn, client, isolation = knobs.isolation, st, info, &scenario] {
       auto connection = connect(worker_dsn);
       prepare_session(*connection, isolation, client, st);
       call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*connection); });
