@@ -106,6 +106,16 @@ inline std::map<int, SysvSegment> sysv_segments() {
   return segments;
 }
 
+// The names in `dir` that start with "pgrace-proxy-": what wire proxies
+// (runs with faults) leave behind, which ServerFootprint does not watch.
+inline std::set<std::string> proxy_directories(const fs::path& dir) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().filename().string().rfind("pgrace-proxy-", 0) == 0) out.insert(entry.path().filename());
+  return out;
+}
+
 class ServerFootprint {
  public:
   explicit ServerFootprint(fs::path root) : root_(std::move(root)), thread_([this] { watch(); }) {}

@@ -31,6 +31,7 @@
 #include "pgrace/runner.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
+#include "footprint.hpp"
 #include "scenario_support.hpp"
 #include "test_support.hpp"
 
@@ -403,6 +404,64 @@ TEST_F(InjectedFaults, OnlyIndeterminateOutcomesAreNoEvidence) {
   EXPECT_EQ(rows.values(), std::vector<long>{kOneChargeTransactions});
 }
 
+// The issue's case: every COMMIT reply of transfer.check_then_debit is lost.
+// Nothing ends 'committed' (two transfers are rejected by the scenario's
+// own check, the rest are indeterminate), yet "no negative balance" is
+// violated, by transfers whose COMMIT did run: that violation is the run's
+// evidence. It was an error saying "the run tested nothing; fix the
+// scenario" beside the violation's witness.
+TEST_F(InjectedFaults, AViolationUnderLostCommitRepliesIsEvidenceNotARunThatTestedNothing) {
+  int violating = 0;
+  for (std::uint64_t seed : kSeeds) {
+    pgrace::RunSettings s = settings(seed, 1);
+    s.iterations = 2;
+    s.faults = std::vector<FaultRule>{{FaultKind::drop_reply, FaultTarget::commit, 1, {}}};
+    const pgrace::ScenarioResult r = run_registered(*server_, "transfer.check_then_debit", s);
+    SCOPED_TRACE("seed " + std::to_string(seed) + ": " + summary_with_error(r));
+    EXPECT_EQ(outcome(r, OutcomeClass::committed), 0);
+    EXPECT_GT(outcome(r, OutcomeClass::indeterminate), 0);
+    EXPECT_THAT(r.error, ::testing::Not(HasSubstr("tested nothing")));
+    if (invariant(r, "no negative balance").held) continue;  // the race did not happen: the error says why
+    ++violating;
+    EXPECT_EQ(r.error, "");
+    EXPECT_EQ(r.verdict, pgrace::Verdict::violated);
+    EXPECT_TRUE(r.matched);
+  }
+  EXPECT_GT(violating, 0) << "no seed showed the violation: the case is not what it should be";
+}
+
+// A charge that worker 0 rejects (it never begins) and the others make.
+class RejectedByWorkerZero final : public pgrace::Scenario {
+ public:
+  std::string schema() const override { return "CREATE TABLE charges (worker int, iteration int)"; }
+  void seed(pqxx::work&) override {}
+  pgrace::TxResult transaction(pgrace::Worker& w) override {
+    if (w.index() == 0) return pgrace::TxResult::rejected;
+    pqxx::work tx(w.connection());
+    tx.exec("INSERT INTO charges VALUES (" + std::to_string(w.index()) + ", " + std::to_string(w.iteration()) + ")");
+    tx.commit();
+    return pgrace::TxResult::committed;
+  }
+  std::vector<pgrace::Invariant> invariants() const override {
+    return {pgrace::no_rows("charges are positive", "SELECT * FROM charges WHERE worker < 0")};
+  }
+};
+
+// No violation, nothing committed: the faults ended 8 of the 12
+// transactions and the scenario rejected the rest. The error says the
+// faults ended 8; it said "the run tested nothing; fix the scenario".
+TEST_F(InjectedFaults, WhenTheFaultsEndedSomeOfTheTransactionsTheErrorSaysHowMany) {
+  RejectedByWorkerZero scenario;
+  const auto info =
+      one_charge_info("test.rejected_and_lost_commits", {FaultKind::drop_reply, FaultTarget::commit, 1, {}}, false);
+  const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, info, scenario, settings(5, 1));
+  SCOPED_TRACE(summary_with_error(r));
+  EXPECT_EQ(r.verdict, pgrace::Verdict::error);
+  EXPECT_THAT(r.error, HasSubstr("(12 ended: rejected=4, indeterminate=8"));
+  EXPECT_THAT(r.error, HasSubstr("no commit was confirmed, the injected faults ended 8 of them"));
+  EXPECT_THAT(r.error, ::testing::Not(HasSubstr("tested nothing")));
+}
+
 // Every COMMIT is dropped before it is sent: every transaction ends
 // 'connection_dropped' and nothing reached the database.
 TEST_F(InjectedFaults, EveryCommitDroppedBeforeSendingIsConnectionDroppedAndNothingCommitted) {
@@ -501,15 +560,6 @@ TEST_F(InjectedFaults, FaultsOnAnInterleaveScenarioAreAUsageError) {
 
 std::string output_of(const RunResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
-}
-
-// The names in `dir` that start with "pgrace-proxy-".
-std::set<std::string> proxy_directories(const fs::path& dir) {
-  std::set<std::string> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.path().filename().string().rfind("pgrace-proxy-", 0) == 0) out.insert(entry.path().filename());
-  return out;
 }
 
 // While a run with faults lasts, its proxy's private directory is under

@@ -25,6 +25,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <future>
@@ -36,6 +37,7 @@
 
 #include "pgrace/connection.hpp"
 #include "pgrace/error.hpp"
+#include "pgrace/faults.hpp"
 #include "pgrace/runner.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
@@ -246,6 +248,18 @@ TEST_F(FaultRunner, EveryTransactionRejectedIsAnErrorVerdictNotAPass) {
   expect_error_verdict(r, {"no transaction committed", "rejected=6", "the run tested nothing"});
 }
 
+// Every transaction rejected, and an invariant violated all the same (here
+// by the seed): no committed transaction explains the violation, and the
+// error says so instead of claiming that the run tested nothing.
+TEST_F(FaultRunner, AViolationWithNothingCommittedIsAnErrorThatSaysNoTransactionExplainsIt) {
+  Configurable scenario([](pgrace::Worker&) { return pgrace::TxResult::rejected; });
+  scenario.invariants_ = {pgrace::no_rows("no row is still 0", "SELECT * FROM t WHERE v = 0")};
+  const auto r = run(info_for("violated_by_the_seed"), scenario);
+  expect_error_verdict(r, {"no transaction committed", "rejected=6",
+                           "no transaction of the run committed, so none explains the violation"});
+  EXPECT_THAT(r.error, Not(HasSubstr("tested nothing")));
+}
+
 TEST_F(FaultRunner, AScenarioThatExpectsNoCommitsIsJudgedNormally) {
   Configurable scenario([](pgrace::Worker&) { return pgrace::TxResult::rejected; });
   auto info = info_for("expects_no_commits");
@@ -375,6 +389,86 @@ TEST_F(FaultRunner, ATransactionStuckInSqlEndsAtTheTimeoutAndItsBackendIsCancell
   EXPECT_THAT(r.error, Not(HasSubstr("terminated")));
   EXPECT_LT(seconds, 4.0);
   EXPECT_EQ(thread_count(), threads_before_) << "every worker was joined";
+}
+
+// Every reply is held 1.9 s by an injected delay_reply, so the workers are
+// held at the wire when the 2 s timeout passes. The holds are cut short
+// there: the workers end promptly and are joined, and the error says the
+// injected delay held them, not that they were stuck in the scenario's code.
+// (They were left running, "stuck in the scenario's C++ code", until each
+// delay ran out.)
+TEST_F(FaultRunner, WorkersHeldByAnInjectedDelayAtTheTimeoutAreReleasedAndTheDelayIsNamed) {
+  Configurable scenario([](pgrace::Worker& w) {  // each worker its own row: neither waits for the other's lock
+    pqxx::work tx(w.connection());
+    tx.exec("UPDATE t SET v = v + 1 WHERE id = " + std::to_string(w.index() + 1));
+    tx.commit();
+    return pgrace::TxResult::committed;
+  });
+  auto info = info_for("held_by_delay", 2, 100);
+  info.defaults.faults = {pgrace::FaultRule{pgrace::FaultKind::delay_reply, pgrace::FaultTarget::any, 1, 1900ms}};
+  pgrace::RunSettings s;
+  s.timeout_s = 2;
+  const auto start = Clock::now();
+  const auto r = run(info, scenario, s);
+  const double seconds = seconds_since(start);
+  std::cout << "[ info     ] ended after " << seconds << " s\n";
+  expect_error_verdict(r, {"timed out after 2 s (--timeout) in repetition 1", "worker 0, worker 1 waited for a reply",
+                           "injected delay_reply fault held back (1900 ms, 1900 ms)", "let the held replies go"});
+  EXPECT_THAT(r.error, Not(HasSubstr("stuck in the scenario's C++ code")));
+  EXPECT_THAT(r.error, Not(HasSubstr("never returned")));
+  EXPECT_LT(seconds, 4.5);
+  EXPECT_EQ(thread_count(), threads_before_) << "every worker was joined";
+}
+
+// Statement-level exploration (explore --workers): worker 0 is stuck in C++
+// past the timeout and left running. Once the run is over, and the runner
+// with its request scheduler and proxy is gone, the test lets it go on: it
+// asks for its connection again, which consults the scheduler (and would
+// reopen the connection after a drop). It must touch nothing freed: the
+// scheduler and the connection's parameters are shared with the thread.
+// (Under AddressSanitizer or ThreadSanitizer this read freed memory.)
+TEST_F(FaultRunner, AWorkerLeftRunningPastAStatementLevelRunTouchesNothingFreed) {
+  auto gate = std::make_shared<Gate>();
+  auto went_on = std::make_shared<std::atomic<bool>>(false);
+  Configurable scenario([gate, went_on](pgrace::Worker& w) {
+    if (w.index() != 0) return increment(w);
+    gate->wait();
+    try {
+      pqxx::nontransaction tx(w.connection());
+      tx.exec("SELECT 1");
+    } catch (const std::exception&) {
+      // The run's proxy is gone: its connection is closed.
+    }
+    *went_on = true;
+    return pgrace::TxResult::committed;
+  });
+  pgrace::RunSettings s;
+  s.statement_workers = 2;
+  s.timeout_s = 1;
+  const auto r = run(info_for("left_by_explore", 2, 1), scenario, s);
+  expect_error_verdict(r, {"worker 0 never returned (stuck in the scenario's C++ code)"});
+  gate->open();
+  EXPECT_TRUE(eventually([&] { return went_on->load() && thread_count() == threads_before_; }, 10000ms));
+}
+
+// A delay that is not shorter than the run's timeout would hold a worker
+// past it: a usage error naming both.
+TEST_F(FaultRunner, ADelayNotShorterThanTheTimeoutIsAUsageError) {
+  pgrace::RunSettings s;
+  s.timeout_s = 2;
+  for (long ms : {2000L, 60000L}) {
+    s.faults = std::vector<pgrace::FaultRule>{
+        {pgrace::FaultKind::delay_reply, pgrace::FaultTarget::commit, 0.5, std::chrono::milliseconds(ms)}};
+    const auto [code, message] = error_of([&] { pgrace::apply_overrides(pgrace::Knobs{}, s); });
+    EXPECT_EQ(code, ExitCode::usage) << ms;
+    EXPECT_THAT(message, HasSubstr("timeout_s 2 is not longer than the reply delay of fault delay_reply:commit:0.5:" +
+                                   std::to_string(ms) + "ms"));
+  }
+  s.faults = std::vector<pgrace::FaultRule>{{pgrace::FaultKind::delay_reply, pgrace::FaultTarget::any, 1, 1999ms}};
+  EXPECT_NO_THROW(pgrace::apply_overrides(pgrace::Knobs{}, s));
+  s.timeout_s.reset();
+  s.faults = std::vector<pgrace::FaultRule>{{pgrace::FaultKind::delay_reply, pgrace::FaultTarget::any, 1, 60000ms}};
+  EXPECT_NO_THROW(pgrace::apply_overrides(pgrace::Knobs{}, s)) << "no --timeout given";
 }
 
 TEST_F(FaultRunner, TheStatementTimeoutIsThirtySecondsAndSettable) {
@@ -675,6 +769,9 @@ TEST(FaultRunnerCli, NonsenseDurationsTimeoutsAndOptionsAreOneLineUsageErrors) {
                    "option balance=9223372036854775807 is out of range: give a whole number from 0 to 1000000000000");
   expect_cli_error({"run", t, "-o", "accounts=3000000000"}, 2, "option accounts=3000000000 is out of range");
   expect_cli_error({"explore", "transfer.lost_update_schedule", "--timeout", "nan"}, 2, "--timeout");
+  expect_cli_error({"run", "payment.retry_any_error", "--fault", "delay_reply:60000ms", "--timeout", "2"}, 2,
+                   "--timeout 2 is not longer than the reply delay of fault delay_reply:any:1:60000ms: give a shorter "
+                   "delay or a longer timeout");
 }
 
 // A run longer than its --timeout ends there, as verdict "error" (exit 1),

@@ -18,6 +18,8 @@ void add_clean_command(CLI::App& app, const Selected& selected) {
   add_dsn_option(*command, *dsn);
   command->callback([selected, dsn] {
     *selected = [dsn] {
+      for (const auto& dir : remove_orphaned_proxy_directories())
+        std::cout << "removed " << dir.string() << ": a wire proxy's directory whose pgrace process is gone\n";
       const auto resolved = resolve_dsn(*dsn);
       if (!resolved)
         throw usage_error("nothing to clean without a server of your own: pass --dsn DSN (or set PGRACE_DSN or "

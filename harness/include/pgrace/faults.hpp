@@ -34,7 +34,8 @@ struct FaultRule {
   FaultTarget target = FaultTarget::any;
   // Stress mode: the chance (0 < p <= 1) that a targeted request gets this
   // fault, drawn from the seed and the request's place (worker, repetition,
-  // iteration, its rank among the worker's requests in that iteration), so
+  // iteration, its rank among the worker's requests in that iteration that
+  // a rule targets: with only commit rules, the n-th COMMIT), so
   // that one seed injects the same faults on every run. `explore --workers` ignores
   // it: it puts the fault at every targeted request in turn.
   double probability = 1;

@@ -79,6 +79,11 @@ Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings, const 
     throw SettingError("timeout_s", number_text(*settings.timeout_s) + " is not longer than the planned run (" +
                                         number_text(*k.duration_s) + " s x " + std::to_string(settings.repeat) +
                                         " repetitions): give a longer one");
+  for (const FaultRule& rule : k.faults)
+    if (settings.timeout_s && rule.kind == FaultKind::delay_reply &&
+        !(std::chrono::duration<double>(rule.delay).count() < *settings.timeout_s))
+      throw SettingError("timeout_s", number_text(*settings.timeout_s) + " is not longer than the reply delay of fault " +
+                                          to_string(rule) + ": give a shorter delay or a longer timeout");
   check_range("statement_timeout_s", settings.statement_timeout_s, limits::statement_timeout_s, true);
   return k;
 }

@@ -1,5 +1,6 @@
 #include "faults/gate.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "core/session_setup.hpp"
@@ -21,7 +22,11 @@ Fault FaultGate::before_request(const WireRequest& request) {
   const int w = worker_of(request.client);
   if (w < 0 || !request.executes) return {};
   WorkerFaults& worker = workers_[static_cast<std::size_t>(w)];
-  if (worker.setting_up) return {};
+  // Only requests a rule targets are ranked: a COMMIT's place does not move
+  // with the requests before it, whose number may depend on timing (an
+  // attempt that a serialization failure ended).
+  const auto targeted = [&request](const FaultRule& r) { return targets(r, request); };
+  if (worker.setting_up || std::none_of(rules_.begin(), rules_.end(), targeted)) return {};
   const auto rule = draw_fault(rules_, seed_, {w, worker.iteration, worker.rank++, worker.repetition}, request);
   if (!rule) return {};
   ++injected_[rule->kind];

@@ -1,8 +1,8 @@
 #pragma once
 // Stress mode's fault injection: the wire proxy's gate for the workers'
 // connections when the run's knobs ask for faults. It places each request
-// (worker, iteration, rank), draws the faults of the rules for it from the
-// seed, and remembers the connections it dropped, so that the worker's
+// a rule targets (worker, iteration, its rank among the worker's targeted
+// requests), draws the faults of the rules for it from the seed, and remembers the connections it dropped, so that the worker's
 // outcome and its next connection follow. Thread-safe: the proxy calls it
 // on its connection threads, the workers and the main thread the rest.
 // Internal to pgrace.

@@ -6,22 +6,72 @@
 namespace pgrace::detail {
 namespace {
 
-// The first keyword of each ';'-separated statement of `sql`, upper-cased
-// ("" for an empty statement).
-std::vector<std::string> first_keywords(const std::string& sql) {
-  std::vector<std::string> words;
-  std::size_t i = 0;
-  while (i <= sql.size()) {
-    const std::size_t end = std::min(sql.find(';', i), sql.size());
-    std::size_t k = i;
-    while (k < end && std::isspace(static_cast<unsigned char>(sql[k]))) ++k;
-    std::string word;
-    for (; k < end && std::isalpha(static_cast<unsigned char>(sql[k])); ++k)
-      word += static_cast<char>(std::toupper(static_cast<unsigned char>(sql[k])));
-    words.push_back(word);
-    i = end + 1;
+bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+
+// The tag of a dollar quote opening at sql[i] ("$$" or "$name$"), or "" if none does.
+std::string dollar_tag(const std::string& sql, std::size_t i) {
+  if (sql[i] != '$' || (i > 0 && is_identifier_char(sql[i - 1]))) return "";
+  std::size_t k = i + 1;
+  if (k < sql.size() && std::isdigit(static_cast<unsigned char>(sql[k]))) return "";  // $1: a parameter
+  while (k < sql.size() && sql[k] != '$' && is_identifier_char(sql[k])) ++k;
+  return k < sql.size() && sql[k] == '$' ? sql.substr(i, k + 1 - i) : "";
+}
+
+// Where the comment, quoted string, quoted identifier or dollar-quoted
+// string that starts at sql[i] ends (the index after it; sql.size() if it
+// does not), or i if none starts there.
+std::size_t skip_quoted(const std::string& sql, std::size_t i) {
+  const auto at = [&sql](std::size_t k) { return k < sql.size() ? sql[k] : '\0'; };
+  if (at(i) == '-' && at(i + 1) == '-') return std::min(sql.find('\n', i), sql.size());
+  if (at(i) == '/' && at(i + 1) == '*') {  // block comments nest
+    int depth = 0;
+    for (std::size_t k = i; k + 1 < sql.size(); ++k) {
+      if (sql[k] == '/' && sql[k + 1] == '*') {
+        ++depth, ++k;
+      } else if (sql[k] == '*' && sql[k + 1] == '/') {
+        if (--depth == 0) return k + 2;
+        ++k;
+      }
+    }
+    return sql.size();
   }
-  return words;
+  if (at(i) == '\'' || at(i) == '"') {
+    // E'...' takes backslash escapes; a doubled quote is the quote itself.
+    const bool escapes = at(i) == '\'' && i > 0 && (sql[i - 1] == 'E' || sql[i - 1] == 'e') &&
+                         (i < 2 || !is_identifier_char(sql[i - 2]));
+    for (std::size_t k = i + 1; k < sql.size(); ++k) {
+      if (escapes && sql[k] == '\\') ++k;
+      else if (sql[k] == sql[i] && at(k + 1) == sql[i]) ++k;
+      else if (sql[k] == sql[i]) return k + 1;
+    }
+    return sql.size();
+  }
+  if (const std::string tag = dollar_tag(sql, i); !tag.empty()) {
+    const std::size_t close = sql.find(tag, i + tag.size());
+    return close == std::string::npos ? sql.size() : close + tag.size();
+  }
+  return i;
+}
+
+// The statements of `sql`, split at each ';' outside comments, quoted
+// strings, quoted identifiers and dollar-quoted strings, with each comment
+// replaced by a blank.
+std::vector<std::string> statements_of(const std::string& sql) {
+  std::vector<std::string> statements{""};
+  for (std::size_t i = 0; i < sql.size();) {
+    const std::size_t end = skip_quoted(sql, i);
+    if (end != i) {
+      const bool comment = sql[i] == '-' || sql[i] == '/';
+      statements.back() += comment ? std::string(" ") : sql.substr(i, end - i);
+      i = end;
+    } else if (sql[i] == ';') {
+      statements.emplace_back();
+      ++i;
+    } else {
+      statements.back() += sql[i++];
+    }
+  }
+  return statements;
 }
 
 // The upper-cased words of `statement` up to the first character that is
@@ -52,11 +102,11 @@ bool is_commit_statement(const std::string& statement) {
   return next == "WORK" || next == "TRANSACTION" || next == "AND" || (next == "PREPARED" && words[0] == "COMMIT");
 }
 
-// The last non-empty statement's first keyword.
+// The last statement's first word ("" if it has none).
 std::string last_keyword(const std::string& sql) {
-  const auto words = first_keywords(sql);
-  for (auto it = words.rbegin(); it != words.rend(); ++it)
-    if (!it->empty()) return *it;
+  const auto statements = statements_of(sql);
+  for (auto it = statements.rbegin(); it != statements.rend(); ++it)
+    if (const auto words = leading_words(*it); !words.empty()) return words[0];
   return "";
 }
 
@@ -81,13 +131,8 @@ double draw(std::uint64_t seed, std::size_t rule, const FaultPlace& place) {
 }  // namespace
 
 bool is_commit(const std::string& sql) {
-  std::size_t i = 0;
-  while (i <= sql.size()) {
-    const std::size_t end = std::min(sql.find(';', i), sql.size());
-    if (is_commit_statement(sql.substr(i, end - i))) return true;
-    i = end + 1;
-  }
-  return false;
+  const auto statements = statements_of(sql);
+  return std::any_of(statements.begin(), statements.end(), is_commit_statement);
 }
 
 bool targets(const FaultRule& rule, const WireRequest& request) {

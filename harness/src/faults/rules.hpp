@@ -16,9 +16,10 @@
 namespace pgrace::detail {
 
 // Where a request stands in a stress run: its worker, the iteration, its
-// rank among the requests the worker sent in that iteration (from 0,
-// counting only requests that execute something, retries included), and
-// the repetition (from 0), so that each repetition draws its own places.
+// rank among the requests the worker sent in that iteration that a rule
+// targets (from 0, retries included: with only `commit` rules, the n-th
+// COMMIT), and the repetition (from 0), so that each repetition draws its
+// own places.
 struct FaultPlace {
   int worker = 0;
   long iteration = 0;
@@ -27,9 +28,11 @@ struct FaultPlace {
 };
 
 // Whether one of the statements of `sql` is a COMMIT: COMMIT or END, any
-// case, after leading blanks, followed by nothing or by WORK, TRANSACTION,
-// AND [NO] CHAIN or PREPARED '...' (so not the END of a DO block's
-// "...; END$$"). Statements are split at every ';', quoted or not.
+// case, after leading blanks and comments, followed by nothing or by WORK,
+// TRANSACTION, AND [NO] CHAIN or PREPARED '...'. Statements are split at
+// each ';' outside comments, quoted strings ('...', E'...'), quoted
+// identifiers and dollar-quoted strings ($$...$$, $tag$...$tag$), so the
+// END of a DO block's body is not one.
 bool is_commit(const std::string& sql);
 
 // Whether `rule` may hit `request`: it executes something, and it is a

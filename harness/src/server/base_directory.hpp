@@ -9,6 +9,9 @@
 
 namespace pgrace::detail {
 
+// The name of every wire proxy's private directory starts with this.
+inline constexpr const char* kProxyDirectoryPrefix = "pgrace-proxy-";
+
 // The directory for run directories, and the environment variable that
 // chose it ("" for a built-in default).
 struct BaseDirectory {

@@ -296,10 +296,9 @@ void remove_instance_segments(const InstanceRef& instance) {
   _exit(1);
 }
 
-// Removes what the server account could not: the entries of the instance
-// directory itself (it belongs to us), then the directory and its lock,
-// unless something is left.
-void remove_own_entries(const char* dir) {
+}  // namespace
+
+void remove_own_directory(const char* dir) noexcept {
   const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return;
   struct stat st {};
@@ -315,8 +314,6 @@ void remove_own_entries(const char* dir) {
   close(fd);
   if (all_removed) rmdir(dir);
 }
-
-}  // namespace
 
 InstanceRef make_instance_ref(const std::string& dir, const Account& account) {
   InstanceRef instance;
@@ -335,7 +332,7 @@ void remove_instance(const InstanceRef& instance) noexcept {
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
   }
-  remove_own_entries(instance.dir);
+  remove_own_directory(instance.dir);  // what the server account could not remove
 }
 
 }  // namespace pgrace::detail

@@ -48,4 +48,11 @@ InstanceRef make_instance_ref(const std::string& dir, const Account& account);
 // done.
 void remove_instance(const InstanceRef& instance) noexcept;
 
+// Removes the entries of `dir`, a directory that belongs to us (files,
+// sockets and empty directories; no link is followed), then its owner.lock
+// and the directory itself, unless something is left (then the lock stays,
+// so a later pgrace retries). Does nothing if `dir` is a link or another
+// account's. Async-signal-safe.
+void remove_own_directory(const char* dir) noexcept;
+
 }  // namespace pgrace::detail

@@ -3,7 +3,12 @@
 #include <pqxx/nontransaction>
 #include <pqxx/result>
 
+#include <unistd.h>
+
+#include "server/base_directory.hpp"
 #include "server/connection_errors.hpp"
+#include "server/instance_cleanup.hpp"
+#include "server/watchdog.hpp"
 #include "server/database_owner.hpp"
 #include "pgrace/connection.hpp"
 
@@ -90,6 +95,21 @@ std::vector<LeftoverDatabase> remove_leftover_databases(const std::string& dsn) 
   std::vector<LeftoverDatabase> seen;
   for (const std::string& name : pgrace_databases(*connection)) seen.push_back(judge(*connection, name));
   return seen;
+}
+
+std::vector<std::filesystem::path> remove_orphaned_proxy_directories() {
+  std::vector<std::filesystem::path> removed;
+  const std::filesystem::path base = detail::base_directory().path;
+  if (!base.is_absolute()) return removed;
+  try {
+    detail::reap_orphaned(base, detail::kProxyDirectoryPrefix, [&removed](const std::filesystem::path& dir) {
+      detail::remove_own_directory(dir.c_str());
+      if (access(dir.c_str(), F_OK) != 0) removed.push_back(dir);
+    });
+  } catch (const std::exception&) {
+    // Out of memory: what is left stays for a later pgrace.
+  }
+  return removed;
 }
 
 }  // namespace pgrace

@@ -5,6 +5,7 @@
 // runs. Runs remove such leftovers before their first database on a server;
 // `pgrace clean` does it on demand and lists the rest.
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -29,5 +30,12 @@ struct LeftoverDatabase {
 // (pgrace_tpl_*) or databases pgrace did not make. Throws pgrace::Error
 // (infrastructure) if the server cannot be reached. Thread-safe.
 std::vector<LeftoverDatabase> remove_leftover_databases(const std::string& dsn);
+
+// Removes the private directories that wire proxies of pgrace processes
+// that are gone (killed: SIGKILL, a crash) left under the base directory
+// (see WireProxy()): those that belong to us and whose owner.lock nobody
+// holds. Never one of a running pgrace; follows no link. Returns their
+// paths. Never throws.
+std::vector<std::filesystem::path> remove_orphaned_proxy_directories();
 
 }  // namespace pgrace

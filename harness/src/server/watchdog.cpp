@@ -44,10 +44,11 @@ namespace {
   _exit(0);
 }
 
-// Whether `name` is an instance directory name: pgrace-XXXXXX (mkdtemp).
-bool is_instance_name(const std::string& name) {
-  return name.size() == 13 && name.compare(0, 7, "pgrace-") == 0 &&
-         std::all_of(name.begin() + 7, name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+// Whether `name` is `prefix` followed by what mkdtemp puts for XXXXXX.
+bool is_directory_name(const std::string& name, const std::string& prefix) {
+  return name.size() == prefix.size() + 6 && name.compare(0, prefix.size(), prefix) == 0 &&
+         std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size()), name.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
 }
 
 // Locks the owner.lock of instance `dir` if the instance is ours and nobody
@@ -101,15 +102,21 @@ Watchdog start_watchdog(const InstanceRef& instance, int lock_fd) {
   return {pid, fds[1]};
 }
 
-void reap_orphaned_instances(const fs::path& base, const Account& account) {
+void reap_orphaned(const fs::path& base, const std::string& prefix,
+                   const std::function<void(const fs::path&)>& remove) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(base, ec)) {
-    if (!is_instance_name(entry.path().filename().string())) continue;
+    if (!is_directory_name(entry.path().filename().string(), prefix)) continue;
     const int lock = lock_if_orphaned(entry.path());
     if (lock < 0) continue;
-    remove_instance(make_instance_ref(entry.path().string(), account));
+    remove(entry.path());
     close(lock);
   }
+}
+
+void reap_orphaned_instances(const fs::path& base, const Account& account) {
+  reap_orphaned(base, "pgrace-",
+                [&account](const fs::path& dir) { remove_instance(make_instance_ref(dir.string(), account)); });
 }
 
 }  // namespace pgrace::detail

@@ -6,10 +6,14 @@
 // Ownership is a lock: pgrace and its watchdog hold an flock on the
 // instance's owner.lock, in a directory that belongs to the pgrace user, for
 // as long as either lives. An instance whose lock nobody holds is an orphan.
+// The wire proxy's private directories are owned the same way (by pgrace
+// alone: no watchdog), and reaped with reap_orphaned().
 
 #include <sys/types.h>
 
 #include <filesystem>
+#include <functional>
+#include <string>
 
 #include "server/instance_cleanup.hpp"
 
@@ -30,9 +34,15 @@ struct Watchdog {
 // `lock_fd` meanwhile. Throws pgrace::Error (infrastructure) if it cannot.
 Watchdog start_watchdog(const InstanceRef& instance, int lock_fd);
 
-// Removes the orphaned instances under `base` (directories pgrace-XXXXXX
-// that belong to us and whose owner.lock nobody holds), whose servers run as
-// `account`. Instances of a running pgrace are never touched.
+// Calls `remove` on each orphaned directory under `base`: one named
+// `prefix`XXXXXX (as mkdtemp makes it) that belongs to us and whose
+// owner.lock nobody holds; it holds that lock meanwhile. Directories of a
+// running pgrace, links and other accounts' directories are never touched.
+void reap_orphaned(const std::filesystem::path& base, const std::string& prefix,
+                   const std::function<void(const std::filesystem::path&)>& remove);
+
+// Removes the orphaned instances under `base` (directories pgrace-XXXXXX,
+// see reap_orphaned()), whose servers run as `account`.
 void reap_orphaned_instances(const std::filesystem::path& base, const Account& account);
 
 }  // namespace pgrace::detail

@@ -86,7 +86,9 @@ struct StatementRunner::Impl {
   const Knobs knobs;
   const RunSettings& settings;
   const std::string dsn;
-  RequestScheduler scheduler;
+  // Shared with the workers' threads and connections, which a thread left
+  // running past the deadline keeps using after the runner is gone.
+  const std::shared_ptr<RequestScheduler> scheduler;
   WireProxy proxy;
   std::unique_ptr<pqxx::connection> control;
   std::vector<std::shared_ptr<WorkerConnection>> connections;
@@ -95,8 +97,8 @@ struct StatementRunner::Impl {
 
   Impl(const ScenarioInfo& i, Scenario& s, const std::vector<Invariant>& inv, const Knobs& k, const RunSettings& st,
        const std::string& d, int workers)
-      : info(i), scenario(s), invariants(inv), knobs(k), settings(st), dsn(d), scheduler(clients(workers)),
-        proxy(d, &scheduler) {
+      : info(i), scenario(s), invariants(inv), knobs(k), settings(st), dsn(d),
+        scheduler(std::make_shared<RequestScheduler>(clients(workers))), proxy(d, scheduler.get()) {
     control = connect(dsn);
     prepare_session(*control, Isolation::read_committed, "pgrace-control", settings.statement_timeout_s);
     for (int w = 0; w < workers; ++w) open_worker(w);
@@ -112,18 +114,18 @@ struct StatementRunner::Impl {
     return names;
   }
 
-  // Worker `w`'s connection; opened again on the worker's thread after a fault dropped it.
+  // Worker `w`'s connection; opened again on the worker's thread after a
+  // fault dropped it, maybe after this Impl is gone: it holds copies.
   void open_worker(int w) {
-    auto open = [this, w] {
-      auto connection = connect(proxy.proxied_dsn(dsn) + " application_name=" + worker_session_name(w));
-      prepare_session(*connection, knobs.isolation, worker_session_name(w), settings.statement_timeout_s,
-                      kDeadlockTimeout);
+    auto open = [worker_dsn = proxy.proxied_dsn(dsn) + " application_name=" + worker_session_name(w), w,
+                 isolation = knobs.isolation, statement_timeout = settings.statement_timeout_s, info = info, dsn = dsn,
+                 &scenario = scenario] {
+      auto connection = connect(worker_dsn);
+      prepare_session(*connection, isolation, worker_session_name(w), statement_timeout, kDeadlockTimeout);
       call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*connection); });
       return connection;
     };
-    // The scheduler outlives the connections (both are this Impl's).
-    connections.push_back(std::make_shared<WorkerConnection>(
-        open, std::shared_ptr<FaultedConnections>(std::shared_ptr<void>(), &scheduler), w));
+    connections.push_back(std::make_shared<WorkerConnection>(open, scheduler, w));
   }
 
   int pid(std::size_t w) const { return connections[w]->backend_pid(); }
@@ -143,7 +145,7 @@ StatementRunner::StatementRunner(const ScenarioInfo& info, Scenario& scenario, c
                                  int workers)
     : impl_(std::make_unique<Impl>(info, scenario, invariants, knobs, settings, database_dsn, workers)) {}
 
-StatementRunner::~StatementRunner() { impl_->scheduler.disarm(); }
+StatementRunner::~StatementRunner() { impl_->scheduler->disarm(); }
 
 int StatementRunner::workers() const { return static_cast<int>(impl_->connections.size()); }
 const std::string& StatementRunner::deadlock_timeout() const { return impl_->deadlock_timeout; }
@@ -160,19 +162,20 @@ class Execution {
 
   StatementExecution run() {
     reset_state(*r_.control, r_.scenario, r_.info, r_.dsn);
-    r_.scheduler.arm(fault_);
+    r_.scheduler->arm(fault_);
     start_workers();
     try {
       drive();
     } catch (...) {
+      r_.proxy.cut_delays();  // the execution is abandoned: no held reply waits out its delay
       end_workers();
       throw;
     }
     end_workers();
-    result_.requests = r_.scheduler.record();
+    result_.requests = r_.scheduler->record();
     result_.outcomes = *outcomes_;
     result_.fault = fault_;
-    result_.fault_injected = r_.scheduler.fault_injected();
+    result_.fault_injected = r_.scheduler->fault_injected();
     if (!result_.diverged) check();
     return std::move(result_);
   }
@@ -182,11 +185,11 @@ class Execution {
     for (std::size_t w = 0; w < r_.connections.size(); ++w) {
       auto connection = r_.connections[w];
       threads_.push_back(std::make_unique<WatchedThread>(
-          [&scenario = r_.scenario, &scheduler = r_.scheduler, connection, outcomes = outcomes_, w,
+          [&scenario = r_.scenario, scheduler = r_.scheduler, connection, outcomes = outcomes_, w,
            seed = r_.settings.seed, retries = r_.knobs.retry.max_retries] {
             StatementWorker worker(*connection, seed, static_cast<int>(w));
             (*outcomes)[w] = run_transaction(scenario, worker, retries);
-            scheduler.finish(static_cast<int>(w));
+            scheduler->finish(static_cast<int>(w));
           }));
     }
   }
@@ -194,7 +197,7 @@ class Execution {
   // Lets everything through and joins the workers (those stuck in C++ past
   // the deadline are ended as stragglers).
   void end_workers() {
-    r_.scheduler.disarm();
+    r_.scheduler->disarm();
     std::vector<Straggler> stuck;
     for (std::size_t w = 0; w < threads_.size(); ++w) {
       WatchedThread& thread = *threads_[w];
@@ -218,7 +221,7 @@ class Execution {
         chosen = prefix_[i];
         if (std::find(enabled.begin(), enabled.end(), chosen) == enabled.end()) {
           result_.diverged = true;
-          result_.chose_finished = r_.scheduler.snapshot().spots[static_cast<std::size_t>(chosen)] == WorkerSpot::finished;
+          result_.chose_finished = r_.scheduler->snapshot().spots[static_cast<std::size_t>(chosen)] == WorkerSpot::finished;
           result_.note = "worker w" + std::to_string(chosen + 1) + " had no request to send at choice " + std::to_string(i + 1);
           return;
         }
@@ -226,7 +229,7 @@ class Execution {
       result_.points.push_back({enabled, chosen});
       let_deadlock_checks_run();
       running_since_.clear();  // the step timeout counts from each grant
-      r_.scheduler.grant(chosen);
+      r_.scheduler->grant(chosen);
       last = chosen;
     }
   }
@@ -235,9 +238,9 @@ class Execution {
   // changes nothing, and going first keeps the record the same every run).
   bool grant_a_begin(const std::vector<int>& enabled) {
     for (int w : enabled)
-      if (r_.scheduler.pending_begin(w)) {
+      if (r_.scheduler->pending_begin(w)) {
         running_since_.clear();
-        r_.scheduler.grant(w);
+        r_.scheduler->grant(w);
         return true;
       }
     return false;
@@ -250,7 +253,7 @@ class Execution {
   std::vector<int> settle() {
     for (auto pause = std::chrono::microseconds(100);; pause = std::min(pause * 2, std::chrono::microseconds(2000))) {
       if (Clock::now() > deadline_) throw ScenarioFailure("the run's time limit passed during a statement-level execution");
-      const auto snapshot = r_.scheduler.snapshot();
+      const auto snapshot = r_.scheduler->snapshot();
       std::vector<int> enabled;
       bool moving = false;
       for (std::size_t w = 0; w < snapshot.spots.size(); ++w) {
@@ -264,7 +267,7 @@ class Execution {
       // Nothing held and nothing moving, but not finished: the in-flight
       // requests wait for each other, until the deadlock detector ends it.
       if (!moving && (!enabled.empty() || all_finished)) return enabled;
-      r_.scheduler.wait_for_change(snapshot.generation, Clock::now() + pause);
+      r_.scheduler->wait_for_change(snapshot.generation, Clock::now() + pause);
     }
   }
 
@@ -273,7 +276,7 @@ class Execution {
   bool waiting(int w) {
     if (r_.is_blocked(w)) {
       if (!waiting_since_.count(w)) waiting_since_[w] = Clock::now();
-      r_.scheduler.mark_waiting(w);
+      r_.scheduler->mark_waiting(w);
       return true;
     }
     waiting_since_.erase(w);

@@ -8,6 +8,7 @@
 
 #include "pgrace/result.hpp"
 #include "pgrace/scenario.hpp"
+#include "pgrace/server.hpp"
 #include "pgrace/settings.hpp"
 #include "core/progress_reporter.hpp"
 #include "statement/request_scheduler.hpp"

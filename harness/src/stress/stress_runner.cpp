@@ -79,6 +79,13 @@ struct FaultInjection {
 // The connections of one scenario run. Worker, pool and monitor connections
 // are shared with the threads that use them, which may outlive the run.
 struct Connections {
+  Connections() = default;
+  Connections(Connections&&) = default;
+  // A worker thread left running keeps the proxy; it stops with the run all the same.
+  ~Connections() {
+    if (faults) faults->proxy.stop();
+  }
+
   std::unique_ptr<pqxx::connection> control;  // the main thread's: reset, final check, pg_stat_activity
   std::shared_ptr<pqxx::connection> monitor;
   int monitor_pid = 0;
@@ -326,8 +333,9 @@ Connections open_connections(const std::string& dsn, const ScenarioInfo& info, S
   for (int i = 0; i < knobs.threads; ++i) {
     const std::string client = worker_session_name(i);
     const std::string worker_dsn = c.faults ? c.faults->proxy.proxied_dsn(dsn) + " application_name=" + client : dsn;
-    // Called again by the worker's thread for a connection fault injection dropped.
-    auto open = [worker_dsn, dsn, client, isolation = knobs.isolation, st, &info, &scenario] {
+    // Called again by the worker's thread for a connection fault injection
+    // dropped, maybe after the run (a thread left running): it holds copies.
+    auto open = [worker_dsn, dsn, client, isolation = knobs.isolation, st, info, &scenario] {
       auto connection = connect(worker_dsn);
       prepare_session(*connection, isolation, client, st);
       call_scenario(info, "prepare()", dsn, [&] { scenario.prepare(*connection); });
@@ -440,25 +448,49 @@ std::vector<Straggler> pooled_stragglers(const LeasePool& leases, std::vector<st
   return out;
 }
 
+// Cuts the injected delays short (WireProxy::cut_delays()), so that the
+// workers whose reply one held go on; marks those workers in `held` and
+// says who they were, or returns "" when none was held.
+std::string cut_injected_delays(WireProxy& proxy, std::vector<bool>& held) {
+  const auto replies = proxy.held_replies();
+  proxy.cut_delays();
+  std::string names, delays;
+  for (std::size_t w = 0; w < held.size(); ++w)
+    for (const ReplyHolds::Held& reply : replies)
+      if (!held[w] && reply.client == worker_session_name(static_cast<int>(w))) {
+        held[w] = true;
+        names += (names.empty() ? "" : ", ") + std::string("worker ") + std::to_string(w);
+        delays += (delays.empty() ? "" : ", ") + std::to_string(reply.delay.count()) + " ms";
+      }
+  if (names.empty()) return "";
+  return names + " waited for a reply that pgrace's injected delay_reply fault held back (" + delays +
+         "), not in the scenario's code; pgrace let the held replies go";
+}
+
 // Ends the workers that did not finish by `deadline` (see end_stragglers),
 // with the pooled connections leased: first breaks the barriers, so that
-// workers waiting for them end too, and once the stuck are named, closes the
-// pool, so that those waiting for a pooled connection end too.
+// workers waiting for them end too, and cuts the injected delays short, so
+// that workers waiting for a held reply end too; once the stuck are named,
+// closes the pool, so that those waiting for a pooled connection end too.
 std::string end_stuck_workers(Repetition& rep, std::vector<std::unique_ptr<WatchedThread>>& threads,
-                              pqxx::connection* control, LeasePool* leases) {
+                              pqxx::connection* control, LeasePool* leases, FaultInjection* faults) {
   rep.abort = true;
   rep.start.break_all();
   rep.round.break_all();
+  std::vector<bool> held(threads.size(), false);
+  const std::string delayed = faults ? cut_injected_delays(faults->proxy, held) : "";
   std::vector<Straggler> stuck;
   const auto settle = Clock::now() + std::chrono::milliseconds(100);  // for those released from a barrier
   for (std::size_t i = 0; i < threads.size(); ++i)
-    if (!threads[i]->join_until(settle)) stuck.push_back(worker_straggler(rep, static_cast<int>(i), *threads[i]));
+    if (!threads[i]->join_until(held[i] ? Clock::now() + kGrace : settle))
+      stuck.push_back(worker_straggler(rep, static_cast<int>(i), *threads[i]));
   if (leases) {
     if (!stuck.empty())
       for (auto& s : pooled_stragglers(*leases, threads)) stuck.push_back(std::move(s));
     leases->close();
   }
-  return end_stragglers(control, stuck, kGrace);
+  const std::string stragglers = end_stragglers(control, stuck, kGrace);
+  return delayed + (delayed.empty() || stragglers.empty() ? "" : "; ") + stragglers;
 }
 
 // Stops the monitor, letting it finish its check until `deadline` (at least
@@ -506,7 +538,7 @@ RepetitionRun run_repetition(const std::shared_ptr<Repetition>& rep, Connections
   for (auto& thread : threads) all_joined = all_joined && thread->join_until(deadline);
   if (!all_joined) {
     run.timed_out = true;
-    run.stragglers = end_stuck_workers(*rep, threads, control, c.leases.get());
+    run.stragglers = end_stuck_workers(*rep, threads, control, c.leases.get(), c.faults.get());
   }
   const std::string monitor_stuck = stop_monitor(*rep, monitor, c.monitor_pid, control, deadline);
   if (!monitor_stuck.empty()) {
@@ -518,12 +550,16 @@ RepetitionRun run_repetition(const std::shared_ptr<Repetition>& rep, Connections
 }
 
 // The throughput floor (ScenarioInfo::expects_no_commits,
-// min_committed_share): why repetition `r` proves nothing, or "".
+// min_committed_share): why repetition `r` proves nothing, or "". One that
+// `violated` an invariant while some transaction committed or may have
+// (indeterminate: its COMMIT reply was lost) proved something.
 std::string lack_of_evidence(const ScenarioInfo& info, const std::map<OutcomeClass, long>& counts,
-                             const std::optional<Outcome>& first_failure, int r, int repeat) {
-  long ended = 0, committed = 0;
+                             const std::optional<Outcome>& first_failure, int r, int repeat, bool violated) {
+  const auto count = [&counts](OutcomeClass kind) { return counts.count(kind) ? counts.at(kind) : 0L; };
+  long ended = 0;
   for (const auto& [kind, n] : counts) ended += n;
-  if (auto it = counts.find(OutcomeClass::committed); it != counts.end()) committed = it->second;
+  const long committed = count(OutcomeClass::committed);
+  if (violated && committed + count(OutcomeClass::indeterminate) > 0) return "";
   const std::string where = "in repetition " + std::to_string(r + 1) + " of " + std::to_string(repeat);
   if (committed == 0 && !info.expects_no_commits) {
     std::string outcomes;
@@ -533,10 +569,17 @@ std::string lack_of_evidence(const ScenarioInfo& info, const std::map<OutcomeCla
     if (first_failure)
       text += "; first failure: " + (first_failure->sqlstate.empty() ? "" : first_failure->sqlstate + " ") +
               pgrace::one_line(first_failure->message, 200);
-    const auto count = [&counts](OutcomeClass kind) { return counts.count(kind) ? counts.at(kind) : 0L; };
-    if (ended > 0 && count(OutcomeClass::indeterminate) + count(OutcomeClass::connection_dropped) == ended)
+    const long faulted = count(OutcomeClass::indeterminate) + count(OutcomeClass::connection_dropped);
+    if (ended > 0 && faulted == ended)
       return text + "): no commit was confirmed, the injected faults ended them all; lower the faults' "
                     "probability (--fault), or set expects_no_commits in the scenario's info()";
+    if (faulted > 0)
+      return text + "): no commit was confirmed, the injected faults ended " + std::to_string(faulted) +
+             " of them; lower the faults' probability (--fault), fix the scenario, or set expects_no_commits in "
+             "its info() if committing nothing is intended";
+    if (violated)
+      return text + "): no transaction of the run committed, so none explains the violation; check the "
+                    "scenario's seed() and invariants";
     return text + "): the run tested nothing; fix the scenario, or set expects_no_commits in its info() if "
                   "committing nothing is intended";
   }
@@ -728,12 +771,13 @@ class StressRun {
     if (connections.leases) connections.leases->reclaim(*connections.control);
     const int violating_before = result_.stress.violating_runs;
     final_check(rep, *connections.control, run.run_ms, result_);
-    if (connections.faults && result_.stress.violating_runs > violating_before && !result_.stress.requests_repetition)
+    const bool violated = result_.stress.violating_runs > violating_before;
+    if (connections.faults && violated && !result_.stress.requests_repetition)
       record_requests(r, run.released, connections.faults->proxy);
     result_.phases.check_ms += ms_between(phase_start, Clock::now());
     if (result_.error.empty())
-      result_.error =
-          scrub_secrets(lack_of_evidence(info_, snapshot(rep.live), first_failure, r, settings_.repeat), server_dsn_);
+      result_.error = scrub_secrets(
+          lack_of_evidence(info_, snapshot(rep.live), first_failure, r, settings_.repeat, violated), server_dsn_);
     return true;
   }
 

@@ -9,16 +9,22 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "server/base_directory.hpp"
 #include "server/dsn_rewrite.hpp"
+#include "server/instance_cleanup.hpp"
+#include "server/leftovers.hpp"
 #include "pgrace/error.hpp"
+#include "server/termination.hpp"
+#include "server/watchdog.hpp"
 
 namespace pgrace::detail {
 namespace {
 
 namespace fs = std::filesystem;
 
+// The name of a proxy's directory, before mkdtemp's six characters.
 // The proxy's "port" only names its socket file.
 constexpr int kProxyPort = 5432;
 // A unix socket path is at most 107 bytes (sun_path holds 108 with the NUL).
@@ -38,31 +44,48 @@ WireProxy::PrivateDirectory::PrivateDirectory() {
   const BaseDirectory base = base_directory();
   if (!base.path.is_absolute())
     throw base.error(base.described() + " is not an absolute path: set PGRACE_TMPDIR to an absolute directory");
-  std::string pattern = (base.path.lexically_normal() / "pgrace-proxy-XXXXXX").string();
+  pgrace::remove_orphaned_proxy_directories();
+  std::string pattern = (base.path.lexically_normal() / (std::string(kProxyDirectoryPrefix) + "XXXXXX")).string();
   if (pattern.size() + 1 + socket_name().size() > kMaxSocketPath)
     throw base.error(base.described() + " is too long for the wire proxy's unix socket path (at most " +
                      std::to_string(kMaxSocketPath) + " bytes): set PGRACE_TMPDIR to a shorter directory");
   if (!mkdtemp(pattern.data()))  // mode 0700, ours
     throw base.error("cannot create a private directory under " + base.described() + ": " + std::strerror(errno));
   path_ = pattern;
+  try {
+    lock_ = lock_instance(path_);
+    cleanup_ = register_cleanup([path = path_] { remove_own_directory(path.c_str()); });
+  } catch (...) {
+    remove();
+    throw;
+  }
 }
 
-WireProxy::PrivateDirectory::~PrivateDirectory() {
-  std::error_code ignored;
-  fs::remove_all(path_, ignored);
+WireProxy::PrivateDirectory::~PrivateDirectory() { remove(); }
+
+void WireProxy::PrivateDirectory::remove() noexcept {
+  if (std::exchange(removed_, true)) return;
+  if (cleanup_ >= 0) unregister_cleanup(cleanup_);
+  remove_own_directory(path_.c_str());
+  if (lock_ >= 0) close(lock_);
 }
 
 WireProxy::WireProxy(const std::string& server_dsn, RequestGate* gate)
     : stop_(make_stop_fd()),
       listener_(listen_at((directory_.path() / socket_name()).string())),
-      context_{server_address(server_dsn), gate, &history_, stop_.get()} {
+      context_{server_address(server_dsn), gate, &history_, &holds_, stop_.get()} {
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 
-WireProxy::~WireProxy() {
+void WireProxy::stop() noexcept {
   const std::uint64_t one = 1;
   while (write(stop_.get(), &one, sizeof one) < 0 && errno == EINTR) {
   }
+  directory_.remove();
+}
+
+WireProxy::~WireProxy() {
+  stop();
   if (acceptor_.joinable()) acceptor_.join();
   std::vector<Served> served;
   {

@@ -30,7 +30,9 @@ class WireProxy {
   static constexpr std::size_t kHistoryLimit = 10000;
 
   // Listens on a unix socket in a new private directory (mode 0700, under
-  // $PGRACE_TMPDIR, else /dev/shm, $TMPDIR or /tmp) and relays every
+  // $PGRACE_TMPDIR, else /dev/shm, $TMPDIR or /tmp; removed on Ctrl-C and
+  // SIGTERM too, and after a SIGKILL by the next proxy or `pgrace clean`,
+  // see pgrace::remove_orphaned_proxy_directories()) and relays every
   // connection made to it to the server `server_dsn` names (unix socket or
   // TCP; the first host of a list). The proxy does not authenticate: it
   // relays the client's startup and authentication messages, so passwords
@@ -42,10 +44,8 @@ class WireProxy {
   // only contacted when a client connects: a refused connection reaches that
   // client as a FATAL error 08006.
   WireProxy(const std::string& server_dsn, RequestGate* gate);
-  // Stops accepting, closes every connection (a request in flight is
-  // recorded as not completed), joins every thread and removes the
-  // directory. Never throws. Every gate call that blocks must have been
-  // released first: the proxy waits for it.
+  // stop(), then joins every thread. Never throws. Every gate call that
+  // blocks must have been released first: the proxy waits for it.
   ~WireProxy();
   WireProxy(const WireProxy&) = delete;
   WireProxy& operator=(const WireProxy&) = delete;
@@ -65,8 +65,23 @@ class WireProxy {
   std::vector<WireRequest> history(const std::string& client) const { return history_.of(client); }
   void clear_history() { history_.clear(); }
 
+  // The replies a delay_reply fault holds back now, by the application_name
+  // of their connection. Thread-safe.
+  std::vector<ReplyHolds::Held> held_replies() const { return holds_.held(); }
+  // From now on replies go without their delay: those held now at once,
+  // later ones as they come. For a run that must end. Thread-safe.
+  void cut_delays() { holds_.cut(); }
+  // Stops accepting, closes every connection (a request in flight is
+  // recorded as not completed; a held reply is dropped) and removes the
+  // directory, without waiting for the connections' threads. For a run
+  // that ends while threads it abandoned may still hold the proxy.
+  // Idempotent; call it on the thread that owns the proxy. Never throws.
+  void stop() noexcept;
+
  private:
-  // Removes its directory (and what is in it) on destruction.
+  // Holds the lock of its directory (owner.lock, see watchdog.hpp) while
+  // it lives, so that no other pgrace takes it for an orphan, and removes
+  // it (with what is in it) on remove(), destruction, Ctrl-C or SIGTERM.
   class PrivateDirectory {
    public:
     PrivateDirectory();
@@ -74,9 +89,13 @@ class WireProxy {
     PrivateDirectory(const PrivateDirectory&) = delete;
     PrivateDirectory& operator=(const PrivateDirectory&) = delete;
     const std::filesystem::path& path() const { return path_; }
+    void remove() noexcept;
 
    private:
     std::filesystem::path path_;
+    int lock_ = -1;
+    int cleanup_ = -1;  // its termination cleanup (termination.hpp)
+    bool removed_ = false;
   };
   struct Served {
     std::thread thread;
@@ -88,6 +107,7 @@ class WireProxy {
   void join_finished();
 
   RequestHistory history_{kHistoryLimit};
+  ReplyHolds holds_;
   PrivateDirectory directory_;
   UniqueFd stop_;  // an eventfd, readable once the proxy stops
   UniqueFd listener_;
@@ -96,5 +116,6 @@ class WireProxy {
   std::vector<Served> served_;
   std::thread acceptor_;
 };
+
 
 }  // namespace pgrace::detail

@@ -1,9 +1,16 @@
 #include "wire/proxy_connection.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "wire/message.hpp"
+#include "pgrace/error.hpp"
 
 namespace pgrace::detail {
 namespace {
@@ -34,6 +41,32 @@ std::optional<Header> header_of(const ByteQueue& in) {
 }
 
 }  // namespace
+
+ReplyHolds::ReplyHolds() : cut_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (!cut_) throw infrastructure_error(std::string("cannot create the wire proxy's eventfd: ") + std::strerror(errno));
+}
+
+bool ReplyHolds::hold(const std::string& client, std::chrono::milliseconds delay, ProxySockets& io) {
+  {
+    std::lock_guard lock(mutex_);
+    held_.push_back({client, delay});
+  }
+  const bool going_on = io.pause(delay, cut_.get());
+  std::lock_guard lock(mutex_);
+  held_.erase(std::find_if(held_.begin(), held_.end(), [&client](const Held& h) { return h.client == client; }));
+  return going_on;
+}
+
+void ReplyHolds::cut() {
+  const std::uint64_t one = 1;
+  while (write(cut_.get(), &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+std::vector<ReplyHolds::Held> ReplyHolds::held() const {
+  std::lock_guard lock(mutex_);
+  return held_;
+}
 
 ProxyConnection::ProxyConnection(UniqueFd client, const ProxyContext& context)
     : context_(context), io_(std::move(client), context.stop_fd) {}
@@ -203,7 +236,7 @@ void ProxyConnection::deliver_reply(std::string_view bytes) {
 bool ProxyConnection::release_held_reply() {
   if (!holding_) return true;
   holding_ = false;
-  if (!io_.pause(fault_.delay)) return false;
+  if (!context_.holds->hold(application_name_, fault_.delay, io_)) return false;
   io_.queue(Side::client, held_);
   held_.clear();
   return true;

@@ -7,7 +7,10 @@
 // changed; what the proxy does not frame (COPY data, Terminate, messages it
 // does not know) passes through as it comes. Internal to pgrace.
 
+#include <chrono>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "wire/proxy_io.hpp"
 #include "wire/request_builder.hpp"
@@ -17,11 +20,37 @@
 
 namespace pgrace::detail {
 
+// The replies that delay_reply faults hold back now, and the switch that
+// cuts every hold short: those held when it is thrown and every later one.
+// Thread-safe.
+class ReplyHolds {
+ public:
+  // A client whose reply is held now.
+  struct Held {
+    std::string client;  // the connection's application_name
+    std::chrono::milliseconds delay{0};
+  };
+
+  // Throws pgrace::Error (infrastructure) if it cannot make its eventfd.
+  ReplyHolds();
+  // Holds `client`'s reply for `delay`, or until cut(): true then; false if
+  // `io`'s proxy stops first.
+  bool hold(const std::string& client, std::chrono::milliseconds delay, ProxySockets& io);
+  void cut();
+  std::vector<Held> held() const;
+
+ private:
+  UniqueFd cut_;  // an eventfd, readable once cut
+  mutable std::mutex mutex_;
+  std::vector<Held> held_;
+};
+
 // What every connection of one proxy shares; outlives the connections.
 struct ProxyContext {
   ServerAddress server;
   RequestGate* gate = nullptr;  // may be null
   RequestHistory* history = nullptr;
+  ReplyHolds* holds = nullptr;
   int stop_fd = -1;  // readable once the proxy stops
 };
 

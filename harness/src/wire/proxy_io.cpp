@@ -90,14 +90,14 @@ bool ProxySockets::wait(bool client, bool server) {
   return true;
 }
 
-bool ProxySockets::pause(std::chrono::milliseconds duration) {
-  pollfd stop = {stop_fd_, POLLIN, 0};
+bool ProxySockets::pause(std::chrono::milliseconds duration, int cut_fd) {
+  pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {cut_fd, POLLIN, 0}};
   const auto deadline = std::chrono::steady_clock::now() + duration;
   for (;;) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return true;
-    const int ready = poll(&stop, 1, static_cast<int>(left.count()));
-    if (ready > 0) return false;
+    const int ready = poll(fds, 2, static_cast<int>(left.count()));
+    if (ready > 0) return !fds[0].revents;
     if (ready < 0 && errno != EINTR) return false;
   }
 }

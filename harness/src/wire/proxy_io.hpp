@@ -53,8 +53,9 @@ class ProxySockets {
   // reads what it has. False when stopping. At least one side asked for must
   // be readable (connected, not ended).
   bool wait(bool client, bool server);
-  // Sleeps for `duration`; false when stopping (early).
-  bool pause(std::chrono::milliseconds duration);
+  // Sleeps for `duration`, or until `cut_fd` is readable; false when
+  // stopping (early).
+  bool pause(std::chrono::milliseconds duration, int cut_fd);
 
  private:
   struct End {
