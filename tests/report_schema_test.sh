@@ -9,7 +9,7 @@
 #   pgrace run 'transfer.*' 'pool.*' 'payment.*' 'hermitage.g2*' 'plan.*' --repeat 2   (stress + interleave + check, >= 27 scenarios)
 #   pgrace explore transfer.lost_update_schedule --schedule ... (a waited step, an infeasible schedule)
 #   and explorations that end in verdict "error" (one report each): --budget
-#   running out, --fault on an interleave scenario, --max-switches leaving no
+#   running out, --max-switches leaving no
 #   schedule, --timeout during the first schedule, --max-schedules stopping
 #   a statement-level exploration before any violation
 # on ephemeral servers, so it needs the PostgreSQL server packages, and checks
@@ -72,9 +72,8 @@ run_pgrace explore explore transfer.lost_update_schedule \
   --schedule "b1 b2 r1 r2 w1 w2 c1 c2" \
   --schedule "b1 b2 r1 r2 w2 w1 c1 c2"
 # Interleave runs with verdict "error": the report must still be valid.
-error_labels="budget fault no_switches timeout late_timeout partial"
+error_labels="budget no_switches timeout late_timeout partial"
 run_pgrace budget explore transfer.lost_update_schedule_for_update --budget 0.1
-run_pgrace fault explore transfer.lost_update_schedule --fault drop_reply
 run_pgrace no_switches explore queue.claim_unlocked --max-switches 0
 run_pgrace timeout explore queue.claim_unlocked --timeout 0.1  # 1680 schedules: seconds
 run_pgrace partial explore transfer.for_update --workers 2 --seed 3 --max-schedules 2

@@ -190,7 +190,7 @@ TEST_F(WireProxyTest, SimpleQueryIsRecordedWithStatusAndBackendPid) {
   EXPECT_EQ(request.backend_pid, connection->backendpid());
   EXPECT_NE(request.started, pgrace::detail::Clock::time_point{});
   EXPECT_LE(request.started, request.ended);
-  EXPECT_EQ(request.fault, Fault::Kind::none);
+  EXPECT_EQ(request.fault, std::nullopt);
 }
 
 TEST_F(WireProxyTest, TransactionStatusesFollowTheTransaction) {
@@ -428,19 +428,19 @@ TEST_F(WireProxyTest, RequestHeldByTheGateHasNotReachedTheServer) {
 }
 
 TEST_F(WireProxyTest, DropBeforeSendNeverRunsTheRequest) {
-  FaultGate gate = fault_for("INSERT INTO t", {Fault::Kind::drop_before_send, {}});
+  FaultGate gate = fault_for("INSERT INTO t", {pgrace::FaultKind::drop_before_send, {}});
   WireProxy proxy(server_->dsn(), &gate);
   auto connection = connect(proxy, "dropped");
   EXPECT_THROW(pqxx::nontransaction(*connection).exec("INSERT INTO t VALUES (1, 'lost')"), pqxx::broken_connection);
   EXPECT_EQ(count_rows(), 0);
   const WireRequest request = last_with_sql(proxy, "dropped", "INSERT INTO t VALUES (1, 'lost')");
-  EXPECT_EQ(request.fault, Fault::Kind::drop_before_send);
+  EXPECT_EQ(request.fault, pgrace::FaultKind::drop_before_send);
   EXPECT_FALSE(request.completed);
   EXPECT_EQ(request.started, pgrace::detail::Clock::time_point{}) << "nothing of it was sent";
 }
 
 TEST_F(WireProxyTest, DroppedReplyToCommitLeavesTheTransactionCommitted) {
-  FaultGate gate = fault_for("COMMIT", {Fault::Kind::drop_reply, {}});
+  FaultGate gate = fault_for("COMMIT", {pgrace::FaultKind::drop_reply, {}});
   WireProxy proxy(server_->dsn(), &gate);
   auto connection = connect(proxy, "ambiguous");
   pqxx::work tx(*connection);
@@ -448,13 +448,13 @@ TEST_F(WireProxyTest, DroppedReplyToCommitLeavesTheTransactionCommitted) {
   EXPECT_THROW(tx.commit(), pqxx::failure) << "the client must not learn the outcome";
   EXPECT_EQ(count_rows(), 1) << "the server committed";
   const WireRequest commit = last_with_sql(proxy, "ambiguous", "COMMIT");
-  EXPECT_EQ(commit.fault, Fault::Kind::drop_reply);
+  EXPECT_EQ(commit.fault, pgrace::FaultKind::drop_reply);
   EXPECT_TRUE(commit.completed);
   EXPECT_EQ(commit.status, 'I');
 }
 
 TEST_F(WireProxyTest, DelayedReplyArrivesLate) {
-  FaultGate gate = fault_for("'slow'", {Fault::Kind::delay_reply, 200ms});
+  FaultGate gate = fault_for("'slow'", {pgrace::FaultKind::delay_reply, 200ms});
   WireProxy proxy(server_->dsn(), &gate);
   auto connection = connect(proxy, "delayed");
   pqxx::nontransaction tx(*connection);

@@ -48,11 +48,11 @@ void print_reproducer(std::ostream& out, const ScenarioResult& r) {
   }
   out << "replay it in psql, one terminal per " << (e.statement_workers ? "worker" : "session")
       << ", at isolation level " << to_sql(r.knobs.isolation) << ":\n";
-  for (const auto& step : e.reproducer->schedule)
-    if (step.find('!') != std::string::npos)
-      out << "(at " << step << " pgrace dropped the worker's connection: " << (step.find("!drop_reply") != std::string::npos
-                    ? "it ran, its reply was lost, and the code saw an error"
-                    : "it was never sent, and the code saw an error")
+  for (const StepRecord& step : e.reproducer->steps)
+    if (step.fault)
+      out << "(at " << step.step << " pgrace dropped the worker's connection: "
+          << (*step.fault == FaultKind::drop_reply ? "it ran, its reply was lost, and the code saw an error"
+                                                  : "it was never sent, and the code saw an error")
           << "; the worker's next requests come from a new connection)\n";
   out << schedule_text(*e.reproducer);
 }

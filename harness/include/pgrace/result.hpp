@@ -70,6 +70,7 @@ struct StepRecord {
   std::string message;
   std::string observation;  // its rows as text
   int completed_as = -1;    // its place in the order of completion (0-based); -1: never completed
+  std::optional<FaultKind> fault;  // statement level: the fault pgrace injected at this request, if any
 };
 
 // Interleave mode: one schedule and what happened.

@@ -34,7 +34,7 @@ Fault FaultGate::before_request(const WireRequest& request) {
 }
 
 void FaultGate::after_request(const WireRequest& request) {
-  if (request.fault != Fault::Kind::drop_before_send && request.fault != Fault::Kind::drop_reply) return;
+  if (request.fault != FaultKind::drop_before_send && request.fault != FaultKind::drop_reply) return;
   std::lock_guard lock(mutex_);
   if (const int w = worker_of(request.client); w >= 0) workers_[static_cast<std::size_t>(w)].dropped = request;
 }

@@ -147,22 +147,7 @@ std::optional<FaultRule> draw_fault(const std::vector<FaultRule>& rules, std::ui
 }
 
 Fault fault_of(const FaultRule& rule) {
-  switch (rule.kind) {
-    case FaultKind::drop_before_send: return {Fault::Kind::drop_before_send, {}};
-    case FaultKind::drop_reply: return {Fault::Kind::drop_reply, {}};
-    case FaultKind::delay_reply: return {Fault::Kind::delay_reply, rule.delay};
-  }
-  return {};
-}
-
-std::optional<FaultKind> fault_kind(Fault::Kind kind) {
-  switch (kind) {
-    case Fault::Kind::none: return std::nullopt;
-    case Fault::Kind::drop_before_send: return FaultKind::drop_before_send;
-    case Fault::Kind::drop_reply: return FaultKind::drop_reply;
-    case Fault::Kind::delay_reply: return FaultKind::delay_reply;
-  }
-  return std::nullopt;
+  return {rule.kind, rule.kind == FaultKind::delay_reply ? rule.delay : std::chrono::milliseconds(0)};
 }
 
 Outcome dropped_outcome(const WireRequest& lost) {
@@ -172,14 +157,14 @@ Outcome dropped_outcome(const WireRequest& lost) {
   const bool ended_idle = lost.status == 'I' && last != "ROLLBACK" && last != "ABORT";
   // A COMMIT sent may have committed even if its connection ended before any reply came.
   const bool may_have_committed =
-      lost.fault == Fault::Kind::drop_reply && (is_commit(lost.sql) || (lost.completed && ended_idle));
+      lost.fault == FaultKind::drop_reply && (is_commit(lost.sql) || (lost.completed && ended_idle));
   if (may_have_committed)
     return {OutcomeClass::indeterminate, "08006",
             "pgrace dropped the connection before the reply to '" + lost.sql +
                 "' reached the client: it may have committed"};
   return {OutcomeClass::connection_dropped, "08006",
           "pgrace dropped the connection " +
-              std::string(lost.fault == Fault::Kind::drop_before_send ? "before sending '" : "after '") + lost.sql +
+              std::string(lost.fault == FaultKind::drop_before_send ? "before sending '" : "after '") + lost.sql +
               "': the transaction did not commit"};
 }
 

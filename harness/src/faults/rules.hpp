@@ -45,9 +45,8 @@ bool targets(const FaultRule& rule, const WireRequest& request);
 std::optional<FaultRule> draw_fault(const std::vector<FaultRule>& rules, std::uint64_t seed, const FaultPlace& place,
                                     const WireRequest& request);
 
-// The proxy's fault for a rule that fired, and back (nullopt for none).
+// The proxy's fault for a rule that fired.
 Fault fault_of(const FaultRule& rule);
-std::optional<FaultKind> fault_kind(Fault::Kind kind);
 
 // How a transaction ends whose connection pgrace dropped at `lost` (a
 // request recorded with fault drop_before_send or drop_reply), from the

@@ -32,10 +32,7 @@ struct Candidate {
 };
 
 // The suffix of a faulted request's step name: "!drop_reply".
-std::string fault_suffix(Fault::Kind kind) {
-  const auto named = fault_kind(kind);
-  return named ? std::string("!") + to_string(*named) : "";
-}
+std::string fault_suffix(std::optional<FaultKind> kind) { return kind ? std::string("!") + to_string(*kind) : ""; }
 
 std::string worker_name(int w) { return "w" + std::to_string(w + 1); }
 
@@ -52,9 +49,10 @@ StepRecord step_of(const ScheduledRequest& r, const std::string& name) {
                  : r.request.sqlstate.empty()    ? StepOutcome::ok
                                                  : StepOutcome::error;
   if (r.request.status) step.observation = std::string("transaction status ") + r.request.status;
-  if (r.request.fault == Fault::Kind::drop_reply)
+  step.fault = r.request.fault;
+  if (r.request.fault == FaultKind::drop_reply)
     step.observation += "; pgrace dropped the connection before the reply reached the client";
-  if (r.request.fault == Fault::Kind::drop_before_send)
+  if (r.request.fault == FaultKind::drop_before_send)
     step.observation = "pgrace dropped the connection before sending it";
   return step;
 }

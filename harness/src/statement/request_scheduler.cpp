@@ -60,7 +60,7 @@ Fault RequestScheduler::before_request(const WireRequest& request) {
 void RequestScheduler::after_request(const WireRequest& request) {
   std::lock_guard lock(mutex_);
   const int w = worker_of(request.client);
-  if (w >= 0 && (request.fault == Fault::Kind::drop_before_send || request.fault == Fault::Kind::drop_reply))
+  if (w >= 0 && (request.fault == FaultKind::drop_before_send || request.fault == FaultKind::drop_reply))
     dropped_[w] = request;
   if (w < 0 || in_flight_[w] < 0) return;
   ScheduledRequest& entry = record_[in_flight_[w]];

@@ -799,7 +799,7 @@ class StressRun {
         const WireRequest& q = history[i];
         const auto since = [released](Clock::time_point t) { return t == Clock::time_point{} ? 0 : ms_between(released, t); };
         records.push_back({w, scrub_secrets(sql_text(q), server_dsn_), since(q.started), since(q.ended),
-                           q.completed ? q.status : '\0', q.sqlstate, fault_kind(q.fault)});
+                           q.completed ? q.status : '\0', q.sqlstate, q.fault});
       }
     }
     // A request never sent (started_ms 0) stands where its connection was dropped.

@@ -199,7 +199,7 @@ bool ProxyConnection::on_server_message(const std::string& message) {
     case kCopyBothResponse:
       if (!in_flight_) break;
       // The client must see it to send its data: a held reply goes now, a dropped one ends here.
-      if (fault_.kind == Fault::Kind::drop_reply) return false;
+      if (fault_.kind == FaultKind::drop_reply) return false;
       copy_in_ = true;
       deliver_reply(message);
       return release_held_reply();
@@ -218,7 +218,7 @@ bool ProxyConnection::on_ready_for_query(const std::string& message) {
   }
   request_.status = wire::ready_status(std::string_view(message).substr(wire::kTypedHeader));
   request_.completed = true;
-  const bool dropped = fault_.kind == Fault::Kind::drop_reply;
+  const bool dropped = fault_.kind == FaultKind::drop_reply;
   deliver_reply(message);
   if (!release_held_reply()) return false;
   // Recorded before the client can see the reply and go on.
@@ -228,7 +228,7 @@ bool ProxyConnection::on_ready_for_query(const std::string& message) {
 }
 
 void ProxyConnection::deliver_reply(std::string_view bytes) {
-  if (in_flight_ && fault_.kind == Fault::Kind::drop_reply) return;
+  if (in_flight_ && fault_.kind == FaultKind::drop_reply) return;
   if (holding_) held_.append(bytes);
   else io_.queue(Side::client, bytes);
 }
@@ -309,9 +309,9 @@ bool ProxyConnection::send_request(bool open) {
   in_flight_ = true;  // from here on it is recorded, even if the gate throws
   fault_ = context_.gate ? context_.gate->before_request(request_) : Fault{};
   request_.fault = fault_.kind;
-  if (fault_.kind == Fault::Kind::drop_before_send) return false;  // run() records it
+  if (fault_.kind == FaultKind::drop_before_send) return false;  // run() records it
   open_batch_ = open;
-  holding_ = fault_.kind == Fault::Kind::delay_reply;
+  holding_ = fault_.kind == FaultKind::delay_reply;
   request_.started = Clock::now();
   io_.queue(Side::server, pending_);
   pending_.clear();

@@ -9,19 +9,19 @@
 #include <string>
 #include <vector>
 
+#include "pgrace/faults.hpp"
+
 namespace pgrace::detail {
 
 using Clock = std::chrono::steady_clock;
 
-// What to do with a request at its boundary.
+// What to do with a request at its boundary: nothing (no kind), or one of
+// the faults of pgrace/faults.hpp. drop_before_send closes both sockets, so
+// nothing of the request reaches the server; drop_reply lets the server run
+// it and closes the client's socket before its reply; delay_reply forwards
+// the whole reply `delay` after its ReadyForQuery arrived.
 struct Fault {
-  enum class Kind {
-    none,
-    drop_before_send,  // close both sockets; nothing of the request reaches the server
-    drop_reply,        // the server runs it; the client loses the connection before its reply
-    delay_reply,       // the whole reply reaches the client `delay` after its ReadyForQuery arrived
-  };
-  Kind kind = Kind::none;
+  std::optional<FaultKind> kind;
   std::chrono::milliseconds delay{0};  // delay_reply
 };
 
@@ -44,7 +44,7 @@ struct WireRequest {
   bool completed = false;       // its ReadyForQuery reached the proxy
   bool executes = false;        // it runs something (a Query, an Execute, a FunctionCall), not only
                                 // Parse/Describe/Close (e.g. libpq preparing a statement)
-  Fault::Kind fault = Fault::Kind::none;  // what the gate asked for
+  std::optional<FaultKind> fault;  // what the gate asked for (none: nothing)
 };
 
 // The proxy's hook. Called on the proxy's thread of a connection, so
