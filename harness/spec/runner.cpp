@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 
+#include "core/lock_wait.hpp"
 #include "pgrace/error.hpp"
 #include "spec/connection.hpp"
 
@@ -149,6 +150,7 @@ class Engine {
   RunLimits limits_;
   std::unique_ptr<SpecConnection> control_;
   std::vector<SessionLink> sessions_;
+  std::string all_pids_;  // every session's backend, as the lock-wait probe's $2 (the tester asks about all)
   bool any_new_notice_ = false;
   std::vector<std::string> canceled_;
 };
@@ -173,12 +175,12 @@ void Engine::connect(const std::string& dsn) {
   }
 }
 
-// pg_isolation_test_session_is_blocked($1, every session's pid), as the tester asks it.
+// The lock-wait probe (core/lock_wait.hpp) about every session's pid, as the tester asks it.
 void Engine::prepare_wait_query() {
-  std::string pids;
-  for (const SessionLink& link : sessions_) pids += (pids.empty() ? "" : ",") + std::to_string(link.connection->pid());
-  const std::string sql = "SELECT pg_catalog.pg_isolation_test_session_is_blocked($1, '{" + pids + "}')";
-  PgResult result(PQprepare(control_->get(), kWaitQuery, sql.c_str(), 0, nullptr), &PQclear);
+  std::vector<int> pids;
+  for (const SessionLink& link : sessions_) pids.push_back(link.connection->pid());
+  all_pids_ = detail::pid_array(pids);
+  PgResult result(PQprepare(control_->get(), kWaitQuery, detail::kLockWaitQuery, 0, nullptr), &PQclear);
   if (PQresultStatus(result.get()) != PGRES_COMMAND_OK)
     throw infrastructure_error("cannot prepare the lock wait query: " +
                                one_line(PQerrorMessage(control_->get())) +
@@ -353,8 +355,8 @@ bool Engine::report_waiting(const Running& running, unsigned flags) {
 
 bool Engine::blocked_on_lock(const SessionLink& link) {
   const std::string pid = std::to_string(link.connection->pid());
-  const char* const values[] = {pid.c_str()};
-  const PgResult result(PQexecPrepared(control_->get(), kWaitQuery, 1, values, nullptr, nullptr, 0), &PQclear);
+  const char* const values[] = {pid.c_str(), all_pids_.c_str()};
+  const PgResult result(PQexecPrepared(control_->get(), kWaitQuery, 2, values, nullptr, nullptr, 0), &PQclear);
   if (PQresultStatus(result.get()) != PGRES_TUPLES_OK || PQntuples(result.get()) != 1)
     throw control_->lost("asking whether " + link.connection->name() + " waits for a lock");
   return PQgetvalue(result.get(), 0, 0)[0] == 't';
