@@ -11,6 +11,7 @@
 #include "pgrace/steps.hpp"
 #include "scenario_command.hpp"
 #include "selection.hpp"
+#include "util/text.hpp"
 
 namespace pgrace::cli {
 namespace {
@@ -29,19 +30,13 @@ std::vector<std::string> words(const std::string& text) {
   return out;
 }
 
-std::string join(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
-  return out;
-}
-
 void print_reproducer(std::ostream& out, const ScenarioResult& r) {
   const Exploration& e = r.exploration;
   out << "minimal reproducer (violates";
   for (const auto& name : e.reproducer->violated) out << " \"" << name << "\"";
   out << "; " << e.reproducer->switches << " context switch(es))";
   if (e.shrinking && !e.shrinking->changes.empty()) {
-    out << ", shrunk from the first violating schedule found (" << join(e.shrinking->original.schedule) << "):\n";
+    out << ", shrunk from the first violating schedule found (" << detail::joined(e.shrinking->original.schedule, " ") << "):\n";
     for (const auto& change : e.shrinking->changes) out << "  - " << change << "\n";
   } else {
     out << ":\n";
@@ -76,7 +71,7 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
       out << "  \"" << inv.name << "\": " << (inv.held ? "held in every schedule" : "violated in " + std::to_string(inv.violated_runs) + " schedule(s)") << "\n";
   if (!e.reproducer) return;
   print_reproducer(out, r);
-  for (std::size_t i = 1; i < e.violating_schedules.size() && i < 6; ++i) out << "also violating: " << join(e.violating_schedules[i].schedule) << "\n";
+  for (std::size_t i = 1; i < e.violating_schedules.size() && i < 6; ++i) out << "also violating: " << detail::joined(e.violating_schedules[i].schedule, " ") << "\n";
 }
 
 // Throws pgrace::Error (usage) for a scenario that explore has nothing to

@@ -16,6 +16,7 @@
 #include "server/signals.hpp"
 #include "pgrace/report.hpp"
 #include "suggest.hpp"
+#include "util/text.hpp"
 
 namespace {
 
@@ -30,12 +31,6 @@ std::vector<std::string> subcommand_names(const CLI::App& app) {
   std::vector<std::string> names;
   for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) names.push_back(sub->get_name());
   return names;
-}
-
-std::string joined(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : ", ") + w;
-  return out;
 }
 
 // Every spelling of `command`'s options: "--threads", "-o", ...
@@ -86,9 +81,9 @@ std::optional<std::string> before_subcommand(const CLI::App& app, int argc, char
     if (std::find(names.begin(), names.end(), word) != names.end()) return std::nullopt;
     const auto near = pgrace::cli::closest(word, names, 1, true);
     return "unknown command '" + word + "'" + (near.empty() ? "" : ": did you mean " + near.front() + "?") +
-           " (commands: " + joined(names) + ")";
+           " (commands: " + pgrace::detail::joined(names) + ")";
   }
-  return "no command given: use one of " + joined(names) + " (see pgrace --help)";
+  return "no command given: use one of " + pgrace::detail::joined(names) + " (see pgrace --help)";
 }
 
 int usage(const std::string& message) {
