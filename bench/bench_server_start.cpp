@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -32,9 +32,7 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 struct Totals {
   double initdb_ms = 0, copy_ms = 0, start_ms = 0, stop_ms = 0;
@@ -81,8 +79,7 @@ class FreshTmpdir {
   FreshTmpdir() {
     if (const char* old = std::getenv("PGRACE_TMPDIR")) old_ = old;
     // On tmpfs, like pgrace's default, so cold and warm starts compare fairly.
-    const fs::path base = access("/dev/shm", W_OK | X_OK) == 0 ? fs::path("/dev/shm")
-                                                                 : fs::temp_directory_path();
+    const fs::path base = access("/dev/shm", W_OK | X_OK) == 0 ? fs::path("/dev/shm") : fs::temp_directory_path();
     std::string pattern = (base / "pgrace-bench-XXXXXX").string();
     if (!mkdtemp(pattern.data())) throw std::runtime_error(std::strerror(errno));
     path_ = pattern;
@@ -90,8 +87,10 @@ class FreshTmpdir {
     setenv("PGRACE_TMPDIR", path_.c_str(), 1);
   }
   ~FreshTmpdir() {
-    if (old_) setenv("PGRACE_TMPDIR", old_->c_str(), 1);
-    else unsetenv("PGRACE_TMPDIR");
+    if (old_)
+      setenv("PGRACE_TMPDIR", old_->c_str(), 1);
+    else
+      unsetenv("PGRACE_TMPDIR");
     std::error_code ignored;
     fs::remove_all(path_, ignored);
   }

@@ -41,8 +41,9 @@ class Payments : public Scenario {
       : amount_(options.get_int("amount", 10, 1, 1000)), unique_requests_(unique_requests) {}
 
   std::string schema() const override {
-    return std::string("CREATE TABLE wallets (id int PRIMARY KEY, balance bigint NOT NULL);"
-                       "CREATE TABLE charges (id bigserial PRIMARY KEY, request_id text NOT NULL") +
+    return std::string(
+               "CREATE TABLE wallets (id int PRIMARY KEY, balance bigint NOT NULL);"
+               "CREATE TABLE charges (id bigserial PRIMARY KEY, request_id text NOT NULL") +
            (unique_requests_ ? " UNIQUE" : "") + ", wallet int NOT NULL REFERENCES wallets, amount bigint NOT NULL)";
   }
 
@@ -56,7 +57,8 @@ class Payments : public Scenario {
             no_rows(kBalancesMatch,
                     "SELECT w.id, w.balance, coalesce(sum(c.amount), 0) AS charged FROM wallets w "
                     "LEFT JOIN charges c ON c.wallet = w.id GROUP BY w.id, w.balance "
-                    "HAVING w.balance <> " + std::to_string(kStartBalance) + " - coalesce(sum(c.amount), 0)")};
+                    "HAVING w.balance <> " +
+                        std::to_string(kStartBalance) + " - coalesce(sum(c.amount), 0)")};
   }
 
   // The service: a charge request, tried up to kAttempts times on any error
@@ -122,12 +124,11 @@ class IdempotentRetry final : public Payments {
  protected:
   void charge(pqxx::connection& c, const std::string& request, int wallet) override {
     pqxx::work tx(c);
-    const pqxx::result recorded =
-        tx.exec_params("INSERT INTO charges (request_id, wallet, amount) VALUES ($1, $2, $3) "
-                       "ON CONFLICT (request_id) DO NOTHING RETURNING id",
-                       request, wallet, amount());
-    if (!recorded.empty())
-      tx.exec_params("UPDATE wallets SET balance = balance - $2 WHERE id = $1", wallet, amount());
+    const pqxx::result recorded = tx.exec_params(
+        "INSERT INTO charges (request_id, wallet, amount) VALUES ($1, $2, $3) "
+        "ON CONFLICT (request_id) DO NOTHING RETURNING id",
+        request, wallet, amount());
+    if (!recorded.empty()) tx.exec_params("UPDATE wallets SET balance = balance - $2 WHERE id = $1", wallet, amount());
     tx.commit();
   }
 };

@@ -25,8 +25,8 @@ class OrdersBase : public Scenario {
     tx.exec("INSERT INTO orders (customer_id, total) SELECT 1 + g % 10, g FROM generate_series(1, 30) g");
   }
   std::vector<Invariant> invariants() const override {
-    return {uses_index(kOrdersByCustomer, "SELECT id, total FROM orders WHERE customer_id = $1 ORDER BY id",
-                       "orders", {"7"})};
+    return {uses_index(kOrdersByCustomer, "SELECT id, total FROM orders WHERE customer_id = $1 ORDER BY id", "orders",
+                       {"7"})};
   }
 
  protected:
@@ -45,11 +45,11 @@ class MissingIndex : public OrdersBase {
             "The order history page looks up a customer's orders by customer_id, a foreign key with no index "
             "(PostgreSQL indexes the referenced key, never the referencing column). Fast in every test, it becomes "
             "a full scan of the orders table in production: the page times out once the table is large, and "
-            "deleting a customer scans it too. Violates \"" + std::string(kOrdersByCustomer) +
+            "deleting a customer scans it too. Violates \"" +
+                std::string(kOrdersByCustomer) +
                 "\": even with seq scans disabled the plan reads the whole orders table (through its primary key, "
                 "for the ORDER BY id).",
-            expect_violation({kOrdersByCustomer}),
-            Knobs{}};
+            expect_violation({kOrdersByCustomer}), Knobs{}};
   }
   std::string schema() const override { return tables(); }
 };
@@ -61,8 +61,7 @@ class Indexed : public OrdersBase {
     return {"plan.indexed",
             "plan.missing_index with CREATE INDEX ON orders (customer_id): the lookup can use the index, so it "
             "stays an index scan however large the table grows. Holds.",
-            expect_hold(),
-            Knobs{}};
+            expect_hold(), Knobs{}};
   }
   std::string schema() const override { return tables() + "CREATE INDEX orders_customer_idx ON orders (customer_id);"; }
 };
@@ -84,11 +83,13 @@ class FunctionOnIndexedColumn : public CustomersBase {
             "The login lookup matches e-mail case-insensitively, WHERE lower(email) = lower($1), as ORMs generate "
             "for an \"iexact\" filter, while the unique index is on email itself. The index exists, so a review "
             "sees it; but an index on email cannot serve lower(email), so every login scans the whole customers "
-            "table, and logins slow down as sign-ups grow. Violates \"" + std::string(kCustomerByEmail) + "\".",
-            expect_violation({kCustomerByEmail}),
-            Knobs{}};
+            "table, and logins slow down as sign-ups grow. Violates \"" +
+                std::string(kCustomerByEmail) + "\".",
+            expect_violation({kCustomerByEmail}), Knobs{}};
   }
-  std::string schema() const override { return tables() + "CREATE UNIQUE INDEX customers_email_idx ON customers (email);"; }
+  std::string schema() const override {
+    return tables() + "CREATE UNIQUE INDEX customers_email_idx ON customers (email);";
+  }
 };
 
 class ExpressionIndex : public CustomersBase {
@@ -98,8 +99,7 @@ class ExpressionIndex : public CustomersBase {
     return {"plan.expression_index",
             "plan.function_on_indexed_column with the index on the expression the query uses, "
             "CREATE UNIQUE INDEX ON customers (lower(email)): the lookup is an index scan. Holds.",
-            expect_hold(),
-            Knobs{}};
+            expect_hold(), Knobs{}};
   }
   std::string schema() const override {
     return tables() + "CREATE UNIQUE INDEX customers_email_lower_idx ON customers (lower(email));";

@@ -91,8 +91,7 @@ class NestedAcquire : public Shop {
             "production incident where every API request hangs for the pool timeout and then fails "
             "with a 500 once traffic reaches the pool size, though the database is idle. Violates \"no "
             "request starved by the pool\" on every run.",
-            expect_violation({kNotStarved}),
-            shop_knobs()};
+            expect_violation({kNotStarved}), shop_knobs()};
   }
   TxResult transaction(Worker& w) override {
     if (w.iteration() % 2 == 0) return browse(w);
@@ -118,8 +117,7 @@ class SingleLease : public Shop {
             "one transaction on the one pooled connection the handler holds. A handler never waits for "
             "a connection while holding one, so a pool with a connection per concurrent request never "
             "starves: \"no request starved by the pool\" holds.",
-            expect_hold(),
-            shop_knobs()};
+            expect_hold(), shop_knobs()};
   }
   TxResult transaction(Worker& w) override {
     if (w.iteration() % 2 == 0) return browse(w);
@@ -199,8 +197,7 @@ class Leak : public InFlightShop {
             "request times out waiting for a connection: the production incident where a few bad "
             "requests take the whole service down until it is restarted, while the database reports "
             "idle connections. Violates \"no request starved by the pool\" on every run.",
-            expect_violation({kNotStarved}),
-            shop_knobs()};
+            expect_violation({kNotStarved}), shop_knobs()};
   }
   TxResult transaction(Worker& w) override {
     RequestContext& request = begin_request(w);
@@ -219,8 +216,7 @@ class ReleaseOnError : public InFlightShop {
             "a scope guard on every path, the rejection and any exception included. The burst of "
             "rejected orders returns its connections and the healthy requests after it find the pool "
             "full: \"no request starved by the pool\" holds.",
-            expect_hold(),
-            shop_knobs()};
+            expect_hold(), shop_knobs()};
   }
   TxResult transaction(Worker& w) override {
     RequestContext& request = begin_request(w);

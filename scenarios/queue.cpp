@@ -21,9 +21,7 @@ class JobQueueBase : public Scenario {
     return "CREATE TABLE jobs (id int PRIMARY KEY, status text NOT NULL);"
            "CREATE TABLE claims (job int NOT NULL REFERENCES jobs, worker text NOT NULL)";
   }
-  void seed(pqxx::work& tx) override {
-    tx.exec("INSERT INTO jobs SELECT g, 'pending' FROM generate_series(1, 3) g");
-  }
+  void seed(pqxx::work& tx) override { tx.exec("INSERT INTO jobs SELECT g, 'pending' FROM generate_series(1, 3) g"); }
   std::vector<Invariant> invariants() const override {
     return {no_rows("each job is claimed by one worker",
                     "SELECT job, string_agg(worker, ',' ORDER BY worker) AS workers FROM claims GROUP BY job "
@@ -33,7 +31,8 @@ class JobQueueBase : public Scenario {
  protected:
   // Worker `name`: pick with `pick_sql`, claim what it picked, commit.
   static Session worker(const std::string& name, const std::string& pick_sql) {
-    return Session{name, "BEGIN",
+    return Session{name,
+                   "BEGIN",
                    {sql_step(name + "_pick", pick_sql),
                     cpp_step(name + "_claim",
                              [name](StepContext& ctx) {
@@ -58,8 +57,7 @@ class ClaimUnlocked : public JobQueueBase {
             "workers that pick before either commits claim the same job, and the job runs twice (a double "
             "charge, a duplicate e-mail). Three workers, every interleaving: violates \"each job is claimed by "
             "one worker\" at READ COMMITTED; the reproducer needs two workers and two context switches.",
-            expect_violation({"each job is claimed by one worker"}),
-            Knobs{}};
+            expect_violation({"each job is claimed by one worker"}), Knobs{}};
   }
   std::vector<Session> sessions() const override {
     return workers("SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1");
@@ -74,8 +72,7 @@ class ClaimSkipLocked : public JobQueueBase {
             "queue.claim_unlocked with the pick done as SELECT ... FOR UPDATE SKIP LOCKED: a worker skips a job "
             "another worker has picked and not yet committed, so every job is claimed once, in every "
             "interleaving of the three workers, and no step ever waits.",
-            expect_hold(),
-            Knobs{}};
+            expect_hold(), Knobs{}};
   }
   std::vector<Session> sessions() const override {
     return workers("SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED");

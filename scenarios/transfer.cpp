@@ -36,7 +36,7 @@ struct TransferDefaults {
 // it nor any balance overflows (a bigint column, long in C++).
 constexpr long kMaxAccounts = 1'000'000;
 constexpr long kMaxMoney = 1'000'000'000'000;  // balance and max_amount
-constexpr long kMaxThinkUs = 10'000'000;        // 10 s
+constexpr long kMaxThinkUs = 10'000'000;       // 10 s
 static_assert(kMaxAccounts * kMaxMoney <= 1'000'000'000'000'000'000);
 
 // Accounts 1..accounts, each starting with `balance`; workers move random
@@ -121,8 +121,7 @@ class ReadModifyWrite : public TransferBase {
             "COMMITTED without locks. Two transfers touching one account both read the old balance and "
             "the later write silently discards the earlier one (a lost update): money is created or "
             "destroyed, violating \"total balance is conserved\".",
-            expect_violation({kConserved}),
-            Knobs{}};
+            expect_violation({kConserved}), Knobs{}};
   }
   TxResult transaction(Worker& w) override { return read_check_write(w, pick(w)); }
 };
@@ -136,8 +135,7 @@ class CheckThenDebit : public TransferBase {
             "amount. The updates are atomic, so the total is conserved, but two debits can both pass the "
             "check against the same balance before either commits: the account is overdrawn, violating "
             "\"no negative balance\".",
-            expect_violation({kNoNegative}),
-            Knobs{}};
+            expect_violation({kNoNegative}), Knobs{}};
   }
   TxResult transaction(Worker& w) override {
     const Move m = pick(w);
@@ -156,8 +154,7 @@ class ForUpdate : public TransferBase {
             "Locks both rows with SELECT ... FOR UPDATE in id order, checks funds under the lock, then "
             "debits and credits. The check and the write see the same balance and the lock order is "
             "global, so no balance goes negative, the total is conserved and no transaction deadlocks.",
-            expect_hold(),
-            Knobs{}};
+            expect_hold(), Knobs{}};
   }
   std::vector<Invariant> invariants() const override {
     auto all = TransferBase::invariants();
@@ -186,8 +183,7 @@ class ForUpdateUnordered : public ForUpdate {
             "Like transfer.for_update, but locks the source row first and then the target. Two transfers "
             "in opposite directions each hold one lock and wait for the other's: PostgreSQL aborts one "
             "with a deadlock (40P01), violating \"no transaction lost to a deadlock\". Money stays safe.",
-            expect_violation({kNoDeadlock}),
-            knobs};
+            expect_violation({kNoDeadlock}), knobs};
   }
   TxResult transaction(Worker& w) override {
     const Move m = pick(w);
@@ -212,8 +208,7 @@ class SerializableRetry : public TransferBase {
             "with retries on 40001 and 40P01. PostgreSQL aborts whichever transaction would make the "
             "history non-serializable and the retry redoes it on fresh data: no negative balance, total "
             "conserved. The report counts the serialization failures and retries it cost.",
-            expect_hold(),
-            knobs};
+            expect_hold(), knobs};
   }
   TxResult transaction(Worker& w) override { return read_check_write(w, pick(w)); }
 };
@@ -240,8 +235,7 @@ class PoolMisuse : public PoolTransferBase {
                    "debit fails its CHECK (balance >= 0), the ROLLBACK goes to another connection and does "
                    "not undo the credit, which already committed elsewhere: half a transfer persists, "
                    "violating \"total balance is conserved\".",
-                   expect_violation({kConserved}),
-                   knobs};
+                   expect_violation({kConserved}), knobs};
     i.uses_shared_pool = true;
     return i;
   }
@@ -272,8 +266,7 @@ class PoolCheckout : public PoolTransferBase {
             "The fix for transfer.pool_misuse: the same credit-then-debit transfer, with every statement "
             "on one checked-out connection. A debit that fails its CHECK (balance >= 0) rolls back the "
             "credit with it: the total is conserved and no balance goes negative.",
-            expect_hold(),
-            knobs};
+            expect_hold(), knobs};
   }
   TxResult transaction(Worker& w) override {
     const Move m = pick(w);
@@ -300,12 +293,12 @@ class ArticleBase : public Scenario {
   void seed(pqxx::work& tx) override { tx.exec("INSERT INTO accounts VALUES (1, 100), (2, 100)"); }
   void prepare(pqxx::connection& c) override {
     c.prepare("lock_alice", "SELECT balance FROM accounts WHERE id = 1 FOR UPDATE");
-    c.prepare("move", "UPDATE accounts SET balance = balance + CASE id WHEN 1 THEN -10 ELSE 10 END "
-                      "WHERE id IN (1, 2)");
+    c.prepare("move",
+              "UPDATE accounts SET balance = balance + CASE id WHEN 1 THEN -10 ELSE 10 END "
+              "WHERE id IN (1, 2)");
   }
   std::vector<Invariant> invariants() const override {
-    return {no_rows(kNoNegative, kOverdraftHistory),
-            equals(kConserved, "SELECT sum(balance) FROM accounts", "200")};
+    return {no_rows(kNoNegative, kOverdraftHistory), equals(kConserved, "SELECT sum(balance) FROM accounts", "200")};
   }
 };
 
@@ -318,8 +311,7 @@ class ArticleFix : public ArticleBase {
             "10 from alice to bob lock alice's row with FOR UPDATE but never check her funds. The lock "
             "serialises the transfers, so all 20 commit and alice ends at -100, violating \"no negative "
             "balance\". Locking alone is not a funds check.",
-            expect_violation({kNoNegative}),
-            article_knobs()};
+            expect_violation({kNoNegative}), article_knobs()};
   }
   TxResult transaction(Worker& w) override {
     pqxx::work tx(w.connection());
@@ -338,8 +330,7 @@ class ArticleGuarded : public ArticleBase {
             "The article example done right: FOR UPDATE on alice's row and the funds check under the "
             "lock. Of 20 concurrent transfers of 10, exactly 10 commit and 10 are rejected; alice ends "
             "at 0 and bob at 200.",
-            expect_hold(),
-            article_knobs()};
+            expect_hold(), article_knobs()};
   }
   std::vector<Invariant> invariants() const override {
     auto all = ArticleBase::invariants();

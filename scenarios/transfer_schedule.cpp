@@ -31,23 +31,25 @@ class LostUpdateScheduleBase : public Scenario {
   // balances (locking them if `lock`), write the computed balances, COMMIT.
   static Session transfer(const std::string& name, const std::string& n, int from, int to, bool lock) {
     const std::string f = std::to_string(from), t = std::to_string(to);
-    const std::string read_sql = "SELECT id, balance FROM accounts WHERE id IN (" + f + ", " + t + ") ORDER BY id" +
-                                 (lock ? " FOR UPDATE" : "");
-    return Session{name, "", {sql_step("b" + n, "BEGIN"),
-                              sql_step("r" + n, read_sql),
-                              cpp_step("w" + n, [n, from, to](StepContext& ctx) {
-                                // The read observed "id,balance;id,balance" in id order.
-                                const std::string& rows = ctx.observed("r" + n);
-                                const long first = std::stol(rows.substr(rows.find(',') + 1));
-                                const long second = std::stol(rows.substr(rows.rfind(',') + 1));
-                                const long from_balance = from < to ? first : second;
-                                const long to_balance = from < to ? second : first;
-                                ctx.exec("UPDATE accounts SET balance = " + std::to_string(from_balance - 10) +
-                                         " WHERE id = " + std::to_string(from));
-                                ctx.exec("UPDATE accounts SET balance = " + std::to_string(to_balance + 10) +
-                                         " WHERE id = " + std::to_string(to));
-                              }),
-                              sql_step("c" + n, "COMMIT")}};
+    const std::string read_sql =
+        "SELECT id, balance FROM accounts WHERE id IN (" + f + ", " + t + ") ORDER BY id" + (lock ? " FOR UPDATE" : "");
+    return Session{name,
+                   "",
+                   {sql_step("b" + n, "BEGIN"), sql_step("r" + n, read_sql),
+                    cpp_step("w" + n,
+                             [n, from, to](StepContext& ctx) {
+                               // The read observed "id,balance;id,balance" in id order.
+                               const std::string& rows = ctx.observed("r" + n);
+                               const long first = std::stol(rows.substr(rows.find(',') + 1));
+                               const long second = std::stol(rows.substr(rows.rfind(',') + 1));
+                               const long from_balance = from < to ? first : second;
+                               const long to_balance = from < to ? second : first;
+                               ctx.exec("UPDATE accounts SET balance = " + std::to_string(from_balance - 10) +
+                                        " WHERE id = " + std::to_string(from));
+                               ctx.exec("UPDATE accounts SET balance = " + std::to_string(to_balance + 10) +
+                                        " WHERE id = " + std::to_string(to));
+                             }),
+                    sql_step("c" + n, "COMMIT")}};
   }
 };
 
@@ -60,8 +62,7 @@ class LostUpdateSchedule : public LostUpdateScheduleBase {
             "from account 1 to 2, session 2 from 2 to 3, in the schedule b1 b2 r1 r2 w1 c1 w2 c2. Both read "
             "account 2 at 100; session 2 writes back 90 over session 1's 110, losing 10: violates \"total "
             "balance is conserved\" at READ COMMITTED, on every run.",
-            expect_violation({"total balance is conserved"}),
-            Knobs{}};
+            expect_violation({"total balance is conserved"}), Knobs{}};
   }
   std::vector<Session> sessions() const override {
     return {transfer("s1", "1", 1, 2, false), transfer("s2", "2", 2, 3, false)};
@@ -80,8 +81,7 @@ class LostUpdateScheduleForUpdate : public LostUpdateScheduleBase {
             "order), in every interleaving of the two sessions' steps. A session that reads a locked row waits "
             "until the other commits and then reads the committed balance: the total is conserved in every "
             "schedule.",
-            expect_hold(),
-            Knobs{}};
+            expect_hold(), Knobs{}};
   }
   std::vector<Session> sessions() const override {
     return {transfer("s1", "1", 1, 2, true), transfer("s2", "2", 2, 3, true)};

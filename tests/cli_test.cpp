@@ -64,8 +64,7 @@ TEST(Cli, SmokeOnEphemeralServer) {
 }
 
 TEST(Cli, UnreachableDsnFailsFastWithRedactedOneLineError) {
-  const RunResult r =
-      run_pgrace({"smoke", "--dsn", "postgresql://bob:s3cret@127.0.0.1:1/db"}, without_dsn(), 30s);
+  const RunResult r = run_pgrace({"smoke", "--dsn", "postgresql://bob:s3cret@127.0.0.1:1/db"}, without_dsn(), 30s);
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   EXPECT_LT(r.seconds, 10.0);
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
@@ -84,16 +83,15 @@ TEST(Cli, UnparsableDsnIsInfrastructureErrorWithoutSecret) {
 
 TEST(Cli, PgraceDsnEnvironmentIsUsedWithoutDsnOption) {
   const RunResult r = run_pgrace(
-      {"smoke"}, {{"PGRACE_DSN", "postgresql://bob:s3cret@127.0.0.1:1/db"}, {"DATABASE_URL", std::nullopt}},
-      30s);
+      {"smoke"}, {{"PGRACE_DSN", "postgresql://bob:s3cret@127.0.0.1:1/db"}, {"DATABASE_URL", std::nullopt}}, 30s);
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   EXPECT_THAT(r.err, HasSubstr("127.0.0.1"));
   EXPECT_THAT(r.err, Not(HasSubstr("s3cret")));
 }
 
 TEST(Cli, DatabaseUrlIsUsedWhenNothingElseIsGiven) {
-  const RunResult r = run_pgrace(
-      {"smoke"}, {{"PGRACE_DSN", ""}, {"DATABASE_URL", "postgresql://bob:s3cret@127.0.0.1:1/db"}}, 30s);
+  const RunResult r =
+      run_pgrace({"smoke"}, {{"PGRACE_DSN", ""}, {"DATABASE_URL", "postgresql://bob:s3cret@127.0.0.1:1/db"}}, 30s);
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   EXPECT_THAT(r.err, Not(HasSubstr("s3cret")));
 }
@@ -105,8 +103,7 @@ void start_server(Child& child, fs::path& dir, pid_t& postmaster) {
   EXPECT_THAT(child.out(), HasSubstr("psql"));
   std::smatch match;
   const std::string out = child.out();
-  ASSERT_TRUE(std::regex_search(out, match, std::regex("Press Ctrl-C to stop it and remove (\\S+)\n")))
-      << out;
+  ASSERT_TRUE(std::regex_search(out, match, std::regex("Press Ctrl-C to stop it and remove (\\S+)\n"))) << out;
   dir = match[1].str();
   ASSERT_TRUE(fs::is_directory(dir)) << dir;
   postmaster = postmaster_pid(dir / "data");

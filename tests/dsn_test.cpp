@@ -27,16 +27,13 @@ TEST(RedactDsn, ReplacesUrlUserinfoPassword) {
 }
 
 TEST(RedactDsn, ReplacesPercentEncodedUrlPassword) {
-  EXPECT_EQ(pgrace::redact_dsn("postgresql://bob:s%40cr%3At@db.example/app"),
-            "postgresql://bob:***@db.example/app");
+  EXPECT_EQ(pgrace::redact_dsn("postgresql://bob:s%40cr%3At@db.example/app"), "postgresql://bob:***@db.example/app");
 }
 
 TEST(RedactDsn, ReplacesUrlQueryPassword) {
-  const std::string redacted =
-      pgrace::redact_dsn("postgresql://bob@db.example/app?password=s3cret");
+  const std::string redacted = pgrace::redact_dsn("postgresql://bob@db.example/app?password=s3cret");
   EXPECT_EQ(redacted, "postgresql://bob@db.example/app?password=***");
-  const std::string middle =
-      pgrace::redact_dsn("postgresql://db.example/app?user=bob&password=s3cret&sslmode=disable");
+  const std::string middle = pgrace::redact_dsn("postgresql://db.example/app?user=bob&password=s3cret&sslmode=disable");
   EXPECT_THAT(middle, Not(HasSubstr("s3cret")));
   EXPECT_THAT(middle, HasSubstr("password=***"));
   EXPECT_THAT(middle, HasSubstr("user=bob"));
@@ -76,7 +73,8 @@ TEST(RedactDsn, ReplacesQuotedKeyValuePasswordWithSpaces) {
 TEST(RedactDsn, UrlPasswordWithWhiteSpaceIsFullyHidden) {
   for (const std::string blank : {" ", "\t", "\r", "\n"}) {
     SCOPED_TRACE(static_cast<int>(blank[0]));
-    EXPECT_EQ(pgrace::redact_dsn("postgresql://u:pw" + blank + "SECRET@127.0.0.1:1/db"), "postgresql://u:***@127.0.0.1:1/db");
+    EXPECT_EQ(pgrace::redact_dsn("postgresql://u:pw" + blank + "SECRET@127.0.0.1:1/db"),
+              "postgresql://u:***@127.0.0.1:1/db");
     EXPECT_EQ(pgrace::redact_dsn("postgresql://127.0.0.1:1/db?password=pw" + blank + "SECRET&sslmode=disable"),
               "postgresql://127.0.0.1:1/db?password=***&sslmode=disable");
   }
@@ -166,10 +164,12 @@ TEST(ScrubSecrets, RedactsTheConnectionStringWhereItIsQuotedWhole) {
   for (const std::string blank : {" ", "\t", "\r", "\n"}) {
     const std::string dsn = "postgresql://u:pw" + blank + "SECRET@[bad";
     const std::string message = "IPv6 host address may not be empty in URI: \"" + dsn + "\"";
-    EXPECT_EQ(pgrace::scrub_secrets(message, dsn), "IPv6 host address may not be empty in URI: \"postgresql://u:***@[bad\"");
+    EXPECT_EQ(pgrace::scrub_secrets(message, dsn),
+              "IPv6 host address may not be empty in URI: \"postgresql://u:***@[bad\"");
   }
   const std::string dsn = "host=db.example user=bob password='with spaces' dbname=app";
-  EXPECT_EQ(pgrace::scrub_secrets("cannot use " + dsn, dsn), "cannot use host=db.example user=bob password=*** dbname=app");
+  EXPECT_EQ(pgrace::scrub_secrets("cannot use " + dsn, dsn),
+            "cannot use host=db.example user=bob password=*** dbname=app");
 }
 
 TEST(ScrubSecrets, LeavesTextAloneWhenDsnHasNoPassword) {
@@ -180,8 +180,8 @@ TEST(ScrubSecrets, LeavesTextAloneWhenDsnHasNoPassword) {
 // --------------------------------------------------------- dsn_with_database
 
 TEST(DsnWithDatabase, KeepsUrlParametersAndReplacesDatabase) {
-  const std::string dsn = pgrace::dsn_with_database(
-      "postgresql://bob:s3cret@db.example:6543/app?sslmode=disable", "scenario_db");
+  const std::string dsn =
+      pgrace::dsn_with_database("postgresql://bob:s3cret@db.example:6543/app?sslmode=disable", "scenario_db");
   EXPECT_EQ(pgrace::dsn_parameter(dsn, "host"), "db.example");
   EXPECT_EQ(pgrace::dsn_parameter(dsn, "port"), "6543");
   EXPECT_EQ(pgrace::dsn_parameter(dsn, "user"), "bob");
@@ -192,8 +192,8 @@ TEST(DsnWithDatabase, KeepsUrlParametersAndReplacesDatabase) {
 }
 
 TEST(DsnWithDatabase, KeepsKeyValueParametersAndReplacesDatabase) {
-  const std::string dsn = pgrace::dsn_with_database(
-      R"(host=/tmp/sock port=5433 user=bob password='with sp\'aces' dbname=app)", "other db");
+  const std::string dsn =
+      pgrace::dsn_with_database(R"(host=/tmp/sock port=5433 user=bob password='with sp\'aces' dbname=app)", "other db");
   EXPECT_EQ(pgrace::dsn_parameter(dsn, "host"), "/tmp/sock");
   EXPECT_EQ(pgrace::dsn_parameter(dsn, "port"), "5433");
   EXPECT_EQ(pgrace::dsn_parameter(dsn, "user"), "bob");
@@ -202,8 +202,7 @@ TEST(DsnWithDatabase, KeepsKeyValueParametersAndReplacesDatabase) {
 }
 
 TEST(DsnWithDatabase, DecodesPercentEncodedUrlPassword) {
-  const std::string dsn =
-      pgrace::dsn_with_database("postgresql://bob:s%40cret@db.example/app", "x");
+  const std::string dsn = pgrace::dsn_with_database("postgresql://bob:s%40cret@db.example/app", "x");
   EXPECT_EQ(pgrace::dsn_parameter(dsn, "password"), "s@cret");
   EXPECT_EQ(pgrace::dsn_parameter(dsn, "dbname"), "x");
 }

@@ -14,13 +14,13 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/pqxx_compat.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/knobs.hpp"
 #include "pgrace/options.hpp"
 #include "pgrace/outcome.hpp"
 #include "pgrace/report.hpp"
 #include "pgrace/runner.hpp"
-#include "core/pqxx_compat.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -28,11 +28,11 @@ namespace {
 namespace fs = std::filesystem;
 using pgrace::ExitCode;
 using pgrace::OutcomeClass;
+using pgrace::detail::rollback_error_without_sqlstate;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
-using pgrace::detail::rollback_error_without_sqlstate;
 
 template <typename E>
 pgrace::Outcome classify_thrown(const E& error) {
@@ -85,11 +85,16 @@ TEST(Classify, SqlErrorsAreClassifiedBySqlstate) {
     OutcomeClass kind;
   };
   const Case cases[] = {
-      {"55P03", OutcomeClass::lock_not_available},  {"57014", OutcomeClass::cancelled},
-      {"23514", OutcomeClass::constraint_violation}, {"23505", OutcomeClass::constraint_violation},
-      {"08006", OutcomeClass::connection_lost},      {"57P01", OutcomeClass::connection_lost},
-      {"42P01", OutcomeClass::other_sql_error},      {"40001", OutcomeClass::serialization_failure},
-      {"40P01", OutcomeClass::deadlock},             {"08P01", OutcomeClass::other_sql_error},
+      {"55P03", OutcomeClass::lock_not_available},
+      {"57014", OutcomeClass::cancelled},
+      {"23514", OutcomeClass::constraint_violation},
+      {"23505", OutcomeClass::constraint_violation},
+      {"08006", OutcomeClass::connection_lost},
+      {"57P01", OutcomeClass::connection_lost},
+      {"42P01", OutcomeClass::other_sql_error},
+      {"40001", OutcomeClass::serialization_failure},
+      {"40P01", OutcomeClass::deadlock},
+      {"08P01", OutcomeClass::other_sql_error},
   };
   for (const auto& c : cases) {
     const auto o = classify_thrown(pqxx::sql_error("msg", "query", c.state));
@@ -100,7 +105,8 @@ TEST(Classify, SqlErrorsAreClassifiedBySqlstate) {
 }
 
 TEST(Classify, AProtocolViolationReportedAsAnErrorIsASqlError) {
-  const auto o = classify_thrown(pqxx::broken_connection("ERROR:  bind message supplies 2 parameters, but prepared statement \"\" requires 1"));
+  const auto o = classify_thrown(
+      pqxx::broken_connection("ERROR:  bind message supplies 2 parameters, but prepared statement \"\" requires 1"));
   EXPECT_EQ(o.kind, OutcomeClass::other_sql_error);
   EXPECT_EQ(o.sqlstate, "08P01");
 }
@@ -272,8 +278,7 @@ TEST(ApplyOverrides, RejectsOutOfRangeValuesWithUsageError) {
   };
   for (const auto& [what, settings] : bad) {
     std::string message;
-    EXPECT_EQ(error_code_of([&] { pgrace::apply_overrides(defaults, settings); }, &message), ExitCode::usage)
-        << what;
+    EXPECT_EQ(error_code_of([&] { pgrace::apply_overrides(defaults, settings); }, &message), ExitCode::usage) << what;
     EXPECT_THAT(message, HasSubstr(std::string(what).substr(0, std::string(what).find(' ')) + " must be "))
         << what << ": the message names the setting";
     EXPECT_THAT(message, Not(HasSubstr("--"))) << what << ": the engine does not spell the CLI's flags";
@@ -337,8 +342,12 @@ pgrace::ScenarioResult mismatched_result() {
   r.matched = false;
   r.stress.repetitions = 4;
   r.stress.violating_runs = 3;
-  r.invariants.push_back({std::string("balance ") + kSpecial + " never negative", pgrace::InvariantKind::no_rows, false, 3,
-                          {std::string("(id=1, note=") + kSpecial + ")", "(id=2, balance=-5)"}, 1.5});
+  r.invariants.push_back({std::string("balance ") + kSpecial + " never negative",
+                          pgrace::InvariantKind::no_rows,
+                          false,
+                          3,
+                          {std::string("(id=1, note=") + kSpecial + ")", "(id=2, balance=-5)"},
+                          1.5});
   r.invariants.push_back({"total balance is conserved", pgrace::InvariantKind::equals, true, 0, {}, std::nullopt});
   r.outcomes[OutcomeClass::committed] = 1500;
   r.outcomes[OutcomeClass::deadlock] = 100;
@@ -578,8 +587,12 @@ TEST(TerminalText, EscapesControlCharactersAndKeepsLinesAndUtf8) {
   const char raw[] = "a\x1B[31mred\rover\0nul\x7F\x07 \t\u00e9\u20ac\n";
   EXPECT_EQ(pgrace::terminal_text(std::string(raw, sizeof raw - 1)),
             "a\\x1B[31mred\\x0Dover\\x00nul\\x7F\\x07 \t\u00e9\u20ac\n");
-  EXPECT_EQ(pgrace::terminal_text("\xC2\x9B" "2J"), "\\xC2\\x9B2J");  // C1 CSI, as UTF-8
-  EXPECT_EQ(pgrace::terminal_text("\x9B" "2J \xFF"), "\\x9B2J \\xFF");   // not UTF-8
+  EXPECT_EQ(pgrace::terminal_text("\xC2\x9B"
+                                  "2J"),
+            "\\xC2\\x9B2J");  // C1 CSI, as UTF-8
+  EXPECT_EQ(pgrace::terminal_text("\x9B"
+                                  "2J \xFF"),
+            "\\x9B2J \\xFF");  // not UTF-8
   EXPECT_EQ(pgrace::terminal_text("plain text"), "plain text");
 }
 

@@ -50,7 +50,8 @@ class Doctors : public pgrace::Scenario {
 
  private:
   static pgrace::Session doctor(const std::string& n, const std::string& name) {
-    return {n, "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    return {n,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ",
             {pgrace::sql_step(n + "_read", "SELECT count(*) FROM doctors WHERE on_call"),
              pgrace::cpp_step(n + "_write",
                               [n, name](pgrace::StepContext& ctx) {
@@ -76,7 +77,8 @@ class JobQueue : public pgrace::Scenario {
 
  private:
   static pgrace::Session worker(const std::string& n) {
-    return {n, "BEGIN",
+    return {n,
+            "BEGIN",
             {pgrace::sql_step(n + "_pick", "SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1"),
              pgrace::cpp_step(n + "_claim",
                               [n](pgrace::StepContext& ctx) {
@@ -236,7 +238,8 @@ TEST_F(Exploration, ShrinkingDoesNotLeaveWorkOutToViolateAnInvariantAboutAllOfIt
       return {pgrace::equals("both increments count", "SELECT v FROM c", "2")};
     }
     static pgrace::Session adder(const std::string& n) {
-      return {n, "BEGIN",
+      return {n,
+              "BEGIN",
               {pgrace::sql_step(n + "_read", "SELECT v FROM c"),
                pgrace::cpp_step(n + "_write",
                                 [n](pgrace::StepContext& ctx) {
@@ -256,7 +259,7 @@ TEST_F(Exploration, ShrinkingDoesNotLeaveWorkOutToViolateAnInvariantAboutAllOfIt
 TEST_F(Exploration, ListedSchedulesAreBoundedByMaxSwitchesToo) {
   Doctors doctors;
   pgrace::RunSettings settings;
-  settings.schedules = {{"a_read", "b_read", "a_write", "b_write", "a_commit", "b_commit"},  // 5 switches
+  settings.schedules = {{"a_read", "b_read", "a_write", "b_write", "a_commit", "b_commit"},   // 5 switches
                         {"a_read", "a_write", "a_commit", "b_read", "b_write", "b_commit"}};  // 1
   settings.max_switches = 2;
   const auto r = run("listed_bounded", pgrace::expect_hold(), doctors, settings);
@@ -280,7 +283,8 @@ TEST_F(Exploration, ThreeSessionDeadlocksEndTheSameWayOnEveryRun) {
     }
     static pgrace::Session locker(int i) {
       const std::string n = std::to_string(i), next = std::to_string((i + 1) % 3);
-      return {"s" + n, "BEGIN",
+      return {"s" + n,
+              "BEGIN",
               {pgrace::sql_step("own" + n, "UPDATE r SET v = v + 1 WHERE id = " + n),
                pgrace::sql_step("next" + n, "UPDATE r SET v = v + 1 WHERE id = " + next),
                pgrace::sql_step("commit" + n, "COMMIT")}};
@@ -345,10 +349,12 @@ TEST_F(Exploration, AStepReleasedByTheStepJustRunEndsBeforeTheNextStepStarts) {
     std::string schema() const override { return "CREATE TABLE t (id int PRIMARY KEY, v int)"; }
     void seed(pqxx::work& tx) override { tx.exec("INSERT INTO t VALUES (1, 0)"); }
     std::vector<pgrace::Session> sessions() const override {
-      return {{"a", "BEGIN",
-               {pgrace::sql_step("a_upd", "UPDATE t SET v = v + 1 WHERE id = 1"), pgrace::sql_step("a_commit", "COMMIT")}},
-              {"b", "", {pgrace::sql_step("b_upd", "UPDATE t SET v = v + 10 WHERE id = 1 RETURNING pg_sleep(0.05)")}},
-              {"c", "", {pgrace::sql_step("c_read", "SELECT v FROM t WHERE id = 1")}}};
+      return {
+          {"a",
+           "BEGIN",
+           {pgrace::sql_step("a_upd", "UPDATE t SET v = v + 1 WHERE id = 1"), pgrace::sql_step("a_commit", "COMMIT")}},
+          {"b", "", {pgrace::sql_step("b_upd", "UPDATE t SET v = v + 10 WHERE id = 1 RETURNING pg_sleep(0.05)")}},
+          {"c", "", {pgrace::sql_step("c_read", "SELECT v FROM t WHERE id = 1")}}};
     }
     std::vector<std::vector<std::string>> schedules() const override {
       return {{"a_upd", "b_upd", "a_commit", "c_read"}};
@@ -363,7 +369,8 @@ TEST_F(Exploration, AStepReleasedByTheStepJustRunEndsBeforeTheNextStepStarts) {
   const auto r = run("released", pgrace::expect_hold(), scenario);
   EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;
   ASSERT_FALSE(r.exploration.held_schedules.empty());
-  EXPECT_THAT(r.exploration.held_schedules.front().completion_order, ElementsAre("a_upd", "a_commit", "b_upd", "c_read"));
+  EXPECT_THAT(r.exploration.held_schedules.front().completion_order,
+              ElementsAre("a_upd", "a_commit", "b_upd", "c_read"));
 }
 
 // Two sessions each take a session-level advisory lock, increment a counter
@@ -379,7 +386,8 @@ class AdvisoryCounter : public pgrace::Scenario {
 
  private:
   static pgrace::Session session(const std::string& n) {
-    return {n, "",
+    return {n,
+            "",
             {pgrace::sql_step(n + "_lock", "SELECT pg_advisory_lock(7)"),
              pgrace::sql_step(n + "_add", "UPDATE c SET v = v + 1"),
              pgrace::sql_step(n + "_unlock", "SELECT pg_advisory_unlock(7)")}};
@@ -391,8 +399,7 @@ TEST_F(Exploration, ASessionLevelAdvisoryLockDoesNotOutliveItsSchedule) {
   // out); the second is feasible only if that lock was released in between.
   AdvisoryCounter scenario;
   pgrace::RunSettings settings;
-  settings.schedules = {{"a_lock", "b_lock", "b_add"},
-                        {"a_lock", "b_lock", "a_add", "a_unlock", "b_add", "b_unlock"}};
+  settings.schedules = {{"a_lock", "b_lock", "b_add"}, {"a_lock", "b_lock", "a_add", "a_unlock", "b_add", "b_unlock"}};
   const auto r = run("advisory", pgrace::expect_hold(), scenario, settings);
   EXPECT_EQ(r.exploration.infeasible, 1) << r.error;
   EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;

@@ -37,7 +37,7 @@ namespace pgrace::test {
 struct SeenProcess {
   pid_t pid = 0;
   unsigned long long start_time = 0;  // clock ticks since boot
-  std::string exe;  // program file name: postgres, initdb, cp
+  std::string exe;                    // program file name: postgres, initdb, cp
   std::string cwd;
   std::time_t first_seen = 0, last_seen = 0;
 };
@@ -99,8 +99,8 @@ inline std::map<int, SysvSegment> sysv_segments() {
     pid_t cpid = 0, lpid = 0;
     int nattch = 0;
     long uid = 0, gid = 0, cuid = 0, cgid = 0, atime = 0, dtime = 0, ctime = 0;
-    if (fields >> key >> id >> perms >> size >> cpid >> lpid >> nattch >> uid >> gid >> cuid >> cgid >> atime >> dtime >>
-        ctime)
+    if (fields >> key >> id >> perms >> size >> cpid >> lpid >> nattch >> uid >> gid >> cuid >> cgid >> atime >>
+        dtime >> ctime)
       segments[id] = {cpid, nattch, ctime};
   }
   return segments;
@@ -209,7 +209,8 @@ class ServerFootprint {
   }
 
   void record(pid_t pid, const std::string& cwd) {
-    SeenProcess p{pid, start_time_of(pid), fs::path(read_link("/proc/" + std::to_string(pid) + "/exe")).filename(), cwd};
+    SeenProcess p{pid, start_time_of(pid), fs::path(read_link("/proc/" + std::to_string(pid) + "/exe")).filename(),
+                  cwd};
     if (p.start_time == 0) return;
     std::set<int> shmids;
     std::set<std::string> dsm;

@@ -108,8 +108,7 @@ TEST(GTestIntegration, ReadThenWriteLosesUpdatesAndTheFailureExplainsIt) {
   EXPECT_THAT(message, HasSubstr("test.counter_read_then_write violated \"the counter counts every commit\""));
   EXPECT_THAT(message, HasSubstr("after 24 commits"));  // the witness
   EXPECT_THAT(message, HasSubstr("PGRACE_SEED=4242 "));
-  EXPECT_THAT(message,
-              HasSubstr("--gtest_filter=GTestIntegration.ReadThenWriteLosesUpdatesAndTheFailureExplainsIt"));
+  EXPECT_THAT(message, HasSubstr("--gtest_filter=GTestIntegration.ReadThenWriteLosesUpdatesAndTheFailureExplainsIt"));
 
   const auto wrong = pgrace::testing::Violates(result, {"another invariant"});
   ASSERT_FALSE(wrong);
@@ -277,8 +276,8 @@ TEST(GTestIntegration, DISABLED_Probe) {
 
 // Runs this test program's probe test in a child with `env`.
 RunResult run_probe(const EnvOverrides& env, const std::string& xml = "") {
-  std::vector<std::string> argv = {fs::read_symlink("/proc/self/exe").string(),
-                                   "--gtest_also_run_disabled_tests", "--gtest_filter=GTestIntegration.DISABLED_Probe"};
+  std::vector<std::string> argv = {fs::read_symlink("/proc/self/exe").string(), "--gtest_also_run_disabled_tests",
+                                   "--gtest_filter=GTestIntegration.DISABLED_Probe"};
   if (!xml.empty()) argv.push_back("--gtest_output=xml:" + xml);
   return run(argv, without_dsn(env));
 }
@@ -290,8 +289,7 @@ TEST(GTestIntegration, WithoutPostgresqlTheTestIsSkippedOrFailsWhenRequired) {
   EXPECT_THAT(skipped.out, HasSubstr("[  SKIPPED ] GTestIntegration.DISABLED_Probe"));
   EXPECT_THAT(skipped.out, HasSubstr("PGRACE_REQUIRE_SERVER=1"));
 
-  const auto failed =
-      run_probe({{"PGRACE_PG_BINDIR", empty.path().string()}, {"PGRACE_REQUIRE_SERVER", "1"}});
+  const auto failed = run_probe({{"PGRACE_PG_BINDIR", empty.path().string()}, {"PGRACE_REQUIRE_SERVER", "1"}});
   EXPECT_EQ(failed.exit_code, 1) << failed.out << failed.err;
   EXPECT_THAT(failed.out, HasSubstr("[  FAILED  ] GTestIntegration.DISABLED_Probe"));
 }

@@ -25,13 +25,13 @@
 #include <regex>
 #include <set>
 
+#include "footprint.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/faults.hpp"
 #include "pgrace/report.hpp"
 #include "pgrace/runner.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
-#include "footprint.hpp"
 #include "scenario_support.hpp"
 #include "test_support.hpp"
 
@@ -383,7 +383,8 @@ TEST_F(InjectedFaults, EveryLostCommitReplyIsIndeterminateAndDidCommit) {
   EXPECT_EQ(r.verdict, pgrace::Verdict::held);
   EXPECT_EQ(r.outcomes, (std::map<OutcomeClass, long>{{OutcomeClass::indeterminate, kOneChargeTransactions * 2}}));
   EXPECT_EQ(r.stress.faults, (std::map<FaultKind, long>{{FaultKind::drop_reply, kOneChargeTransactions * 2}}));
-  EXPECT_EQ(rows.values(), std::vector<long>(2, kOneChargeTransactions)) << "an indeterminate charge that did not commit";
+  EXPECT_EQ(rows.values(), std::vector<long>(2, kOneChargeTransactions))
+      << "an indeterminate charge that did not commit";
   EXPECT_EQ(r.sqlstates, (std::map<std::string, long>{{"08006", kOneChargeTransactions * 2}}));
 }
 
@@ -473,10 +474,8 @@ TEST_F(InjectedFaults, EveryCommitDroppedBeforeSendingIsConnectionDroppedAndNoth
   SCOPED_TRACE(summary_with_error(r));
   EXPECT_EQ(r.error, "");
   EXPECT_EQ(r.verdict, pgrace::Verdict::held);
-  EXPECT_EQ(r.outcomes,
-            (std::map<OutcomeClass, long>{{OutcomeClass::connection_dropped, kOneChargeTransactions * 2}}));
-  EXPECT_EQ(r.stress.faults,
-            (std::map<FaultKind, long>{{FaultKind::drop_before_send, kOneChargeTransactions * 2}}));
+  EXPECT_EQ(r.outcomes, (std::map<OutcomeClass, long>{{OutcomeClass::connection_dropped, kOneChargeTransactions * 2}}));
+  EXPECT_EQ(r.stress.faults, (std::map<FaultKind, long>{{FaultKind::drop_before_send, kOneChargeTransactions * 2}}));
   EXPECT_EQ(rows.values(), std::vector<long>(2, 0)) << "a COMMIT pgrace never sent committed";
 }
 
@@ -595,7 +594,8 @@ TEST(InjectedFaultsProgram, FaultNoneShowsTheViolationNeedsTheFault) {
       {"run", kRetryAnyError, "--fault", "none", "--seed", "1", "--repeat", "2", "--report", report.string()},
       without_dsn({{"PGRACE_TMPDIR", tmp.path().string()}}));
   EXPECT_EQ(r.exit_code, 1) << output_of(r);
-  EXPECT_THAT(r.out, HasSubstr("FAIL payment.retry_any_error: held (expected violation of \"each request charged once\")"));
+  EXPECT_THAT(r.out,
+              HasSubstr("FAIL payment.retry_any_error: held (expected violation of \"each request charged once\")"));
   const nlohmann::json scenario = nlohmann::json::parse(read_text(report)).at("scenarios").at(0);
   EXPECT_EQ(scenario.at("config").at("faults"), nlohmann::json::array());
   EXPECT_EQ(scenario.at("faults"), nlohmann::json::object());
@@ -609,9 +609,9 @@ TEST(InjectedFaultsProgram, FaultNoneShowsTheViolationNeedsTheFault) {
 TEST(InjectedFaultsProgram, FaultReplacesTheScenariosRules) {
   TempDir tmp;
   const fs::path report = tmp.path() / "report.json";
-  const RunResult r = run_pgrace({"run", kRetryAnyError, "--fault", "delay_reply:commit:0.5:2ms", "--seed", "1",
-                                  "--report", report.string()},
-                                 without_dsn({{"PGRACE_TMPDIR", tmp.path().string()}}));
+  const RunResult r = run_pgrace(
+      {"run", kRetryAnyError, "--fault", "delay_reply:commit:0.5:2ms", "--seed", "1", "--report", report.string()},
+      without_dsn({{"PGRACE_TMPDIR", tmp.path().string()}}));
   EXPECT_EQ(r.exit_code, 1) << output_of(r);
   EXPECT_THAT(r.out, HasSubstr("FAIL payment.retry_any_error: held"));
   const nlohmann::json scenario = nlohmann::json::parse(read_text(report)).at("scenarios").at(0);

@@ -49,9 +49,7 @@ using Schedule = std::vector<std::string>;
 
 const char* const kShow = "final state (shown by design)";
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // A test-only interleave scenario over t(id, v) = (1, 0), (2, 0). Not registered.
 class Scripted : public pgrace::Scenario {
@@ -74,11 +72,15 @@ class Scripted : public pgrace::Scenario {
 // Violated after every judged schedule; its witness is "1=v1,2=v2" followed
 // by " step=observation" for each of `steps`.
 pgrace::Invariant show_state(std::vector<std::string> steps = {}) {
-  return pgrace::predicate(kShow, [steps](const pgrace::CheckContext& c) -> std::vector<std::string> {
-    std::string witness = c.tx.exec("SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM t")[0][0].as<std::string>();
-    for (const auto& step : steps) witness += " " + step + "=" + c.observed(step);
-    return {witness};
-  }, false);
+  return pgrace::predicate(
+      kShow,
+      [steps](const pgrace::CheckContext& c) -> std::vector<std::string> {
+        std::string witness =
+            c.tx.exec("SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM t")[0][0].as<std::string>();
+        for (const auto& step : steps) witness += " " + step + "=" + c.observed(step);
+        return {witness};
+      },
+      false);
 }
 
 pgrace::ScenarioInfo info_for(const std::string& name, pgrace::Expectation expectation) {
@@ -101,8 +103,8 @@ std::string describe(const pgrace::ScheduleResult& s) {
   out += "\ncompletion:";
   for (const auto& step : s.completion_order) out += " " + step;
   for (const auto& r : s.steps)
-    out += "\n  " + r.session + " " + r.step + ": " + pgrace::to_string(r.outcome) + (r.waited ? " waited" : "") + " " + r.sqlstate +
-           " completed_as=" + std::to_string(r.completed_as) + " obs=" + r.observation + " sql=" + r.sql;
+    out += "\n  " + r.session + " " + r.step + ": " + pgrace::to_string(r.outcome) + (r.waited ? " waited" : "") + " " +
+           r.sqlstate + " completed_as=" + std::to_string(r.completed_as) + " obs=" + r.observation + " sql=" + r.sql;
   if (!s.note.empty()) out += "\nnote: " + s.note;
   return out;
 }
@@ -110,7 +112,8 @@ std::string describe(const pgrace::ScheduleResult& s) {
 // The first violating schedule, described on a new line, or "".
 std::string first_violating(const pgrace::ScenarioResult& r) {
   std::string out;
-  if (!r.exploration.violating_schedules.empty()) out.append("\n").append(describe(r.exploration.violating_schedules[0]));
+  if (!r.exploration.violating_schedules.empty())
+    out.append("\n").append(describe(r.exploration.violating_schedules[0]));
   return out;
 }
 
@@ -122,10 +125,12 @@ const pgrace::InvariantResult* find_invariant(const pgrace::ScenarioResult& r, c
 
 // BEGIN, UPDATE t SET v = value WHERE id = row, COMMIT as steps b<n>, u<n>, c<n>.
 pgrace::Session begin_update_commit(const std::string& n, int row, int value) {
-  return {"s" + n, "", {pgrace::sql_step("b" + n, "BEGIN"),
-                        pgrace::sql_step("u" + n, "UPDATE t SET v = " + std::to_string(value) +
-                                                      " WHERE id = " + std::to_string(row)),
-                        pgrace::sql_step("c" + n, "COMMIT")}};
+  return {
+      "s" + n,
+      "",
+      {pgrace::sql_step("b" + n, "BEGIN"),
+       pgrace::sql_step("u" + n, "UPDATE t SET v = " + std::to_string(value) + " WHERE id = " + std::to_string(row)),
+       pgrace::sql_step("c" + n, "COMMIT")}};
 }
 
 // One ephemeral server per suite (per process under ctest).
@@ -159,8 +164,8 @@ class InterleaveBundled : public InterleaveFixture {};
 
 // a. Lock wait ---------------------------------------------------------------
 
-pgrace::ScenarioResult run_lock_wait(const std::function<pgrace::ScenarioResult(const pgrace::ScenarioInfo&,
-                                                                               pgrace::Scenario&)>& run) {
+pgrace::ScenarioResult run_lock_wait(
+    const std::function<pgrace::ScenarioResult(const pgrace::ScenarioInfo&, pgrace::Scenario&)>& run) {
   Scripted scenario({begin_update_commit("1", 1, 1), begin_update_commit("2", 1, 2)},
                     {{"b1", "b2", "u1", "u2", "c1", "c2"}}, {show_state()});
   return run(info_for("lock_wait", pgrace::expect_violation({kShow})), scenario);
@@ -213,8 +218,7 @@ TEST_F(InterleaveRunner, BlockedUpdateCompletesAfterTheCommitThatReleasesItOnEve
     const auto& s = r.exploration.violating_schedules[0];
     const auto *u2 = find_step(s, "u2"), *c1 = find_step(s, "c1");
     ASSERT_TRUE(u2 && c1);
-    if (u2->completed_as > c1->completed_as &&
-        s.completion_order == Schedule{"b1", "b2", "u1", "c1", "u2", "c2"})
+    if (u2->completed_as > c1->completed_as && s.completion_order == Schedule{"b1", "b2", "u1", "c1", "u2", "c2"})
       continue;
     if (!misordered++) example = describe(s);
   }
@@ -226,10 +230,13 @@ TEST_F(InterleaveRunner, BlockedUpdateCompletesAfterTheCommitThatReleasesItOnEve
 TEST_F(InterleaveRunner, DeadlockHasExactlyOneVictimAndTheOtherSessionGoesOn) {
   auto locker = [](const std::string& n, int first, int second, int value) {
     const std::string v = std::to_string(value);
-    return pgrace::Session{"s" + n, "", {pgrace::sql_step("b" + n, "BEGIN"),
-                                         pgrace::sql_step("x" + n, "UPDATE t SET v = " + v + " WHERE id = " + std::to_string(first)),
-                                         pgrace::sql_step("y" + n, "UPDATE t SET v = " + v + " WHERE id = " + std::to_string(second)),
-                                         pgrace::sql_step("c" + n, "COMMIT")}};
+    return pgrace::Session{
+        "s" + n,
+        "",
+        {pgrace::sql_step("b" + n, "BEGIN"),
+         pgrace::sql_step("x" + n, "UPDATE t SET v = " + v + " WHERE id = " + std::to_string(first)),
+         pgrace::sql_step("y" + n, "UPDATE t SET v = " + v + " WHERE id = " + std::to_string(second)),
+         pgrace::sql_step("c" + n, "COMMIT")}};
   };
   Scripted scenario({locker("1", 1, 2, 1), locker("2", 2, 1, 2)}, {{"b1", "b2", "x1", "x2", "y1", "y2", "c1", "c2"}},
                     {show_state()});
@@ -257,7 +264,8 @@ TEST_F(InterleaveRunner, DeadlockHasExactlyOneVictimAndTheOtherSessionGoesOn) {
   for (const char* step : {"b1", "b2", "x1", "x2", "c1", "c2"}) {
     const auto* rec = find_step(s, step);
     ASSERT_NE(rec, nullptr);
-    EXPECT_EQ(rec->outcome, pgrace::StepOutcome::ok) << step;  // the victim's COMMIT ends its aborted transaction (as ROLLBACK)
+    EXPECT_EQ(rec->outcome, pgrace::StepOutcome::ok)
+        << step;  // the victim's COMMIT ends its aborted transaction (as ROLLBACK)
   }
   EXPECT_EQ(r.sqlstates.count("40P01") ? r.sqlstates.at("40P01") : 0, 1);
   const auto* shown = find_invariant(r, kShow);
@@ -269,9 +277,9 @@ TEST_F(InterleaveRunner, DeadlockHasExactlyOneVictimAndTheOtherSessionGoesOn) {
 // c. A step that never ends ---------------------------------------------------
 
 TEST_F(InterleaveRunner, StepThatNeitherEndsNorWaitsIsCancelledAfterTheStepTimeout) {
-  Scripted scenario({{"s1", "", {pgrace::sql_step("z1", "SELECT pg_sleep(600)")}},
-                     {"s2", "", {pgrace::sql_step("q2", "SELECT 42")}}},
-                    {{"z1", "q2"}}, {show_state({"z1", "q2"})});
+  Scripted scenario(
+      {{"s1", "", {pgrace::sql_step("z1", "SELECT pg_sleep(600)")}}, {"s2", "", {pgrace::sql_step("q2", "SELECT 42")}}},
+      {{"z1", "q2"}}, {show_state({"z1", "q2"})});
   pgrace::RunSettings settings;
   settings.step_timeout = std::chrono::milliseconds(1000);
   settings.shrink = false;  // its candidates would each wait for the step timeout too
@@ -342,25 +350,31 @@ TEST_F(InterleaveRunner, ScheduleThatMovesABlockedSessionOnIsInfeasibleAndNotJud
 TEST_F(InterleaveRunner, CppStepReadsAnEarlierObservationAndItsOwnIsReportedAndVisibleToInvariants) {
   // s2 commits v = 10 first; s1 reads it (r1) and its C++ step writes r1 + 5
   // and reads back what it wrote as its observation.
-  pgrace::Session s1{"s1", "", {pgrace::sql_step("b1", "BEGIN"),
-                                pgrace::sql_step("r1", "SELECT v FROM t WHERE id = 1"),
-                                pgrace::cpp_step("w1", [](pgrace::StepContext& ctx) {
-                                  const long read = std::stol(ctx.observed("r1"));
-                                  ctx.exec("UPDATE t SET v = " + std::to_string(read + 5) + " WHERE id = 1");
-                                  ctx.observe("w1", ctx.exec("SELECT v FROM t WHERE id = 1")[0][0].as<std::string>());
-                                }),
-                                pgrace::sql_step("c1", "COMMIT")}};
+  pgrace::Session s1{"s1",
+                     "",
+                     {pgrace::sql_step("b1", "BEGIN"), pgrace::sql_step("r1", "SELECT v FROM t WHERE id = 1"),
+                      pgrace::cpp_step("w1",
+                                       [](pgrace::StepContext& ctx) {
+                                         const long read = std::stol(ctx.observed("r1"));
+                                         ctx.exec("UPDATE t SET v = " + std::to_string(read + 5) + " WHERE id = 1");
+                                         ctx.observe("w1",
+                                                     ctx.exec("SELECT v FROM t WHERE id = 1")[0][0].as<std::string>());
+                                       }),
+                      pgrace::sql_step("c1", "COMMIT")}};
   pgrace::Session s2{"s2", "", {pgrace::sql_step("u2", "UPDATE t SET v = 10 WHERE id = 1")}};
   const char* const kWroteReadPlusFive = "w1 wrote what r1 read plus 5";
   Scripted scenario({s1, s2}, {{"b1", "u2", "r1", "w1", "c1"}},
                     {show_state({"r1", "w1"}),
-                     pgrace::predicate(kWroteReadPlusFive, [](const pgrace::CheckContext& c) -> std::vector<std::string> {
-                       const long v = c.tx.exec("SELECT v FROM t WHERE id = 1")[0][0].as<long>();
-                       if (c.observed("r1").empty() || c.observed("w1").empty() ||
-                           v != std::stol(c.observed("r1")) + 5 || c.observed("w1") != std::to_string(v))
-                         return {"v=" + std::to_string(v) + " r1=" + c.observed("r1") + " w1=" + c.observed("w1")};
-                       return {};
-                     }, false)});
+                     pgrace::predicate(
+                         kWroteReadPlusFive,
+                         [](const pgrace::CheckContext& c) -> std::vector<std::string> {
+                           const long v = c.tx.exec("SELECT v FROM t WHERE id = 1")[0][0].as<long>();
+                           if (c.observed("r1").empty() || c.observed("w1").empty() ||
+                               v != std::stol(c.observed("r1")) + 5 || c.observed("w1") != std::to_string(v))
+                             return {"v=" + std::to_string(v) + " r1=" + c.observed("r1") + " w1=" + c.observed("w1")};
+                           return {};
+                         },
+                         false)});
   const auto r = run(info_for("cpp_steps", pgrace::expect_violation({kShow})), scenario);
   EXPECT_TRUE(r.matched);  // only the by-design invariant is violated
   const auto* wrote = find_invariant(r, kWroteReadPlusFive);
@@ -384,9 +398,9 @@ TEST_F(InterleaveRunner, CppStepReadsAnEarlierObservationAndItsOwnIsReportedAndV
 
 TEST_F(InterleaveRunner, CppStepThatFailsReportsTheStatementsItSentAndItsSqlstate) {
   pgrace::Session s1{"s1", "", {pgrace::cpp_step("w1", [](pgrace::StepContext& ctx) {
-                                  ctx.exec("UPDATE t SET v = 7 WHERE id = 2");
-                                  ctx.exec("INSERT INTO t VALUES (1, 1)");  // duplicate key: 23505
-                                })}};
+                       ctx.exec("UPDATE t SET v = 7 WHERE id = 2");
+                       ctx.exec("INSERT INTO t VALUES (1, 1)");  // duplicate key: 23505
+                     })}};
   Scripted scenario({s1}, {{"w1"}}, {show_state({"w1"})});
   const auto r = run(info_for("cpp_step_fails", pgrace::expect_violation({kShow})), scenario);
   ASSERT_EQ(r.exploration.violating_schedules.size(), 1u);
@@ -404,10 +418,12 @@ TEST_F(InterleaveRunner, CppStepThatFailsReportsTheStatementsItSentAndItsSqlstat
 // StepContext::observe(key, value) records an observation "for later steps
 // and for invariants" under any key, not only the step's own name.
 TEST_F(InterleaveRunner, ObservationUnderAnotherKeyReachesLaterStepsAndInvariants) {
-  pgrace::Session s1{"s1", "", {pgrace::cpp_step("w1", [](pgrace::StepContext& ctx) { ctx.observe("balance", "42"); }),
-                                pgrace::cpp_step("w2", [](pgrace::StepContext& ctx) {
-                                  ctx.observe("w2", ctx.observed("balance"));  // throws if "balance" was dropped
-                                })}};
+  pgrace::Session s1{"s1",
+                     "",
+                     {pgrace::cpp_step("w1", [](pgrace::StepContext& ctx) { ctx.observe("balance", "42"); }),
+                      pgrace::cpp_step("w2", [](pgrace::StepContext& ctx) {
+                        ctx.observe("w2", ctx.observed("balance"));  // throws if "balance" was dropped
+                      })}};
   Scripted scenario({s1}, {{"w1", "w2"}}, {show_state({"balance", "w2"})});
   const auto r = run(info_for("observe_key", pgrace::expect_violation({kShow})), scenario);
   ASSERT_EQ(r.exploration.violating_schedules.size(), 1u);
@@ -442,8 +458,8 @@ TEST_F(InterleaveRunner, WithoutListedSchedulesEveryInterleavingRunsExactlyOnce)
   // Disjoint rows: nothing blocks, every schedule is feasible and judged.
   auto increments = [](const std::string& n, int row) {
     const std::string sql = "UPDATE t SET v = v + 1 WHERE id = " + std::to_string(row);
-    return pgrace::Session{"s" + n, "", {pgrace::sql_step("p" + n, sql), pgrace::sql_step("q" + n, sql),
-                                         pgrace::sql_step("r" + n, sql)}};
+    return pgrace::Session{
+        "s" + n, "", {pgrace::sql_step("p" + n, sql), pgrace::sql_step("q" + n, sql), pgrace::sql_step("r" + n, sql)}};
   };
   Scripted scenario({increments("1", 1), increments("2", 2)}, {}, {show_state()});
   const auto r = run(info_for("exhaustive_disjoint", pgrace::expect_violation({kShow})), scenario);
@@ -466,9 +482,10 @@ TEST_F(InterleaveRunner, WithoutListedSchedulesEveryInterleavingRunsExactlyOnce)
 // 12 with both updates before both commits end with the two commits; in half
 // of them the blocked session's commit comes first: 6 are infeasible.
 Scripted contended_scenario() {
-  return Scripted({begin_update_commit("1", 1, 1), begin_update_commit("2", 1, 2)}, {},
-                  {pgrace::no_rows("row 1 holds one session's write", "SELECT id, v FROM t WHERE id = 1 AND v NOT IN (1, 2)"),
-                   pgrace::equals("row 2 is untouched", "SELECT v FROM t WHERE id = 2", "0")});
+  return Scripted(
+      {begin_update_commit("1", 1, 1), begin_update_commit("2", 1, 2)}, {},
+      {pgrace::no_rows("row 1 holds one session's write", "SELECT id, v FROM t WHERE id = 1 AND v NOT IN (1, 2)"),
+       pgrace::equals("row 2 is untouched", "SELECT v FROM t WHERE id = 2", "0")});
 }
 
 TEST_F(InterleaveRunner, ContendedTwoByThreeExploresTwentySchedulesSixOfThemInfeasible) {
@@ -510,8 +527,8 @@ TEST_F(InterleaveRunner, ExploresTheTwentySchedulesAtAUsefulRate) {
   }
   std::sort(rates.begin(), rates.end());
   const double median = rates[2];
-  std::cout << "[ measure  ] 2 sessions x 3 steps, 20 schedules: median " << median
-            << " schedules/s (min " << rates.front() << ", max " << rates.back() << ")\n";
+  std::cout << "[ measure  ] 2 sessions x 3 steps, 20 schedules: median " << median << " schedules/s (min "
+            << rates.front() << ", max " << rates.back() << ")\n";
   RecordProperty("schedules_per_second_median", std::to_string(median));
   EXPECT_GT(median, 20.0);
 }
@@ -564,7 +581,8 @@ TEST_F(InterleaveBundled, LostUpdateScheduleLosesMoneyInItsOneScheduleOnEveryRun
     EXPECT_FALSE(conserved->held);
     EXPECT_TRUE(negative->held);
     ASSERT_EQ(r.exploration.violating_schedules.size(), 1u);
-    EXPECT_EQ(r.exploration.violating_schedules[0].schedule, (Schedule{"b1", "b2", "r1", "r2", "w1", "c1", "w2", "c2"}));
+    EXPECT_EQ(r.exploration.violating_schedules[0].schedule,
+              (Schedule{"b1", "b2", "r1", "r2", "w1", "c1", "w2", "c2"}));
     EXPECT_EQ(r.exploration.violating_schedules[0].violated, (std::vector<std::string>{"total balance is conserved"}));
     ASSERT_EQ(conserved->witnesses.size(), 1u);
     EXPECT_EQ(conserved->witnesses[0], "expected 300, got 290");
@@ -597,7 +615,8 @@ TEST_F(InterleaveBundled, EveryHermitageScenarioMatchesItsExpectationThreeRunsIn
       const auto r = run_registered(d.info.name);
       EXPECT_TRUE(r.matched) << d.info.name << " run " << run_index + 1 << ": verdict " << pgrace::to_string(r.verdict)
                              << first_violating(r);
-      EXPECT_EQ(r.verdict, d.info.expectation.expects_violation() ? pgrace::Verdict::violated : pgrace::Verdict::held) << d.info.name;
+      EXPECT_EQ(r.verdict, d.info.expectation.expects_violation() ? pgrace::Verdict::violated : pgrace::Verdict::held)
+          << d.info.name;
       EXPECT_EQ(r.exploration.explored, 1) << d.info.name;
       EXPECT_EQ(r.exploration.infeasible, 0) << d.info.name;
     }

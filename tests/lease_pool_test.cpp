@@ -19,10 +19,10 @@
 #include <set>
 #include <thread>
 
-#include "stress/lease_pool.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/outcome.hpp"
 #include "pgrace/server.hpp"
+#include "stress/lease_pool.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -290,8 +290,11 @@ TEST_F(LeasePoolTest, BrokenAndLeasedConnectionsNameTheirSlotAndHolder) {
   auto admin = control();
   pqxx::nontransaction(*admin).exec("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
   ASSERT_TRUE(pgrace::test::eventually([&] {
-    return pqxx::nontransaction(*admin).exec("SELECT 1 FROM pg_stat_activity WHERE pid = " + std::to_string(pid)).empty();
-  })) << "backend " << pid << " outlived pg_terminate_backend";
+    return pqxx::nontransaction(*admin)
+        .exec("SELECT 1 FROM pg_stat_activity WHERE pid = " + std::to_string(pid))
+        .empty();
+  })) << "backend "
+      << pid << " outlived pg_terminate_backend";
   EXPECT_ANY_THROW(pqxx::nontransaction(*a).exec("SELECT 1"));
   const auto broken = pool->broken_connections();
   ASSERT_EQ(broken.size(), 1u);

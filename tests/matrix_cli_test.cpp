@@ -32,16 +32,11 @@ const std::vector<std::string> kLevels = {"read committed", "repeatable read", "
 
 // Hermitage's PostgreSQL results, row by row: observed at RC, RR, SERIALIZABLE.
 const std::vector<std::pair<std::string, std::vector<std::string>>> kExpectedTable = {
-    {"G0", {"prevented", "prevented", "prevented"}},
-    {"G1a", {"prevented", "prevented", "prevented"}},
-    {"G1b", {"prevented", "prevented", "prevented"}},
-    {"G1c", {"prevented", "prevented", "prevented"}},
-    {"OTV", {"prevented", "prevented", "prevented"}},
-    {"PMP", {"occurs", "prevented", "prevented"}},
-    {"P4", {"occurs", "prevented", "prevented"}},
-    {"G-single", {"occurs", "prevented", "prevented"}},
-    {"G2-item", {"occurs", "occurs", "prevented"}},
-    {"G2", {"occurs", "occurs", "prevented"}},
+    {"G0", {"prevented", "prevented", "prevented"}},  {"G1a", {"prevented", "prevented", "prevented"}},
+    {"G1b", {"prevented", "prevented", "prevented"}}, {"G1c", {"prevented", "prevented", "prevented"}},
+    {"OTV", {"prevented", "prevented", "prevented"}}, {"PMP", {"occurs", "prevented", "prevented"}},
+    {"P4", {"occurs", "prevented", "prevented"}},     {"G-single", {"occurs", "prevented", "prevented"}},
+    {"G2-item", {"occurs", "occurs", "prevented"}},   {"G2", {"occurs", "occurs", "prevented"}},
 };
 
 std::string show(const RunResult& r) {

@@ -28,8 +28,8 @@
 
 namespace {
 
-using ::testing::HasSubstr;
 using pgrace::OutcomeClass;
+using ::testing::HasSubstr;
 
 class OutcomeRealServer : public ::testing::Test {
  protected:
@@ -106,7 +106,8 @@ TEST_F(OutcomeRealServer, CrossedRowLocksAreADeadlock) {
   const std::string a_pid = std::to_string(first->backendpid());
   const bool a_blocked = pgrace::test::eventually([&] {
     pqxx::nontransaction check(*observer);
-    return check.exec("SELECT 1 FROM pg_stat_activity WHERE pid = " + a_pid + " AND wait_event_type = 'Lock'").size() == 1;
+    return check.exec("SELECT 1 FROM pg_stat_activity WHERE pid = " + a_pid + " AND wait_event_type = 'Lock'").size() ==
+           1;
   });
   // Closes the cycle once a waits, so that a deadlock is certain.
   const auto b_error = error_of([&] {

@@ -76,8 +76,7 @@ class WithSessions : public PlanOnly {
   std::vector<pgrace::Session> sessions() const override { return {}; }
 };
 
-const char* const kOrders =
-    "CREATE TABLE orders (id serial PRIMARY KEY, customer_id int NOT NULL, note text);";
+const char* const kOrders = "CREATE TABLE orders (id serial PRIMARY KEY, customer_id int NOT NULL, note text);";
 const char* const kSeedOrders = "INSERT INTO orders (customer_id) SELECT g % 10 FROM generate_series(1, 50) g";
 
 class PlanInvariant : public ::testing::Test {
@@ -143,8 +142,9 @@ TEST_F(PlanInvariant, AnIndexReadWholeForItsOrderIsNotAnIndexLookup) {
 
 TEST_F(PlanInvariant, AFunctionOnTheIndexedColumnDefeatsTheIndexAndAnExpressionIndexServesIt) {
   const std::string sql = "SELECT id FROM orders WHERE lower(note) = lower($1)";
-  const auto plain = check(std::string(kOrders) + "CREATE INDEX ON orders (note);",
-                           {pgrace::uses_index("by note", sql, "orders", {"X"})}, pgrace::expect_violation({"by note"}));
+  const auto plain =
+      check(std::string(kOrders) + "CREATE INDEX ON orders (note);",
+            {pgrace::uses_index("by note", sql, "orders", {"X"})}, pgrace::expect_violation({"by note"}));
   EXPECT_EQ(plain.verdict, pgrace::Verdict::violated) << plain.error;
   const auto expression = check(std::string(kOrders) + "CREATE INDEX ON orders (lower(note));",
                                 {pgrace::uses_index("by note", sql, "orders", {"X"})});
@@ -156,13 +156,12 @@ TEST_F(PlanInvariant, BitmapIndexOnlyAndJoinScansCount) {
                              "CREATE INDEX ON orders (customer_id); CREATE INDEX ON orders (note);"
                              "CREATE TABLE customers (id int PRIMARY KEY, name text);";
   const auto r = check(
-      schema,
-      {pgrace::uses_index("bitmap or", "SELECT * FROM orders WHERE customer_id = $1 OR note = $2", "orders",
-                          {"3", "x"}),
-       pgrace::uses_index("index only", "SELECT customer_id FROM orders WHERE customer_id = 3", "orders"),
-       pgrace::uses_index("inner side of a join",
-                          "SELECT o.id FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.name = 'a'",
-                          "orders")});
+      schema, {pgrace::uses_index("bitmap or", "SELECT * FROM orders WHERE customer_id = $1 OR note = $2", "orders",
+                                  {"3", "x"}),
+               pgrace::uses_index("index only", "SELECT customer_id FROM orders WHERE customer_id = 3", "orders"),
+               pgrace::uses_index(
+                   "inner side of a join",
+                   "SELECT o.id FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.name = 'a'", "orders")});
   EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;
   for (const auto& inv : r.invariants) EXPECT_TRUE(inv.held) << inv.name << ": " << inv.witnesses.at(0);
 }
@@ -171,21 +170,23 @@ TEST_F(PlanInvariant, ABtreeIndexServesOnlyAConditionOnItsLeadingColumn) {
   const std::string schema = std::string(kOrders) + "CREATE INDEX orders_customer_note ON orders (customer_id, note);";
   const auto leading = check(schema, {by_customer()});
   EXPECT_EQ(leading.verdict, pgrace::Verdict::held) << leading.error;
-  const auto second = check(schema, {pgrace::uses_index("by note", "SELECT * FROM orders WHERE note = $1", "orders", {"x"})},
-                            pgrace::expect_violation({"by note"}));
+  const auto second =
+      check(schema, {pgrace::uses_index("by note", "SELECT * FROM orders WHERE note = $1", "orders", {"x"})},
+            pgrace::expect_violation({"by note"}));
   EXPECT_EQ(second.verdict, pgrace::Verdict::violated) << second.error;
   ASSERT_THAT(second.invariants[0].witnesses, SizeIs(1));
   EXPECT_THAT(second.invariants[0].witnesses[0], HasSubstr("leaves out the index's leading column customer_id"));
 }
 
 TEST_F(PlanInvariant, AScanThatALimitStopsEarlyUsesItsIndexUnlessItFilters) {
-  const auto newest = check(kOrders, {pgrace::uses_index("newest", "SELECT * FROM orders ORDER BY id DESC LIMIT 10", "orders")});
+  const auto newest =
+      check(kOrders, {pgrace::uses_index("newest", "SELECT * FROM orders ORDER BY id DESC LIMIT 10", "orders")});
   EXPECT_EQ(newest.verdict, pgrace::Verdict::held) << newest.error;
-  const auto filtered =
-      check(kOrders, {pgrace::uses_index("newest of a customer",
-                                         "SELECT * FROM orders WHERE customer_id = $1 ORDER BY id DESC LIMIT 10",
-                                         "orders", {"3"})},
-            pgrace::expect_violation({"newest of a customer"}));
+  const auto filtered = check(
+      kOrders,
+      {pgrace::uses_index("newest of a customer",
+                          "SELECT * FROM orders WHERE customer_id = $1 ORDER BY id DESC LIMIT 10", "orders", {"3"})},
+      pgrace::expect_violation({"newest of a customer"}));
   EXPECT_EQ(filtered.verdict, pgrace::Verdict::violated) << filtered.error;
 }
 
@@ -222,11 +223,11 @@ TEST_F(PlanInvariant, CountingEveryRowThroughAnIndexIsStillAFullScan) {
 }
 
 TEST_F(PlanInvariant, UpdatesArePlannedNotRun) {
-  const auto r = check(kOrders,
-                       {pgrace::uses_index("update by customer", "UPDATE orders SET note = 'x' WHERE customer_id = $1",
-                                           "orders", {"3"}),
-                        pgrace::equals("nothing was updated", "SELECT count(*) FROM orders WHERE note = 'x'", "0")},
-                       pgrace::expect_violation({"update by customer"}));
+  const auto r = check(
+      kOrders,
+      {pgrace::uses_index("update by customer", "UPDATE orders SET note = 'x' WHERE customer_id = $1", "orders", {"3"}),
+       pgrace::equals("nothing was updated", "SELECT count(*) FROM orders WHERE note = 'x'", "0")},
+      pgrace::expect_violation({"update by customer"}));
   EXPECT_EQ(r.verdict, pgrace::Verdict::violated) << r.error;
   EXPECT_TRUE(r.invariants[1].held);
   EXPECT_THAT(r.invariants[0].witnesses.at(0), HasSubstr("Seq Scan on public.orders"));
@@ -254,8 +255,8 @@ TEST_F(PlanInvariant, QualifiedAndQuotedTableNames) {
   const std::string schema =
       "CREATE SCHEMA shop; CREATE TABLE shop.\"Orders\" (id int PRIMARY KEY, customer_id int);"
       "CREATE INDEX ON shop.\"Orders\" (customer_id);";
-  PlanOnly scenario(schema, {pgrace::uses_index("q", "SELECT * FROM shop.\"Orders\" WHERE customer_id = 1",
-                                                "shop.\"Orders\"")});
+  PlanOnly scenario(
+      schema, {pgrace::uses_index("q", "SELECT * FROM shop.\"Orders\" WHERE customer_id = 1", "shop.\"Orders\"")});
   const auto r = pgrace::run_scenario(*server_, pgrace::definition_of<PlanOnly>().info, scenario, {});
   EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;
 }

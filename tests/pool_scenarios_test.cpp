@@ -206,7 +206,8 @@ TEST_F(PoolScenarios, AskingForAPoolTheRunDoesNotHaveIsAnErrorNamingTheFix) {
   PoolWithoutSize scenario;
   const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, info, scenario, settings(1));
   EXPECT_EQ(r.verdict, pgrace::Verdict::error);
-  EXPECT_THAT(r.error, HasSubstr("pool() needs a pool: set Knobs::pool.size in the scenario's info() or pass --pool-size"));
+  EXPECT_THAT(r.error,
+              HasSubstr("pool() needs a pool: set Knobs::pool.size in the scenario's info() or pass --pool-size"));
   EXPECT_FALSE(r.stress.pool.has_value());
 }
 
@@ -243,8 +244,8 @@ class LeakedTransactionObject : public pgrace::Scenario {
 };
 
 TEST_F(PoolScenarios, ALeakedTransactionObjectIsCountedAsLeakedAndTheNextRepetitionStartsClean) {
-  pgrace::ScenarioInfo info{"test.leaked_transaction_object", "keeps its request contexts",
-                            pgrace::expect_hold(), one_round(1, 2, std::chrono::milliseconds(100))};
+  pgrace::ScenarioInfo info{"test.leaked_transaction_object", "keeps its request contexts", pgrace::expect_hold(),
+                            one_round(1, 2, std::chrono::milliseconds(100))};
   pgrace::RunSettings s = settings(3);
   s.timeout_s = 30;
   LeakedTransactionObject scenario;

@@ -54,7 +54,8 @@ Progress sample(long done = 1200) {
 // A printer on a string stream whose clock the test moves.
 struct FakeTerminal {
   explicit FakeTerminal(ProgressStyle style, int columns = 80)
-      : printer(out, style, [this] { return now; }, [columns] { return columns; }) {}
+      : printer(
+            out, style, [this] { return now; }, [columns] { return columns; }) {}
   // Shows `p` at `since_start` on the clock, the scenario having run as
   // long (unless `elapsed_s` says otherwise).
   void at(std::chrono::milliseconds since_start, Progress p, std::optional<double> elapsed_s = std::nullopt) {
@@ -250,9 +251,9 @@ class SleepyScenario : public pgrace::Scenario {
             {"s2", "", {pgrace::sql_step("q2", "SELECT 2"), pgrace::sql_step("q3", "SELECT 3")}}};
   }
   std::vector<pgrace::Invariant> invariants() const override {
-    return {pgrace::predicate("violated by design", [](const pgrace::CheckContext&) -> std::vector<std::string> {
-      return {"always"};
-    }, false)};
+    return {pgrace::predicate(
+        "violated by design", [](const pgrace::CheckContext&) -> std::vector<std::string> { return {"always"}; },
+        false)};
   }
 };
 
@@ -287,7 +288,8 @@ std::string output_of(const RunResult& r) {
          "\nstderr:\n" + r.err;
 }
 
-const std::regex kStressLine(R"((^|\n)pgrace: transfer\.for_update: [0-9]+ transactions, 0 violations, [0-9]+\.[0-9] s\n)");
+const std::regex kStressLine(
+    R"((^|\n)pgrace: transfer\.for_update: [0-9]+ transactions, 0 violations, [0-9]+\.[0-9] s\n)");
 
 TEST(ProgressProgram, LongStressRunPrintsPlainProgressLinesOnStderrOnly) {
   const RunResult r =

@@ -42,7 +42,8 @@ pgrace::ScenarioResult violated_result() {
   r.matched = false;
   r.stress.repetitions = 4;
   r.stress.violating_runs = 3;
-  r.invariants.push_back({"no negative " + kNasty, pgrace::InvariantKind::no_rows, false, 3, {"(id=1, note=" + kNasty + ")"}, 1.5});
+  r.invariants.push_back(
+      {"no negative " + kNasty, pgrace::InvariantKind::no_rows, false, 3, {"(id=1, note=" + kNasty + ")"}, 1.5});
   r.invariants.push_back({"conserved", pgrace::InvariantKind::equals, true, 0, {}, std::nullopt});
   return r;
 }
@@ -83,7 +84,8 @@ pgrace::ScenarioResult interleave_result() {
   r.matched = false;
   r.exploration.explored = 3;
   r.exploration.violating = 1;
-  r.invariants.push_back({"conserved", pgrace::InvariantKind::equals, false, 1, {"expected 300, got 290"}, std::nullopt});
+  r.invariants.push_back(
+      {"conserved", pgrace::InvariantKind::equals, false, 1, {"expected 300, got 290"}, std::nullopt});
   pgrace::ScheduleResult s;
   s.schedule = {"b1", "b2", "r1"};
   s.violated = {"conserved"};
@@ -155,7 +157,8 @@ TEST(Junit, IsWellFormedForAnyTextAndKeepsItsStructure) {
 TEST(Junit, FailuresAndErrorsHaveTypesBodiesAndReproducers) {
   const std::string xml = pgrace::to_junit(report_of({violated_result(), missed_result(), error_result()}));
   EXPECT_THAT(xml, HasSubstr("<failure type=\"unexpected_violation\" message=\"expected hold, violated"));
-  EXPECT_THAT(xml, HasSubstr("<failure type=\"missed_violation\" message=\"expected violation of &quot;conserved&quot;"));
+  EXPECT_THAT(xml,
+              HasSubstr("<failure type=\"missed_violation\" message=\"expected violation of &quot;conserved&quot;"));
   EXPECT_THAT(xml, HasSubstr("<error type=\"error\" message=\"it threw: "));
   // The body: the violated invariant, its witnesses, how to rerun.
   EXPECT_THAT(xml, HasSubstr("violated &quot;no negative &lt;&amp;&quot;&apos;&gt;"));

@@ -32,14 +32,14 @@
 #include <set>
 #include <thread>
 
-#include "server/connection_errors.hpp"
-#include "server/database.hpp"
-#include "server/database_owner.hpp"
-#include "server/ephemeral_cluster.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/runner.hpp"
 #include "pgrace/server.hpp"
+#include "server/connection_errors.hpp"
+#include "server/database.hpp"
+#include "server/database_owner.hpp"
+#include "server/ephemeral_cluster.hpp"
 #include "server/process.hpp"
 #include "test_support.hpp"
 
@@ -80,10 +80,10 @@ class PasswordServer {
     if (account_.switch_user && chown(pwfile.c_str(), account_.uid, account_.gid) != 0)
       throw std::runtime_error("cannot hand the password file to the server account");
     const fs::path log = dir_.path() / "server.log";
-    const int status = pgrace::detail::wait_for_exit(pgrace::detail::spawn(
-        {(bin.bindir / "initdb").string(), "-D", data().string(), "-U", "pgsuper", "--auth=scram-sha-256",
-         "--pwfile=" + pwfile.string(), "-N", "-E", "UTF8", "--locale=C"},
-        {account_, dir_.path(), log, {}, false}));
+    const int status = pgrace::detail::wait_for_exit(
+        pgrace::detail::spawn({(bin.bindir / "initdb").string(), "-D", data().string(), "-U", "pgsuper",
+                               "--auth=scram-sha-256", "--pwfile=" + pwfile.string(), "-N", "-E", "UTF8", "--locale=C"},
+                              {account_, dir_.path(), log, {}, false}));
     if (status != 0) throw std::runtime_error("initdb failed: " + pgrace::detail::tail_of_file(log, 5));
     port_ = free_tcp_port();
     postmaster_ = pgrace::detail::spawn(
@@ -220,9 +220,9 @@ TEST(FaultDsn, PasswordIsNotShownWhenTheServerAcceptsOrRefusesIt) {
   for (const std::string& dsn : {server.url("app", "secretpw"), "host=127.0.0.1 port=" + std::to_string(server.port()) +
                                                                     " user=app password=secretpw dbname=postgres"}) {
     SCOPED_TRACE(dsn);
-    RunResult r = run_pgrace({"run", kScenario, "--iterations", "2", "--dsn", dsn, "--report", report.string(),
-                              "--junit", junit.string()},
-                             without_dsn());
+    RunResult r = run_pgrace(
+        {"run", kScenario, "--iterations", "2", "--dsn", dsn, "--report", report.string(), "--junit", junit.string()},
+        without_dsn());
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_THAT(r.out + r.err + read_file(report) + read_file(junit), Not(HasSubstr("secretpw")));
     EXPECT_THAT(read_file(report), HasSubstr("***"));
@@ -248,8 +248,8 @@ TEST(FaultDsn, APasswordWithWhiteSpaceIsNeverShown) {
     SCOPED_TRACE(static_cast<int>(blank[0]));
     server.exec("ALTER ROLE spacey PASSWORD $$pw" + blank + "SECRET$$");
     const std::string url = server.url("spacey", "pw" + blank + "SECRET");
-    const std::string keyword = "host=127.0.0.1 port=" + std::to_string(server.port()) +
-                                " user=spacey password='pw" + blank + "SECRET' dbname=postgres";
+    const std::string keyword = "host=127.0.0.1 port=" + std::to_string(server.port()) + " user=spacey password='pw" +
+                                blank + "SECRET' dbname=postgres";
     const auto run = [&](const std::string& dsn, bool in_environment) {
       std::vector<std::string> args = {"run", kScenario, "-q", "--iterations", "1", "--report", report.string()};
       if (!in_environment) args.insert(args.end(), {"--dsn", dsn});
@@ -283,10 +283,10 @@ TEST(FaultDsn, ConcurrentRunsWithoutATemplateAllSucceed) {
     server.drop_templates();
     std::vector<std::unique_ptr<Child>> runs;
     for (int i = 0; i < 3; ++i)
-      runs.push_back(std::make_unique<Child>(
-          std::vector<std::string>{pgrace_binary(), "run", kScenario, "-q", "--threads", "2", "--iterations", "1",
-                                   "--dsn", server.superuser()},
-          without_dsn()));
+      runs.push_back(
+          std::make_unique<Child>(std::vector<std::string>{pgrace_binary(), "run", kScenario, "-q", "--threads", "2",
+                                                           "--iterations", "1", "--dsn", server.superuser()},
+                                  without_dsn()));
     for (auto& run : runs) {
       EXPECT_EQ(run->wait(120s), 0) << "round " << round << ": " << run->out() << run->err();
     }
@@ -339,10 +339,9 @@ TEST(FaultDsn, ConcurrentTemplateCreatorsNeverCopyAHalfBuiltTemplate) {
 std::unique_ptr<Child> start_long_run(const PasswordServer& server, std::string& database,
                                       const std::string& seconds = "30") {
   const auto before = server.databases("pgrace\\_run\\_%");
-  auto run = std::make_unique<Child>(
-      std::vector<std::string>{pgrace_binary(), "run", kScenario, "-q", "--threads", "2", "--duration", seconds,
-                               "--dsn", server.superuser()},
-      without_dsn());
+  auto run = std::make_unique<Child>(std::vector<std::string>{pgrace_binary(), "run", kScenario, "-q", "--threads", "2",
+                                                              "--duration", seconds, "--dsn", server.superuser()},
+                                     without_dsn());
   database.clear();
   EXPECT_TRUE(eventually(
       [&] {
@@ -592,8 +591,8 @@ TEST(FaultDsn, ASchemaSyntaxErrorIsOneLineWithItsPosition) {
 TEST(FaultDsn, ARoleConnectionLimitIsStatedWithTheFix) {
   PasswordServer server;
   server.exec("CREATE ROLE lim LOGIN CREATEDB PASSWORD 'limpw' CONNECTION LIMIT 2");
-  RunResult r = run_pgrace({"run", kScenario, "-q", "--threads", "8", "--dsn", server.url("lim", "limpw")},
-                           without_dsn());
+  RunResult r =
+      run_pgrace({"run", kScenario, "-q", "--threads", "8", "--dsn", server.url("lim", "limpw")}, without_dsn());
   const std::string error = one_line_error(r, 3);
   EXPECT_THAT(error, HasSubstr("CONNECTION LIMIT 2"));
   EXPECT_THAT(error, HasSubstr("fewer --threads"));
@@ -612,8 +611,9 @@ TEST(LostConnectionError, SaysWhichConnectionWasLostInOneLine) {
   EXPECT_THAT(message, Not(HasSubstr("client encoding")));
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
   const std::string terminated =
-      pgrace::detail::lost_connection_error("worker 3", "x", "FATAL:  terminating connection due to administrator "
-                                                             "command\nserver closed the connection unexpectedly",
+      pgrace::detail::lost_connection_error("worker 3", "x",
+                                            "FATAL:  terminating connection due to administrator "
+                                            "command\nserver closed the connection unexpectedly",
                                             "host=h password=pw")
           .what();
   EXPECT_THAT(terminated, HasSubstr("worker 3"));

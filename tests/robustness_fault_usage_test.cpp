@@ -57,26 +57,35 @@ TEST_P(FaultOptionUsage, RefusedInOneLineBeforeAServerStarts) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, FaultOptionUsage,
     ::testing::Values(
-        FaultUsageCase{"unknown kind", {"--fault", "bogus"}, std::string("--fault 'bogus': unknown fault kind; ") + kForm},
+        FaultUsageCase{
+            "unknown kind", {"--fault", "bogus"}, std::string("--fault 'bogus': unknown fault kind; ") + kForm},
         FaultUsageCase{"empty rule", {"--fault", ""}, std::string("--fault '': unknown fault kind; ") + kForm},
         FaultUsageCase{"unreadable word", {"--fault", "drop_reply:often"}, "cannot read 'often'"},
-        FaultUsageCase{"probability twice", {"--fault", "drop_reply:0.3:commit:0.3"},
-                       "cannot read '0.3' (or it is given twice)"},
-        FaultUsageCase{"none then a rule", {"--fault", "none", "--fault", "drop_reply"},
+        FaultUsageCase{
+            "probability twice", {"--fault", "drop_reply:0.3:commit:0.3"}, "cannot read '0.3' (or it is given twice)"},
+        FaultUsageCase{"none then a rule",
+                       {"--fault", "none", "--fault", "drop_reply"},
                        "--fault none cannot be combined with other --fault rules"},
-        FaultUsageCase{"a rule then none", {"--fault", "drop_reply:commit", "--fault", "none"},
+        FaultUsageCase{"a rule then none",
+                       {"--fault", "drop_reply:commit", "--fault", "none"},
                        "--fault none cannot be combined with other --fault rules"},
-        FaultUsageCase{"none twice", {"--fault", "none", "--fault", "none"},
+        FaultUsageCase{"none twice",
+                       {"--fault", "none", "--fault", "none"},
                        "--fault none cannot be combined with other --fault rules"},
-        FaultUsageCase{"bad second rule", {"--fault", "drop_reply:commit", "--fault", "drop_everything"},
+        FaultUsageCase{"bad second rule",
+                       {"--fault", "drop_reply:commit", "--fault", "drop_everything"},
                        "--fault 'drop_everything': unknown fault kind"},
         FaultUsageCase{"probability 0", {"--fault", "drop_reply:0"}, "the probability must be above 0 and at most 1"},
-        FaultUsageCase{"probability 1.5 with =", {"--fault=drop_reply:1.5"},
+        FaultUsageCase{"probability 1.5 with =",
+                       {"--fault=drop_reply:1.5"},
                        "fault drop_reply:any:1.5: the probability must be above 0 and at most 1"},
-        FaultUsageCase{"probability nan", {"--fault", "drop_reply:nan"}, "the probability must be above 0 and at most 1"},
-        FaultUsageCase{"delay_reply without a delay", {"--fault", "delay_reply:commit"},
+        FaultUsageCase{
+            "probability nan", {"--fault", "drop_reply:nan"}, "the probability must be above 0 and at most 1"},
+        FaultUsageCase{"delay_reply without a delay",
+                       {"--fault", "delay_reply:commit"},
                        "delay_reply needs a delay of 1 to 60000 ms, e.g. delay_reply:20ms"},
-        FaultUsageCase{"delay 60001 ms", {"--fault", "delay_reply:60001ms"}, "delay_reply needs a delay of 1 to 60000 ms"},
+        FaultUsageCase{
+            "delay 60001 ms", {"--fault", "delay_reply:60001ms"}, "delay_reply needs a delay of 1 to 60000 ms"},
         FaultUsageCase{"delay on drop_reply", {"--fault", "drop_reply:commit:20ms"}, "only delay_reply takes a delay"}),
     [](const ::testing::TestParamInfo<FaultUsageCase>& info) {
       std::string name;
@@ -89,11 +98,13 @@ INSTANTIATE_TEST_SUITE_P(
 // scenario's knobs that tell), with no report and no server left.
 TEST(FaultOptionUsage, APooledScenarioIsRefused) {
   TempDir servers, tmp;
-  const RunResult r = run_pgrace({"run", "pool.leak", "--fault", "drop_reply", "--report", (tmp.path() / "r.json").string()},
-                                 without_dsn({{"PGRACE_TMPDIR", servers.path().string()}}), 60s);
+  const RunResult r =
+      run_pgrace({"run", "pool.leak", "--fault", "drop_reply", "--report", (tmp.path() / "r.json").string()},
+                 without_dsn({{"PGRACE_TMPDIR", servers.path().string()}}), 60s);
   EXPECT_EQ(r.exit_code, 2) << "stdout:\n" << r.out << "\nstderr:\n" << r.err;
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("--fault cannot reach pool.leak: it uses a connection pool, whose connections do not go through pgrace's fault injection"));
+  EXPECT_THAT(r.err, HasSubstr("--fault cannot reach pool.leak: it uses a connection pool, whose connections do not go "
+                               "through pgrace's fault injection"));
   EXPECT_TRUE(fs::is_empty(tmp.path())) << "a report was written for a usage error";
   for (const auto& entry : fs::directory_iterator(servers.path()))
     EXPECT_THAT(entry.path().filename().string(), HasSubstr("cache")) << "left behind: " << entry.path();

@@ -100,9 +100,9 @@ TEST(FaultProxy, InterruptedRunsAndExplorationsLeaveNoProxyDirectory) {
 // there, says the injected delay held the workers, and leaves nothing.
 TEST(FaultProxy, ARunEndingAtItsTimeoutWithWorkersHeldByADelayLeavesNoProxyDirectory) {
   TempDir tmp;
-  const RunResult r = run_pgrace({"run", "payment.retry_any_error", "--fault", "delay_reply:1900ms", "--timeout", "2",
-                                  "--iterations", "1000"},
-                                 env_in(tmp));
+  const RunResult r = run_pgrace(
+      {"run", "payment.retry_any_error", "--fault", "delay_reply:1900ms", "--timeout", "2", "--iterations", "1000"},
+      env_in(tmp));
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("timed out after 2 s (--timeout)"));
   EXPECT_THAT(r.out, HasSubstr("injected delay_reply fault held back"));
@@ -126,7 +126,8 @@ void plant_foreign_directory(const fs::path& dir, const passwd& account) {
 TEST(FaultProxy, AKilledRunsDirectoryIsRemovedByCleanAndByTheNextRunAndNothingElseIs) {
   TempDir tmp;
   OwnServer server(tmp);
-  const std::vector<std::string> faulted = {"run", "payment.retry_any_error", "--duration", "30", "--dsn", server.dsn()};
+  const std::vector<std::string> faulted = {"run",       "payment.retry_any_error", "--duration", "30", "--dsn",
+                                            server.dsn()};
   const auto killed_leftover = [&] {
     const std::set<std::string> before = proxy_directories(tmp.path());
     Child killed = start_pgrace(faulted, env_in(tmp));

@@ -97,8 +97,10 @@ class Configurable : public pgrace::Scenario {
   explicit Configurable(Transaction transaction) : transaction_(std::move(transaction)) {}
   std::string schema() const override { return "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL CHECK (v >= 0))"; }
   void seed(pqxx::work& tx) override {
-    if (seed_) seed_(tx);
-    else tx.exec("INSERT INTO t VALUES (1, 0), (2, 0)");
+    if (seed_)
+      seed_(tx);
+    else
+      tx.exec("INSERT INTO t VALUES (1, 0), (2, 0)");
   }
   pgrace::TxResult transaction(pgrace::Worker& w) override { return transaction_(w); }
   std::vector<pgrace::Invariant> invariants() const override {
@@ -130,7 +132,8 @@ pgrace::ScenarioInfo info_for(const std::string& name, int threads = 2, long ite
 }
 
 std::string describe(const pgrace::ScenarioResult& r) {
-  std::string text = r.info.name + ": verdict " + pgrace::to_string(r.verdict) + ", error: " + r.error + "\n  outcomes:";
+  std::string text =
+      r.info.name + ": verdict " + pgrace::to_string(r.verdict) + ", error: " + r.error + "\n  outcomes:";
   for (const auto& [kind, n] : r.outcomes) text += std::string(" ") + pgrace::to_string(kind) + "=" + std::to_string(n);
   return text;
 }
@@ -272,14 +275,12 @@ TEST_F(FaultRunner, AScenarioThatExpectsNoCommitsIsJudgedNormally) {
 
 TEST_F(FaultRunner, ARepetitionBelowTheThroughputFloorIsAnErrorVerdictNamingTheFloorAndTheShare) {
   // Worker 0 commits, worker 1 is rejected: half of the transactions commit.
-  Configurable scenario([](pgrace::Worker& w) {
-    return w.index() == 0 ? increment(w) : pgrace::TxResult::rejected;
-  });
+  Configurable scenario([](pgrace::Worker& w) { return w.index() == 0 ? increment(w) : pgrace::TxResult::rejected; });
   auto info = info_for("floor", 2, 5);
   info.min_committed_share = 0.9;
   const auto below = run(info, scenario);
-  expect_error_verdict(below, {"only 5 of 10 transactions (50%) committed in repetition 1 of 1",
-                               "min_committed_share = 0.9"});
+  expect_error_verdict(below,
+                       {"only 5 of 10 transactions (50%) committed in repetition 1 of 1", "min_committed_share = 0.9"});
 
   info.min_committed_share = 0.5;
   const auto at = run(info, scenario);
@@ -318,16 +319,20 @@ TEST_F(FaultRunner, AnInterleaveRunWithNoFeasibleScheduleIsAnErrorVerdict) {
     std::string schema() const override { return "CREATE TABLE t (id int PRIMARY KEY, v int)"; }
     void seed(pqxx::work& tx) override { tx.exec("INSERT INTO t VALUES (1, 0)"); }
     std::vector<pgrace::Session> sessions() const override {
-      return {{"s1", "", {pgrace::sql_step("b1", "BEGIN"), pgrace::sql_step("u1", "UPDATE t SET v = 1"),
-                          pgrace::sql_step("c1", "COMMIT")}},
-              {"s2", "", {pgrace::sql_step("b2", "BEGIN"), pgrace::sql_step("u2", "UPDATE t SET v = 2"),
-                          pgrace::sql_step("c2", "COMMIT")}}};
+      return {{"s1",
+               "",
+               {pgrace::sql_step("b1", "BEGIN"), pgrace::sql_step("u1", "UPDATE t SET v = 1"),
+                pgrace::sql_step("c1", "COMMIT")}},
+              {"s2",
+               "",
+               {pgrace::sql_step("b2", "BEGIN"), pgrace::sql_step("u2", "UPDATE t SET v = 2"),
+                pgrace::sql_step("c2", "COMMIT")}}};
     }
     // c2 while u2 still waits for s1's lock: never feasible.
-    std::vector<std::vector<std::string>> schedules() const override {
-      return {{"b1", "u1", "b2", "u2", "c2", "c1"}};
+    std::vector<std::vector<std::string>> schedules() const override { return {{"b1", "u1", "b2", "u2", "c2", "c1"}}; }
+    std::vector<pgrace::Invariant> invariants() const override {
+      return {pgrace::no_rows("none", "SELECT 1 WHERE false")};
     }
-    std::vector<pgrace::Invariant> invariants() const override { return {pgrace::no_rows("none", "SELECT 1 WHERE false")}; }
   } scenario;
   const auto r = run(info_for("no_feasible_schedule"), scenario);
   expect_error_verdict(r, {"no schedule was feasible (1 explored", "step c2 cannot start"});
@@ -538,7 +543,9 @@ TEST_F(FaultRunner, AnInterleaveStepStuckInCppIsLeftBehindAndTheRunIsAnErrorVerd
                             g->wait();
                           })}}};
     }
-    std::vector<pgrace::Invariant> invariants() const override { return {pgrace::no_rows("none", "SELECT 1 WHERE false")}; }
+    std::vector<pgrace::Invariant> invariants() const override {
+      return {pgrace::no_rows("none", "SELECT 1 WHERE false")};
+    }
   } scenario;
   scenario.gate = gate;
   pgrace::RunSettings s;
@@ -562,7 +569,9 @@ TEST_F(FaultRunner, AnInterleaveRunPastItsTimeoutEndsNamingTheRunningSession) {
     std::vector<pgrace::Session> sessions() const override {
       return {{"s1", "", {pgrace::sql_step("z1", "SELECT pg_sleep(600)")}}};
     }
-    std::vector<pgrace::Invariant> invariants() const override { return {pgrace::no_rows("none", "SELECT 1 WHERE false")}; }
+    std::vector<pgrace::Invariant> invariants() const override {
+      return {pgrace::no_rows("none", "SELECT 1 WHERE false")};
+    }
   } scenario;
   pgrace::RunSettings s;
   s.step_timeout = std::chrono::milliseconds(60000);
@@ -596,13 +605,13 @@ TEST_F(FaultRunner, OptionsOutsideTheirRangeAreOneLineUsageErrorsNamingTheRange)
 
 TEST_F(FaultRunner, TransferOptionsAreBoundedSoNoTotalOverflows) {
   const auto& definitions = pgrace::registered_scenarios();
-  const auto& for_update =
-      *std::find_if(definitions.begin(), definitions.end(), [](auto& d) { return d.info.name == "transfer.for_update"; });
-  for (const auto& [item, range] : std::vector<std::pair<std::string, std::string>>{
-           {"balance=9223372036854775807", "from 0 to 1000000000000"},
-           {"accounts=3000000000", "from 2 to 1000000"},
-           {"max_amount=0", "from 1 to 1000000000000"},
-           {"think_us=100000000", "from 0 to 10000000"}}) {
+  const auto& for_update = *std::find_if(definitions.begin(), definitions.end(),
+                                         [](auto& d) { return d.info.name == "transfer.for_update"; });
+  for (const auto& [item, range] :
+       std::vector<std::pair<std::string, std::string>>{{"balance=9223372036854775807", "from 0 to 1000000000000"},
+                                                        {"accounts=3000000000", "from 2 to 1000000"},
+                                                        {"max_amount=0", "from 1 to 1000000000000"},
+                                                        {"think_us=100000000", "from 0 to 10000000"}}) {
     pgrace::Options options({item});
     const auto [code, message] = error_of([&] { pgrace::make_scenario(for_update, options); });
     EXPECT_EQ(code, ExitCode::usage) << item;
@@ -666,10 +675,10 @@ TEST_F(FaultRunner, AnExceptionInTheConstructorIsTheScenariosErrorVerdictNamingT
   expect_error_verdict(run(definition.info, *scenario), {"the constructor threw: cannot read config"});
 
   // A pgrace::Error (a bad option) keeps its exit code.
-  const pgrace::ScenarioDefinition bad_option{
-      info_for("bad_option"), [](pgrace::Options&) -> std::unique_ptr<pgrace::Scenario> {
-        throw pgrace::usage_error("option x=1 is out of range");
-      }};
+  const pgrace::ScenarioDefinition bad_option{info_for("bad_option"),
+                                              [](pgrace::Options&) -> std::unique_ptr<pgrace::Scenario> {
+                                                throw pgrace::usage_error("option x=1 is out of range");
+                                              }};
   EXPECT_EQ(error_of([&] { pgrace::make_scenario(bad_option, options); }).first, ExitCode::usage);
 }
 
@@ -743,7 +752,8 @@ TEST_F(FaultRunner, LosingTheControlConnectionEndsTheRunAtOnce) {
   pgrace::RunSettings s;
   s.duration_s = 20;
   expect_prompt_infrastructure_error(
-      "pgrace-control", "lost the connection of pgrace's control session to the server while running test.fault.control",
+      "pgrace-control",
+      "lost the connection of pgrace's control session to the server while running test.fault.control",
       [&] { return run(info_for("control"), scenario, s); }, when_session_exists);
 }
 
@@ -760,10 +770,10 @@ void expect_cli_error(const std::vector<std::string>& args, int code, const std:
 
 TEST(FaultRunnerCli, NonsenseDurationsTimeoutsAndOptionsAreOneLineUsageErrors) {
   const std::string t = "transfer.for_update";
-  for (const char* d : {"inf", "1e30", "1e-9", "nan"})
-    expect_cli_error({"run", t, "--duration", d}, 2, "--duration");
+  for (const char* d : {"inf", "1e30", "1e-9", "nan"}) expect_cli_error({"run", t, "--duration", d}, 2, "--duration");
   expect_cli_error({"run", t, "--duration", "3", "--timeout", "2"}, 2, "not longer than the planned run");
-  expect_cli_error({"run", t, "--timeout", "0"}, 2, "--timeout must be seconds from 0.1 to 2592000 (digits, with at most one '.'), got '0'");
+  expect_cli_error({"run", t, "--timeout", "0"}, 2,
+                   "--timeout must be seconds from 0.1 to 2592000 (digits, with at most one '.'), got '0'");
   expect_cli_error({"run", t, "--statement-timeout", "-1"}, 2, "--statement-timeout must be 0 or seconds");
   expect_cli_error({"run", t, "-o", "balance=9223372036854775807"}, 2,
                    "option balance=9223372036854775807 is out of range: give a whole number from 0 to 1000000000000");
@@ -779,9 +789,9 @@ TEST(FaultRunnerCli, NonsenseDurationsTimeoutsAndOptionsAreOneLineUsageErrors) {
 TEST(FaultRunnerCli, ARunPastItsTimeoutIsAnErrorVerdictAndExitsOne) {
   TempDir dir;
   const std::string report = (dir.path() / "r.json").string();
-  const auto r = run_pgrace({"run", "transfer.for_update", "--iterations", "1000000000", "--timeout", "1",
-                             "--report", report},
-                            without_dsn(), 60s);
+  const auto r =
+      run_pgrace({"run", "transfer.for_update", "--iterations", "1000000000", "--timeout", "1", "--report", report},
+                 without_dsn(), 60s);
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_LT(r.seconds, 20.0);
   EXPECT_THAT(r.out, HasSubstr("FAIL transfer.for_update: error"));

@@ -18,8 +18,8 @@
 // kill a root process or remove a segment that is not the server's.
 
 #include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <pwd.h>
 #include <sys/shm.h>
 
@@ -159,8 +159,8 @@ TEST(FaultServer, SigkillDuringColdInitdbIsCleanedUpByTheWatchdog) {
     TempDir tmp;
     ServerFootprint footprint(tmp.path());
     Child child = start_pgrace(kRun, env_in(tmp));
-    const int code = signal_when(child, [&] { return !footprint.running("postgres", "/template").empty(); }, delay,
-                                 SIGKILL);
+    const int code = signal_when(
+        child, [&] { return !footprint.running("postgres", "/template").empty(); }, delay, SIGKILL);
     EXPECT_EQ(code, 128 + SIGKILL);
     footprint.stop();
     EXPECT_EQ(footprint.leftovers(), "");
@@ -186,7 +186,8 @@ TEST(FaultServer, SignalsAtEveryPhaseOfAWarmStartLeaveNothing) {
       SCOPED_TRACE(std::string(strsignal(sig)) + " while " + phase.name);
       ServerFootprint footprint(tmp.path());
       Child child = start_pgrace(kRun, env_in(tmp));
-      const int code = signal_when(child, [&] { return phase.reached(footprint); }, 0ms, sig);
+      const int code = signal_when(
+          child, [&] { return phase.reached(footprint); }, 0ms, sig);
       EXPECT_EQ(code, 128 + sig) << child.err();
       EXPECT_LE(count_lines(child.err()), 1) << child.err();
       footprint.stop();
@@ -266,7 +267,7 @@ int make_segment(uid_t uid, const fs::path& named) {
 }
 
 bool segment_exists(int id) {
-  shmid_ds ds {};
+  shmid_ds ds{};
   return shmctl(id, IPC_STAT, &ds) == 0;
 }
 
@@ -377,8 +378,7 @@ TEST(FaultServer, EverythingKilledDuringInitdbIsReapedByTheNextRun) {
     TempDir tmp;
     ServerFootprint footprint(tmp.path());
     Child killed = start_pgrace(kRun, env_in(tmp));
-    ASSERT_TRUE(eventually([&] { return !footprint.running("postgres", "/template").empty(); }, 60s))
-        << killed.err();
+    ASSERT_TRUE(eventually([&] { return !footprint.running("postgres", "/template").empty(); }, 60s)) << killed.err();
     std::this_thread::sleep_for(delay);
     const pid_t watchdog = watchdog_of(killed.pid());
     ASSERT_GT(watchdog, 0);
@@ -418,7 +418,8 @@ TEST(FaultServer, RelativeTmpdirIsAConfigurationError) {
 // works.
 TEST(FaultServer, TooLongTmpdirIsAConfigurationErrorAtTheExactLimit) {
   TempDir tmp;
-  const RunResult far = run_pgrace({"smoke"}, env_in(tmp, {{"PGRACE_TMPDIR", (tmp.path() / std::string(120, 'x')).string()}}));
+  const RunResult far =
+      run_pgrace({"smoke"}, env_in(tmp, {{"PGRACE_TMPDIR", (tmp.path() / std::string(120, 'x')).string()}}));
   EXPECT_EQ(far.exit_code, 2) << far.out << far.err;
   EXPECT_EQ(count_lines(far.err), 1) << far.err;
   EXPECT_THAT(far.err, HasSubstr("107"));
@@ -432,8 +433,8 @@ TEST(FaultServer, TooLongTmpdirIsAConfigurationErrorAtTheExactLimit) {
   const fs::path over = tmp.path() / std::string(name + 1, 'b');
   for (const auto& dir : {fits, over}) {
     fs::create_directory(dir);
-    fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                             fs::perms::others_read | fs::perms::others_exec);
+    fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                             fs::perms::others_exec);
   }
   const RunResult ok = run_pgrace({"smoke"}, env_in(tmp, {{"PGRACE_TMPDIR", fits.string()}}));
   EXPECT_EQ(ok.exit_code, 0) << fits.string().size() << " bytes: " << ok.err;

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "faults/rules.hpp"
 #include "faults/gate.hpp"
+#include "faults/rules.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/faults.hpp"
 #include "pgrace/report.hpp"
@@ -83,7 +83,8 @@ INSTANTIATE_TEST_SUITE_P(
                       ValidRule{"drop_before_send:commit:1", FaultKind::drop_before_send, FaultTarget::commit, 1, 0ms},
                       ValidRule{"delay_reply:20ms", FaultKind::delay_reply, FaultTarget::any, 1, 20ms},
                       ValidRule{"delay_reply:0.5:20ms", FaultKind::delay_reply, FaultTarget::any, 0.5, 20ms},
-                      ValidRule{"delay_reply:20ms:commit:0.25", FaultKind::delay_reply, FaultTarget::commit, 0.25, 20ms},
+                      ValidRule{"delay_reply:20ms:commit:0.25", FaultKind::delay_reply, FaultTarget::commit, 0.25,
+                                20ms},
                       ValidRule{"delay_reply:1ms", FaultKind::delay_reply, FaultTarget::any, 1, 1ms},
                       ValidRule{"delay_reply:60000ms", FaultKind::delay_reply, FaultTarget::any, 1, 60000ms},
                       ValidRule{"drop_reply:0.001", FaultKind::drop_reply, FaultTarget::any, 0.001, 0ms}),
@@ -124,8 +125,7 @@ INSTANTIATE_TEST_SUITE_P(
     Errors, BadRules,
     ::testing::Values(
         BadRule{"unknown kind", "bogus", "--fault 'bogus': unknown fault kind; give KIND"},
-        BadRule{"empty", "", "unknown fault kind"},
-        BadRule{"kind in capitals", "DROP_REPLY", "unknown fault kind"},
+        BadRule{"empty", "", "unknown fault kind"}, BadRule{"kind in capitals", "DROP_REPLY", "unknown fault kind"},
         BadRule{"target first", "commit:drop_reply", "unknown fault kind"},
         BadRule{"bad word", "drop_reply:sometimes", "cannot read 'sometimes' (or it is given twice); give KIND"},
         BadRule{"empty word", "drop_reply:", "cannot read ''"},
@@ -145,8 +145,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadRule{"probability inf", "drop_reply:inf", kProbability},
         BadRule{"delay_reply without a delay", "delay_reply", kDelayRange},
         BadRule{"delay_reply without a delay, with a target", "delay_reply:commit:0.5", kDelayRange},
-        BadRule{"delay 0", "delay_reply:0ms", kDelayRange},
-        BadRule{"delay 60001", "delay_reply:60001ms", kDelayRange},
+        BadRule{"delay 0", "delay_reply:0ms", kDelayRange}, BadRule{"delay 60001", "delay_reply:60001ms", kDelayRange},
         BadRule{"delay on drop_reply", "drop_reply:20ms", "only delay_reply takes a delay"},
         BadRule{"delay on drop_before_send", "drop_before_send:commit:5ms", "only delay_reply takes a delay"},
         BadRule{"a zero delay on drop_reply", "drop_reply:0ms", "only delay_reply takes a delay"}),
@@ -196,10 +195,12 @@ TEST(FaultRuleText, ToStringWritesEveryPart) {
   EXPECT_STREQ(pgrace::to_string(FaultKind::drop_before_send), "drop_before_send");
   EXPECT_STREQ(pgrace::to_string(FaultKind::drop_reply), "drop_reply");
   EXPECT_STREQ(pgrace::to_string(FaultKind::delay_reply), "delay_reply");
-  EXPECT_EQ(pgrace::to_string(FaultRule{FaultKind::drop_reply, FaultTarget::commit, 0.3, 0ms}), "drop_reply:commit:0.3");
+  EXPECT_EQ(pgrace::to_string(FaultRule{FaultKind::drop_reply, FaultTarget::commit, 0.3, 0ms}),
+            "drop_reply:commit:0.3");
   EXPECT_EQ(pgrace::to_string(FaultRule{FaultKind::drop_before_send, FaultTarget::any, 1, 0ms}),
             "drop_before_send:any:1");
-  EXPECT_EQ(pgrace::to_string(FaultRule{FaultKind::delay_reply, FaultTarget::any, 0.5, 20ms}), "delay_reply:any:0.5:20ms");
+  EXPECT_EQ(pgrace::to_string(FaultRule{FaultKind::delay_reply, FaultTarget::any, 0.5, 20ms}),
+            "delay_reply:any:0.5:20ms");
 }
 
 // ------------------------------------------------------------- is_commit
@@ -211,8 +212,8 @@ TEST(IsCommit, FindsACommitOrEndAmongTheStatements) {
                           "COMMIT; BEGIN", "SELECT 1;;commit"})
     EXPECT_TRUE(is_commit(sql)) << sql;
   for (const char* sql : {"", ";", "SELECT 'commit'", "ROLLBACK", "abort", "BEGIN", "UPDATE t SET x = 1",
-                          "SELECT 1; SELECT 2", "INSERT INTO commits VALUES (1)", "COMMITS", "ENDING", "PREPARE TRANSACTION 'x'",
-                          "SELECT commit FROM t", "1COMMIT"})
+                          "SELECT 1; SELECT 2", "INSERT INTO commits VALUES (1)", "COMMITS", "ENDING",
+                          "PREPARE TRANSACTION 'x'", "SELECT commit FROM t", "1COMMIT"})
     EXPECT_FALSE(is_commit(sql)) << sql;
 }
 
@@ -377,9 +378,12 @@ TEST(DrawFault, TheFirstRuleThatFiresWins) {
   int drops = 0, delays = 0, none = 0;
   for (long iteration = 0; iteration < 4000; ++iteration) {
     const auto f = pgrace::detail::draw_fault({half_drop, half_delay}, 11, {1, iteration, 2}, commit);
-    if (!f) ++none;
-    else if (f->kind == FaultKind::drop_reply) ++drops;
-    else ++delays;
+    if (!f)
+      ++none;
+    else if (f->kind == FaultKind::drop_reply)
+      ++drops;
+    else
+      ++delays;
   }
   // Expected 2000, 1000, 1000; sd at most 32: 8 sd windows.
   EXPECT_NEAR(drops, 2000, 260);
@@ -431,7 +435,7 @@ TEST_P(DroppedOutcome, IsIndeterminateOnlyWhenItMayHaveCommitted) {
   EXPECT_EQ(outcome.sqlstate, "08006");
   EXPECT_THAT(outcome.message, HasSubstr("'" + c.lost.sql + "'"));
   EXPECT_THAT(outcome.message, HasSubstr(c.outcome == OutcomeClass::indeterminate ? "it may have committed"
-                                                                                   : "the transaction did not commit"));
+                                                                                  : "the transaction did not commit"));
 }
 
 constexpr auto kDropReply = FaultKind::drop_reply;

@@ -31,9 +31,9 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 const std::set<std::string> kTransferNames = {
-    "transfer.article_fix",  "transfer.article_guarded",     "transfer.check_then_debit",
-    "transfer.for_update",   "transfer.for_update_unordered", "transfer.pool_checkout",
-    "transfer.pool_misuse",  "transfer.read_modify_write",   "transfer.serializable_retry",
+    "transfer.article_fix", "transfer.article_guarded",      "transfer.check_then_debit",
+    "transfer.for_update",  "transfer.for_update_unordered", "transfer.pool_checkout",
+    "transfer.pool_misuse", "transfer.read_modify_write",    "transfer.serializable_retry",
 };
 const std::set<std::string> kExpectViolation = {"transfer.article_fix", "transfer.check_then_debit",
                                                 "transfer.for_update_unordered", "transfer.pool_misuse",
@@ -120,9 +120,9 @@ TEST(CliRun, AllTransferScenariosMatchAndReportsAreWritten) {
   const fs::path report = tmp.path() / "out" / "report.json";
   const fs::path junit = tmp.path() / "out" / "junit.xml";
   // At the scenarios' own defaults: what a user runs.
-  const RunResult r = run_pgrace({"run", "transfer.*", "--report", report.string(), "--junit",
-                                  junit.string(), "--seed", "7"},
-                                 without_dsn(), 180s);
+  const RunResult r =
+      run_pgrace({"run", "transfer.*", "--report", report.string(), "--junit", junit.string(), "--seed", "7"},
+                 without_dsn(), 180s);
   ASSERT_EQ(r.exit_code, 0) << output_of(r);
   const std::string n = std::to_string(all_transfer.size());
   EXPECT_THAT(r.out, HasSubstr(n + "/" + n + " scenarios matched"));
@@ -189,9 +189,9 @@ TEST(CliRun, UnreadOptionFailsFastBeforeAnyServer) {
 TEST(CliRun, BadKnobsAreUsageErrors) {
   TempDir tmp;
   const std::vector<std::vector<std::string>> bad = {
-      {"--threads", "0"},      {"--threads", "257"}, {"--isolation", "bogus"}, {"--iterations", "0"},
-      {"--repeat", "0"},       {"--retries", "-1"},  {"--sync", "sometimes"}, {"--duration", "0"},
-      {"--threads", "many"},   {"-o", "novalue"},    {"-o", "accounts=1"},
+      {"--threads", "0"},    {"--threads", "257"}, {"--isolation", "bogus"}, {"--iterations", "0"},
+      {"--repeat", "0"},     {"--retries", "-1"},  {"--sync", "sometimes"},  {"--duration", "0"},
+      {"--threads", "many"}, {"-o", "novalue"},    {"-o", "accounts=1"},
   };
   for (const auto& extra : bad) {
     std::vector<std::string> args = {"run", "transfer.for_update"};
@@ -207,9 +207,9 @@ TEST(CliRun, BadKnobsAreUsageErrors) {
 TEST(CliRun, UnreachableDsnIsInfrastructureErrorWithoutSecretOrReport) {
   TempDir tmp;
   const fs::path report = tmp.path() / "report.json";
-  const RunResult r = run_pgrace({"run", "transfer.for_update", "--dsn", "postgresql://u:s3cret@127.0.0.1:1/x",
-                                  "--report", report.string()},
-                                 env_in(tmp), 60s);
+  const RunResult r = run_pgrace(
+      {"run", "transfer.for_update", "--dsn", "postgresql://u:s3cret@127.0.0.1:1/x", "--report", report.string()},
+      env_in(tmp), 60s);
   EXPECT_EQ(r.exit_code, 3) << output_of(r);
   EXPECT_THAT(r.err, Not(HasSubstr("s3cret")));
   EXPECT_THAT(r.out, Not(HasSubstr("s3cret")));
@@ -222,10 +222,10 @@ TEST(CliRun, UnmetExpectationExitsOneAndReportsIt) {
   TempDir tmp;
   const fs::path report = tmp.path() / "report.json";
   const fs::path junit = tmp.path() / "junit.xml";
-  const RunResult r = run_pgrace({"run", "transfer.read_modify_write", "--isolation", "serializable", "--retries",
-                                  "100", "--report", report.string(), "--junit", junit.string(), "--junit-suite",
-                                  "ci-job"},
-                                 without_dsn(), 120s);
+  const RunResult r =
+      run_pgrace({"run", "transfer.read_modify_write", "--isolation", "serializable", "--retries", "100", "--report",
+                  report.string(), "--junit", junit.string(), "--junit-suite", "ci-job"},
+                 without_dsn(), 120s);
   EXPECT_EQ(r.exit_code, 1) << output_of(r);
   EXPECT_THAT(r.out, HasSubstr("FAIL transfer.read_modify_write: held"));
   const auto j = nlohmann::json::parse(slurp(report));
@@ -271,16 +271,17 @@ TEST(CliRun, ShardsPartitionTheSelection) {
   const RunResult list = run_pgrace({"list", "--json"});
   ASSERT_EQ(list.exit_code, 0) << output_of(list);
   for (const auto& s : nlohmann::json::parse(list.out))
-    if (s.at("name").get<std::string>().rfind("hermitage.g1", 0) == 0) selection.insert(s.at("name").get<std::string>());
+    if (s.at("name").get<std::string>().rfind("hermitage.g1", 0) == 0)
+      selection.insert(s.at("name").get<std::string>());
   ASSERT_EQ(selection.size(), 9u);
   TempDir tmp;
   std::multiset<std::string> ran;
   std::vector<std::size_t> sizes;
   for (int i = 1; i <= 4; ++i) {
     const fs::path report = tmp.path() / ("shard" + std::to_string(i) + ".json");
-    const RunResult r = run_pgrace({"run", "hermitage.g1*", "--shard", std::to_string(i) + "/4", "--report",
-                                    report.string(), "-q"},
-                                   without_dsn(), 120s);
+    const RunResult r =
+        run_pgrace({"run", "hermitage.g1*", "--shard", std::to_string(i) + "/4", "--report", report.string(), "-q"},
+                   without_dsn(), 120s);
     ASSERT_EQ(r.exit_code, 0) << output_of(r);
     EXPECT_THAT(r.out, HasSubstr("(shard " + std::to_string(i) + "/4)"));
     const auto j = nlohmann::json::parse(slurp(report));
@@ -299,8 +300,8 @@ TEST(CliRun, DrawnSeedsSurviveDoublesAndAreWrittenAsText) {
   TempDir tmp;
   for (int i = 0; i < 3; ++i) {
     const fs::path report = tmp.path() / "r.json";
-    const RunResult r = run_pgrace({"explore", "transfer.lost_update_schedule", "-q", "--report", report.string()},
-                                   without_dsn(), 60s);
+    const RunResult r =
+        run_pgrace({"explore", "transfer.lost_update_schedule", "-q", "--report", report.string()}, without_dsn(), 60s);
     ASSERT_EQ(r.exit_code, 0) << output_of(r);
     const auto j = nlohmann::json::parse(slurp(report));
     const std::uint64_t seed = j.at("seed").get<std::uint64_t>();
@@ -315,9 +316,9 @@ TEST(CliRun, DrawnSeedsSurviveDoublesAndAreWrittenAsText) {
 TEST(CliRun, LargestSeedWorks) {
   TempDir tmp;
   const fs::path report = tmp.path() / "r.json";
-  const RunResult r = run_pgrace({"run", "transfer.article_guarded", "--seed", "18446744073709551615", "--report",
-                                  report.string()},
-                                 without_dsn(), 60s);
+  const RunResult r =
+      run_pgrace({"run", "transfer.article_guarded", "--seed", "18446744073709551615", "--report", report.string()},
+                 without_dsn(), 60s);
   ASSERT_EQ(r.exit_code, 0) << output_of(r);
   EXPECT_THAT(r.out, HasSubstr("seed 18446744073709551615"));
   const auto j = nlohmann::json::parse(slurp(report));
@@ -353,8 +354,9 @@ TEST(CliExplore, AStatementScheduleNamingNoRequestIsAUsageError) {
                                    env_in(tmp));
     EXPECT_EQ(r.exit_code, 2) << schedule << "\n" << output_of(r);
     EXPECT_EQ(count_lines(r.err), 1) << output_of(r);
-    EXPECT_THAT(r.err, HasSubstr(schedule == "w2.9 w1.7" ? "step 'w2.9' is out of order: worker w2's next request there is w2.1"
-                                                         : "step 'w1.1' is out of order: worker w1's next request there is w1.2"))
+    EXPECT_THAT(r.err, HasSubstr(schedule == "w2.9 w1.7"
+                                     ? "step 'w2.9' is out of order: worker w2's next request there is w2.1"
+                                     : "step 'w1.1' is out of order: worker w1's next request there is w1.2"))
         << output_of(r);
     EXPECT_FALSE(fs::exists(report));
   }
@@ -372,9 +374,8 @@ TEST(CliExplore, AStatementScheduleNamingNoRequestIsAUsageError) {
 // limit) as the total.
 TEST(CliExplore, APartialStatementExplorationFailsAndNamesNoTotal) {
   for (const std::string limit : {"2", "5"}) {
-    const RunResult r = run_pgrace({"explore", "transfer.for_update", "--workers", "2", "--seed", "3",
-                                    "--max-schedules", limit},
-                                   without_dsn());
+    const RunResult r = run_pgrace(
+        {"explore", "transfer.for_update", "--workers", "2", "--seed", "3", "--max-schedules", limit}, without_dsn());
     EXPECT_EQ(r.exit_code, 1) << output_of(r);
     EXPECT_THAT(r.out, HasSubstr("FAIL transfer.for_update (read committed): " + limit +
                                  " schedule(s) explored, more remain, 0 violated (expected hold)"))
@@ -403,9 +404,8 @@ TEST(CliExplore, TheLineSaysWhatWasExpectedAndEmptySectionsAreLeftOut) {
 TEST(CliExplore, QuietPrintsTheFinalLineOnly) {
   TempDir tmp;
   const fs::path report = tmp.path() / "r.json";
-  const RunResult r = run_pgrace({"explore", "-q", "queue.claim_unlocked", "--max-switches", "0", "--report",
-                                  report.string()},
-                                 without_dsn());
+  const RunResult r = run_pgrace(
+      {"explore", "-q", "queue.claim_unlocked", "--max-switches", "0", "--report", report.string()}, without_dsn());
   EXPECT_EQ(r.exit_code, 1) << output_of(r);
   EXPECT_EQ(r.out, "0/1 scenarios matched their expectation; report: " + report.string() + "\n") << output_of(r);
   EXPECT_EQ(r.err, "") << output_of(r);

@@ -97,7 +97,8 @@ TEST(ScheduleEnumeration, WithEnoughRoomListsEveryInterleavingOnceInLexicographi
        std::vector<std::vector<int>>{{3, 3}, {4, 4}, {2, 2, 2}, {1, 1, 1, 1}, {2, 1, 3}, {5}, {}}) {
     SCOPED_TRACE(::testing::PrintToString(steps));
     const std::uint64_t count = count_interleavings(steps);
-    for (std::size_t limit : {static_cast<std::size_t>(count), static_cast<std::size_t>(count) + 1, std::size_t{100000}}) {
+    for (std::size_t limit :
+         {static_cast<std::size_t>(count), static_cast<std::size_t>(count) + 1, std::size_t{100000}}) {
       const auto all = interleavings(steps, limit, /*seed=*/42);
       ASSERT_EQ(all.size(), count) << "limit " << limit;
       EXPECT_EQ(std::set<SessionOrder>(all.begin(), all.end()).size(), count) << "duplicates";
@@ -180,9 +181,9 @@ TEST_P(BySwitches, CountsAddUpToAllInterleavingsAndMatchTheEnumeration) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, BySwitches,
-                         ::testing::Values(std::vector<int>{3, 3}, std::vector<int>{2, 2, 2},
-                                           std::vector<int>{4, 1, 3}, std::vector<int>{5},
-                                           std::vector<int>{3, 3, 3, 2}, std::vector<int>{0, 2, 2}));
+                         ::testing::Values(std::vector<int>{3, 3}, std::vector<int>{2, 2, 2}, std::vector<int>{4, 1, 3},
+                                           std::vector<int>{5}, std::vector<int>{3, 3, 3, 2},
+                                           std::vector<int>{0, 2, 2}));
 
 TEST(BySwitchesOrder, TwoSessionsOfThreeStepsStartWithTheSerialThenOneInterruption) {
   // 20 interleavings: 2 with one switch (serial), 4 with two, 8 with three, 4 with four, 2 with five.

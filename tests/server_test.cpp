@@ -134,8 +134,7 @@ TEST(EphemeralServer, ColdCacheConcurrentStartsShareOneTemplate) {
   EXPECT_THAT(a.out(), HasSubstr("SELECT 6 * 7 = 42"));
   EXPECT_THAT(b.out(), HasSubstr("SELECT 6 * 7 = 42"));
   // At least one of them filled the cache (both may have run initdb; one won).
-  EXPECT_TRUE(a.out().find("initdb") != std::string::npos ||
-              b.out().find("initdb") != std::string::npos)
+  EXPECT_TRUE(a.out().find("initdb") != std::string::npos || b.out().find("initdb") != std::string::npos)
       << a.out() << b.out();
 
   std::set<std::string> entries;
@@ -145,8 +144,7 @@ TEST(EphemeralServer, ColdCacheConcurrentStartsShareOneTemplate) {
 
   std::vector<std::string> cached;
   if (fs::is_directory(tmp.path() / cache_name))
-    for (const auto& entry : fs::directory_iterator(tmp.path() / cache_name))
-      cached.push_back(entry.path().filename());
+    for (const auto& entry : fs::directory_iterator(tmp.path() / cache_name)) cached.push_back(entry.path().filename());
   ASSERT_EQ(cached.size(), 1u) << ::testing::PrintToString(cached);
   EXPECT_EQ(cached[0].rfind("pg-", 0), 0u) << cached[0];
 
@@ -179,15 +177,19 @@ TEST(EphemeralServer, ACorruptTemplateCacheIsNamedAndRebuilt) {
       {"base/1/1259 has 0 bytes", [&] { fs::resize_file(cached / "base" / "1" / "1259", 0); }},
       {"its manifest pgrace-manifest is missing", [&] { fs::remove(cached / "pgrace-manifest"); }},
       {"its manifest pgrace-manifest is cut short", [&] { fs::resize_file(cached / "pgrace-manifest", 100); }},
-      {"not a directory", [&] { fs::remove_all(cached); fs::create_directory_symlink(tmp.path(), cached); }},
+      {"not a directory",
+       [&] {
+         fs::remove_all(cached);
+         fs::create_directory_symlink(tmp.path(), cached);
+       }},
   };
   for (const auto& [defect, corrupt] : corruptions) {
     SCOPED_TRACE(defect);
     corrupt();
     const RunResult rebuilt = run_pgrace({"smoke"}, env);
     EXPECT_EQ(rebuilt.exit_code, 0) << rebuilt.out << rebuilt.err;
-    EXPECT_THAT(rebuilt.err, ::testing::StartsWith("pgrace: the template cache " + cached.string() +
-                                                   " is corrupt (" + defect));
+    EXPECT_THAT(rebuilt.err,
+                ::testing::StartsWith("pgrace: the template cache " + cached.string() + " is corrupt (" + defect));
     EXPECT_THAT(rebuilt.err, ::testing::EndsWith("): rebuilding it\n"));
     EXPECT_EQ(std::count(rebuilt.err.begin(), rebuilt.err.end(), '\n'), 1) << rebuilt.err;
     const RunResult warm = run_pgrace({"smoke"}, env);

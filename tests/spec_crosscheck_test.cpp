@@ -98,7 +98,6 @@ const std::map<std::string, std::string> kLeftOut = {
     {"terminated_backend", "a session's backend terminated by another session, session teardown failures"},
 };
 
-
 // Names (without .spec) of the specs with an expected output not in kLeftOut.
 std::vector<std::string> crosschecked_specs() {
   std::vector<std::string> names;
@@ -240,13 +239,13 @@ std::string loose_observation(const std::string& observation) {
 std::optional<std::pair<std::vector<std::string>, std::size_t>> table_at(const std::string& out, std::size_t at) {
   auto line_end = [&](std::size_t from) { return std::min(out.find('\n', from), out.size()); };
   const std::size_t rule = line_end(at) + 1;
-  if (rule >= out.size() || out[rule] != '-' ||
-      out.find_first_not_of("-+", rule) != line_end(rule))
+  if (rule >= out.size() || out[rule] != '-' || out.find_first_not_of("-+", rule) != line_end(rule))
     return std::nullopt;
   std::vector<std::string> rows;
   for (std::size_t line = line_end(rule) + 1; line < out.size(); line = line_end(line) + 1) {
     const std::string text = out.substr(line, line_end(line) - line);
-    if (text.rfind("(", 0) == 0 && text.find("row") != std::string::npos) return std::make_pair(rows, line_end(line) + 1);
+    if (text.rfind("(", 0) == 0 && text.find("row") != std::string::npos)
+      return std::make_pair(rows, line_end(line) + 1);
     rows.push_back(text);
   }
   return std::nullopt;
@@ -288,9 +287,10 @@ std::vector<ExpectedPermutation> expected_permutations(const std::string& out, c
         for (const auto& step : session.steps) {
           const std::string prefix = "step " + step.name + ": ";
           if (!starts(prefix)) continue;
-          for (const auto& [tail, event] : {std::pair<std::string, std::string>{"<... completed>\n", ": <... completed>"},
-                                            {step.sql + " <waiting ...>\n", ": <waiting ...>"},
-                                            {step.sql + "\n", ""}}) {
+          for (const auto& [tail, event] :
+               {std::pair<std::string, std::string>{"<... completed>\n", ": <... completed>"},
+                {step.sql + " <waiting ...>\n", ": <waiting ...>"},
+                {step.sql + "\n", ""}}) {
             if (out.compare(at + prefix.size(), tail.size(), tail) != 0) continue;
             permutations.back().events.push_back("step " + step.name + event);
             last_step = event == ": <waiting ...>" ? "" : step.name;
@@ -323,7 +323,8 @@ TEST_P(SpecCrosscheck, EngineReportsTheStepEventsTheIsolationTesterPrinted) {
   const std::string name = GetParam();
   const pgrace::spec::Spec spec = pgrace::spec::load_spec((specs_dir() / (name + ".spec")).string());
   for (const auto& permutation : spec.permutations)
-    for (const auto& step : permutation.steps) ASSERT_TRUE(step.blockers.empty()) << name << ": a marker on " << step.name;
+    for (const auto& step : permutation.steps)
+      ASSERT_TRUE(step.blockers.empty()) << name << ": a marker on " << step.name;
   const auto expected = expected_permutations(read_text(specs_dir() / (name + ".out")), spec);
   ASSERT_EQ(expected.size(), pgrace::spec::count_permutations(spec)) << name;
 

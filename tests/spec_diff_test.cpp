@@ -62,7 +62,7 @@ TEST(SpecDiff, SeparateHunksAndMergedHunks) {
   const std::string before = numbered(1, 20);
   std::string after = before;
   after.replace(after.find("\n2\n") + 1, 2, "");  // line 2 removed
-  after += "21\n";                                  // a line added at the end
+  after += "21\n";                                // a line added at the end
   EXPECT_EQ(unified_diff(before, after, "a", "b"),
             "--- a\n+++ b\n"
             "@@ -1,5 +1,4 @@\n 1\n-2\n 3\n 4\n 5\n"

@@ -151,8 +151,7 @@ const Malformed kMalformed[] = {
      "t.spec:1:16: expected a step name (an identifier or \"quoted\"), found a { SQL } block"},
     {"unterminated SQL block", "session s step a { SELECT 1;\n",
      "t.spec:1:18: unterminated SQL block; close it with } (SQL may not contain })"},
-    {"unterminated quoted name", "session \"s",
-     "t.spec:1:9: unterminated quoted name; close it with \""},
+    {"unterminated quoted name", "session \"s", "t.spec:1:9: unterminated quoted name; close it with \""},
     {"newline in quoted name", "session \"s\n\" step a {x}",
      "t.spec:1:11: newline in quoted name; close it with \" on the same line"},
     {"stray character", "session s step a {x}\npermutation a @",
@@ -224,8 +223,7 @@ TEST(SpecParser, ControlBytesInAnErrorAreEscaped) {
       {std::string("session s step a {x}\npermutation a ") + '\0' + " b",
        "t.spec:2:15: unexpected character \"\\x00\"; names are identifiers or \"quoted\", and SQL goes between { "
        "and }"},
-      {"session s step a {x} permutation \"\x1b[2J\"",
-       "t.spec:1:34: undefined step \"\\x1b[2J\" in permutation"},
+      {"session s step a {x} permutation \"\x1b[2J\"", "t.spec:1:34: undefined step \"\\x1b[2J\" in permutation"},
       {"session s step a {x} permutation \x7f",
        "t.spec:1:34: unexpected character \"\\x7f\"; names are identifiers or \"quoted\", and SQL goes between { "
        "and }"},

@@ -40,7 +40,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-
 void write_text(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 // Names (without .spec) of the specs that have an expected output.
@@ -122,21 +121,22 @@ TEST_P(OwnSpec, MatchesTheInstalledIsolationTesterLive) {
   const fs::path live = tmp.path() / (name + ".out");
   const std::string script = (specs_dir().parent_path().parent_path() / "scripts" / "spec-expected.sh").string();
   fs::copy_file(spec_path(name), tmp.path() / (name + ".spec"));
-  const RunResult made = run({"/bin/sh", script, server_->dsn(), (tmp.path() / (name + ".spec")).string()},
-                             {{"ISOLATIONTESTER", tester}});
+  const RunResult made =
+      run({"/bin/sh", script, server_->dsn(), (tmp.path() / (name + ".spec")).string()}, {{"ISOLATIONTESTER", tester}});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   const RunResult checked = run_pgrace({"spec", spec_path(name), "--expected", live.string(), "--dsn", server_->dsn()});
   EXPECT_EQ(checked.exit_code, 0) << checked.out << checked.err;
 }
 
-INSTANTIATE_TEST_SUITE_P(Specs, OwnSpec, ::testing::ValuesIn(own_specs()),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Specs, OwnSpec, ::testing::ValuesIn(own_specs()), [](const auto& info) { return info.param; });
 
 TEST_F(SpecRun, HasTheSpecsItMeansToCheck) {
-  const std::vector<std::string> expected = {
-      "alignment", "all_interleavings", "application_name", "deadlock", "deadlock_order", "every_line",
-      "lock_wait", "markers", "names", "never_released", "notices", "notify", "release_order", "results",
-      "session_setup_fails", "setup_fails", "teardown_fails", "terminated_backend"};
+  const std::vector<std::string> expected = {"alignment",      "all_interleavings", "application_name",
+                                             "deadlock",       "deadlock_order",    "every_line",
+                                             "lock_wait",      "markers",           "names",
+                                             "never_released", "notices",           "notify",
+                                             "release_order",  "results",           "session_setup_fails",
+                                             "setup_fails",    "teardown_fails",    "terminated_backend"};
   EXPECT_EQ(own_specs(), expected);
 }
 
@@ -145,8 +145,7 @@ TEST_F(SpecRun, HasTheSpecsItMeansToCheck) {
 TEST_F(SpecRun, ChecksSeveralSpecsOnTheEphemeralServer) {
   std::vector<std::string> args = {"spec"};
   for (const char* name : {"lock_wait", "deadlock", "notices"}) args.push_back(spec_path(name));
-  for (const char* name : {"notices", "lock_wait", "deadlock"})
-    args.insert(args.end(), {"--expected", out_path(name)});
+  for (const char* name : {"notices", "lock_wait", "deadlock"}) args.insert(args.end(), {"--expected", out_path(name)});
   const RunResult run = run_pgrace(args, without_dsn());
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_THAT(run.out, HasSubstr("3/3 spec files matched their expected output"));
@@ -159,9 +158,11 @@ TEST_F(SpecRun, WrongExpectedOutputExitsOneWithADiff) {
   text.replace(text.find(right), right.size(), "apple| 15\n");
   const fs::path wrong = tmp.path() / "lock_wait.out";
   write_text(wrong, text);
-  const RunResult run = run_pgrace({"spec", spec_path("lock_wait"), "--expected", wrong.string(), "--dsn", server_->dsn()});
+  const RunResult run =
+      run_pgrace({"spec", spec_path("lock_wait"), "--expected", wrong.string(), "--dsn", server_->dsn()});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
-  EXPECT_THAT(run.out, HasSubstr("FAIL  " + spec_path("lock_wait") + ": the transcript differs from " + wrong.string()));
+  EXPECT_THAT(run.out,
+              HasSubstr("FAIL  " + spec_path("lock_wait") + ": the transcript differs from " + wrong.string()));
   EXPECT_THAT(run.out, HasSubstr("--- " + wrong.string() + "\n+++ transcript\n@@ "));
   EXPECT_THAT(run.out, HasSubstr("\n-apple| 15\n+apple| 14\n"));
   EXPECT_THAT(run.out, HasSubstr("0/1 spec files matched"));
@@ -173,9 +174,8 @@ TEST_F(SpecRun, AnyAlternativeMayMatchAndTheDiffIsAgainstTheClosest) {
   write_text(tmp.path() / "deadlock_1.out", "Parsed test spec with 9 sessions\n");
   write_text(tmp.path() / "deadlock_2.out", text.substr(0, text.rfind("(2 rows)")) + "(3 rows)\n\n");
   const std::string far = (tmp.path() / "deadlock_1.out").string(), near = (tmp.path() / "deadlock_2.out").string();
-  const RunResult matched =
-      run_pgrace({"spec", spec_path("deadlock"), "--expected", far, "--expected", out_path("deadlock"), "--dsn",
-                  server_->dsn()});
+  const RunResult matched = run_pgrace(
+      {"spec", spec_path("deadlock"), "--expected", far, "--expected", out_path("deadlock"), "--dsn", server_->dsn()});
   EXPECT_EQ(matched.exit_code, 0) << matched.out << matched.err;
   const RunResult missed =
       run_pgrace({"spec", spec_path("deadlock"), "--expected", far, "--expected", near, "--dsn", server_->dsn()});
@@ -296,9 +296,9 @@ TEST_F(SpecRun, ASessionBusyForTwiceTheStepTimeoutStopsTheSpecAsTheTesterDoes) {
   EXPECT_EQ(pgrace_databases(*server_), std::vector<std::string>{});
 
   write_text(tmp.path() / "stuck.out", stuck.out);
-  const RunResult checked = run_pgrace({"spec", spec.string(), spec_path("lock_wait"), "--expected",
-                                        out_path("lock_wait"), "--expected", (tmp.path() / "stuck.out").string(),
-                                        "--step-timeout", "1000", "--dsn", server_->dsn()});
+  const RunResult checked =
+      run_pgrace({"spec", spec.string(), spec_path("lock_wait"), "--expected", out_path("lock_wait"), "--expected",
+                  (tmp.path() / "stuck.out").string(), "--step-timeout", "1000", "--dsn", server_->dsn()});
   EXPECT_EQ(checked.exit_code, 0) << checked.out << checked.err;
   EXPECT_THAT(checked.out, HasSubstr("2/2 spec files matched"));
 
@@ -338,7 +338,8 @@ TEST_F(SpecRun, CtrlCLeavesNoDatabaseAndNoServer) {
         }
         return false;
       };
-      EXPECT_TRUE(eventually([&] { return !servers_in_tmp(); }, 5000ms)) << "a server in " << tmp.path() << " still runs";
+      EXPECT_TRUE(eventually([&] { return !servers_in_tmp(); }, 5000ms))
+          << "a server in " << tmp.path() << " still runs";
     }
   }
 }

@@ -31,9 +31,10 @@ namespace ev = pgrace::spec::event;
 using pgrace::test::read_text;
 using pgrace::test::specs_dir;
 
-
 ResultSet accounts_count() { return {{"accounts"}, {{"3"}}}; }
-ResultSet accounts() { return {{"id", "owner", "balance"}, {{"1", "alice", "100"}, {"2", "bob", ""}, {"10", "Zoë", "-2.5"}}}; }
+ResultSet accounts() {
+  return {{"id", "owner", "balance"}, {{"1", "alice", "100"}, {"2", "bob", ""}, {"10", "Zoë", "-2.5"}}};
+}
 ResultSet alice_done() { return {{"status"}, {{"alice done"}}}; }
 const char* const kNotice = "NOTICE:  audit 3 rows\nHINT:  none\n";
 const char* const kTeardownError =
@@ -52,7 +53,8 @@ std::vector<Event> every_line_run() {
       ev::StepCompleted{"a_commit", {}},
       ev::Notice{"bob's", kNotice},
       ev::StepCompleted{"b_notice", {}},
-      ev::StepCompleted{"b_two", {ResultSet{{"one"}, {{"1"}}}, ResultSet{{}, {{}}}, ResultSet{{"empty", "nothing"}, {{"", ""}}}}},
+      ev::StepCompleted{
+          "b_two", {ResultSet{{"one"}, {{"1"}}}, ResultSet{{}, {{}}}, ResultSet{{"empty", "nothing"}, {{"", ""}}}}},
       ev::StepCompleted{"b_empty", {}},
       ev::BlockRows{alice_done()},
       bob_teardown,
@@ -82,7 +84,8 @@ std::vector<Event> every_line_run() {
       ev::StepCompleted{"a_insert", {}},
       ev::StepWaiting{"b_insert"},
       ev::StepCompleted{"a_commit", {}},
-      ev::StepCompleted{"b_insert", {SqlError{"ERROR", "duplicate key value violates unique constraint \"accounts_pkey\""}}},
+      ev::StepCompleted{"b_insert",
+                        {SqlError{"ERROR", "duplicate key value violates unique constraint \"accounts_pkey\""}}},
       ev::BlockRows{alice_done()},
       bob_teardown,
   };
@@ -101,7 +104,8 @@ TEST(SpecTranscript, EqualsTheRealTestersOutputWhenSetupFails) {
   transcript.record(ev::PermutationStarted{{"s_one", "s_two"}});
   transcript.record(ev::BlockRows{{{"ready"}, {{"1"}}}});
   transcript.record(ev::BlockFailed{
-      Block::setup, "", "ERROR:  syntax error at or near \";\"\nLINE 1: CREATE TABLE broken (;\n                             ^\n"});
+      Block::setup, "",
+      "ERROR:  syntax error at or near \";\"\nLINE 1: CREATE TABLE broken (;\n                             ^\n"});
   EXPECT_EQ(transcript.text(), read_text(specs_dir().string() + "/setup_fails.out"));
 }
 
@@ -237,7 +241,8 @@ TEST(SpecTranscript, EngineEventsPrintAsTheTesterPrintsThem) {
   EXPECT_EQ(t.record(ev::StepOutput{{ResultSet{{"n"}, {{"1"}}}}}), "n\n-\n1\n(1 row)\n\n");
   EXPECT_EQ(t.record(ev::StepOutput{{SqlError{"ERROR", "boom"}}}), "ERROR:  boom\n");
   EXPECT_EQ(t.record(ev::StepCanceled{"a", 300}), "isolationtester: canceling step a after 300 seconds\n");
-  EXPECT_EQ(t.record(ev::Notify{"s", "news", "one", "talker"}), "s: NOTIFY \"news\" with payload \"one\" from talker\n");
+  EXPECT_EQ(t.record(ev::Notify{"s", "news", "one", "talker"}),
+            "s: NOTIFY \"news\" with payload \"one\" from talker\n");
   EXPECT_EQ(t.record(ev::MutuallyBlocked{}), "failed to complete permutation due to mutually-blocking steps\n");
   EXPECT_EQ(t.record(ev::SessionStuck{"a", 600, {"a", "b"}}),
             "step a timed out after 600 seconds\nactive steps are: a b\n");

@@ -37,8 +37,9 @@ class Counter : public pgrace::Scenario {
   void seed(pqxx::work& tx) override { tx.exec("INSERT INTO counter VALUES (1, 0)"); }
   pgrace::TxResult transaction(pgrace::Worker& w) override {
     pqxx::work tx(w.connection());
-    const int v = tx.exec1(locked_ ? "SELECT v FROM counter WHERE id = 1 FOR UPDATE" : "SELECT v FROM counter WHERE id = 1")[0]
-                      .as<int>();
+    const int v =
+        tx.exec1(locked_ ? "SELECT v FROM counter WHERE id = 1 FOR UPDATE" : "SELECT v FROM counter WHERE id = 1")[0]
+            .as<int>();
     tx.exec0("UPDATE counter SET v = " + std::to_string(v + 1) + " WHERE id = 1");
     tx.commit();
     return pgrace::TxResult::committed;
@@ -100,8 +101,10 @@ TEST(StatementChoices, RequestsOutOfOrderAreRefusedNamingTheNextOne) {
     }
     return std::string("accepted");
   };
-  EXPECT_THAT(refusal({"w2.9", "w1.7"}), HasSubstr("step 'w2.9' is out of order: worker w2's next request there is w2.1"));
-  EXPECT_THAT(refusal({"w1.1", "w1.1"}), HasSubstr("step 'w1.1' is out of order: worker w1's next request there is w1.2"));
+  EXPECT_THAT(refusal({"w2.9", "w1.7"}),
+              HasSubstr("step 'w2.9' is out of order: worker w2's next request there is w2.1"));
+  EXPECT_THAT(refusal({"w1.1", "w1.1"}),
+              HasSubstr("step 'w1.1' is out of order: worker w1's next request there is w1.2"));
   EXPECT_THAT(refusal({"w1.1", "w2.begin", "w2.2"}), HasSubstr("'w2.2' is out of order"));
   EXPECT_EQ(refusal({"w1.begin", "w1.1", "w2.1", "w2.2!drop_reply", "w1.2"}), "accepted");
 }
@@ -114,7 +117,8 @@ TEST_F(StatementExplore, TheLostUpdateIsFoundWithOneSwitchOnEveryRun) {
     EXPECT_TRUE(r.matched);
     ASSERT_TRUE(r.exploration.reproducer);
     EXPECT_EQ(r.exploration.statement_workers, 2);
-    EXPECT_EQ(pgrace::detail::preemptions_of(*r.exploration.reproducer), 1) << joined(r.exploration.reproducer->schedule);
+    EXPECT_EQ(pgrace::detail::preemptions_of(*r.exploration.reproducer), 1)
+        << joined(r.exploration.reproducer->schedule);
     const std::string schedule = joined(r.exploration.reproducer->schedule);
     if (run == 0) first = schedule;
     EXPECT_EQ(schedule, first) << "the reproducer differs between runs";
@@ -183,8 +187,9 @@ TEST_F(StatementExplore, StoppingEarlyWithoutAViolationIsAnErrorWhicheverLimitSt
   const auto timed = explore(true, by_time);
   ASSERT_FALSE(timed.exploration.stopped.empty()) << "every execution ran within the 0.1 s budget";
   EXPECT_EQ(timed.verdict, pgrace::Verdict::error);
-  const std::string words = " and no execution violated an invariant: a partial exploration is not a pass; raise "
-                            "--max-schedules or --budget, or bound the search with --max-switches";
+  const std::string words =
+      " and no execution violated an invariant: a partial exploration is not a pass; raise "
+      "--max-schedules or --budget, or bound the search with --max-switches";
   EXPECT_THAT(timed.error, HasSubstr("(--budget) ran out" + words));
   EXPECT_THAT(counted.error, HasSubstr(words));
 }
@@ -222,7 +227,8 @@ TEST_F(StatementExplore, TheRecordHoldsEachRequestsSqlAndStatus) {
 
 namespace {
 
-pgrace::ScenarioResult explore_registered(const std::string& name, std::uint64_t seed, std::optional<int> max_switches) {
+pgrace::ScenarioResult explore_registered(const std::string& name, std::uint64_t seed,
+                                          std::optional<int> max_switches) {
   static std::unique_ptr<pgrace::Server> server = pgrace::Server::open(std::nullopt);
   pgrace::RunSettings settings;
   settings.statement_workers = 2;

@@ -62,12 +62,16 @@ class ScopedEnv {
  public:
   ScopedEnv(std::string name, const std::optional<std::string>& value) : name_(std::move(name)) {
     if (const char* old = std::getenv(name_.c_str())) old_ = old;
-    if (value) setenv(name_.c_str(), value->c_str(), 1);
-    else unsetenv(name_.c_str());
+    if (value)
+      setenv(name_.c_str(), value->c_str(), 1);
+    else
+      unsetenv(name_.c_str());
   }
   ~ScopedEnv() {
-    if (old_) setenv(name_.c_str(), old_->c_str(), 1);
-    else unsetenv(name_.c_str());
+    if (old_)
+      setenv(name_.c_str(), old_->c_str(), 1);
+    else
+      unsetenv(name_.c_str());
   }
   ScopedEnv(const ScopedEnv&) = delete;
   ScopedEnv& operator=(const ScopedEnv&) = delete;
@@ -92,11 +96,9 @@ inline uid_t server_uid() {
 class TempDir {
  public:
   TempDir() {
-    const fs::path base = access("/dev/shm", W_OK | X_OK) == 0 ? fs::path("/dev/shm")
-                                                                 : fs::temp_directory_path();
+    const fs::path base = access("/dev/shm", W_OK | X_OK) == 0 ? fs::path("/dev/shm") : fs::temp_directory_path();
     std::string pattern = (base / "pgrace-test-XXXXXX").string();
-    if (!mkdtemp(pattern.data()))
-      throw std::runtime_error(std::string("mkdtemp failed: ") + std::strerror(errno));
+    if (!mkdtemp(pattern.data())) throw std::runtime_error(std::string("mkdtemp failed: ") + std::strerror(errno));
     path_ = pattern;
     chmod(path_.c_str(), 0755);
   }

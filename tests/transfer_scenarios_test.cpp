@@ -90,8 +90,9 @@ long total_outcomes(const pgrace::ScenarioResult& r) {
 }
 
 std::string describe(const pgrace::ScenarioResult& r) {
-  std::string text = r.info.name + ": verdict " + pgrace::to_string(r.verdict) + ", matched " + (r.matched ? "yes" : "no") +
-                     ", violating runs " + std::to_string(r.stress.violating_runs) + "/" + std::to_string(r.stress.repetitions);
+  std::string text = r.info.name + ": verdict " + pgrace::to_string(r.verdict) + ", matched " +
+                     (r.matched ? "yes" : "no") + ", violating runs " + std::to_string(r.stress.violating_runs) + "/" +
+                     std::to_string(r.stress.repetitions);
   if (!r.error.empty()) text += ", error: " + r.error;
   for (const auto& inv : r.invariants) {
     text += "\n  " + inv.name + ": " + (inv.held ? "held" : "VIOLATED");
@@ -408,8 +409,9 @@ TEST(TransferInfrastructure, ServerKilledMidRunIsInfrastructureError) {
         try {
           auto c = pgrace::connect(server->dsn());
           pqxx::nontransaction tx(*c);
-          return tx.exec("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgrace-worker-%' "
-                         "AND state <> 'idle'")[0][0]
+          return tx.exec(
+                       "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgrace-worker-%' "
+                       "AND state <> 'idle'")[0][0]
                      .as<long>() > 0;
         } catch (const std::exception&) {
           return false;
@@ -520,4 +522,3 @@ TEST(TransferInfrastructure, ServerLostDuringFinalCheckIsInfrastructureError) {
 }
 
 }  // namespace
-

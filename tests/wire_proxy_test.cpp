@@ -30,10 +30,10 @@
 #include <string>
 #include <thread>
 
+#include "core/pqxx_compat.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/server.hpp"
-#include "core/pqxx_compat.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -60,9 +60,8 @@ class FaultGate : public RequestGate {
 
 // The fault `kind` for requests whose SQL contains `needle`, none for the others.
 FaultGate fault_for(const std::string& needle, Fault fault) {
-  return FaultGate([needle, fault](const WireRequest& r) {
-    return r.sql.find(needle) != std::string::npos ? fault : Fault{};
-  });
+  return FaultGate(
+      [needle, fault](const WireRequest& r) { return r.sql.find(needle) != std::string::npos ? fault : Fault{}; });
 }
 
 // Holds requests whose SQL contains `needle` until release().
@@ -255,8 +254,8 @@ TEST_F(WireProxyTest, NullAndBinaryParametersAreRecorded) {
   const char* values[] = {nullptr, bytes};
   const int lengths[] = {0, 3};
   const int formats[] = {0, 1};
-  PGresult* result = PQexecParams(pq.conn, "SELECT $1::text IS NULL, length($2::bytea)", 2, nullptr, values,
-                                  lengths, formats, 0);
+  PGresult* result =
+      PQexecParams(pq.conn, "SELECT $1::text IS NULL, length($2::bytea)", 2, nullptr, values, lengths, formats, 0);
   ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQerrorMessage(pq.conn);
   EXPECT_STREQ(PQgetvalue(result, 0, 0), "t");
   EXPECT_STREQ(PQgetvalue(result, 0, 1), "3");

@@ -30,7 +30,7 @@ class Payments : public pgrace::Scenario {
   static constexpr long kShop = 0;  // the account every payment goes to
 
  protected:
-  static pgrace::Knobs knobs();    // 20 workers, 10 rounds
+  static pgrace::Knobs knobs();              // 20 workers, 10 rounds
   long payer(pgrace::Worker& worker) const;  // the customer who pays in this round
 
   long customers_, balance_, amount_;

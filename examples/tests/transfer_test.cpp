@@ -24,9 +24,7 @@ TEST(Transfer, NaiveVersionOverdraws) {
   EXPECT_PGRACE_VIOLATES(pgrace::testing::run<NaiveTransfer>(), {NaiveTransfer::kNoNegativeBalance});
 }
 
-TEST(Transfer, LockedVersionHolds) {
-  EXPECT_PGRACE_HOLDS(pgrace::testing::run<LockedTransfer>());
-}
+TEST(Transfer, LockedVersionHolds) { EXPECT_PGRACE_HOLDS(pgrace::testing::run<LockedTransfer>()); }
 
 // More payments per round and smaller amounts, five times on fresh state.
 TEST(Transfer, LockedVersionHoldsUnderMoreLoad) {

@@ -6,8 +6,8 @@
 #include "commands.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
-#include "server/leftovers.hpp"
 #include "pgrace/report.hpp"
+#include "server/leftovers.hpp"
 
 namespace pgrace::cli {
 
@@ -22,11 +22,13 @@ void add_clean_command(CLI::App& app, const Selected& selected) {
         std::cout << "removed " << dir.string() << ": a wire proxy's directory whose pgrace process is gone\n";
       const auto resolved = resolve_dsn(*dsn);
       if (!resolved)
-        throw usage_error("nothing to clean without a server of your own: pass --dsn DSN (or set PGRACE_DSN or "
-                          "DATABASE_URL); an ephemeral server is removed whole");
+        throw usage_error(
+            "nothing to clean without a server of your own: pass --dsn DSN (or set PGRACE_DSN or "
+            "DATABASE_URL); an ephemeral server is removed whole");
       int removed = 0, kept = 0;
       for (const LeftoverDatabase& database : remove_leftover_databases(*resolved)) {
-        std::cout << terminal_text((database.removed ? "removed " : "kept    ") + database.name + ": " + database.reason)
+        std::cout << terminal_text((database.removed ? "removed " : "kept    ") + database.name + ": " +
+                                   database.reason)
                   << "\n";  // the reason may quote a session's application_name
         ++(database.removed ? removed : kept);
       }

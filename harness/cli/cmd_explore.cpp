@@ -36,7 +36,8 @@ void print_reproducer(std::ostream& out, const ScenarioResult& r) {
   for (const auto& name : e.reproducer->violated) out << " \"" << name << "\"";
   out << "; " << e.reproducer->switches << " context switch(es))";
   if (e.shrinking && !e.shrinking->changes.empty()) {
-    out << ", shrunk from the first violating schedule found (" << detail::joined(e.shrinking->original.schedule, " ") << "):\n";
+    out << ", shrunk from the first violating schedule found (" << detail::joined(e.shrinking->original.schedule, " ")
+        << "):\n";
     for (const auto& change : e.shrinking->changes) out << "  - " << change << "\n";
   } else {
     out << ":\n";
@@ -47,7 +48,7 @@ void print_reproducer(std::ostream& out, const ScenarioResult& r) {
     if (step.fault)
       out << "(at " << step.step << " pgrace dropped the worker's connection: "
           << (*step.fault == FaultKind::drop_reply ? "it ran, its reply was lost, and the code saw an error"
-                                                  : "it was never sent, and the code saw an error")
+                                                   : "it was never sent, and the code saw an error")
           << "; the worker's next requests come from a new connection)\n";
   out << schedule_text(*e.reproducer);
 }
@@ -58,8 +59,10 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
       << " schedule(s) explored";
   // At statement level the total is only known once every execution ran:
   // a partial one knows a number that grows with the limit it stopped at.
-  if (e.statement_workers && static_cast<std::uint64_t>(e.explored) < e.total) out << ", more remain";
-  else if (e.total > 0) out << " of " << e.total;  // 0: the run ended before counting them
+  if (e.statement_workers && static_cast<std::uint64_t>(e.explored) < e.total)
+    out << ", more remain";
+  else if (e.total > 0)
+    out << " of " << e.total;  // 0: the run ended before counting them
   out << ", " << e.violating << " violated";
   if (e.infeasible) out << ", " << e.infeasible << " infeasible";
   if (e.faulted) out << ", " << e.faulted << " with an injected fault";
@@ -68,10 +71,13 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
   if (!r.error.empty()) out << "  error: " << r.error << "\n";
   if (e.explored > e.infeasible)  // else no schedule was judged: nothing held or was violated
     for (const auto& inv : r.invariants)
-      out << "  \"" << inv.name << "\": " << (inv.held ? "held in every schedule" : "violated in " + std::to_string(inv.violated_runs) + " schedule(s)") << "\n";
+      out << "  \"" << inv.name << "\": "
+          << (inv.held ? "held in every schedule" : "violated in " + std::to_string(inv.violated_runs) + " schedule(s)")
+          << "\n";
   if (!e.reproducer) return;
   print_reproducer(out, r);
-  for (std::size_t i = 1; i < e.violating_schedules.size() && i < 6; ++i) out << "also violating: " << detail::joined(e.violating_schedules[i].schedule, " ") << "\n";
+  for (std::size_t i = 1; i < e.violating_schedules.size() && i < 6; ++i)
+    out << "also violating: " << detail::joined(e.violating_schedules[i].schedule, " ") << "\n";
 }
 
 // Throws pgrace::Error (usage) for a scenario that explore has nothing to
@@ -81,9 +87,11 @@ void check_explorable(const ScenarioBatch& batch) {
   const auto workers = batch.settings.statement_workers;
   for (std::size_t i = 0; i < batch.selected.size(); ++i) {
     const ScenarioInfo& info = batch.selected[i]->info;
-    if (info.checks_only) throw usage_error(info.name + " is a check scenario, with no work to explore: use pgrace run");
+    if (info.checks_only)
+      throw usage_error(info.name + " is a check scenario, with no work to explore: use pgrace run");
     if (batch.prepared.scenarios[i]->sessions().empty() && !workers)
-      throw usage_error(info.name + " is a stress scenario: explore its statements with --workers 2 (or 3), or use pgrace run");
+      throw usage_error(info.name +
+                        " is a stress scenario: explore its statements with --workers 2 (or 3), or use pgrace run");
   }
 }
 
@@ -123,11 +131,9 @@ void add_explore_command(CLI::App& app, const Selected& selected) {
                       "Run this schedule (step names, space-separated; steps left out are not run and their "
                       "sessions' transactions rolled back); repeatable");
   add_scenario_options(*command, o->common, Offered{false, true},
-                       "Seed for sampling schedules, 0 to 2^64-1 (default: random)",
-                       "Print only the final line");
-  command->callback([selected, o, command] {
-    *selected = [o, command] { return explore(*o, command->get_parent()->get_name()); };
-  });
+                       "Seed for sampling schedules, 0 to 2^64-1 (default: random)", "Print only the final line");
+  command->callback(
+      [selected, o, command] { *selected = [o, command] { return explore(*o, command->get_parent()->get_name()); }; });
 }
 
 }  // namespace pgrace::cli

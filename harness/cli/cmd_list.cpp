@@ -19,10 +19,10 @@ void add_list_command(CLI::App& app, const Selected& selected) {
       for (const auto& d : registered_scenarios()) {
         const auto& e = d.info.expectation;
         if (*json) {
-          out.push_back({{"name", d.info.name},
-                         {"description", d.info.description},
-                         {"expectation", {{"verdict", e.expects_violation() ? "violation" : "hold"},
-                                          {"violated", e.violated}}}});
+          out.push_back(
+              {{"name", d.info.name},
+               {"description", d.info.description},
+               {"expectation", {{"verdict", e.expects_violation() ? "violation" : "hold"}, {"violated", e.violated}}}});
           continue;
         }
         std::string expectation = e.expects_violation() ? "violation:" : "hold";

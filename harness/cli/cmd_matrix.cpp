@@ -59,9 +59,10 @@ Table table_of(const RunReport& report) {
     const std::string& anomaly = r.info.labels.at("anomaly");
     if (std::find(table.anomalies.begin(), table.anomalies.end(), anomaly) == table.anomalies.end())
       table.anomalies.push_back(anomaly);
-    table.cells[anomaly][r.info.labels.at("level")] = {
-        r.verdict == Verdict::violated ? "occurs" : r.verdict == Verdict::held ? "prevented" : "error",
-        r.info.expectation.expects_violation() ? "occurs" : "prevented"};
+    table.cells[anomaly][r.info.labels.at("level")] = {r.verdict == Verdict::violated ? "occurs"
+                                                       : r.verdict == Verdict::held   ? "prevented"
+                                                                                      : "error",
+                                                       r.info.expectation.expects_violation() ? "occurs" : "prevented"};
   }
   return table;
 }
@@ -76,7 +77,9 @@ void print_json(std::ostream& out, const Table& table, const std::string& server
     }
     rows.push_back(row);
   }
-  out << nlohmann::json{{"server_version", server_version}, {"levels", kLevels}, {"rows", rows},
+  out << nlohmann::json{{"server_version", server_version},
+                        {"levels", kLevels},
+                        {"rows", rows},
                         {"differing_cells", table.differing()}}
              .dump(2)
       << "\n";
@@ -112,8 +115,10 @@ int matrix(const MatrixOptions& o, const std::string& program) {
   const RunReport report = run_batch(batch, o.common, {}, started, program);
   const Table table = table_of(report);
   if (!o.common.quiet) {
-    if (o.json) print_json(batch.files.terminal(), table, report.server_version);
-    else print_text(batch.files.terminal(), table, report.server_version);
+    if (o.json)
+      print_json(batch.files.terminal(), table, report.server_version);
+    else
+      print_text(batch.files.terminal(), table, report.server_version);
   }
   return table.differing() ? static_cast<int>(ExitCode::mismatch) : report.exit_code;
 }
@@ -122,13 +127,12 @@ int matrix(const MatrixOptions& o, const std::string& program) {
 
 void add_matrix_command(CLI::App& app, const Selected& selected) {
   auto o = std::make_shared<MatrixOptions>();
-  auto* command = app.add_subcommand(
-      "matrix", "Run the Hermitage anomaly scenarios at every isolation level and print the table");
+  auto* command =
+      app.add_subcommand("matrix", "Run the Hermitage anomaly scenarios at every isolation level and print the table");
   command->add_flag("--json", o->json, "Print the table as JSON");
   add_scenario_options(*command, o->common, Offered{false, false}, "", "Print nothing; use the exit code and reports");
-  command->callback([selected, o, command] {
-    *selected = [o, command] { return matrix(*o, command->get_parent()->get_name()); };
-  });
+  command->callback(
+      [selected, o, command] { *selected = [o, command] { return matrix(*o, command->get_parent()->get_name()); }; });
 }
 
 }  // namespace pgrace::cli

@@ -81,15 +81,16 @@ void add_run_command(CLI::App& app, const Selected& selected) {
   command->add_option("--shard", o->shard, "Run only shard I of N of the selection (I/N, e.g. 2/4), for CI jobs");
   command->add_option("--threads", o->threads, "Workers, one connection each (1-256; default: the scenario's)");
   command->add_option("--iterations", o->iterations, "Transactions per worker (1-1000000000; default: the scenario's)");
-  command->add_option("--duration", o->duration, "Run for this many seconds (0.01-86400) instead of a number of iterations");
+  command->add_option("--duration", o->duration,
+                      "Run for this many seconds (0.01-86400) instead of a number of iterations");
   command->add_option("--retries", o->retries, "Retry 40001/40P01 up to N times (0-1000; default: the scenario's)");
-  command->add_option("--repeat", o->repeat, "Run each scenario N times on fresh state (1-1000000); reports the detection rate");
+  command->add_option("--repeat", o->repeat,
+                      "Run each scenario N times on fresh state (1-1000000); reports the detection rate");
   add_scenario_options(*command, o->common, Offered{true, true},
                        "Seed for the workers' random parameters, 0 to 2^64-1 (default: random, printed)",
                        "Print only the final line");
-  command->callback([selected, o, command] {
-    *selected = [o, command] { return run(*o, command->get_parent()->get_name()); };
-  });
+  command->callback(
+      [selected, o, command] { *selected = [o, command] { return run(*o, command->get_parent()->get_name()); }; });
 }
 
 }  // namespace pgrace::cli

@@ -11,9 +11,9 @@
 namespace pgrace::cli {
 
 void add_server_command(CLI::App& app, const Selected& selected) {
-  auto* command = app.add_subcommand(
-      "server", "Start an ephemeral PostgreSQL server, print its connection string, keep it "
-                "running until Ctrl-C");
+  auto* command = app.add_subcommand("server",
+                                     "Start an ephemeral PostgreSQL server, print its connection string, keep it "
+                                     "running until Ctrl-C");
   command->callback([selected] {
     *selected = [] {
       auto server = Server::open(std::nullopt);

@@ -12,8 +12,8 @@
 namespace pgrace::cli {
 
 void add_smoke_command(CLI::App& app, const Selected& selected) {
-  auto* command = app.add_subcommand(
-      "smoke", "Start (or connect to) the server, run one query, print version and timings");
+  auto* command =
+      app.add_subcommand("smoke", "Start (or connect to) the server, run one query, print version and timings");
   auto dsn = std::make_shared<std::optional<std::string>>();
   add_dsn_option(*command, *dsn);
   command->callback([selected, dsn] {
@@ -23,8 +23,8 @@ void add_smoke_command(CLI::App& app, const Selected& selected) {
       pqxx::nontransaction tx(*connection);
       const auto answer = tx.exec("SELECT 6 * 7")[0][0].as<int>();
       const ProvisionTimings& t = server->timings();
-      std::cout << std::fixed << std::setprecision(1) << "server:   PostgreSQL " << server->version()
-                << " (" << server->source() << ", " << server->display_dsn() << ")\n"
+      std::cout << std::fixed << std::setprecision(1) << "server:   PostgreSQL " << server->version() << " ("
+                << server->source() << ", " << server->display_dsn() << ")\n"
                 << "query:    SELECT 6 * 7 = " << answer << "\n";
       if (std::string(server->source()) == "ephemeral")
         std::cout << "provision: " << t.total_ms << " ms to first query ("

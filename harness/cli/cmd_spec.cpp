@@ -11,12 +11,12 @@
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/server.hpp"
-#include "spec/spec.hpp"
+#include "run_common.hpp"
 #include "spec/database.hpp"
 #include "spec/diff.hpp"
 #include "spec/runner.hpp"
+#include "spec/spec.hpp"
 #include "spec/transcript.hpp"
-#include "run_common.hpp"
 
 namespace pgrace::cli {
 namespace {
@@ -29,7 +29,7 @@ struct SpecOptions {
   std::vector<std::string> files;
   std::vector<std::string> expected;
   std::optional<std::string> dsn;
-  std::string step_timeout_ms = "60000";  // as given, parsed by parse_whole (flags.hpp)
+  std::string step_timeout_ms = "60000";        // as given, parsed by parse_whole (flags.hpp)
   std::optional<std::string> max_permutations;  // as given; parsed by load_jobs
   bool quiet = false;
 };
@@ -69,9 +69,9 @@ void assign_expected(std::vector<SpecJob>& jobs, const std::vector<std::string>&
 
 std::vector<SpecJob> load_jobs(const SpecOptions& o) {
   if (o.files.empty()) throw usage_error("no spec file given: pgrace spec FILE.spec... (see pgrace spec --help)");
-  const std::uint64_t limit = o.max_permutations ? parse_whole("--max-permutations", *o.max_permutations,
-                                                                WholeRange{1, SIZE_MAX})
-                                                  : kMaxPermutations;
+  const std::uint64_t limit = o.max_permutations
+                                  ? parse_whole("--max-permutations", *o.max_permutations, WholeRange{1, SIZE_MAX})
+                                  : kMaxPermutations;
   std::vector<SpecJob> jobs;
   for (const std::string& file : o.files) {
     SpecJob job{spec::load_spec(file), {}, {}};
@@ -94,7 +94,8 @@ std::string run_problem(const spec::SpecRun& run) {
            "came), so the run stopped there as the tester stops; a spec must not use a session after ending its "
            "backend";
   if (!run.canceled_steps.empty())
-    return "step " + run.canceled_steps.front() + " neither completed nor waited for a lock within the step "
+    return "step " + run.canceled_steps.front() +
+           " neither completed nor waited for a lock within the step "
            "timeout and was cancelled (raise --step-timeout if it is only slow)";
   return "";
 }
@@ -145,8 +146,7 @@ int run(const SpecOptions& o) {
       ++good;
     }
   }
-  if (checking && !o.quiet)
-    std::cout << good << "/" << jobs.size() << " spec files matched their expected output\n";
+  if (checking && !o.quiet) std::cout << good << "/" << jobs.size() << " spec files matched their expected output\n";
   return static_cast<int>(good == jobs.size() ? ExitCode::ok : ExitCode::mismatch);
 }
 
@@ -159,20 +159,23 @@ void add_spec_command(CLI::App& app, const Selected& selected) {
       "Run PostgreSQL isolation tester spec files (src/test/isolation format) and print the transcript "
       "isolationtester prints, or check it against expected output files");
   command->add_option("files", o->files, "Spec files (NAME.spec), run one after another, each in a new empty database");
-  command->add_option("--expected", o->expected,
-                      "Expected output to compare with instead of printing the transcript (repeatable: "
-                      "NAME.out, NAME_1.out, ... are alternatives; with several spec files NAME*.out go with "
-                      "NAME.spec). Exit 0 if each spec matched one, 1 if not (with a unified diff against the "
-                      "closest)")
+  command
+      ->add_option("--expected", o->expected,
+                   "Expected output to compare with instead of printing the transcript (repeatable: "
+                   "NAME.out, NAME_1.out, ... are alternatives; with several spec files NAME*.out go with "
+                   "NAME.spec). Exit 0 if each spec matched one, 1 if not (with a unified diff against the "
+                   "closest)")
       ->allow_extra_args(false);
   add_dsn_option(*command, o->dsn);
-  command->add_option("--step-timeout", o->step_timeout_ms,
-                      "Cancel a step that neither completes nor waits for a lock within this many ms "
-                      "(default 60000; isolationtester's is 300 s); the run fails")
+  command
+      ->add_option("--step-timeout", o->step_timeout_ms,
+                   "Cancel a step that neither completes nor waits for a lock within this many ms "
+                   "(default 60000; isolationtester's is 300 s); the run fails")
       ->capture_default_str();
-  command->add_option("--max-permutations", o->max_permutations,
-                      "Run a spec without permutations only if it has at most this many interleavings (default "
-                      "100000; each one runs, so raise it with care)")
+  command
+      ->add_option("--max-permutations", o->max_permutations,
+                   "Run a spec without permutations only if it has at most this many interleavings (default "
+                   "100000; each one runs, so raise it with care)")
       ->type_name("N");
   command->add_flag("-q,--quiet", o->quiet, "Print only mismatches (with --expected) and errors");
   command->footer(

@@ -55,8 +55,7 @@ const Flag& flag_for(const std::string& setting) {
 std::uint64_t parse_whole(const std::string& flag, const std::string& text, WholeRange range) {
   std::uint64_t value = 0;
   const char* end = text.data() + text.size();
-  if (!digits(text) || std::from_chars(text.data(), end, value).ptr != end || value < range.min ||
-      value > range.max)
+  if (!digits(text) || std::from_chars(text.data(), end, value).ptr != end || value < range.min || value > range.max)
     throw usage_error(flag + " must be a whole number from " + std::to_string(range.min) + " to " +
                       std::to_string(range.max) + ", got '" + text + "'");
   return value;
@@ -64,12 +63,12 @@ std::uint64_t parse_whole(const std::string& flag, const std::string& text, Whol
 
 double parse_seconds(const std::string& flag, const std::string& text, SecondsRange range) {
   const auto dot = text.find('.');
-  const bool plain = dot == std::string::npos ? digits(text)
-                                              : digits(text.substr(0, dot)) && digits(text.substr(dot + 1));
+  const bool plain =
+      dot == std::string::npos ? digits(text) : digits(text.substr(0, dot)) && digits(text.substr(dot + 1));
   const double value = plain ? std::strtod(text.c_str(), nullptr) : NAN;
   if (!(value >= range.min && value <= range.max) && !(range.zero && value == 0))
-    throw usage_error(flag + " must be " + (range.zero ? "0 or " : "") + "seconds from " + number(range.min) +
-                      " to " + number(range.max) + " (digits, with at most one '.'), got '" + text + "'");
+    throw usage_error(flag + " must be " + (range.zero ? "0 or " : "") + "seconds from " + number(range.min) + " to " +
+                      number(range.max) + " (digits, with at most one '.'), got '" + text + "'");
   return value;
 }
 

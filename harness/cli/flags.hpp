@@ -40,7 +40,8 @@ double parse_seconds(const std::string& flag, const std::string& text, SecondsRa
 template <class T>
 T parse_setting(const std::string& setting, const std::string& text) {
   const Flag& flag = flag_for(setting);
-  if (const auto* whole = std::get_if<WholeRange>(&flag.range)) return static_cast<T>(parse_whole(flag.name, text, *whole));
+  if (const auto* whole = std::get_if<WholeRange>(&flag.range))
+    return static_cast<T>(parse_whole(flag.name, text, *whole));
   return static_cast<T>(parse_seconds(flag.name, text, std::get<SecondsRange>(flag.range)));
 }
 

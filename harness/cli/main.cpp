@@ -13,8 +13,8 @@
 
 #include "commands.hpp"
 #include "pgrace/error.hpp"
-#include "server/signals.hpp"
 #include "pgrace/report.hpp"
+#include "server/signals.hpp"
 #include "suggest.hpp"
 #include "util/text.hpp"
 
@@ -51,8 +51,8 @@ std::string unexpected(const CLI::App& command, const std::string& arg) {
   if (arg.size() < 2 || arg[0] != '-') return "unexpected argument '" + arg + "' for " + name;
   const std::string word = arg.substr(0, arg.find('='));
   std::string text = "unknown option '" + word + "' for " + name;
-  const auto near = word.size() > 2 ? pgrace::cli::closest(word, option_names(command), 2, true)
-                                    : std::vector<std::string>{};
+  const auto near =
+      word.size() > 2 ? pgrace::cli::closest(word, option_names(command), 2, true) : std::vector<std::string>{};
   if (!near.empty()) text += ": did you mean " + near.front() + (near.size() > 1 ? " or " + near[1] : "") + "?";
   return text + " (see " + name + " --help)";
 }
@@ -97,8 +97,9 @@ int main(int argc, char** argv) {
   open_standard_fds();
   pgrace::install_termination_handler();
   std::signal(SIGPIPE, SIG_IGN);  // a lost server connection is an error to report, not a crash
-  CLI::App app{"pgrace: finds races in transaction code by running it concurrently against a real "
-               "PostgreSQL and checking invariants"};
+  CLI::App app{
+      "pgrace: finds races in transaction code by running it concurrently against a real "
+      "PostgreSQL and checking invariants"};
   app.set_version_flag("--version", "pgrace " PGRACE_VERSION);
   app.require_subcommand(1);
   pgrace::cli::Selected selected = pgrace::cli::add_commands(app);

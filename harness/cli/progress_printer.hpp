@@ -34,8 +34,9 @@ class ProgressPrinter {
   // Shows progress on `out` in `style`, timing the plain lines by `clock`;
   // `columns` gives the terminal's width (line_in_place trims the line to
   // one less). Keeps a reference to `out`, which must outlive the printer.
-  ProgressPrinter(std::ostream& out, ProgressStyle style, std::function<Clock::time_point()> clock = Clock::now,
-                  std::function<int()> columns = [] { return 80; });
+  ProgressPrinter(
+      std::ostream& out, ProgressStyle style, std::function<Clock::time_point()> clock = Clock::now,
+      std::function<int()> columns = [] { return 80; });
   // Clears the line in place, if shown.
   ~ProgressPrinter();
   ProgressPrinter(const ProgressPrinter&) = delete;

@@ -49,8 +49,8 @@ PreparedScenarios make_scenarios(const std::vector<const ScenarioDefinition*>& s
     if (!known.count(key_of(item))) {
       std::string names;
       for (const auto& k : known) names += (names.empty() ? "" : ", ") + k;
-      throw usage_error("option '" + key_of(item) + "' is not read by any selected scenario (they read: " +
-                        (names.empty() ? "none" : names) + ")");
+      throw usage_error("option '" + key_of(item) +
+                        "' is not read by any selected scenario (they read: " + (names.empty() ? "none" : names) + ")");
     }
   return prepared;
 }
@@ -106,7 +106,8 @@ void finish_report(RunReport& report, std::chrono::steady_clock::time_point star
   report.exit_code = exit_code_of(report.scenarios);
   report.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   // Witnesses may hold any bytes: invalid UTF-8 becomes U+FFFD instead of an exception.
-  if (files.json) files.json->write(to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  if (files.json)
+    files.json->write(to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   if (files.junit) files.junit->write(to_junit(report, files.junit_suite));
 }
 
@@ -133,7 +134,8 @@ void add_exploration_options(CLI::App& command, ExplorationOptions& options, boo
 }
 
 void apply_exploration_options(const ExplorationOptions& options, RunSettings& settings) {
-  if (options.max_schedules) settings.max_schedules = parse_setting<std::size_t>("max_schedules", *options.max_schedules);
+  if (options.max_schedules)
+    settings.max_schedules = parse_setting<std::size_t>("max_schedules", *options.max_schedules);
   if (options.max_switches) settings.max_switches = parse_setting<int>("max_switches", *options.max_switches);
   if (options.budget) settings.budget_s = parse_setting<double>("budget_s", *options.budget);
   if (options.step_timeout_ms)

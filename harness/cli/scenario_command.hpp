@@ -26,7 +26,7 @@ struct ScenarioOptions {
   std::optional<std::string> isolation;
   std::optional<std::string> sync;
   std::optional<std::string> seed;
-  std::optional<std::string> pool_size;        // numbers as given, parsed by settings_from (flags.hpp)
+  std::optional<std::string> pool_size;  // numbers as given, parsed by settings_from (flags.hpp)
   std::optional<std::string> pool_timeout_ms;
   std::vector<std::string> faults;  // --fault, repeatable
   std::optional<std::string> timeout;
@@ -39,7 +39,7 @@ struct ScenarioOptions {
 
 // Which knobs a command offers besides --dsn, the report options and -q.
 struct Offered {
-  bool sync = false;         // the stress-mode knobs: --sync, --pool-size, --pool-timeout
+  bool sync = false;           // the stress-mode knobs: --sync, --pool-size, --pool-timeout
   bool scenario_knobs = true;  // --isolation, --seed, --timeout, --statement-timeout, -o, exploration
 };
 
@@ -55,8 +55,8 @@ RunSettings settings_from(const ScenarioOptions& options);
 
 // What a command prints while its scenarios run (each may be empty).
 struct ScenarioHooks {
-  std::function<void(std::ostream&, const Server&)> started;             // the server is up
-  std::function<void(std::ostream&, const ScenarioResult&)> finished;    // one scenario is judged
+  std::function<void(std::ostream&, const Server&)> started;           // the server is up
+  std::function<void(std::ostream&, const ScenarioResult&)> finished;  // one scenario is judged
 };
 
 // Scenarios chosen and made, ready to run.
@@ -64,8 +64,8 @@ struct ScenarioBatch {
   std::vector<const ScenarioDefinition*> selected;
   PreparedScenarios prepared;  // make_scenarios() of `selected`
   RunSettings settings;
-  ReportFiles files;           // check_report_files() of the options
-  RunReport::Shard shard;      // recorded in the report (count 0: not sharded)
+  ReportFiles files;       // check_report_files() of the options
+  RunReport::Shard shard;  // recorded in the report (count 0: not sharded)
 };
 
 // Opens the server of `options.dsn`, runs every scenario of `batch` with a

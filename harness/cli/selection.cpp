@@ -64,10 +64,10 @@ std::vector<const ScenarioDefinition*> shard_of(const std::vector<const Scenario
        i += static_cast<std::size_t>(shard.count))
     mine.push_back(selected[i]);
   if (mine.empty())
-    throw usage_error("shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) +
-                      " is empty: only " + std::to_string(selected.size()) +
-                      " scenario(s) are selected, fewer than the " + std::to_string(shard.count) +
-                      " shards; use at most " + std::to_string(selected.size()) + " shards");
+    throw usage_error("shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + " is empty: only " +
+                      std::to_string(selected.size()) + " scenario(s) are selected, fewer than the " +
+                      std::to_string(shard.count) + " shards; use at most " + std::to_string(selected.size()) +
+                      " shards");
   return mine;
 }
 

@@ -22,8 +22,8 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-std::vector<std::string> closest(const std::string& word, const std::vector<std::string>& candidates,
-                                 std::size_t count, bool near_only) {
+std::vector<std::string> closest(const std::string& word, const std::vector<std::string>& candidates, std::size_t count,
+                                 bool near_only) {
   std::vector<std::pair<std::size_t, std::size_t>> ranked;  // distance, index
   for (std::size_t i = 0; i < candidates.size(); ++i) ranked.emplace_back(edit_distance(word, candidates[i]), i);
   std::sort(ranked.begin(), ranked.end());

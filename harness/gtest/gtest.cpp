@@ -11,11 +11,11 @@
 #include <mutex>
 #include <sstream>
 
-#include "server/ephemeral_cluster.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/report.hpp"
 #include "pgrace/seed.hpp"
+#include "server/ephemeral_cluster.hpp"
 
 namespace pgrace::testing {
 namespace {
@@ -155,7 +155,8 @@ std::string explain(const ScenarioResult& result, const std::string& what) {
   if (const auto& steps = result.exploration.reproducer) {
     out << "     the reproducer, step by step:\n";
     for (const auto& step : steps->steps)
-      out << "       " << std::left << std::setw(10) << step.step << (step.waited ? "(waited) " : "") << step.sql << "\n";
+      out << "       " << std::left << std::setw(10) << step.step << (step.waited ? "(waited) " : "") << step.sql
+          << "\n";
   }
   out << "     reproduce: " << reproducer(result.seed);
   return terminal_text(out.str());
@@ -220,15 +221,17 @@ ScenarioResult explore(const ScenarioDefinition& definition, const ExploreSettin
   // A partial exploration without a violation is verdict error, not held.
   if (result.verdict == Verdict::held) return ::testing::AssertionSuccess();
   if (result.verdict == Verdict::error)
-    return ::testing::AssertionFailure() << explain(result, result.info.name + " did not run to a verdict: " + result.error);
-  return ::testing::AssertionFailure()
-         << explain(result, result.info.name + " violated " + joined(violated_set(result)) + ", expected to hold");
+    return ::testing::AssertionFailure() << explain(result,
+                                                    result.info.name + " did not run to a verdict: " + result.error);
+  return ::testing::AssertionFailure() << explain(
+             result, result.info.name + " violated " + joined(violated_set(result)) + ", expected to hold");
 }
 
 ::testing::AssertionResult Violates(const ScenarioResult& result, const std::set<std::string>& invariants) {
   if (skipped()) return ::testing::AssertionSuccess();
   if (result.verdict == Verdict::error)
-    return ::testing::AssertionFailure() << explain(result, result.info.name + " did not run to a verdict: " + result.error);
+    return ::testing::AssertionFailure() << explain(result,
+                                                    result.info.name + " did not run to a verdict: " + result.error);
   const auto violated = violated_set(result);
   bool every_run = true;  // stress and check mode: each expected invariant failed in every repetition
   for (const auto& inv : result.invariants)
@@ -244,8 +247,8 @@ ScenarioResult explore(const ScenarioDefinition& definition, const ExploreSettin
 ::testing::AssertionResult MatchesExpectation(const ScenarioResult& result) {
   if (skipped()) return ::testing::AssertionSuccess();
   if (result.matched) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << explain(result, result.info.name + " did not match its expectation (" + to_string(result.verdict) + ")");
+  return ::testing::AssertionFailure() << explain(
+             result, result.info.name + " did not match its expectation (" + to_string(result.verdict) + ")");
 }
 
 }  // namespace pgrace::testing

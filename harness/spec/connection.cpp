@@ -13,8 +13,8 @@ SpecConnection::SpecConnection(const std::string& dsn, const std::string& name, 
   connection_.reset(PQconnectdb(dsn.c_str()));
   if (!connection_) throw infrastructure_error("cannot open connection \"" + name + "\": out of memory");
   if (PQstatus(connection_.get()) != CONNECTION_OK)
-    throw infrastructure_error("cannot open connection \"" + name + "\": " +
-                               one_line(scrub_secrets(PQerrorMessage(connection_.get()), dsn)));
+    throw infrastructure_error("cannot open connection \"" + name +
+                               "\": " + one_line(scrub_secrets(PQerrorMessage(connection_.get()), dsn)));
   PQsetNoticeProcessor(connection_.get(), &SpecConnection::forward_notice, this);
   append_to_application_name();
 }
@@ -23,12 +23,11 @@ SpecConnection::SpecConnection(const std::string& dsn, const std::string& name, 
 // (or PGAPPNAME) made it, then "/" and the session's name.
 void SpecConnection::append_to_application_name() {
   const char* const values[] = {name_.c_str()};
-  const PgResult result(
-      PQexecParams(connection_.get(),
-                   "SELECT pg_catalog.set_config('application_name', "
-                   "pg_catalog.current_setting('application_name') || '/' || $1, false)",
-                   1, nullptr, values, nullptr, nullptr, 0),
-      &PQclear);
+  const PgResult result(PQexecParams(connection_.get(),
+                                     "SELECT pg_catalog.set_config('application_name', "
+                                     "pg_catalog.current_setting('application_name') || '/' || $1, false)",
+                                     1, nullptr, values, nullptr, nullptr, 0),
+                        &PQclear);
   if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) throw lost("setting application_name");
 }
 

@@ -3,18 +3,18 @@
 #include <pqxx/except>
 #include <pqxx/nontransaction>
 
-#include "server/database_owner.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
+#include "server/database_owner.hpp"
 
 namespace pgrace::spec {
 namespace {
 
 const char* const kSettings[][2] = {
-    {"lc_messages", "C"},           {"lc_monetary", "C"}, {"lc_numeric", "C"},
-    {"lc_time", "C"},               {"bytea_output", "hex"}, {"timezone_abbreviations", "Default"},
-    {"timezone", "PST8PDT"},        {"datestyle", "Postgres, MDY"},
+    {"lc_messages", "C"},    {"lc_monetary", "C"},           {"lc_numeric", "C"},
+    {"lc_time", "C"},        {"bytea_output", "hex"},        {"timezone_abbreviations", "Default"},
+    {"timezone", "PST8PDT"}, {"datestyle", "Postgres, MDY"},
 };
 
 void create(pqxx::connection& maintenance, const std::string& name) {

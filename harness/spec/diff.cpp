@@ -108,8 +108,7 @@ std::string hunk(const Lines& a, const Lines& b, const std::vector<Edit>& edits,
     if (edit.op == Op::remove) body += "-" + a[edit.before] + "\n";
     if (edit.op == Op::add) body += "+" + b[edit.after] + "\n";
   }
-  return "@@ -" + hunk_range(edits[from].before, before) + " +" + hunk_range(edits[from].after, after) + " @@\n" +
-         body;
+  return "@@ -" + hunk_range(edits[from].before, before) + " +" + hunk_range(edits[from].after, after) + " @@\n" + body;
 }
 
 std::string format_hunks(const Lines& a, const Lines& b, const std::vector<Edit>& edits) {
@@ -155,8 +154,8 @@ Comparison compare_transcript(const std::string& transcript, const std::vector<E
       result.closest = k;
     }
   }
-  result.diff = unified_diff(alternatives[result.closest].text, transcript, alternatives[result.closest].name,
-                             "transcript");
+  result.diff =
+      unified_diff(alternatives[result.closest].text, transcript, alternatives[result.closest].name, "transcript");
   return result;
 }
 

@@ -12,9 +12,9 @@
 #include <utility>
 
 #include "pgrace/error.hpp"
-#include "spec/spec.hpp"
-#include "spec/scanner.hpp"
 #include "server/unique_fd.hpp"
+#include "spec/scanner.hpp"
+#include "spec/spec.hpp"
 
 namespace pgrace::spec {
 namespace {
@@ -129,14 +129,15 @@ class Parser {
   [[noreturn]] void trailing(const Spec& spec) const {
     std::string hint;
     if (at(Token::kw_setup) || at(Token::kw_teardown)) {
-      hint = " (a session's setup comes before its steps and its teardown after them; the spec's own setup and "
-             "teardown come before the first session)";
+      hint =
+          " (a session's setup comes before its steps and its teardown after them; the spec's own setup and "
+          "teardown come before the first session)";
     } else if (at(Token::kw_step)) {
       hint = " (a session's steps come before its teardown)";
     }
-    fail_expected(spec.permutations.empty() ? "\"session\", \"permutation\" or end of file"
-                                            : "\"permutation\" or end of file",
-                  hint);
+    fail_expected(
+        spec.permutations.empty() ? "\"session\", \"permutation\" or end of file" : "\"permutation\" or end of file",
+        hint);
   }
 
   // What the tester checks before it connects.
@@ -166,7 +167,8 @@ class Parser {
                      const Blocker& blocker) const {
     if (blocker.kind == BlockerKind::once) return;
     bool in_permutation = false;
-    for (const PermutationStep& other : permutation.steps) in_permutation = in_permutation || other.name == blocker.step;
+    for (const PermutationStep& other : permutation.steps)
+      in_permutation = in_permutation || other.name == blocker.step;
     if (!in_permutation) {
       scanner_.fail(blocker.at, "marker of step \"" + step.name + "\" names \"" + blocker.step +
                                     "\", which is not a step of this permutation");
@@ -207,8 +209,10 @@ std::string read_input_file(const std::string& path, const std::string& kind) {
   std::string text;
   char buffer[65536];
   for (ssize_t got = 0; (got = ::read(fd.get(), buffer, sizeof buffer)) != 0;) {
-    if (got > 0) text.append(buffer, static_cast<std::size_t>(got));
-    else if (errno != EINTR) throw usage_error(named + "cannot read the " + kind + ": " + std::strerror(errno));
+    if (got > 0)
+      text.append(buffer, static_cast<std::size_t>(got));
+    else if (errno != EINTR)
+      throw usage_error(named + "cannot read the " + kind + ": " + std::strerror(errno));
   }
   return text;
 }

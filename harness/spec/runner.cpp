@@ -74,9 +74,12 @@ std::optional<StepResult> to_step_result(PGconn* connection, const PGresult& res
   const ExecStatusType status = PQresultStatus(&result);
   switch (status) {
     case PGRES_COMMAND_OK:
-    case PGRES_EMPTY_QUERY: return std::nullopt;
-    case PGRES_TUPLES_OK: return to_result_set(result);
-    case PGRES_FATAL_ERROR: return to_sql_error(result);
+    case PGRES_EMPTY_QUERY:
+      return std::nullopt;
+    case PGRES_TUPLES_OK:
+      return to_result_set(result);
+    case PGRES_FATAL_ERROR:
+      return to_sql_error(result);
     default:
       end_copy(connection, status);
       return SqlError{"", std::string("unexpected result status: ") + PQresStatus(status)};
@@ -182,8 +185,7 @@ void Engine::prepare_wait_query() {
   all_pids_ = detail::pid_array(pids);
   PgResult result(PQprepare(control_->get(), kWaitQuery, detail::kLockWaitQuery, 0, nullptr), &PQclear);
   if (PQresultStatus(result.get()) != PGRES_COMMAND_OK)
-    throw infrastructure_error("cannot prepare the lock wait query: " +
-                               one_line(PQerrorMessage(control_->get())) +
+    throw infrastructure_error("cannot prepare the lock wait query: " + one_line(PQerrorMessage(control_->get())) +
                                " (pgrace spec needs PostgreSQL 12 or later)");
 }
 
@@ -293,9 +295,8 @@ void Engine::send(Running& running) {
   }
   link.active = &running;
   for (const Blocker& blocker : running.step->blockers) {
-    const int base = blocker.kind == BlockerKind::notices
-                         ? sessions_[locate_step(spec_, blocker.step).session].notices
-                         : 0;
+    const int base =
+        blocker.kind == BlockerKind::notices ? sessions_[locate_step(spec_, blocker.step).session].notices : 0;
     running.target_notices.push_back(base + blocker.notices);
   }
 }
@@ -304,8 +305,8 @@ void Engine::send(Running& running) {
 // seen waiting for a lock. Returns whether it is (still) waiting.
 bool Engine::try_complete(Running& running, unsigned flags) {
   const auto& blockers = running.step->blockers;
-  const bool once = std::any_of(blockers.begin(), blockers.end(),
-                                [](const Blocker& b) { return b.kind == BlockerKind::once; });
+  const bool once =
+      std::any_of(blockers.begin(), blockers.end(), [](const Blocker& b) { return b.kind == BlockerKind::once; });
   if (once && !(flags & kRetry)) return report_waiting(running, flags);
   SessionLink& link = link_of(running);
   PGconn* connection = link.connection->get();
@@ -402,8 +403,10 @@ void Engine::enforce_timeout(const Running& running, StepTimer& timer) {
 bool Engine::await_result(const Running& running, StepTimer& timer) {
   SpecConnection& connection = *link_of(running).connection;
   while (PQisBusy(connection.get())) {
-    if (!connection.wait_readable(kPollInterval)) enforce_timeout(running, timer);
-    else if (!connection.consume_input()) return false;
+    if (!connection.wait_readable(kPollInterval))
+      enforce_timeout(running, timer);
+    else if (!connection.consume_input())
+      return false;
   }
   return true;
 }

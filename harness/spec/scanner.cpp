@@ -34,15 +34,24 @@ std::string quote(const std::string& text) { return "\"" + text + "\""; }
 
 std::string describe(const Lexeme& lexeme) {
   switch (lexeme.kind) {
-    case Token::end: return "end of file";
-    case Token::name: return "name " + quote(lexeme.text);
-    case Token::sql: return "a { SQL } block";
-    case Token::integer: return "number " + lexeme.text;
-    case Token::open_paren: return quote("(");
-    case Token::close_paren: return quote(")");
-    case Token::comma: return quote(",");
-    case Token::star: return quote("*");
-    default: return quote(lexeme.text);  // a keyword
+    case Token::end:
+      return "end of file";
+    case Token::name:
+      return "name " + quote(lexeme.text);
+    case Token::sql:
+      return "a { SQL } block";
+    case Token::integer:
+      return "number " + lexeme.text;
+    case Token::open_paren:
+      return quote("(");
+    case Token::close_paren:
+      return quote(")");
+    case Token::comma:
+      return quote(",");
+    case Token::star:
+      return quote("*");
+    default:
+      return quote(lexeme.text);  // a keyword
   }
 }
 
@@ -67,9 +76,7 @@ void Scanner::fail(const Position& at, const std::string& message) const {
       printable(file_ + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " + message));
 }
 
-char Scanner::peek(std::size_t ahead) const {
-  return pos_ + ahead < text_.size() ? text_[pos_ + ahead] : '\0';
-}
+char Scanner::peek(std::size_t ahead) const { return pos_ + ahead < text_.size() ? text_[pos_ + ahead] : '\0'; }
 
 void Scanner::advance() {
   const auto byte = static_cast<unsigned char>(text_[pos_++]);
@@ -102,7 +109,7 @@ Lexeme Scanner::next() {
   if (c == '{') return sql_block();
   if (is_digit(c)) return integer();
   const Position at = at_;
-  const Token punctuation = c == '(' ? Token::open_paren
+  const Token punctuation = c == '('   ? Token::open_paren
                             : c == ')' ? Token::close_paren
                             : c == ',' ? Token::comma
                             : c == '*' ? Token::star

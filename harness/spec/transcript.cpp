@@ -102,10 +102,14 @@ std::string Transcript::render(const event::BlockRows& rows) { return format_res
 
 std::string Transcript::render(const event::BlockFailed& failed) {
   switch (failed.block) {
-    case Block::setup: return "setup failed: " + failed.message;
-    case Block::session_setup: return "setup of session " + failed.session + " failed: " + failed.message;
-    case Block::session_teardown: return "teardown of session " + failed.session + " failed: " + failed.message;
-    case Block::teardown: return "teardown failed: " + failed.message;
+    case Block::setup:
+      return "setup failed: " + failed.message;
+    case Block::session_setup:
+      return "setup of session " + failed.session + " failed: " + failed.message;
+    case Block::session_teardown:
+      return "teardown of session " + failed.session + " failed: " + failed.message;
+    case Block::teardown:
+      return "teardown failed: " + failed.message;
   }
   throw std::logic_error("transcript: unknown block");
 }

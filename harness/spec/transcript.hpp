@@ -158,8 +158,7 @@ struct BlockFailed {
 
 using Event = std::variant<event::PermutationStarted, event::StepWaiting, event::StepCompleted, event::StepOutput,
                            event::StepCanceled, event::Notify, event::MutuallyBlocked, event::SessionStuck,
-                           event::SendFailed, event::InputFailed, event::Notice,
-                           event::BlockRows, event::BlockFailed>;
+                           event::SendFailed, event::InputFailed, event::Notice, event::BlockRows, event::BlockFailed>;
 
 // The text PQprint() writes for a result set with the options the tester
 // uses (aligned, header, "|" between columns): nothing for a result with no

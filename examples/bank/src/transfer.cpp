@@ -12,9 +12,7 @@ void check_arguments(long from, long to, long amount) {
   if (from == to) throw std::invalid_argument("cannot transfer from account " + std::to_string(from) + " to itself");
 }
 
-[[noreturn]] void no_such_account(long id) {
-  throw std::invalid_argument("no account " + std::to_string(id));
-}
+[[noreturn]] void no_such_account(long id) { throw std::invalid_argument("no account " + std::to_string(id)); }
 
 // Debits `from`, credits `to` and commits.
 TransferStatus move_and_commit(pqxx::work& tx, long from, long to, long amount) {

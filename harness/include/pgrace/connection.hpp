@@ -1,8 +1,8 @@
 #pragma once
 // Opening connections with pgrace's error handling.
 
-#include <pqxx/connection>
 #include <memory>
+#include <pqxx/connection>
 #include <string>
 
 namespace pgrace {

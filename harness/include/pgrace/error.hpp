@@ -18,8 +18,7 @@ enum class ExitCode : int {
 
 class Error : public std::runtime_error {
  public:
-  Error(ExitCode code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
+  Error(ExitCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
   ExitCode code() const noexcept { return code_; }
 
  private:
@@ -27,14 +26,10 @@ class Error : public std::runtime_error {
 };
 
 // A usage or configuration error (exit code 2).
-inline Error usage_error(const std::string& message) {
-  return Error(ExitCode::usage, message);
-}
+inline Error usage_error(const std::string& message) { return Error(ExitCode::usage, message); }
 
 // An infrastructure error: the server is missing, unreachable or gone (exit code 3).
-inline Error infrastructure_error(const std::string& message) {
-  return Error(ExitCode::infrastructure, message);
-}
+inline Error infrastructure_error(const std::string& message) { return Error(ExitCode::infrastructure, message); }
 
 // `message` folded onto one line, for printing errors: PostgreSQL's
 // position and context lines (LINE n:, the caret line, CONTEXT:, QUERY:,

@@ -5,9 +5,9 @@
 
 #include <functional>
 #include <map>
-#include <set>
 #include <optional>
 #include <pqxx/transaction>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,12 +53,12 @@ enum class InvariantKind { no_rows, equals, predicate, uses_index };
 const char* to_string(InvariantKind kind);
 
 struct Invariant {
-  std::string name;         // e.g. "total balance is conserved"
+  std::string name;  // e.g. "total balance is conserved"
   InvariantKind kind = InvariantKind::no_rows;
-  std::string sql;          // no_rows, equals and uses_index
-  std::string expected;     // equals: the value the query must return, as text
-  Predicate predicate;      // predicate
-  bool during_run = true;   // also checked while the workers run (first-violation time)
+  std::string sql;                    // no_rows, equals and uses_index
+  std::string expected;               // equals: the value the query must return, as text
+  Predicate predicate;                // predicate
+  bool during_run = true;             // also checked while the workers run (first-violation time)
   std::string table{};                // uses_index: the table the query must read through an index
   std::vector<std::string> params{};  // uses_index: sample values of the query's $1, $2, ...
 };

@@ -33,13 +33,13 @@ struct RetryPolicy {
 };
 
 struct Knobs {
-  int threads = 8;                     // workers, one connection each (1..256)
-  long iterations = 50;                // transactions per worker
-  std::optional<double> duration_s;    // run for this long instead of `iterations`
+  int threads = 8;                   // workers, one connection each (1..256)
+  long iterations = 50;              // transactions per worker
+  std::optional<double> duration_s;  // run for this long instead of `iterations`
   Isolation isolation = Isolation::read_committed;
   Sync sync = Sync::round;
   RetryPolicy retry;
-  PoolSettings pool{};                 // Worker::pool(); size 0: none (stress mode only)
+  PoolSettings pool{};  // Worker::pool(); size 0: none (stress mode only)
   // Faults injected into the workers' connections (pgrace/faults.hpp); a
   // request gets the first rule that fires for it. Empty: none, and the
   // workers connect directly. Stress mode and explore --workers only.

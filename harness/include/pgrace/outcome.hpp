@@ -20,9 +20,9 @@ enum class OutcomeClass {
   pool_timeout,           // Pool::acquire() found no free connection in time (PoolTimeout)
   // Fault injection (pgrace/faults.hpp) dropped the worker's connection and
   // the exception reached pgrace:
-  connection_dropped,     // before the transaction could commit: it did not
-  indeterminate,          // with a COMMIT's reply lost: the client cannot know whether it committed
-  scenario_error,         // a C++ exception from the scenario itself (a bug in it); keep it last
+  connection_dropped,  // before the transaction could commit: it did not
+  indeterminate,       // with a COMMIT's reply lost: the client cannot know whether it committed
+  scenario_error,      // a C++ exception from the scenario itself (a bug in it); keep it last
 };
 
 struct Outcome {

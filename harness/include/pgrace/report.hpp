@@ -11,8 +11,8 @@
 
 #include "pgrace/result.hpp"
 #include "pgrace/scenario.hpp"
-#include "pgrace/settings.hpp"
 #include "pgrace/server.hpp"
+#include "pgrace/settings.hpp"
 
 namespace pgrace {
 
@@ -22,9 +22,9 @@ struct RunReport {
   std::string tool_version;
   std::string started_at;  // ISO 8601, UTC
   double wall_ms = 0;
-  std::string server_source;   // "ephemeral" or "dsn"
+  std::string server_source;  // "ephemeral" or "dsn"
   std::string server_version;
-  std::string server_dsn;      // redacted
+  std::string server_dsn;  // redacted
   ProvisionTimings provision;
   std::uint64_t seed = 0;
   int repeat = 1;
@@ -125,7 +125,7 @@ class ReportFile {
 
  private:
   std::string path_;
-  std::string identity_;  // device:inode of an existing file, else its canonical path
+  std::string identity_;             // device:inode of an existing file, else its canonical path
   std::shared_ptr<const int> fifo_;  // a FIFO: its write end, open from the check to the end
   bool stdout_ = false;
   bool stderr_ = false;

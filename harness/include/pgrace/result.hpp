@@ -49,9 +49,9 @@ struct InvariantResult {
   std::string name;
   InvariantKind kind = InvariantKind::no_rows;
   bool held = true;
-  int violated_runs = 0;                    // repetitions (interleave: feasible schedules) in which it was violated
-  std::vector<std::string> witnesses;       // from the first violating repetition, bounded
-  std::optional<double> first_violation_ms; // stress: since release, first violating repetition
+  int violated_runs = 0;                     // repetitions (interleave: feasible schedules) in which it was violated
+  std::vector<std::string> witnesses;        // from the first violating repetition, bounded
+  std::optional<double> first_violation_ms;  // stress: since release, first violating repetition
   // uses_index: the query planned, its sample parameters and the table it
   // must read through an index (planned with plan_settings()).
   std::string sql{};
@@ -63,24 +63,24 @@ struct InvariantResult {
 struct StepRecord {
   std::string step;
   std::string session;
-  std::string sql;          // what it sent (for C++ steps, every statement, "; "-joined)
+  std::string sql;  // what it sent (for C++ steps, every statement, "; "-joined)
   StepOutcome outcome = StepOutcome::not_run;
-  bool waited = false;      // seen blocked on another session's lock before it ended
-  std::string sqlstate;     // for error and cancelled
+  bool waited = false;   // seen blocked on another session's lock before it ended
+  std::string sqlstate;  // for error and cancelled
   std::string message;
-  std::string observation;  // its rows as text
-  int completed_as = -1;    // its place in the order of completion (0-based); -1: never completed
+  std::string observation;         // its rows as text
+  int completed_as = -1;           // its place in the order of completion (0-based); -1: never completed
   std::optional<FaultKind> fault;  // statement level: the fault pgrace injected at this request, if any
 };
 
 // Interleave mode: one schedule and what happened.
 struct ScheduleResult {
-  std::vector<std::string> schedule;      // step names in the order they were started
-  std::vector<StepRecord> steps;          // the same order
+  std::vector<std::string> schedule;  // step names in the order they were started
+  std::vector<StepRecord> steps;      // the same order
   std::vector<std::string> completion_order;
-  std::vector<std::string> violated;      // invariants violated after it
-  bool feasible = true;                   // false: a step's session was still waiting when its turn came
-  std::string note;                       // why it was infeasible, or what was cancelled
+  std::vector<std::string> violated;  // invariants violated after it
+  bool feasible = true;               // false: a step's session was still waiting when its turn came
+  std::string note;                   // why it was infeasible, or what was cancelled
   // Its context switches: interleave mode, adjacent steps of different
   // sessions; statement level, preemptions (switches away from a worker
   // whose next request was ready; README, "Exploration").
@@ -94,7 +94,7 @@ struct SwitchBound {
   std::uint64_t total = 0;  // how many there are (listed schedules: how many were listed)
   long explored = 0;
   long infeasible = 0;
-  long violated = 0;        // the rest of those explored held
+  long violated = 0;  // the rest of those explored held
 };
 
 // Interleave mode: how the reproducer was shrunk from the first violating
@@ -111,17 +111,17 @@ struct Shrinking {
 // Interleave mode: what the exploration covered and found. Schedules run in
 // order of their number of context switches, fewest first.
 struct Exploration {
-  std::uint64_t total = 0;              // all interleavings (or the listed schedules)
-  long explored = 0;                    // schedules run, infeasible ones included
+  std::uint64_t total = 0;  // all interleavings (or the listed schedules)
+  long explored = 0;        // schedules run, infeasible ones included
   long infeasible = 0;
-  long violating = 0;                   // feasible schedules after which some invariant was violated
-  double schedules_per_s = 0;           // explored per second of run time (phases.run_ms)
-  std::optional<int> max_switches;      // the bound asked for
-  std::vector<SwitchBound> bounds;      // per switch count, fewest first, up to the bound
-  std::string stopped;                  // why it stopped early ("" when it did not)
+  long violating = 0;                               // feasible schedules after which some invariant was violated
+  double schedules_per_s = 0;                       // explored per second of run time (phases.run_ms)
+  std::optional<int> max_switches;                  // the bound asked for
+  std::vector<SwitchBound> bounds;                  // per switch count, fewest first, up to the bound
+  std::string stopped;                              // why it stopped early ("" when it did not)
   std::vector<ScheduleResult> violating_schedules;  // in the order run, at most 20
   std::vector<ScheduleResult> held_schedules;       // the first feasible ones that held, at most 20
-  std::optional<ScheduleResult> reproducer;  // the shrunk first violating schedule
+  std::optional<ScheduleResult> reproducer;         // the shrunk first violating schedule
   // Statement level (explore --workers N): N, and each schedule's steps are
   // the workers' requests ("w1.2": worker 1's second chosen request), its
   // switches preemptions. 0: the scenario's own steps.
@@ -129,7 +129,7 @@ struct Exploration {
   // Statement level with faults (Knobs::faults): executions that injected a
   // drop_reply or drop_before_send fault into one request ("w1.3!drop_reply").
   long faulted = 0;
-  std::optional<Shrinking> shrinking;        // how it was shrunk (absent: not shrunk)
+  std::optional<Shrinking> shrinking;  // how it was shrunk (absent: not shrunk)
 };
 
 struct LatencySummary {
@@ -155,21 +155,21 @@ struct PoolStats {
 // One request a worker sent through pgrace's wire proxy (a run with
 // Knobs::faults goes through it).
 struct RequestRecord {
-  int worker = 0;             // 0 .. threads-1
-  std::string sql;            // its SQL, and its parameters as "-- $1 = '...'"
-  double started_ms = 0;      // since the workers were released
-  double ended_ms = 0;        // its reply came (or the connection ended)
-  char status = 0;            // the reply's transaction status: 'I' idle, 'T' in a transaction, 'E' failed; 0: no reply
-  std::string sqlstate;       // of its error, "" if none
+  int worker = 0;         // 0 .. threads-1
+  std::string sql;        // its SQL, and its parameters as "-- $1 = '...'"
+  double started_ms = 0;  // since the workers were released
+  double ended_ms = 0;    // its reply came (or the connection ended)
+  char status = 0;        // the reply's transaction status: 'I' idle, 'T' in a transaction, 'E' failed; 0: no reply
+  std::string sqlstate;   // of its error, "" if none
   std::optional<FaultKind> fault;  // injected into it
 };
 
 struct Stress {
-  int repetitions = 0;        // run (fewer than RunSettings::repeat when the run ended in verdict error)
-  int violating_runs = 0;     // repetitions with at least one violated invariant
-  long retries = 0;           // attempts that retried a 40001/40P01 failure
-  double throughput_tps = 0;  // transactions ended (any outcome) per second of run time
-  LatencySummary latency;     // per transaction, retries included
+  int repetitions = 0;                     // run (fewer than RunSettings::repeat when the run ended in verdict error)
+  int violating_runs = 0;                  // repetitions with at least one violated invariant
+  long retries = 0;                        // attempts that retried a 40001/40P01 failure
+  double throughput_tps = 0;               // transactions ended (any outcome) per second of run time
+  LatencySummary latency;                  // per transaction, retries included
   std::vector<double> first_violation_ms;  // per violating repetition, since release
   std::optional<PoolStats> pool;           // absent when the run had no pool
   std::map<FaultKind, long> faults;        // faults injected (Knobs::faults), by kind
@@ -190,22 +190,22 @@ struct PhaseTimings {
 
 struct ScenarioResult {
   ScenarioInfo info;
-  Knobs knobs;                // as run
+  Knobs knobs;  // as run
   std::uint64_t seed = 0;
   Verdict verdict = Verdict::held;
-  bool matched = false;       // verdict and violated set match the expectation (see run_scenario())
-  std::string error;          // for Verdict::error
+  bool matched = false;  // verdict and violated set match the expectation (see run_scenario())
+  std::string error;     // for Verdict::error
   Mode mode = Mode::stress;
   std::vector<InvariantResult> invariants;
   // Stress: the final outcome of every transaction; interleave: of every
   // step that ran (a step that succeeded counts as committed).
   std::map<OutcomeClass, long> outcomes;
-  std::map<std::string, long> sqlstates;     // every failed attempt (step), retried or not
-  long attempts = 0;                         // transaction attempts, retries included (interleave: steps run)
+  std::map<std::string, long> sqlstates;  // every failed attempt (step), retried or not
+  long attempts = 0;                      // transaction attempts, retries included (interleave: steps run)
   PhaseTimings phases;
   std::string deadlock_timeout;  // in force for the workers' sessions
-  Stress stress;             // stress mode only (zero in interleave mode)
-  Exploration exploration;   // interleave mode only (empty in stress mode)
+  Stress stress;                 // stress mode only (zero in interleave mode)
+  Exploration exploration;       // interleave mode only (empty in stress mode)
 };
 
 }  // namespace pgrace

@@ -71,7 +71,7 @@ struct ScenarioInfo {
   std::string name;         // dotted, e.g. "transfer.for_update"
   std::string description;  // one paragraph: the invariant and the race it targets
   Expectation expectation;
-  Knobs defaults;           // the command line may override them
+  Knobs defaults;                 // the command line may override them
   bool uses_shared_pool = false;  // Worker::shared_pool() is only available when true
   // Free-form labels, e.g. {"anomaly": "G0", "level": "read committed"} for pgrace matrix.
   std::map<std::string, std::string> labels{};
@@ -236,6 +236,6 @@ const std::vector<ScenarioDefinition>& registered_scenarios();
 
 // Registers scenario class `Class` (with a static info() and a constructor
 // taking pgrace::Options&). One line per scenario, at namespace scope.
-#define PGRACE_REGISTER_SCENARIO(Class)                                                  \
-  static const bool PGRACE_CONCAT(pgrace_registered_, __LINE__) [[maybe_unused]] =       \
+#define PGRACE_REGISTER_SCENARIO(Class)                                            \
+  static const bool PGRACE_CONCAT(pgrace_registered_, __LINE__) [[maybe_unused]] = \
       ::pgrace::register_scenario(::pgrace::definition_of<Class>(), __FILE__, __LINE__)

@@ -26,19 +26,19 @@ struct RunSettings {
   std::optional<Isolation> isolation;
   std::optional<Sync> sync;
   std::optional<int> retries;
-  std::optional<int> pool_size;                        // Knobs::pool.size (1..256)
+  std::optional<int> pool_size;                           // Knobs::pool.size (1..256)
   std::optional<std::chrono::milliseconds> pool_timeout;  // Knobs::pool.acquire_timeout (1..600000 ms)
-  std::optional<std::vector<FaultRule>> faults;          // replace Knobs::faults (an empty list: none)
+  std::optional<std::vector<FaultRule>> faults;           // replace Knobs::faults (an empty list: none)
   std::uint64_t seed = 0;
   int repeat = 1;                  // fresh state (TRUNCATE + seed) before each repetition
   std::size_t max_witnesses = 10;  // per invariant
   // Interleave mode:
-  std::size_t max_schedules = 1000;                     // sample this many when there are more
-  std::optional<int> max_switches;                      // only schedules with at most this many context switches
-  std::optional<double> budget_s;                       // stop exploring after this many seconds (0.1 .. 30 days)
-  bool shrink = true;                                   // shrink the first violating schedule into the reproducer
-  std::vector<std::vector<std::string>> schedules;      // run these instead of the scenario's
-  std::chrono::milliseconds step_timeout{5000};         // neither done nor seen waiting: cancelled
+  std::size_t max_schedules = 1000;                 // sample this many when there are more
+  std::optional<int> max_switches;                  // only schedules with at most this many context switches
+  std::optional<double> budget_s;                   // stop exploring after this many seconds (0.1 .. 30 days)
+  bool shrink = true;                               // shrink the first violating schedule into the reproducer
+  std::vector<std::vector<std::string>> schedules;  // run these instead of the scenario's
+  std::chrono::milliseconds step_timeout{5000};     // neither done nor seen waiting: cancelled
   // Statement level (pgrace explore NAME --workers N): run a stress
   // scenario's transaction() once on each of this many workers (2..8),
   // exploring the order of their requests through pgrace's wire proxy.
@@ -118,18 +118,18 @@ enum class ProgressUnit { transactions, schedules };
 
 // How far a scenario's run has got, for a progress display.
 struct Progress {
-  std::string scenario;                             // its name
+  std::string scenario;  // its name
   ProgressUnit unit = ProgressUnit::transactions;
-  long done = 0;                                    // units ended so far, every repetition so far included
-  std::optional<long> total;                        // units planned: threads x iterations x repeat, or the
-                                                    // schedules to run; nullopt in duration mode
+  long done = 0;              // units ended so far, every repetition so far included
+  std::optional<long> total;  // units planned: threads x iterations x repeat, or the
+                              // schedules to run; nullopt in duration mode
   // Repetitions (stress) or schedules (interleave) seen violating an
   // invariant so far; in stress mode the running repetition counts as soon
   // as the during-run monitor has seen a violation.
   long violations = 0;
-  int repetition = 0;                               // the one running, 0-based (interleave: 0)
-  int repeat = 1;                                   // repetitions planned (interleave: 1)
-  double elapsed_s = 0;                             // since run_scenario() began
+  int repetition = 0;    // the one running, 0-based (interleave: 0)
+  int repeat = 1;        // repetitions planned (interleave: 1)
+  double elapsed_s = 0;  // since run_scenario() began
 };
 
 // Called by run_scenario() on its calling thread: once early in the run

@@ -2,8 +2,8 @@
 
 #include <pqxx/pqxx>
 
-#include "pgrace/error.hpp"
 #include "core/plan_check.hpp"
+#include "pgrace/error.hpp"
 
 namespace pgrace {
 namespace {
@@ -32,8 +32,7 @@ std::vector<std::string> collect_witnesses(const Invariant& invariant, const Che
   } else if (invariant.kind == InvariantKind::equals) {
     pqxx::result rows = context.tx.exec(invariant.sql);
     std::string actual = rows.empty() ? "no row" : rows[0][0].is_null() ? "NULL" : rows[0][0].c_str();
-    if (actual != invariant.expected)
-      witnesses.push_back("expected " + invariant.expected + ", got " + actual);
+    if (actual != invariant.expected) witnesses.push_back("expected " + invariant.expected + ", got " + actual);
   } else if (invariant.kind == InvariantKind::uses_index) {
     witnesses = detail::unindexed_scans(context.tx, invariant);
     if (witnesses.size() > max_witnesses) witnesses.resize(max_witnesses);
@@ -45,17 +44,22 @@ std::vector<std::string> collect_witnesses(const Invariant& invariant, const Che
 }
 
 const char* fix_for(const Invariant& invariant) {
-  return invariant.kind == InvariantKind::uses_index ? " (fix its query, table or sample parameters)" : " (fix its SQL)";
+  return invariant.kind == InvariantKind::uses_index ? " (fix its query, table or sample parameters)"
+                                                     : " (fix its SQL)";
 }
 
 }  // namespace
 
 const char* to_string(InvariantKind kind) {
   switch (kind) {
-    case InvariantKind::no_rows: return "no_rows";
-    case InvariantKind::equals: return "equals";
-    case InvariantKind::predicate: return "predicate";
-    case InvariantKind::uses_index: return "uses_index";
+    case InvariantKind::no_rows:
+      return "no_rows";
+    case InvariantKind::equals:
+      return "equals";
+    case InvariantKind::predicate:
+      return "predicate";
+    case InvariantKind::uses_index:
+      return "uses_index";
   }
   return "unknown";
 }

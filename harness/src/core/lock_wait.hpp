@@ -13,8 +13,7 @@ namespace pgrace::detail {
 
 // The probe's SQL: $1 the waiting backend's pid, $2 the pids of the sessions
 // that may block it, as an int[] literal (see pid_array()).
-inline constexpr const char* kLockWaitQuery =
-    "SELECT pg_catalog.pg_isolation_test_session_is_blocked($1, $2::int[])";
+inline constexpr const char* kLockWaitQuery = "SELECT pg_catalog.pg_isolation_test_session_is_blocked($1, $2::int[])";
 
 // `pids` as an int[] literal: "{101,102}".
 std::string pid_array(const std::vector<int>& pids);

@@ -40,19 +40,32 @@ OutcomeClass classify_sqlstate(const std::string& state) {
 
 const char* to_string(OutcomeClass kind) {
   switch (kind) {
-    case OutcomeClass::committed: return "committed";
-    case OutcomeClass::rejected: return "rejected";
-    case OutcomeClass::serialization_failure: return "serialization_failure";
-    case OutcomeClass::deadlock: return "deadlock";
-    case OutcomeClass::lock_not_available: return "lock_not_available";
-    case OutcomeClass::cancelled: return "cancelled";
-    case OutcomeClass::constraint_violation: return "constraint_violation";
-    case OutcomeClass::connection_lost: return "connection_lost";
-    case OutcomeClass::other_sql_error: return "other_sql_error";
-    case OutcomeClass::pool_timeout: return "pool_timeout";
-    case OutcomeClass::connection_dropped: return "connection_dropped";
-    case OutcomeClass::indeterminate: return "indeterminate";
-    case OutcomeClass::scenario_error: return "scenario_error";
+    case OutcomeClass::committed:
+      return "committed";
+    case OutcomeClass::rejected:
+      return "rejected";
+    case OutcomeClass::serialization_failure:
+      return "serialization_failure";
+    case OutcomeClass::deadlock:
+      return "deadlock";
+    case OutcomeClass::lock_not_available:
+      return "lock_not_available";
+    case OutcomeClass::cancelled:
+      return "cancelled";
+    case OutcomeClass::constraint_violation:
+      return "constraint_violation";
+    case OutcomeClass::connection_lost:
+      return "connection_lost";
+    case OutcomeClass::other_sql_error:
+      return "other_sql_error";
+    case OutcomeClass::pool_timeout:
+      return "pool_timeout";
+    case OutcomeClass::connection_dropped:
+      return "connection_dropped";
+    case OutcomeClass::indeterminate:
+      return "indeterminate";
+    case OutcomeClass::scenario_error:
+      return "scenario_error";
   }
   return "unknown";
 }
@@ -74,7 +87,8 @@ Outcome classify(const std::exception_ptr& error) {
     // libpqxx throws a protocol violation (08P01: a Bind with the wrong
     // number of parameters) as a broken connection, though the server
     // reported it as a plain ERROR and the connection stays usable.
-    if (std::string(e.what()).rfind("ERROR:", 0) == 0) return {OutcomeClass::other_sql_error, "08P01", first_line(e.what())};
+    if (std::string(e.what()).rfind("ERROR:", 0) == 0)
+      return {OutcomeClass::other_sql_error, "08P01", first_line(e.what())};
     return {OutcomeClass::connection_lost, "08006", first_line(e.what())};
   } catch (const pqxx::in_doubt_error& e) {
     return {OutcomeClass::connection_lost, "08007", first_line(e.what())};

@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <utility>
 
-#include "pgrace/error.hpp"
 #include "core/pqxx_compat.hpp"
+#include "pgrace/error.hpp"
 
 namespace pgrace::detail {
 namespace {
@@ -30,13 +30,13 @@ Tables tables_of(pqxx::transaction_base& tx, const Invariant& invariant) {
     throw usage_error("invariant '" + invariant.name + "' names table '" + invariant.table +
                       "', which does not exist (fix the table argument of uses_index(); quote a mixed-case name, "
                       "e.g. \"\\\"Orders\\\"\")");
-  const pqxx::result rows = exec_params(
-      tx,
-      "WITH RECURSIVE tree(oid) AS (SELECT $1::regclass::oid UNION "
-      "SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid) "
-      "SELECT n.nspname, c.relname, c.oid FROM tree t JOIN pg_class c ON c.oid = t.oid "
-      "JOIN pg_namespace n ON n.oid = c.relnamespace",
-      {invariant.table});
+  const pqxx::result rows =
+      exec_params(tx,
+                  "WITH RECURSIVE tree(oid) AS (SELECT $1::regclass::oid UNION "
+                  "SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid) "
+                  "SELECT n.nspname, c.relname, c.oid FROM tree t JOIN pg_class c ON c.oid = t.oid "
+                  "JOIN pg_namespace n ON n.oid = c.relnamespace",
+                  {invariant.table});
   Tables tables;
   for (const auto& row : rows) {
     tables.names.insert({row[0].c_str(), row[1].c_str()});
@@ -54,13 +54,13 @@ struct IndexFacts {
 };
 
 std::map<std::string, IndexFacts> indexes_of(pqxx::transaction_base& tx, const Tables& tables) {
-  const pqxx::result rows = exec_params(
-      tx,
-      "SELECT c.relname, am.amname = 'btree', i.indpred IS NOT NULL, coalesce(a.attname, '') "
-      "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
-      "LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] AND i.indkey[0] <> 0 "
-      "WHERE i.indrelid = ANY($1::oid[])",
-      {tables.oids});
+  const pqxx::result rows =
+      exec_params(tx,
+                  "SELECT c.relname, am.amname = 'btree', i.indpred IS NOT NULL, coalesce(a.attname, '') "
+                  "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
+                  "LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] AND i.indkey[0] <> 0 "
+                  "WHERE i.indrelid = ANY($1::oid[])",
+                  {tables.oids});
   std::map<std::string, IndexFacts> indexes;
   for (const auto& row : rows) indexes[row[0].c_str()] = {row[1].as<bool>(), row[2].as<bool>(), row[3].c_str()};
   return indexes;
@@ -73,7 +73,9 @@ json plan_of(pqxx::transaction_base& tx, const Invariant& invariant) {
   return json::parse(rows[0][0].c_str()).at(0).at("Plan");
 }
 
-std::string text_of(const json& node, const char* key) { return node.contains(key) ? node[key].get<std::string>() : ""; }
+std::string text_of(const json& node, const char* key) {
+  return node.contains(key) ? node[key].get<std::string>() : "";
+}
 
 // "Index Scan using orders_pkey on public.orders o": how EXPLAIN names a node.
 std::string label(const json& node) {
@@ -211,8 +213,7 @@ namespace pgrace {
 
 const std::vector<std::string>& plan_settings() {
   static const std::vector<std::string> settings = {"enable_seqscan = off", "enable_indexscan = on",
-                                                    "enable_indexonlyscan = on", "enable_bitmapscan = on",
-                                                    "jit = off"};
+                                                    "enable_indexonlyscan = on", "enable_bitmapscan = on", "jit = off"};
   return settings;
 }
 

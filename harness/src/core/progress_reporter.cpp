@@ -9,8 +9,8 @@ constexpr std::chrono::seconds kInterval{1};
 ProgressReporter::ProgressReporter(const ProgressCallback& callback, std::string scenario)
     : callback_(callback), scenario_(std::move(scenario)) {}
 
-void ProgressReporter::offer(ProgressUnit unit, long done, std::optional<long> total, long violations,
-                             int repetition, int repeat) {
+void ProgressReporter::offer(ProgressUnit unit, long done, std::optional<long> total, long violations, int repetition,
+                             int repeat) {
   if (!callback_) return;
   const auto now = Clock::now();
   if (last_report_ && now - *last_report_ < kInterval) return;

@@ -4,9 +4,9 @@
 #include <iomanip>
 #include <sstream>
 
-#include "server/database.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
+#include "server/database.hpp"
 
 namespace pgrace::detail {
 
@@ -44,7 +44,8 @@ std::vector<std::string> check_or_fail(const Invariant& invariant, const CheckCo
   } catch (...) {
     const Outcome o = classify(std::current_exception());
     if (o.kind != OutcomeClass::scenario_error) throw;  // a lost connection
-    throw ScenarioFailure("invariant \"" + invariant.name + "\" threw " + when + ": " + pgrace::one_line(o.message, 300));
+    throw ScenarioFailure("invariant \"" + invariant.name + "\" threw " + when + ": " +
+                          pgrace::one_line(o.message, 300));
   }
 }
 
@@ -59,7 +60,8 @@ std::string timeout_text(const RunSettings& settings, std::chrono::duration<doub
 }
 
 std::string partial_exploration_error(const std::string& stopped, const std::string& unit) {
-  return stopped + " and no " + unit + " violated an invariant: a partial exploration is not a pass; raise "
+  return stopped + " and no " + unit +
+         " violated an invariant: a partial exploration is not a pass; raise "
          "--max-schedules or --budget, or bound the search with --max-switches";
 }
 

@@ -27,13 +27,16 @@ void check_range(const char* setting, Value value, Range range, bool given, cons
   if constexpr (std::is_floating_point_v<Value>)  // NaN fails every comparison and is refused too
     fits = (value >= range.min && value <= range.max) || (range.zero && value == 0);
   else
-    fits = value >= 0 && static_cast<std::uint64_t>(value) >= range.min && static_cast<std::uint64_t>(value) <= range.max;
+    fits =
+        value >= 0 && static_cast<std::uint64_t>(value) >= range.min && static_cast<std::uint64_t>(value) <= range.max;
   if (fits) return;
-  const std::string text = std::is_floating_point_v<Value> ? number_text(static_cast<double>(value)) : std::to_string(value);
+  const std::string text =
+      std::is_floating_point_v<Value> ? number_text(static_cast<double>(value)) : std::to_string(value);
   if (given) throw SettingError(setting, "must be " + range_text(range) + ", got " + text);
-  throw SettingError(setting, "Knobs::" + std::string(knob) + " = " + text + " in its info() is out of range: give " +
-                                  range_text(range),
-                     scenario.empty() ? "the scenario" : scenario);
+  throw SettingError(
+      setting,
+      "Knobs::" + std::string(knob) + " = " + text + " in its info() is out of range: give " + range_text(range),
+      scenario.empty() ? "the scenario" : scenario);
 }
 
 }  // namespace
@@ -82,8 +85,9 @@ Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings, const 
   for (const FaultRule& rule : k.faults)
     if (settings.timeout_s && rule.kind == FaultKind::delay_reply &&
         !(std::chrono::duration<double>(rule.delay).count() < *settings.timeout_s))
-      throw SettingError("timeout_s", number_text(*settings.timeout_s) + " is not longer than the reply delay of fault " +
-                                          to_string(rule) + ": give a shorter delay or a longer timeout");
+      throw SettingError("timeout_s", number_text(*settings.timeout_s) +
+                                          " is not longer than the reply delay of fault " + to_string(rule) +
+                                          ": give a shorter delay or a longer timeout");
   check_range("statement_timeout_s", settings.statement_timeout_s, limits::statement_timeout_s, true);
   return k;
 }

@@ -31,8 +31,7 @@ std::map<int, std::string> activities(pqxx::connection& control, const std::vect
 }
 
 // Calls `function` (pg_cancel_backend or pg_terminate_backend) on each backend.
-void signal_backends(pqxx::connection& control, const std::vector<const Straggler*>& stragglers,
-                     const char* function) {
+void signal_backends(pqxx::connection& control, const std::vector<const Straggler*>& stragglers, const char* function) {
   pqxx::nontransaction tx(control);
   tx.exec_params(std::string("SELECT ") + function + "(pid) FROM unnest($1::int[]) AS pid", pid_array(stragglers));
 }
@@ -50,7 +49,10 @@ std::vector<const Straggler*> still_running(const std::vector<const Straggler*>&
 std::string names(const std::vector<const Straggler*>& stragglers) {
   std::string text;
   for (std::size_t i = 0; i < stragglers.size(); ++i)
-    text += (i == 0 ? "" : i + 1 == stragglers.size() ? " and " : ", ") + stragglers[i]->who.substr(0, stragglers[i]->who.find(" ("));
+    text += (i == 0                       ? ""
+             : i + 1 == stragglers.size() ? " and "
+                                          : ", ") +
+            stragglers[i]->who.substr(0, stragglers[i]->who.find(" ("));
   return text;
 }
 

@@ -16,8 +16,8 @@ namespace pgrace::detail {
 
 // A thread of the run, with its own database session, that has not finished.
 struct Straggler {
-  std::string who;      // e.g. "worker 3 (iteration 7, in transaction() for 2.0 s)"
-  int backend_pid = 0;  // its session's backend
+  std::string who;                                    // e.g. "worker 3 (iteration 7, in transaction() for 2.0 s)"
+  int backend_pid = 0;                                // its session's backend
   std::function<bool(Clock::time_point)> wait_until;  // true once the thread is done with the session
   std::function<void()> abandon;                      // leaves the thread running
 };

@@ -48,9 +48,12 @@ bool parse_delay(const std::string& word, std::chrono::milliseconds& delay) {
 
 const char* to_string(FaultKind kind) {
   switch (kind) {
-    case FaultKind::drop_before_send: return "drop_before_send";
-    case FaultKind::drop_reply: return "drop_reply";
-    case FaultKind::delay_reply: return "delay_reply";
+    case FaultKind::drop_before_send:
+      return "drop_before_send";
+    case FaultKind::drop_reply:
+      return "drop_reply";
+    case FaultKind::delay_reply:
+      return "delay_reply";
   }
   return "unknown";
 }

@@ -10,7 +10,6 @@ namespace pgrace::detail {
 FaultGate::FaultGate(std::vector<FaultRule> rules, std::uint64_t seed, int workers)
     : rules_(std::move(rules)), seed_(seed), workers_(static_cast<std::size_t>(workers)) {}
 
-
 int FaultGate::worker_of(const std::string& client) const {
   for (std::size_t w = 0; w < workers_.size(); ++w)
     if (client == worker_session_name(static_cast<int>(w))) return static_cast<int>(w);

@@ -2,10 +2,9 @@
 // Stress mode's fault injection: the wire proxy's gate for the workers'
 // connections when the run's knobs ask for faults. It places each request
 // a rule targets (worker, iteration, its rank among the worker's targeted
-// requests), draws the faults of the rules for it from the seed, and remembers the connections it dropped, so that the worker's
-// outcome and its next connection follow. Thread-safe: the proxy calls it
-// on its connection threads, the workers and the main thread the rest.
-// Internal to pgrace.
+// requests), draws the faults of the rules for it from the seed, and remembers the connections it dropped, so that the
+// worker's outcome and its next connection follow. Thread-safe: the proxy calls it on its connection threads, the
+// workers and the main thread the rest. Internal to pgrace.
 
 #include <cstdint>
 #include <map>
@@ -15,8 +14,8 @@
 #include <vector>
 
 #include "faults/rules.hpp"
-#include "wire/request.hpp"
 #include "faults/worker_connection.hpp"
+#include "wire/request.hpp"
 
 namespace pgrace::detail {
 

@@ -40,9 +40,12 @@ std::size_t skip_quoted(const std::string& sql, std::size_t i) {
     const bool escapes = at(i) == '\'' && i > 0 && (sql[i - 1] == 'E' || sql[i - 1] == 'e') &&
                          (i < 2 || !is_identifier_char(sql[i - 2]));
     for (std::size_t k = i + 1; k < sql.size(); ++k) {
-      if (escapes && sql[k] == '\\') ++k;
-      else if (sql[k] == sql[i] && at(k + 1) == sql[i]) ++k;
-      else if (sql[k] == sql[i]) return k + 1;
+      if (escapes && sql[k] == '\\')
+        ++k;
+      else if (sql[k] == sql[i] && at(k + 1) == sql[i])
+        ++k;
+      else if (sql[k] == sql[i])
+        return k + 1;
     }
     return sql.size();
   }

@@ -5,7 +5,10 @@
 namespace pgrace::detail {
 
 WorkerConnection::WorkerConnection(Opener open, std::shared_ptr<FaultedConnections> drops, int worker)
-    : open_(std::move(open)), drops_(std::move(drops)), worker_(worker), connection_(open_set_up()),
+    : open_(std::move(open)),
+      drops_(std::move(drops)),
+      worker_(worker),
+      connection_(open_set_up()),
       pid_(connection_->backendpid()) {}
 
 std::unique_ptr<pqxx::connection> WorkerConnection::open_set_up() {

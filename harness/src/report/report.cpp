@@ -53,14 +53,30 @@ std::string xml_escape(const std::string& text, bool attribute = false) {
     }
     ++i;
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      case '\r': out += "&#13;"; break;
-      case '\n': out += attribute ? "&#10;" : "\n"; break;
-      case '\t': out += attribute ? "&#9;" : "\t"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '\r':
+        out += "&#13;";
+        break;
+      case '\n':
+        out += attribute ? "&#10;" : "\n";
+        break;
+      case '\t':
+        out += attribute ? "&#9;" : "\t";
+        break;
       default:
         out += c < 0x20 ? hex_escaped(c) : std::string(1, static_cast<char>(c));
     }
@@ -160,12 +176,12 @@ nlohmann::json pool_json(const std::optional<PoolStats>& pool) {
 // "pool: 4 connections, peak 4 leased, 80 acquires, 36 timed out after the configured 50 ms, wait p50 ...
 // ms, 0 leaked" (without "after ..." when some acquire passed its own timeout)
 std::string pool_text(const PoolStats& pool) {
-  return "pool: " + std::to_string(pool.size) + " connections, peak " + std::to_string(pool.peak_leased) +
-         " leased, " + std::to_string(pool.acquires) + " acquires, " + std::to_string(pool.timeouts) +
-         " timed out" + (pool.other_timeouts ? "" : " after the configured " + fixed(pool.acquire_timeout_ms, 0) + " ms") +
-         ", wait p50 " + fixed(pool.wait.p50_ms, 1) +
-         " / p90 " + fixed(pool.wait.p90_ms, 1) + " / p99 " + fixed(pool.wait.p99_ms, 1) + " / max " +
-         fixed(pool.wait.max_ms, 1) + " ms, " + std::to_string(pool.leaked) + " leaked";
+  return "pool: " + std::to_string(pool.size) + " connections, peak " + std::to_string(pool.peak_leased) + " leased, " +
+         std::to_string(pool.acquires) + " acquires, " + std::to_string(pool.timeouts) + " timed out" +
+         (pool.other_timeouts ? "" : " after the configured " + fixed(pool.acquire_timeout_ms, 0) + " ms") +
+         ", wait p50 " + fixed(pool.wait.p50_ms, 1) + " / p90 " + fixed(pool.wait.p90_ms, 1) + " / p99 " +
+         fixed(pool.wait.p99_ms, 1) + " / max " + fixed(pool.wait.max_ms, 1) + " ms, " + std::to_string(pool.leaked) +
+         " leaked";
 }
 
 }  // namespace
@@ -296,7 +312,10 @@ nlohmann::json to_json(const ScenarioResult& r) {
       {"retries", stress.retries},
       {"throughput_tps", r.mode == Mode::interleave ? r.exploration.schedules_per_s : stress.throughput_tps},
       {"latency_ms",
-       {{"p50", stress.latency.p50_ms}, {"p90", stress.latency.p90_ms}, {"p99", stress.latency.p99_ms}, {"max", stress.latency.max_ms}}},
+       {{"p50", stress.latency.p50_ms},
+        {"p90", stress.latency.p90_ms},
+        {"p99", stress.latency.p99_ms},
+        {"max", stress.latency.max_ms}}},
       {"first_violation_ms", first_violation},
       {"pool", pool_json(stress.pool)},
       {"faults", faults_json(stress.faults)},
@@ -330,17 +349,19 @@ nlohmann::json to_json(const RunReport& report) {
        {{"source", report.server_source},
         {"version", report.server_version},
         {"dsn", report.server_dsn},
-        {"provision_ms",
-         report.server_source == "ephemeral"
-             ? json{{"total", p.total_ms}, {"initdb", p.initdb_ms}, {"copy", p.copy_ms}, {"start", p.start_ms}, {"cache_hit", p.cache_hit}}
-             : json()}}},
+        {"provision_ms", report.server_source == "ephemeral" ? json{{"total", p.total_ms},
+                                                                    {"initdb", p.initdb_ms},
+                                                                    {"copy", p.copy_ms},
+                                                                    {"start", p.start_ms},
+                                                                    {"cache_hit", p.cache_hit}}
+                                                             : json()}}},
       {"seed", report.seed},
       {"seed_text", std::to_string(report.seed)},
       {"repeat", report.repeat},
-      {"shard", report.shard.count ? json{{"index", report.shard.index},
-                                          {"count", report.shard.count},
-                                          {"selected", report.shard.selected}}
-                                   : json()},
+      {"shard",
+       report.shard.count
+           ? json{{"index", report.shard.index}, {"count", report.shard.count}, {"selected", report.shard.selected}}
+           : json()},
       {"summary",
        {{"scenarios", report.scenarios.size()},
         {"matched", matched},
@@ -420,18 +441,17 @@ std::string failure_body(const RunReport& report, const ScenarioResult& r) {
   for (const auto& inv : r.invariants) {
     const bool expected = r.info.expectation.violated.count(inv.name) > 0;
     if (!inv.held) {
-      out << "violated \"" << inv.name << "\"" << (expected ? "" : " (expected to hold)") << " in "
-          << inv.violated_runs << "/" << total << runs << "; witnesses:\n";
+      out << "violated \"" << inv.name << "\"" << (expected ? "" : " (expected to hold)") << " in " << inv.violated_runs
+          << "/" << total << runs << "; witnesses:\n";
       for (const auto& w : inv.witnesses) out << "  " << w << "\n";
     }
     if (expected && inv.violated_runs < total && r.mode != Mode::interleave)
-      out << "expected \"" << inv.name << "\" to be violated in every run; it held in "
-          << total - inv.violated_runs << "/" << total << " runs\n";
+      out << "expected \"" << inv.name << "\" to be violated in every run; it held in " << total - inv.violated_runs
+          << "/" << total << " runs\n";
     if (expected && inv.held && r.mode == Mode::interleave)
       out << "expected \"" << inv.name << "\" to be violated in some schedule; it held in all " << total << "\n";
   }
-  if (r.exploration.reproducer)
-    out << "minimal violating schedule:\n" << schedule_text(*r.exploration.reproducer);
+  if (r.exploration.reproducer) out << "minimal violating schedule:\n" << schedule_text(*r.exploration.reproducer);
   out << "reproduce: " << reproducer_command(report, r) << "\n";
   return out.str();
 }
@@ -500,7 +520,8 @@ std::string schedule_text(const ScheduleResult& schedule) {
     }
     out << (s.waited ? "waited, then " : "")
         << (s.outcome == StepOutcome::ok ? "ok" : std::string(to_string(s.outcome)) + " " + s.sqlstate);
-    if (s.waited || s.completed_as >= 0) out << " (completed " << (s.completed_as >= 0 ? std::to_string(s.completed_as + 1) : "never") << ")";
+    if (s.waited || s.completed_as >= 0)
+      out << " (completed " << (s.completed_as >= 0 ? std::to_string(s.completed_as + 1) : "never") << ")";
     if (s.outcome == StepOutcome::ok && !s.observation.empty()) out << " -> " << s.observation;
     out << "\n       " << std::string(width + 2, ' ') << (s.sql.empty() ? "(C++ step sent nothing)" : s.sql) << "\n";
   }
@@ -538,7 +559,8 @@ std::string stress_text(const ScenarioResult& r) {
   const Stress& stress = r.stress;
   std::ostringstream out;
   out << r.knobs.threads << " threads x "
-      << (r.knobs.duration_s ? fixed(*r.knobs.duration_s, 1) + " s" : std::to_string(r.knobs.iterations) + " iterations")
+      << (r.knobs.duration_s ? fixed(*r.knobs.duration_s, 1) + " s"
+                             : std::to_string(r.knobs.iterations) + " iterations")
       << ", " << to_sql(r.knobs.isolation) << ", seed " << r.seed << ":";
   if (r.attempts == 0) return out.str() + " no transaction ran";
   for (const auto& [kind, n] : r.outcomes) out << " " << to_string(kind) << "=" << n;

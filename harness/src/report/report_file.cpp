@@ -130,7 +130,8 @@ void check_directory(const std::string& report, fs::path dir) {
     struct stat st {};
     if (stat(dir.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode)) fail(report, dir.string() + " is not a directory");
-      if (faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0) fail(report, dir.string() + ": " + errno_text());
+      if (faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0)
+        fail(report, dir.string() + ": " + errno_text());
       return;
     }
     if (errno != ENOENT || !dir.has_relative_path()) fail(report, dir.string() + ": " + errno_text());
@@ -177,8 +178,7 @@ ReportFile::ReportFile(std::string path) : path_(std::move(path)) {
   stdout_ = r.kind == Kind::stream && r.fd == 1;
   stderr_ = r.kind == Kind::stream && r.fd == 2;
   if (r.kind == Kind::replace) check_directory(path_, r.target.parent_path());
-  if (r.kind == Kind::in_place && faccessat(AT_FDCWD, path_.c_str(), W_OK, AT_EACCESS) != 0)
-    fail(path_, errno_text());
+  if (r.kind == Kind::in_place && faccessat(AT_FDCWD, path_.c_str(), W_OK, AT_EACCESS) != 0) fail(path_, errno_text());
   if (r.kind == Kind::in_place && S_ISFIFO(r.existing->st_mode)) fifo_ = open_fifo(path_);
   if (r.existing) {
     identity_ = std::to_string(r.existing->st_dev) + ":" + std::to_string(r.existing->st_ino);
@@ -248,7 +248,8 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   }
   if (close(fd) != 0 && error.empty()) error = "cannot write report " + path + ": " + errno_text();
   if (error.empty() && renameat(dir_fd, temporary.c_str(), dir_fd, target.filename().c_str()) != 0)
-    error = "cannot write report " + path + ": " + (errno == EISDIR ? "it is a directory: give a file name" : errno_text());
+    error =
+        "cannot write report " + path + ": " + (errno == EISDIR ? "it is a directory: give a file name" : errno_text());
   if (!error.empty()) unlinkat(dir_fd, temporary.c_str(), 0);
   close(dir_fd);
   if (!error.empty()) throw usage_error(error);

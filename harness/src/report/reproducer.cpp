@@ -13,8 +13,7 @@ using detail::joined;
 // `word` as one shell word: as it is when it holds only characters no shell
 // treats specially, else in single quotes.
 std::string shell_quote(const std::string& word) {
-  static const std::string plain =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./:=@%+,";
+  static const std::string plain = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./:=@%+,";
   if (!word.empty() && word.find_first_not_of(plain) == std::string::npos) return word;
   std::string out = "'";
   for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -59,8 +58,8 @@ std::string reproducer_command(const RunReport& report, const ScenarioResult& r)
     words.insert(words.end(), {"run", r.info.name});
     if (report.repeat != 1) words.insert(words.end(), {"--repeat", std::to_string(report.repeat)});
   } else {
-    words.insert(words.end(), {"run", r.info.name, "--seed", std::to_string(r.seed), "--threads",
-                               std::to_string(r.knobs.threads)});
+    words.insert(words.end(),
+                 {"run", r.info.name, "--seed", std::to_string(r.seed), "--threads", std::to_string(r.knobs.threads)});
     if (r.knobs.duration_s) {
       std::ostringstream seconds;
       seconds.precision(15);

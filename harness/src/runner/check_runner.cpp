@@ -3,11 +3,11 @@
 #include <chrono>
 #include <pqxx/pqxx>
 
-#include "server/database.hpp"
 #include "core/judge.hpp"
-#include "pgrace/connection.hpp"
 #include "core/run_shared.hpp"
 #include "core/session_setup.hpp"
+#include "pgrace/connection.hpp"
+#include "server/database.hpp"
 
 namespace pgrace::detail {
 namespace {
@@ -19,8 +19,8 @@ double ms_since(Clock::time_point from) {
 }
 
 // Checks every invariant after repetition `r` and records the violations.
-void check_repetition(pqxx::connection& control, const std::vector<Invariant>& invariants,
-                      const RunSettings& settings, ScenarioResult& result) {
+void check_repetition(pqxx::connection& control, const std::vector<Invariant>& invariants, const RunSettings& settings,
+                      ScenarioResult& result) {
   pqxx::work tx(control);
   const std::map<OutcomeClass, long> no_outcomes;
   CheckContext context{tx, no_outcomes, 0};
@@ -42,8 +42,9 @@ void run_checks(const Server& server, const ScenarioInfo& info, Scenario& scenar
   const auto invariants = call_scenario(info, "invariants()", dsn, [&] { return scenario.invariants(); });
   result.invariants = invariant_entries(invariants);
   if (invariants.empty())
-    throw ScenarioFailure("the scenario has no transaction(), no sessions() and no invariants: it tests nothing "
-                          "(give it invariants, e.g. uses_index())");
+    throw ScenarioFailure(
+        "the scenario has no transaction(), no sessions() and no invariants: it tests nothing "
+        "(give it invariants, e.g. uses_index())");
   const std::string schema = call_scenario(info, "schema()", dsn, [&] { return scenario.schema(); });
   auto phase_start = Clock::now();
   ScenarioDatabase database(dsn, schema, info.name);

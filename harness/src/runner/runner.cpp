@@ -1,17 +1,17 @@
 #include "pgrace/runner.hpp"
 
-#include <pqxx/except>
 #include <optional>
+#include <pqxx/except>
 
-#include "runner/check_runner.hpp"
-#include "server/connection_errors.hpp"
-#include "steps/interleave_runner.hpp"
 #include "core/judge.hpp"
-#include "pgrace/dsn.hpp"
-#include "pgrace/error.hpp"
 #include "core/progress_reporter.hpp"
 #include "core/run_shared.hpp"
+#include "pgrace/dsn.hpp"
+#include "pgrace/error.hpp"
+#include "runner/check_runner.hpp"
+#include "server/connection_errors.hpp"
 #include "statement/explorer.hpp"
+#include "steps/interleave_runner.hpp"
 #include "stress/stress_runner.hpp"
 
 namespace pgrace {
@@ -51,10 +51,10 @@ bool uses_pool(const ScenarioInfo& info, const Knobs& knobs) { return info.uses_
 // connections through the wire proxy, which pooled connections bypass.
 void check_statement_level(const ScenarioInfo& info, Mode mode, const Knobs& knobs) {
   if (mode != Mode::stress)
-    throw SettingError("statement_workers", "runs a stress scenario's transaction() statement by statement, and " +
-                                                info.name + " is " + mode_text(mode) +
-                                                (mode == Mode::check ? ", with no work to explore: run it"
-                                                                     : ": explore it step by step, without it"));
+    throw SettingError(
+        "statement_workers",
+        "runs a stress scenario's transaction() statement by statement, and " + info.name + " is " + mode_text(mode) +
+            (mode == Mode::check ? ", with no work to explore: run it" : ": explore it step by step, without it"));
   if (uses_pool(info, knobs))
     throw SettingError("statement_workers", "cannot explore " + info.name +
                                                 ": it uses a connection pool, whose connections pgrace does not "
@@ -67,12 +67,12 @@ void check_statement_level(const ScenarioInfo& info, Mode mode, const Knobs& kno
 void check_faults(const ScenarioInfo& info, Mode mode, const Knobs& knobs, const RunSettings& settings) {
   if (knobs.faults.empty() || (mode == Mode::stress && !uses_pool(info, knobs))) return;
   const std::string why =
-      mode != Mode::stress
-          ? "it is " + std::string(mode_text(mode)) + ", and faults go into the connections of a stress scenario's workers"
-          : "it uses a connection pool, whose connections do not go through pgrace's fault injection";
+      mode != Mode::stress ? "it is " + std::string(mode_text(mode)) +
+                                 ", and faults go into the connections of a stress scenario's workers"
+                           : "it uses a connection pool, whose connections do not go through pgrace's fault injection";
   if (settings.faults) throw SettingError("faults", "cannot reach " + info.name + ": " + why);
-  throw SettingError("faults", "its info() sets Knobs::faults, which cannot reach it: " + why +
-                                   "; drop them from its info()",
+  throw SettingError("faults",
+                     "its info() sets Knobs::faults, which cannot reach it: " + why + "; drop them from its info()",
                      info.name);
 }
 
@@ -105,9 +105,9 @@ std::vector<std::string> settings_without_effect(const ScenarioInfo& info, const
   if (!mode || *mode == Mode::stress || dynamic_cast<const UnconstructedScenario*>(&scenario)) return {};
   std::vector<std::string> names;
   const std::pair<const char*, bool> given[] = {
-      {"threads", settings.threads.has_value()},         {"iterations", settings.iterations.has_value()},
-      {"duration_s", settings.duration_s.has_value()},   {"sync", settings.sync.has_value()},
-      {"retries", settings.retries.has_value()},         {"pool_size", settings.pool_size.has_value()},
+      {"threads", settings.threads.has_value()},          {"iterations", settings.iterations.has_value()},
+      {"duration_s", settings.duration_s.has_value()},    {"sync", settings.sync.has_value()},
+      {"retries", settings.retries.has_value()},          {"pool_size", settings.pool_size.has_value()},
       {"pool_timeout", settings.pool_timeout.has_value()}};
   for (const auto& [name, is_given] : given)
     if (is_given) names.push_back(name);
@@ -139,8 +139,7 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
   try {
     if (const auto* unconstructed = dynamic_cast<const UnconstructedScenario*>(&scenario))
       throw detail::ScenarioFailure(unconstructed->error());
-    const auto sessions =
-        detail::call_scenario(info, "sessions()", server.dsn(), [&] { return scenario.sessions(); });
+    const auto sessions = detail::call_scenario(info, "sessions()", server.dsn(), [&] { return scenario.sessions(); });
     result.mode = !sessions.empty() ? Mode::interleave : info.checks_only ? Mode::check : Mode::stress;
     check_runnable(info, scenario, settings);
     if (settings.statement_workers) {

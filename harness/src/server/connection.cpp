@@ -6,9 +6,9 @@
 #include <regex>
 #include <tuple>
 
-#include "server/connection_errors.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
+#include "server/connection_errors.hpp"
 
 namespace pgrace {
 namespace detail {
@@ -52,18 +52,21 @@ std::string refusal_and_fix(const std::string& reason, const std::string& dsn) {
     if (limit && *limit > 2) fewer += " (at most " + std::to_string(*limit - 2) + ")";
     return "role \"" + role + "\" has reached its connection limit (" + stated +
            ") and pgrace opens one connection per --threads worker plus 2 (plus one per worker for "
-           "shared-pool scenarios): " + fewer + ", or raise it with ALTER ROLE \"" + role + "\" CONNECTION LIMIT n";
+           "shared-pool scenarios): " +
+           fewer + ", or raise it with ALTER ROLE \"" + role + "\" CONNECTION LIMIT n";
   }
   if (reason.find("too many connections for database") != std::string::npos)
-    return reason + " (the database's CONNECTION LIMIT): use fewer --threads, or raise it with ALTER DATABASE ... "
-                    "CONNECTION LIMIT n";
+    return reason +
+           " (the database's CONNECTION LIMIT): use fewer --threads, or raise it with ALTER DATABASE ... "
+           "CONNECTION LIMIT n";
   if (reason.find("too many clients already") != std::string::npos ||
       reason.find("remaining connection slots are reserved") != std::string::npos)
     return reason + " (the server's max_connections is reached): use fewer --threads, or raise max_connections";
   if (reason.find("password authentication failed") != std::string::npos)
     return reason + " (check the user and password of the DSN)";
-  return reason + " (check that the server is up and the DSN is right, or omit --dsn to let pgrace start an "
-                  "ephemeral server)";
+  return reason +
+         " (check that the server is up and the DSN is right, or omit --dsn to let pgrace start an "
+         "ephemeral server)";
 }
 
 }  // namespace

@@ -9,12 +9,12 @@
 #include <set>
 #include <sstream>
 
-#include "server/connection_errors.hpp"
-#include "server/database_owner.hpp"
-#include "server/leftovers.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
+#include "server/connection_errors.hpp"
+#include "server/database_owner.hpp"
+#include "server/leftovers.hpp"
 #include "server/termination.hpp"
 
 namespace pgrace::detail {
@@ -83,8 +83,10 @@ std::string line_and_column(const std::string& text, long position) {
   for (unsigned char c : text) {
     if ((c & 0xC0) == 0x80) continue;  // continuation byte of a multi-byte character
     if (++characters == position) break;
-    if (c == '\n') ++line, column = 0;
-    else ++column;
+    if (c == '\n')
+      ++line, column = 0;
+    else
+      ++column;
   }
   return "line " + std::to_string(line) + ", column " + std::to_string(column + 1);
 }
@@ -120,8 +122,8 @@ Error create_refused(const pqxx::sql_error& e, pqxx::connection& maintenance, co
   if (sqlstate == "42501" && message.find("create database") != std::string::npos)
     return infrastructure_error(prefix + "role \"" + role +
                                 "\" may not create databases, and pgrace makes one per scenario run on a server "
-                                "given by --dsn: grant it with ALTER ROLE \"" + role +
-                                "\" CREATEDB (as a superuser), or omit --dsn to use an ephemeral server");
+                                "given by --dsn: grant it with ALTER ROLE \"" +
+                                role + "\" CREATEDB (as a superuser), or omit --dsn to use an ephemeral server");
   if (sqlstate == "42501") {
     std::string owner = "another role";
     try {
@@ -145,8 +147,8 @@ Error create_refused(const pqxx::sql_error& e, pqxx::connection& maintenance, co
 void create_database(pqxx::connection& maintenance, const std::string& name, const std::string& source,
                      const std::string& role, const std::string& scenario) {
   try {
-    exec_autocommit(maintenance, "CREATE DATABASE " + maintenance.quote_name(name) + " TEMPLATE " +
-                                     maintenance.quote_name(source));
+    exec_autocommit(maintenance,
+                    "CREATE DATABASE " + maintenance.quote_name(name) + " TEMPLATE " + maintenance.quote_name(source));
   } catch (const pqxx::sql_error& e) {
     throw create_refused(e, maintenance, role, source, scenario);
   }
@@ -212,8 +214,8 @@ void drop_database(const std::string& maintenance_dsn, const std::string& name) 
   try {
     auto maintenance = connect(maintenance_dsn);
     const bool force = maintenance->server_version() >= 130000;
-    exec_autocommit(*maintenance, "DROP DATABASE IF EXISTS " + maintenance->quote_name(name) +
-                                      (force ? " WITH (FORCE)" : ""));
+    exec_autocommit(*maintenance,
+                    "DROP DATABASE IF EXISTS " + maintenance->quote_name(name) + (force ? " WITH (FORCE)" : ""));
   } catch (...) {
     // Best effort: an ephemeral server is removed whole anyway, and on a
     // server of the user's the next run removes it (its owner is gone).

@@ -8,8 +8,8 @@
 #include <regex>
 #include <vector>
 
-#include "server/dsn_rewrite.hpp"
 #include "pgrace/error.hpp"
+#include "server/dsn_rewrite.hpp"
 
 namespace pgrace {
 namespace {
@@ -86,10 +86,10 @@ std::string libpq_keywords() {
 std::string redact_whole_dsn(const std::string& dsn) {
   static const std::regex url_password(R"(^(\s*[a-z][a-z0-9+.\-]*:/+[^\s:@/'"]*:)[\s\S]*@)", std::regex::icase);
   static const std::regex query_password(std::string(R"(([?&])") + kSecretKey + R"(=)[^&]*)", std::regex::icase);
-  static const std::regex keyword_password(
-      std::string(R"((^|\s)()") + kSecretKey + R"(\s*=\s*)(?!')(?:\\.|[^\s\\])*(?:(?!\s+(?:)" +
-          libpq_keywords() + R"()\s*=)\s+(?:\\.|[^\s\\])+)*)",
-      std::regex::icase);
+  static const std::regex keyword_password(std::string(R"((^|\s)()") + kSecretKey +
+                                               R"(\s*=\s*)(?!')(?:\\.|[^\s\\])*(?:(?!\s+(?:)" + libpq_keywords() +
+                                               R"()\s*=)\s+(?:\\.|[^\s\\])+)*)",
+                                           std::regex::icase);
   if (is_url(dsn)) return std::regex_replace(std::regex_replace(dsn, url_password, "$1***@"), query_password, "$1***");
   return std::regex_replace(dsn, keyword_password, "$1$2***");
 }
@@ -159,13 +159,16 @@ void validate_dsn(const std::string& dsn) {
       " (accepted: postgresql:// or postgres:// URLs such as postgresql://user:password@host:5432/db, or "
       "key=value such as host=h port=5432 user=u dbname=db)";
   std::string why;
-  if (parse(dsn, why)) why = misread_password(dsn);
-  else if (is_foreign_url(dsn)) why = "not a PostgreSQL URL";
+  if (parse(dsn, why))
+    why = misread_password(dsn);
+  else if (is_foreign_url(dsn))
+    why = "not a PostgreSQL URL";
   // libpq may quote what it cannot read, the password included: ask it about
   // the redacted text, where it can quote no password.
   else if (parse(redact_dsn(dsn), why))
-    why = "the password cannot be read (quote a password with blanks, ' or \\ as password='it\\'s secret', or "
-          "percent-encode it in a URL)";
+    why =
+        "the password cannot be read (quote a password with blanks, ' or \\ as password='it\\'s secret', or "
+        "percent-encode it in a URL)";
   if (!why.empty()) throw infrastructure_error("invalid connection string " + redact_dsn(dsn) + ": " + why + accepted);
 }
 

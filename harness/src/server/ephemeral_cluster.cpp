@@ -16,8 +16,8 @@
 #include <sstream>
 #include <thread>
 
-#include "server/base_directory.hpp"
 #include "pgrace/error.hpp"
+#include "server/base_directory.hpp"
 #include "server/termination.hpp"
 
 namespace fs = std::filesystem;
@@ -65,8 +65,8 @@ fs::path checked_base_directory(const BaseDirectory& base, const Account& accoun
   const std::size_t socket = socket_file(path / "pgrace-XXXXXX", kLastPort).string().size();
   if (socket > kMaxSocketPath)
     throw base.error(base.described() + " is too long: the server's unix socket path under it would be " +
-                     std::to_string(socket) + " bytes, over the limit of " + std::to_string(kMaxSocketPath) +
-                     "; " + fix + "a directory of at most " +
+                     std::to_string(socket) + " bytes, over the limit of " + std::to_string(kMaxSocketPath) + "; " +
+                     fix + "a directory of at most " +
                      std::to_string(path.string().size() - (socket - kMaxSocketPath)) + " bytes, e.g. /dev/shm");
   struct stat st {};
   if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
@@ -92,8 +92,7 @@ std::string cache_key(const ServerBinaries& bin, const std::string& initdb_args)
   struct stat st {};
   stat((bin.bindir / "postgres").c_str(), &st);
   std::ostringstream identity;
-  identity << bin.bindir.string() << '|' << st.st_size << '|' << st.st_mtim.tv_sec << '|' << initdb_args
-           << "|manifest";
+  identity << bin.bindir.string() << '|' << st.st_size << '|' << st.st_mtim.tv_sec << '|' << initdb_args << "|manifest";
   return fnv1a(identity.str());
 }
 
@@ -146,7 +145,8 @@ void write_manifest(const fs::path& dir, const Account& account) {
   const std::string manifest = manifest_of(dir);
   const fs::path path = dir / kManifest;
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  const bool written = fd >= 0 && write(fd, manifest.data(), manifest.size()) == static_cast<ssize_t>(manifest.size()) &&
+  const bool written = fd >= 0 &&
+                       write(fd, manifest.data(), manifest.size()) == static_cast<ssize_t>(manifest.size()) &&
                        (!account.switch_user || fchown(fd, account.uid, account.gid) == 0);
   const int error = errno;
   if (fd >= 0) close(fd);
@@ -195,8 +195,7 @@ std::string template_defect(const fs::path& dir) {
 
 void chown_to(const fs::path& path, uid_t uid, gid_t gid) {
   if (chown(path.c_str(), uid, gid) != 0)
-    throw infrastructure_error("cannot hand " + path.string() + " to the postgres account: " +
-                               std::strerror(errno));
+    throw infrastructure_error("cannot hand " + path.string() + " to the postgres account: " + std::strerror(errno));
 }
 
 // Creates (if needed) the per-account template cache directory and checks
@@ -205,8 +204,7 @@ fs::path ensure_cache_directory(const fs::path& base, const Account& account) {
   fs::path cache = base / ("pgrace-cache-" + std::to_string(account.uid));
   if (mkdir(cache.c_str(), 0700) == 0 && account.switch_user) chown_to(cache, account.uid, account.gid);
   struct stat st {};
-  if (lstat(cache.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != account.uid ||
-      (st.st_mode & 077) != 0)
+  if (lstat(cache.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != account.uid || (st.st_mode & 077) != 0)
     throw infrastructure_error("unsafe template cache " + cache.string() +
                                " (not a private directory of the server account): remove it and "
                                "run again");
@@ -341,8 +339,9 @@ void EphemeralCluster::fill_template_cache(const ServerBinaries& bin, const fs::
   const fs::path build = dir_ / kTemplateDir;
   const fs::path out = dir_ / "initdb.log", err = dir_ / "initdb.err";
   const fs::path initdb = bin.bindir / "initdb";
-  const std::vector<std::string> argv = {initdb.string(), "-D", build.string(), "-U", "pgrace", "-A", "trust",
-                                         "-E", "UTF8", "--locale=C", "-N", "--wal-segsize=1"};
+  const std::vector<std::string> argv = {initdb.string(), "-D",         build.string(), "-U",
+                                         "pgrace",        "-A",         "trust",        "-E",
+                                         "UTF8",          "--locale=C", "-N",           "--wal-segsize=1"};
   if (int status = run_unless_stopped(argv, {account_, dir_, out, err, true}); status != 0)
     throw infrastructure_error("initdb failed (exit " + std::to_string(status) +
                                "): " + failure_cause(status, initdb, err));
@@ -350,8 +349,7 @@ void EphemeralCluster::fill_template_cache(const ServerBinaries& bin, const fs::
   // Publish atomically; if another pgrace process was faster, use its copy
   // (ours goes with the instance directory).
   if (rename(build.c_str(), cached.c_str()) != 0 && errno != EEXIST && errno != ENOTEMPTY)
-    throw infrastructure_error("cannot store the template cluster in " + cached.string() + ": " +
-                               std::strerror(errno));
+    throw infrastructure_error("cannot store the template cluster in " + cached.string() + ": " + std::strerror(errno));
 }
 
 void EphemeralCluster::discard_if_corrupt(const fs::path& cached) {
@@ -359,15 +357,15 @@ void EphemeralCluster::discard_if_corrupt(const fs::path& cached) {
   if (lstat(cached.c_str(), &st) != 0) return;
   const std::string defect = template_defect(cached);
   if (defect.empty()) return;
-  std::cerr << "pgrace: the template cache " << cached.string() << " is corrupt (" << defect
-            << "): rebuilding it" << std::endl;
+  std::cerr << "pgrace: the template cache " << cached.string() << " is corrupt (" << defect << "): rebuilding it"
+            << std::endl;
   // Out of the way at once (a pgrace racing us may have done so already),
   // then removed by the account that owns it.
   const fs::path trash = cached.string() + ".corrupt-" + dir_.filename().string();
   if (rename(cached.c_str(), trash.c_str()) != 0) {
     if (errno == ENOENT) return;
-    throw infrastructure_error("cannot move the corrupt template cache " + cached.string() + " aside: " +
-                               std::strerror(errno) + " (remove it and run again)");
+    throw infrastructure_error("cannot move the corrupt template cache " + cached.string() +
+                               " aside: " + std::strerror(errno) + " (remove it and run again)");
   }
   const std::vector<std::string> argv = {"/bin/rm", "-rf", "--", trash.string()};
   if (run_unless_stopped(argv, {account_, dir_, dir_ / "discard.log", "", true}) != 0)
@@ -390,21 +388,36 @@ void EphemeralCluster::launch(const ServerBinaries& bin, const EphemeralServerOp
   const fs::path socket_dir = dir_ / kSocketDir;
   const std::vector<std::string> argv = {
       (bin.bindir / "postgres").string(),
-      "-D", (dir_ / kDataDir).string(),
-      "-c", "listen_addresses=",
-      "-c", "unix_socket_directories=" + socket_dir.string(),
-      "-c", "unix_socket_permissions=0700",
-      "-c", "port=" + std::to_string(port),
-      "-c", "max_connections=" + std::to_string(options.max_connections),
-      "-c", "deadlock_timeout=" + options.deadlock_timeout,
-      "-c", "fsync=off",
-      "-c", "synchronous_commit=off",
-      "-c", "full_page_writes=off",
-      "-c", "autovacuum=off",
-      "-c", "jit=off",
-      "-c", "dynamic_shared_memory_type=mmap",  // segments live in the data directory, removed with it
-      "-c", "shared_buffers=64MB",
-      "-c", "max_wal_size=256MB",
+      "-D",
+      (dir_ / kDataDir).string(),
+      "-c",
+      "listen_addresses=",
+      "-c",
+      "unix_socket_directories=" + socket_dir.string(),
+      "-c",
+      "unix_socket_permissions=0700",
+      "-c",
+      "port=" + std::to_string(port),
+      "-c",
+      "max_connections=" + std::to_string(options.max_connections),
+      "-c",
+      "deadlock_timeout=" + options.deadlock_timeout,
+      "-c",
+      "fsync=off",
+      "-c",
+      "synchronous_commit=off",
+      "-c",
+      "full_page_writes=off",
+      "-c",
+      "autovacuum=off",
+      "-c",
+      "jit=off",
+      "-c",
+      "dynamic_shared_memory_type=mmap",  // segments live in the data directory, removed with it
+      "-c",
+      "shared_buffers=64MB",
+      "-c",
+      "max_wal_size=256MB",
   };
   const auto launch_start = Clock::now();
   const pid_t postmaster = spawn_unless_stopped(argv, {account_, dir_, log, "", true});

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "server/instance_cleanup.hpp"
 #include "pgrace/server.hpp"
+#include "server/instance_cleanup.hpp"
 #include "server/process.hpp"
 #include "server/watchdog.hpp"
 

@@ -126,9 +126,9 @@ int open_instance_process(pid_t pid, const InstanceRef& instance) {
   cwd_link.add("/cwd");
   exe_link.add("/exe");
   char cwd[512], exe[512];
-  const bool ours = owned_by(proc.c_str(), instance.account.uid) &&
-                    read_proc_link(cwd_link.c_str(), cwd, sizeof cwd) && inside(cwd, instance.dir) &&
-                    read_proc_link(exe_link.c_str(), exe, sizeof exe) && is_server_program(exe) &&
+  const bool ours = owned_by(proc.c_str(), instance.account.uid) && read_proc_link(cwd_link.c_str(), cwd, sizeof cwd) &&
+                    inside(cwd, instance.dir) && read_proc_link(exe_link.c_str(), exe, sizeof exe) &&
+                    is_server_program(exe) &&
                     // Still alive, so `pid` was not reused while we looked.
                     pidfd_send_signal(pidfd, 0) == 0;
   if (ours) return pidfd;
@@ -306,8 +306,7 @@ void remove_own_directory(const char* dir) noexcept {
   if (all_removed) {
     for_each_entry(fd, [&](const char* name) {
       if (std::strcmp(name, kOwnerLock) == 0) return;
-      if (unlinkat(fd, name, 0) != 0 && unlinkat(fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-        all_removed = false;
+      if (unlinkat(fd, name, 0) != 0 && unlinkat(fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) all_removed = false;
     });
   }
   if (all_removed) unlinkat(fd, kOwnerLock, 0);
@@ -317,8 +316,7 @@ void remove_own_directory(const char* dir) noexcept {
 
 InstanceRef make_instance_ref(const std::string& dir, const Account& account) {
   InstanceRef instance;
-  if (dir.size() >= sizeof instance.dir)
-    throw infrastructure_error("instance directory path too long: " + dir);
+  if (dir.size() >= sizeof instance.dir) throw infrastructure_error("instance directory path too long: " + dir);
   std::memcpy(instance.dir, dir.c_str(), dir.size() + 1);
   instance.account = account;
   return instance;

@@ -5,12 +5,12 @@
 
 #include <unistd.h>
 
+#include "pgrace/connection.hpp"
 #include "server/base_directory.hpp"
 #include "server/connection_errors.hpp"
+#include "server/database_owner.hpp"
 #include "server/instance_cleanup.hpp"
 #include "server/watchdog.hpp"
-#include "server/database_owner.hpp"
-#include "pgrace/connection.hpp"
 
 namespace pgrace {
 namespace {
@@ -52,8 +52,9 @@ LeftoverDatabase drop_abandoned(pqxx::connection& connection, const std::string&
   const std::string gone = "its pgrace process (pid " + std::to_string(pid) + " on this machine) is gone";
   const auto in_use = [&](const std::string& who) {
     return LeftoverDatabase{name, false,
-                            gone + ", but " + who + " connected to it, so it is not dropped: run pgrace clean again "
-                            "once nobody is"};
+                            gone + ", but " + who +
+                                " connected to it, so it is not dropped: run pgrace clean again "
+                                "once nobody is"};
   };
   try {
     if (const std::string who = sessions_in(connection, name); !who.empty()) return in_use(who + " is");
@@ -79,8 +80,10 @@ LeftoverDatabase judge(pqxx::connection& connection, const std::string& name) {
       return {name, false, "its pgrace process (pid " + pid + " on this machine) is still running"};
     case OwnerState::elsewhere:
       return {name, false,
-              "made by pid " + pid + " on another machine or in another container; pgrace cannot tell whether that "
-              "run is over: drop it (" + drop_it + ") once it is, or run pgrace clean there"};
+              "made by pid " + pid +
+                  " on another machine or in another container; pgrace cannot tell whether that "
+                  "run is over: drop it (" +
+                  drop_it + ") once it is, or run pgrace clean there"};
     case OwnerState::unknown:
       break;
   }

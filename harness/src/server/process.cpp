@@ -76,8 +76,7 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
   // Its write end closes when the child execs (or exits): then the child is
   // in its working directory, where the watchdog looks for it.
   int exec_pipe[2];
-  if (pipe2(exec_pipe, O_CLOEXEC) != 0)
-    throw infrastructure_error(std::string("pipe failed: ") + std::strerror(errno));
+  if (pipe2(exec_pipe, O_CLOEXEC) != 0) throw infrastructure_error(std::string("pipe failed: ") + std::strerror(errno));
 
   pid_t pid = fork();
   if (pid < 0) {

@@ -30,10 +30,10 @@ bool become(const Account& account) noexcept;
 
 struct SpawnOptions {
   Account account;
-  std::filesystem::path cwd;              // the child's working directory
-  std::filesystem::path log;              // stdout (and stderr unless err_log) are appended here
-  std::filesystem::path err_log;          // if set, stderr is appended here
-  bool own_process_group = false;         // so the terminal's Ctrl-C does not reach it
+  std::filesystem::path cwd;       // the child's working directory
+  std::filesystem::path log;       // stdout (and stderr unless err_log) are appended here
+  std::filesystem::path err_log;   // if set, stderr is appended here
+  bool own_process_group = false;  // so the terminal's Ctrl-C does not reach it
 };
 
 // Starts argv[0] (an absolute path) with `argv`, with default signal

@@ -1,16 +1,15 @@
 #include "pgrace/server.hpp"
 
-#include <pqxx/nontransaction>
 #include <cstdlib>
+#include <pqxx/nontransaction>
 
-#include "server/ephemeral_cluster.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/dsn.hpp"
+#include "server/ephemeral_cluster.hpp"
 
 namespace pgrace {
 
-std::unique_ptr<Server> Server::open(const std::optional<std::string>& dsn,
-                                     const EphemeralServerOptions& options) {
+std::unique_ptr<Server> Server::open(const std::optional<std::string>& dsn, const EphemeralServerOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   setenv("PGCONNECT_TIMEOUT", "5", /*overwrite=*/0);  // bounded wait for unreachable hosts
   std::unique_ptr<Server> server(new Server);

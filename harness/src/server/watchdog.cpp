@@ -59,7 +59,8 @@ int lock_if_orphaned(const fs::path& dir) {
   const fs::path lock = dir / kOwnerLock;
   const int fd = open(lock.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return -1;
-  struct stat held {}, named {};
+  struct stat held {
+  }, named{};
   // The lock counts only if the file is still the one at that name: an
   // instance being removed unlinks it while locked.
   if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &held) == 0 && lstat(lock.c_str(), &named) == 0 &&
@@ -86,8 +87,7 @@ int lock_instance(const fs::path& dir) {
 
 Watchdog start_watchdog(const InstanceRef& instance, int lock_fd) {
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0)
-    throw infrastructure_error(std::string("pipe failed: ") + std::strerror(errno));
+  if (pipe2(fds, O_CLOEXEC) != 0) throw infrastructure_error(std::string("pipe failed: ") + std::strerror(errno));
   const pid_t pid = fork();
   if (pid < 0) {
     close(fds[0]);

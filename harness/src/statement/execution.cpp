@@ -4,15 +4,15 @@
 #include <pqxx/pqxx>
 #include <thread>
 
-#include "server/connection_errors.hpp"
-#include "pgrace/connection.hpp"
-#include "pgrace/error.hpp"
 #include "core/lock_wait.hpp"
 #include "core/run_shared.hpp"
-#include "steps/schedule_run.hpp"  // kMaxDeadlockSettle
 #include "core/session_setup.hpp"
 #include "core/stragglers.hpp"
 #include "core/watched_thread.hpp"
+#include "pgrace/connection.hpp"
+#include "pgrace/error.hpp"
+#include "server/connection_errors.hpp"
+#include "steps/schedule_run.hpp"  // kMaxDeadlockSettle
 #include "wire/proxy.hpp"
 
 namespace pgrace::detail {
@@ -97,15 +97,20 @@ struct StatementRunner::Impl {
 
   Impl(const ScenarioInfo& i, Scenario& s, const std::vector<Invariant>& inv, const Knobs& k, const RunSettings& st,
        const std::string& d, int workers)
-      : info(i), scenario(s), invariants(inv), knobs(k), settings(st), dsn(d),
-        scheduler(std::make_shared<RequestScheduler>(clients(workers))), proxy(d, scheduler.get()) {
+      : info(i),
+        scenario(s),
+        invariants(inv),
+        knobs(k),
+        settings(st),
+        dsn(d),
+        scheduler(std::make_shared<RequestScheduler>(clients(workers))),
+        proxy(d, scheduler.get()) {
     control = connect(dsn);
     prepare_session(*control, Isolation::read_committed, "pgrace-control", settings.statement_timeout_s);
     for (int w = 0; w < workers; ++w) open_worker(w);
     pqxx::nontransaction tx(connections.front()->get());  // before any execution: not held
     deadlock_timeout = tx.exec("SHOW deadlock_timeout")[0][0].c_str();
-    if (auto shown = parse_show_duration(deadlock_timeout); shown && *shown <= kMaxDeadlockSettle)
-      settle_for = *shown;
+    if (auto shown = parse_show_duration(deadlock_timeout); shown && *shown <= kMaxDeadlockSettle) settle_for = *shown;
   }
 
   static std::vector<std::string> clients(int workers) {
@@ -157,7 +162,10 @@ class Execution {
  public:
   Execution(StatementRunner::Impl& runner, const std::vector<int>& prefix, const std::optional<PlannedFault>& fault,
             Clock::time_point deadline)
-      : r_(runner), prefix_(prefix), fault_(fault), deadline_(deadline),
+      : r_(runner),
+        prefix_(prefix),
+        fault_(fault),
+        deadline_(deadline),
         outcomes_(std::make_shared<std::vector<Outcome>>(r_.connections.size())) {}
 
   StatementExecution run() {
@@ -184,13 +192,13 @@ class Execution {
   void start_workers() {
     for (std::size_t w = 0; w < r_.connections.size(); ++w) {
       auto connection = r_.connections[w];
-      threads_.push_back(std::make_unique<WatchedThread>(
-          [&scenario = r_.scenario, scheduler = r_.scheduler, connection, outcomes = outcomes_, w,
-           seed = r_.settings.seed, retries = r_.knobs.retry.max_retries] {
-            StatementWorker worker(*connection, seed, static_cast<int>(w));
-            (*outcomes)[w] = run_transaction(scenario, worker, retries);
-            scheduler->finish(static_cast<int>(w));
-          }));
+      threads_.push_back(std::make_unique<WatchedThread>([&scenario = r_.scenario, scheduler = r_.scheduler, connection,
+                                                          outcomes = outcomes_, w, seed = r_.settings.seed,
+                                                          retries = r_.knobs.retry.max_retries] {
+        StatementWorker worker(*connection, seed, static_cast<int>(w));
+        (*outcomes)[w] = run_transaction(scenario, worker, retries);
+        scheduler->finish(static_cast<int>(w));
+      }));
     }
   }
 
@@ -202,7 +210,8 @@ class Execution {
     for (std::size_t w = 0; w < threads_.size(); ++w) {
       WatchedThread& thread = *threads_[w];
       if (thread.join_until(std::max(deadline_, Clock::now() + kGrace))) continue;
-      stuck.push_back({"worker " + std::to_string(w), r_.pid(w), [&thread](Clock::time_point d) { return thread.join_until(d); },
+      stuck.push_back({"worker " + std::to_string(w), r_.pid(w),
+                       [&thread](Clock::time_point d) { return thread.join_until(d); },
                        [&thread] { thread.abandon(); }});
     }
     if (!stuck.empty())
@@ -221,8 +230,10 @@ class Execution {
         chosen = prefix_[i];
         if (std::find(enabled.begin(), enabled.end(), chosen) == enabled.end()) {
           result_.diverged = true;
-          result_.chose_finished = r_.scheduler->snapshot().spots[static_cast<std::size_t>(chosen)] == WorkerSpot::finished;
-          result_.note = "worker w" + std::to_string(chosen + 1) + " had no request to send at choice " + std::to_string(i + 1);
+          result_.chose_finished =
+              r_.scheduler->snapshot().spots[static_cast<std::size_t>(chosen)] == WorkerSpot::finished;
+          result_.note =
+              "worker w" + std::to_string(chosen + 1) + " had no request to send at choice " + std::to_string(i + 1);
           return;
         }
       }
@@ -252,7 +263,8 @@ class Execution {
   // waits within the step timeout is cancelled.
   std::vector<int> settle() {
     for (auto pause = std::chrono::microseconds(100);; pause = std::min(pause * 2, std::chrono::microseconds(2000))) {
-      if (Clock::now() > deadline_) throw ScenarioFailure("the run's time limit passed during a statement-level execution");
+      if (Clock::now() > deadline_)
+        throw ScenarioFailure("the run's time limit passed during a statement-level execution");
       const auto snapshot = r_.scheduler->snapshot();
       std::vector<int> enabled;
       bool moving = false;

@@ -26,14 +26,14 @@ struct ChoicePoint {
 // What one execution did and showed.
 struct StatementExecution {
   std::vector<ChoicePoint> points;
-  std::vector<ScheduledRequest> requests;  // in the order they were let through
-  std::vector<Outcome> outcomes;           // per worker: how its transaction ended (after retries)
+  std::vector<ScheduledRequest> requests;           // in the order they were let through
+  std::vector<Outcome> outcomes;                    // per worker: how its transaction ended (after retries)
   std::vector<std::vector<std::string>> witnesses;  // per invariant; empty: it held
-  bool diverged = false;  // a choice of the prefix was not possible: the execution was abandoned
-  bool chose_finished = false;  // diverged at a choice of a worker that had sent all its requests
+  bool diverged = false;              // a choice of the prefix was not possible: the execution was abandoned
+  bool chose_finished = false;        // diverged at a choice of a worker that had sent all its requests
   std::optional<PlannedFault> fault;  // the fault it was to inject
   bool fault_injected = false;        // and did
-  std::string note;       // why it diverged, or what was cancelled
+  std::string note;                   // why it diverged, or what was cancelled
   // Context switches among the first `choices` choices (all by default):
   // choices of another worker while the last one chosen could have gone on
   // (preemptions, as CHESS counts them; a switch forced by a worker that
@@ -57,9 +57,8 @@ class StatementRunner {
   // `prefix` (worker indexes, one per choice point) and then the default
   // (the last worker while it can go on, else the lowest index), injecting
   // `fault` if given, and checks every invariant. A worker whose connection
-  // the fault dropped gets a new one when its code asks for it again. Throws ScenarioFailure when a worker's C++ code throws
-  // or the run's `deadline` passes; pgrace::Error (infrastructure) when a
-  // connection is lost.
+  // the fault dropped gets a new one when its code asks for it again. Throws ScenarioFailure when a worker's C++ code
+  // throws or the run's `deadline` passes; pgrace::Error (infrastructure) when a connection is lost.
   StatementExecution run(const std::vector<int>& prefix, const std::optional<PlannedFault>& fault,
                          Clock::time_point deadline);
 

@@ -5,13 +5,13 @@
 #include <set>
 #include <sstream>
 
-#include "server/database.hpp"
-#include "faults/rules.hpp"
 #include "core/judge.hpp"
-#include "pgrace/error.hpp"
 #include "core/run_shared.hpp"
-#include "wire/request_history.hpp"
+#include "faults/rules.hpp"
+#include "pgrace/error.hpp"
+#include "server/database.hpp"
 #include "statement/execution.hpp"
+#include "wire/request_history.hpp"
 
 namespace pgrace::detail {
 namespace {
@@ -44,7 +44,7 @@ StepRecord step_of(const ScheduledRequest& r, const std::string& name) {
   step.waited = r.waited;
   step.sqlstate = r.request.sqlstate;
   step.completed_as = r.completed_as;
-  step.outcome = !r.request.completed        ? StepOutcome::not_run
+  step.outcome = !r.request.completed            ? StepOutcome::not_run
                  : r.request.sqlstate == "57014" ? StepOutcome::cancelled
                  : r.request.sqlstate.empty()    ? StepOutcome::ok
                                                  : StepOutcome::error;
@@ -66,7 +66,9 @@ ScheduleResult schedule_of(const StatementExecution& e, const std::vector<Invari
   std::vector<std::pair<int, std::string>> completions;
   for (const ScheduledRequest& r : e.requests) {
     const std::string name = worker_name(r.worker) + "." +
-                             (r.chosen ? std::to_string(++chosen[r.worker]) : r.request.executes ? "begin" : "prepare") +
+                             (r.chosen             ? std::to_string(++chosen[r.worker])
+                              : r.request.executes ? "begin"
+                                                   : "prepare") +
                              fault_suffix(r.request.fault);
     s.schedule.push_back(name);
     s.steps.push_back(step_of(r, name));
@@ -81,7 +83,8 @@ ScheduleResult schedule_of(const StatementExecution& e, const std::vector<Invari
   if (e.fault && !e.fault_injected)
     s.note += std::string(s.note.empty() ? "" : "; ") + "the planned fault's request was not sent";
   for (std::size_t w = 0; w < e.outcomes.size(); ++w)
-    s.note += std::string(s.note.empty() ? "" : "; ") + worker_name(static_cast<int>(w)) + ": " + to_string(e.outcomes[w].kind);
+    s.note += std::string(s.note.empty() ? "" : "; ") + worker_name(static_cast<int>(w)) + ": " +
+              to_string(e.outcomes[w].kind);
   s.switches = preemptions_of(s);
   return s;
 }
@@ -136,21 +139,27 @@ class StatementExploration {
  public:
   StatementExploration(const ScenarioInfo& info, const RunSettings& settings, ProgressReporter& progress,
                        ScenarioResult& result, const std::vector<Invariant>& invariants, StatementRunner& runner)
-      : info_(info), settings_(settings), progress_(progress), result_(result), invariants_(invariants), runner_(runner) {}
+      : info_(info),
+        settings_(settings),
+        progress_(progress),
+        result_(result),
+        invariants_(invariants),
+        runner_(runner) {}
 
   void run(Clock::time_point deadline) {
     // Known from the start, so that a run that times out says the same.
     result_.exploration.max_switches = settings_.max_switches;
     result_.exploration.statement_workers = runner_.workers();
-    const Clock::time_point budget_end =
-        settings_.budget_s ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                std::chrono::duration<double>(*settings_.budget_s))
-                           : Clock::time_point::max();
+    const Clock::time_point budget_end = settings_.budget_s
+                                             ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                                  std::chrono::duration<double>(*settings_.budget_s))
+                                             : Clock::time_point::max();
     if (!settings_.schedules.empty()) {
       result_.exploration.total = settings_.schedules.size();
       for (const auto& schedule : settings_.schedules) {
-        const StatementExecution e = execute(
-            {0, planned_fault_of(schedule, runner_.workers()), choices_of(schedule, runner_.workers())}, deadline, false);
+        const StatementExecution e =
+            execute({0, planned_fault_of(schedule, runner_.workers()), choices_of(schedule, runner_.workers())},
+                    deadline, false);
         if (e.chose_finished) throw usage_error(missing_request(schedule, runner_.workers(), e.points.size()));
       }
     } else {
@@ -233,9 +242,8 @@ class StatementExploration {
     }
     for (std::size_t i = 0; i < e.witnesses.size(); ++i)
       if (!e.witnesses[i].empty()) record_violation(result_.invariants[i], e.witnesses[i]);
-    any_committed_ = any_committed_ || std::any_of(e.outcomes.begin(), e.outcomes.end(), [](const Outcome& o) {
-                       return o.kind == OutcomeClass::committed;
-                     });
+    any_committed_ = any_committed_ || std::any_of(e.outcomes.begin(), e.outcomes.end(),
+                                                   [](const Outcome& o) { return o.kind == OutcomeClass::committed; });
   }
 
   SwitchBound& bound_of(int switches) {
@@ -243,7 +251,8 @@ class StatementExploration {
     for (auto& b : bounds)
       if (b.switches == switches) return b;
     bounds.push_back({switches, 0, 0, 0, 0});
-    std::sort(bounds.begin(), bounds.end(), [](const SwitchBound& a, const SwitchBound& b) { return a.switches < b.switches; });
+    std::sort(bounds.begin(), bounds.end(),
+              [](const SwitchBound& a, const SwitchBound& b) { return a.switches < b.switches; });
     for (auto& b : bounds)
       if (b.switches == switches) return b;
     return bounds.back();
@@ -312,7 +321,9 @@ StepName parse_step(const std::string& name, int workers) {
   const auto dot = name.find('.');
   const auto bang = name.find('!');
   const std::string who = name.substr(0, std::min(dot, name.size()));
-  const std::string what = dot == std::string::npos ? "" : name.substr(dot + 1, bang == std::string::npos ? std::string::npos : bang - dot - 1);
+  const std::string what = dot == std::string::npos
+                               ? ""
+                               : name.substr(dot + 1, bang == std::string::npos ? std::string::npos : bang - dot - 1);
   const std::string fault = bang == std::string::npos ? "" : name.substr(bang + 1);
   StepName step;
   bool ok = who.size() > 1 && who[0] == 'w' && all_digits(who.substr(1));
@@ -327,7 +338,8 @@ StepName parse_step(const std::string& name, int workers) {
   }
   if (!ok)
     throw usage_error("--schedule step '" + name + "' names no request: give w<worker>.<n> (worker 1.." +
-                      std::to_string(workers) + "), optionally with !drop_reply or !drop_before_send, as the "
+                      std::to_string(workers) +
+                      "), optionally with !drop_reply or !drop_before_send, as the "
                       "reproducer prints them");
   return step;
 }
@@ -339,12 +351,12 @@ std::string missing_request(const std::vector<std::string>& schedule, int worker
   for (const std::string& name : schedule) {
     const StepName step = parse_step(name, workers);
     if (!step.chosen || seen++ != choice) continue;
-    const std::string sent = step.ordinal == 1   ? "none"
-                             : step.ordinal == 2 ? "only " + step_name(step.worker, 1)
-                                                 : "only " + step_name(step.worker, 1) + " to " +
-                                                       step_name(step.worker, step.ordinal - 1);
-    return "--schedule step '" + name + "' names no request: worker " + worker_name(step.worker) +
-           " sent " + sent + " in this execution";
+    const std::string sent =
+        step.ordinal == 1   ? "none"
+        : step.ordinal == 2 ? "only " + step_name(step.worker, 1)
+                            : "only " + step_name(step.worker, 1) + " to " + step_name(step.worker, step.ordinal - 1);
+    return "--schedule step '" + name + "' names no request: worker " + worker_name(step.worker) + " sent " + sent +
+           " in this execution";
   }
   return "--schedule names more requests than the execution had";
 }
@@ -379,8 +391,8 @@ std::optional<PlannedFault> planned_fault_of(const std::vector<std::string>& sch
   return planned;
 }
 
-void explore_statements(const Server& server, const ScenarioInfo& info, Scenario& scenario,
-                        const RunSettings& settings, ProgressReporter& progress, ScenarioResult& result) {
+void explore_statements(const Server& server, const ScenarioInfo& info, Scenario& scenario, const RunSettings& settings,
+                        ProgressReporter& progress, ScenarioResult& result) {
   const std::string dsn = server.dsn();
   const auto invariants = call_scenario(info, "invariants()", dsn, [&] { return scenario.invariants(); });
   result.invariants = invariant_entries(invariants);
@@ -388,15 +400,18 @@ void explore_statements(const Server& server, const ScenarioInfo& info, Scenario
   auto phase_start = Clock::now();
   ScenarioDatabase database(dsn, schema, info.name);
   {
-    StatementRunner runner(info, scenario, invariants, result.knobs, settings, database.dsn(), *settings.statement_workers);
+    StatementRunner runner(info, scenario, invariants, result.knobs, settings, database.dsn(),
+                           *settings.statement_workers);
     result.deadlock_timeout = runner.deadlock_timeout();
     result.phases.setup_ms = std::chrono::duration<double, std::milli>(Clock::now() - phase_start).count();
-    const auto timeout = run_timeout(settings, kPlannedSecondsPerExecution * static_cast<double>(settings.max_schedules));
+    const auto timeout =
+        run_timeout(settings, kPlannedSecondsPerExecution * static_cast<double>(settings.max_schedules));
     phase_start = Clock::now();
     StatementExploration(info, settings, progress, result, invariants, runner)
         .run(Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout));
     result.phases.run_ms = std::chrono::duration<double, std::milli>(Clock::now() - phase_start).count();
-    result.exploration.schedules_per_s = result.phases.run_ms > 0 ? result.exploration.explored / (result.phases.run_ms / 1000.0) : 0;
+    result.exploration.schedules_per_s =
+        result.phases.run_ms > 0 ? result.exploration.explored / (result.phases.run_ms / 1000.0) : 0;
     phase_start = Clock::now();
   }
   database.drop();

@@ -6,11 +6,11 @@
 // checking: run a schedule prefix, see which workers have a request pending,
 // choose, reset, replay; fewest context switches first. Internal to pgrace.
 
+#include "core/progress_reporter.hpp"
 #include "pgrace/result.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
 #include "pgrace/settings.hpp"
-#include "core/progress_reporter.hpp"
 #include "statement/request_scheduler.hpp"
 
 namespace pgrace::detail {
@@ -25,8 +25,8 @@ namespace pgrace::detail {
 // (max_schedules, budget_s) without a violation ends in verdict error.
 // Throws what run_stress() throws, and pgrace::Error (usage) for a schedule
 // that names no worker (see choices_of()) or a request its worker never sent.
-void explore_statements(const Server& server, const ScenarioInfo& info, Scenario& scenario,
-                        const RunSettings& settings, ProgressReporter& progress, ScenarioResult& result);
+void explore_statements(const Server& server, const ScenarioInfo& info, Scenario& scenario, const RunSettings& settings,
+                        ProgressReporter& progress, ScenarioResult& result);
 
 // The context switches of `schedule`, an execution recorded at statement
 // level: switches away from a worker that had its next request ready (a

@@ -28,8 +28,10 @@ int RequestScheduler::worker_of(const std::string& client) const {
 bool RequestScheduler::is_bare_begin(const std::string& sql) {
   std::string word;
   for (char c : sql) {
-    if (std::isalpha(static_cast<unsigned char>(c))) word += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    else if (!word.empty()) break;
+    if (std::isalpha(static_cast<unsigned char>(c)))
+      word += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    else if (!word.empty())
+      break;
   }
   return (word == "BEGIN" || word == "START") && sql.find(';') == std::string::npos;
 }

@@ -12,9 +12,9 @@
 #include <tuple>
 #include <vector>
 
+#include "faults/worker_connection.hpp"
 #include "pgrace/faults.hpp"
 #include "wire/proxy.hpp"
-#include "faults/worker_connection.hpp"
 
 namespace pgrace::detail {
 
@@ -33,7 +33,7 @@ struct ScheduledRequest {
   bool chosen = true;   // false: let through without a choice (a bare BEGIN, see pending_begin())
   bool waited = false;  // seen blocked on a lock before it completed
   int completed_as = -1;
-  int ordinal = 0;      // chosen: its worker's n-th chosen request, from 1 (0: not chosen)
+  int ordinal = 0;  // chosen: its worker's n-th chosen request, from 1 (0: not chosen)
 };
 
 // A fault an execution injects: into worker `worker`'s `ordinal`-th chosen

@@ -7,16 +7,16 @@
 #include <map>
 #include <pqxx/pqxx>
 
-#include "server/database.hpp"
 #include "core/judge.hpp"
+#include "core/run_shared.hpp"
+#include "core/session_setup.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/schedule.hpp"
-#include "core/run_shared.hpp"
+#include "server/database.hpp"
 #include "steps/schedule_plan.hpp"
 #include "steps/schedule_run.hpp"
-#include "core/session_setup.hpp"
 #include "steps/shrink.hpp"
 
 namespace pgrace::detail {
@@ -35,7 +35,7 @@ double ms_between(Clock::time_point from, Clock::time_point to) {
 // A schedule as it ran, with what the invariants said after it.
 struct Played {
   ScheduleResult schedule;
-  std::map<OutcomeClass, long> outcomes;          // per step that ran
+  std::map<OutcomeClass, long> outcomes;            // per step that ran
   std::vector<std::vector<std::string>> witnesses;  // per invariant; empty: it held
   std::set<std::string> missing_observations;       // steps not run whose observation a predicate asked for
 };
@@ -47,8 +47,14 @@ class Stage {
   Stage(const ScenarioInfo& info, Scenario& scenario, const std::vector<Session>& sessions,
         const std::vector<Invariant>& invariants, const RunSettings& settings, const std::string& server_dsn,
         const std::string& dsn, ScenarioResult& result)
-      : info_(info), scenario_(scenario), sessions_(sessions), invariants_(invariants), settings_(settings),
-        server_dsn_(server_dsn), result_(result), control_(connect(dsn)) {
+      : info_(info),
+        scenario_(scenario),
+        sessions_(sessions),
+        invariants_(invariants),
+        settings_(settings),
+        server_dsn_(server_dsn),
+        result_(result),
+        control_(connect(dsn)) {
     prepare_session(*control_, Isolation::read_committed, "pgrace-control", settings.statement_timeout_s);
     for (const auto& session : sessions) {
       auto connection = connect(dsn);
@@ -172,7 +178,8 @@ void tally(Played&& played, int switches, const std::string& server_dsn, Scenari
   for (std::size_t i = 0; i < played.witnesses.size(); ++i)
     if (!played.witnesses[i].empty()) record_violation(result.invariants[i], played.witnesses[i]);
   if (played.schedule.violated.empty()) {
-    if (exploration.held_schedules.size() < kKeptSchedules) exploration.held_schedules.push_back(std::move(played.schedule));
+    if (exploration.held_schedules.size() < kKeptSchedules)
+      exploration.held_schedules.push_back(std::move(played.schedule));
     return;
   }
   ++bound->violated;
@@ -181,7 +188,8 @@ void tally(Played&& played, int switches, const std::string& server_dsn, Scenari
   // The first violating schedule is the reproducer until it is shrunk (and
   // stays it should the run time out first).
   if (!exploration.reproducer) exploration.reproducer = played.schedule;
-  if (exploration.violating_schedules.size() < kKeptSchedules) exploration.violating_schedules.push_back(std::move(played.schedule));
+  if (exploration.violating_schedules.size() < kKeptSchedules)
+    exploration.violating_schedules.push_back(std::move(played.schedule));
 }
 
 // When the --budget that starts now runs out (never, without one).
@@ -196,7 +204,8 @@ void explore(Stage& stage, const SchedulePlan& planned, const RunSettings& setti
              const std::string& server_dsn, ProgressReporter& progress, ScenarioResult& result, Evidence& evidence) {
   const std::size_t count = planned.plans.size();
   for (std::size_t k = 0; k < count; ++k) {
-    progress.offer(ProgressUnit::schedules, static_cast<long>(k), static_cast<long>(count), result.exploration.violating);
+    progress.offer(ProgressUnit::schedules, static_cast<long>(k), static_cast<long>(count),
+                   result.exploration.violating);
     if (Clock::now() >= budget_end) {
       result.exploration.stopped = "the budget of " + seconds_text(*settings.budget_s) + " (--budget) ran out after " +
                                    std::to_string(k) + " of " + std::to_string(count) + " schedules";
@@ -326,11 +335,13 @@ std::string lack_of_evidence(const ScenarioInfo& info, const ScenarioResult& res
   if (!exploration.stopped.empty() && exploration.violating == 0)
     return partial_exploration_error(exploration.stopped, "schedule");
   if (exploration.explored > 0 && feasible == 0)
-    return "no schedule was feasible (" + std::to_string(exploration.explored) + " explored; the first: " +
-           evidence.first_infeasible + "): the run tested nothing; fix the scenario's schedules";
+    return "no schedule was feasible (" + std::to_string(exploration.explored) +
+           " explored; the first: " + evidence.first_infeasible +
+           "): the run tested nothing; fix the scenario's schedules";
   if (feasible > 0 && !evidence.any_step_ok && !info.expects_no_commits)
-    return "no step succeeded in any of the " + std::to_string(feasible) + " feasible schedule(s) (first failure: " +
-           evidence.first_failure + "): the run tested nothing; fix the scenario, or set expects_no_commits in its "
+    return "no step succeeded in any of the " + std::to_string(feasible) +
+           " feasible schedule(s) (first failure: " + evidence.first_failure +
+           "): the run tested nothing; fix the scenario, or set expects_no_commits in its "
            "info() if that is intended";
   return "";
 }

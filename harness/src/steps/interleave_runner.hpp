@@ -6,11 +6,11 @@
 
 #include <vector>
 
+#include "core/progress_reporter.hpp"
 #include "pgrace/result.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
 #include "pgrace/settings.hpp"
-#include "core/progress_reporter.hpp"
 
 namespace pgrace::detail {
 

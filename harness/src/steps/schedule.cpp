@@ -82,8 +82,10 @@ class SwitchTree {
         --remaining[s];
         const std::uint64_t n = count(remaining, static_cast<int>(s), switches - cost(last, s));
         ++remaining[s];
-        if (pick < n) chosen = s;
-        else pick -= n;
+        if (pick < n)
+          chosen = s;
+        else
+          pick -= n;
       }
       if (chosen == remaining.size()) return order;  // nothing left
       --remaining[chosen];

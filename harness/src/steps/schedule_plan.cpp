@@ -4,9 +4,9 @@
 #include <climits>
 #include <map>
 
+#include "core/run_shared.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/schedule.hpp"
-#include "core/run_shared.hpp"
 
 namespace pgrace::detail {
 namespace {
@@ -75,15 +75,15 @@ SchedulePlan generated_plan(const std::vector<Session>& sessions, const RunSetti
   for (const auto& session : sessions) steps_per_session.push_back(static_cast<int>(session.steps.size()));
   SchedulePlan out;
   out.total = count_interleavings(steps_per_session);
-  out.fewest_switches =
-      std::max(0, static_cast<int>(std::count_if(steps_per_session.begin(), steps_per_session.end(),
-                                                 [](int steps) { return steps > 0; })) - 1);
+  out.fewest_switches = std::max(0, static_cast<int>(std::count_if(steps_per_session.begin(), steps_per_session.end(),
+                                                                   [](int steps) { return steps > 0; })) -
+                                        1);
   const int max_switches = settings.max_switches.value_or(INT_MAX);
   const std::vector<std::uint64_t> counts = count_by_switches(steps_per_session);
   for (std::size_t k = 0; k < counts.size() && static_cast<int>(k) <= max_switches; ++k)
     if (counts[k] > 0) out.bounds.push_back({static_cast<int>(k), counts[k]});
-  for (const auto& order : interleavings_by_switches(steps_per_session, max_switches, settings.max_schedules,
-                                                     settings.seed)) {
+  for (const auto& order :
+       interleavings_by_switches(steps_per_session, max_switches, settings.max_schedules, settings.seed)) {
     std::vector<std::size_t> next(sessions.size(), 0);
     Plan plan;
     for (int s : order) plan.push_back({static_cast<std::size_t>(s), next[s]++});

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <optional>
-#include <thread>
 #include <pqxx/pqxx>
+#include <thread>
 
-#include "pgrace/error.hpp"
 #include "core/lock_wait.hpp"
 #include "core/run_shared.hpp"
 #include "core/stragglers.hpp"
+#include "pgrace/error.hpp"
 #include "steps/wait_for_graph.hpp"
 
 namespace pgrace::detail {
@@ -28,7 +28,7 @@ std::string rows_text(const pqxx::result& rows) {
 struct StepSlot {
   StepOutcome outcome = StepOutcome::not_run;
   std::string sqlstate, message, observation;
-  std::optional<std::string> sent;           // a C++ step: every statement it sent
+  std::optional<std::string> sent;             // a C++ step: every statement it sent
   std::map<std::string, std::string> written;  // what a C++ step observed, under any key
 };
 
@@ -148,7 +148,8 @@ class ScheduleRun {
     }
   }
 
-  void dispatch(std::size_t i, const Step& step, std::size_t s, const std::map<std::string, std::string>& observations) {
+  void dispatch(std::size_t i, const Step& step, std::size_t s,
+                const std::map<std::string, std::string>& observations) {
     // The job owns copies of what it uses and reports into its slot, read
     // back only after the session reports idle (its mutex orders the two).
     auto slot = std::make_shared<StepSlot>();
@@ -231,7 +232,8 @@ class ScheduleRun {
     auto wait = std::chrono::microseconds(200);
     for (;;) {
       if (sessions_[s]->wait_idle(wait)) return true;
-      if (step_prospect(wait_states(), s) == StepProspect::stuck) return sessions_[s]->wait_idle(std::chrono::milliseconds(0));
+      if (step_prospect(wait_states(), s) == StepProspect::stuck)
+        return sessions_[s]->wait_idle(std::chrono::milliseconds(0));
       if (Clock::now() > deadline) {
         if (Clock::now() >= bounds_.deadline) time_out();
         return false;
@@ -260,8 +262,10 @@ class ScheduleRun {
     for (const auto& edge : edges) {
       SessionWaits& waiter = states.at(by_pid.at(edge[0].as<int>()));
       auto blocker = by_pid.find(edge[1].as<int>());
-      if (blocker == by_pid.end()) waiter.waits_outside = true;
-      else waiter.waits_for.push_back(blocker->second);
+      if (blocker == by_pid.end())
+        waiter.waits_outside = true;
+      else
+        waiter.waits_for.push_back(blocker->second);
     }
     return states;
   }
@@ -325,8 +329,8 @@ class ScheduleRun {
   const std::vector<Session>& definitions_;
   pqxx::connection& control_;
   ScheduleBounds bounds_;
-  std::vector<std::shared_ptr<StepSlot>> slots_;  // per step of the schedule
-  std::map<std::size_t, std::string> current_;   // per session: what it was last given to run
+  std::vector<std::shared_ptr<StepSlot>> slots_;           // per step of the schedule
+  std::map<std::size_t, std::string> current_;             // per session: what it was last given to run
   std::map<std::size_t, Clock::time_point> waiting_seen_;  // per session: when its running step was seen waiting
   int completions_ = 0;
 };

@@ -34,8 +34,8 @@ struct ScheduleBounds {
   // closed the cycle, and its victim is the same on every run. Zero: not
   // waited for (the victim may vary).
   std::chrono::milliseconds deadlock_timeout{0};
-  Clock::time_point deadline;              // the whole run's (--timeout)
-  std::string timed_out;                   // "timed out after 60 s (--timeout) in schedule 3 of 70"
+  Clock::time_point deadline;  // the whole run's (--timeout)
+  std::string timed_out;       // "timed out after 60 s (--timeout) in schedule 3 of 70"
 };
 
 // The longest deadlock_timeout run_schedule() lets pass before each step.

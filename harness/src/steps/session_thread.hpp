@@ -35,8 +35,10 @@ class SessionThread {
       state_->quit = true;
     }
     state_->changed.notify_all();
-    if (abandoned_ || !wait_idle(std::chrono::seconds(1))) thread_.detach();
-    else thread_.join();
+    if (abandoned_ || !wait_idle(std::chrono::seconds(1)))
+      thread_.detach();
+    else
+      thread_.join();
   }
 
   int pid() const { return pid_; }

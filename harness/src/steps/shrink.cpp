@@ -67,8 +67,7 @@ class Shrinker {
         if (step.session == session) steps.push_back(step.step);
       std::size_t kept = steps.size();
       while (kept > 1 && attempt(without(session, steps[kept - 1]))) --kept;
-      if (kept < steps.size())
-        outcome_.changes.push_back({ShrinkChange::Kind::steps_dropped, session, steps[kept]});
+      if (kept < steps.size()) outcome_.changes.push_back({ShrinkChange::Kind::steps_dropped, session, steps[kept]});
     }
   }
 

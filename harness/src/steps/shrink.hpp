@@ -32,10 +32,10 @@ struct ShrinkChange {
 };
 
 struct ShrinkOutcome {
-  Plan plan;                         // the smallest plan that still violates
+  Plan plan;                          // the smallest plan that still violates
   std::vector<ShrinkChange> changes;  // in the order they were kept
-  int attempts = 0;                  // candidates tried
-  bool out_of_time = false;          // stopped by `out_of_time` before trying every candidate
+  int attempts = 0;                   // candidates tried
+  bool out_of_time = false;           // stopped by `out_of_time` before trying every candidate
 };
 
 // Returns true when `plan` still shows the violation (the caller runs it).

@@ -17,14 +17,14 @@ struct SessionWaits {
 };
 
 enum class StepProspect {
-  running,   // the session is busy and waits for nobody, or is no longer busy
-  may_end,   // it waits, and everything it waits for may still move (running
-             // sessions, backends outside the schedule, sessions waiting for
-             // such), or a deadlock that the server's deadlock detector will
-             // break is reachable from it
-  stuck,     // no deadlock is reachable, and it waits for an idle session or
-             // for a session that is itself stuck: a lock is granted only when
-             // every session it waits for lets go, so nothing can release it
+  running,  // the session is busy and waits for nobody, or is no longer busy
+  may_end,  // it waits, and everything it waits for may still move (running
+            // sessions, backends outside the schedule, sessions waiting for
+            // such), or a deadlock that the server's deadlock detector will
+            // break is reachable from it
+  stuck,    // no deadlock is reachable, and it waits for an idle session or
+            // for a session that is itself stuck: a lock is granted only when
+            // every session it waits for lets go, so nothing can release it
 };
 
 // The prospect of session `s`'s step, from the sessions' states `sessions`

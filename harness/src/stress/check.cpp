@@ -39,7 +39,8 @@ std::string lack_of_evidence(const ScenarioInfo& info, const std::map<OutcomeCla
   const std::string where = "in repetition " + std::to_string(r + 1) + " of " + std::to_string(repeat);
   if (committed == 0 && !info.expects_no_commits) {
     std::string outcomes;
-    for (const auto& [kind, n] : counts) outcomes += (outcomes.empty() ? "" : ", ") + std::string(to_string(kind)) + "=" + std::to_string(n);
+    for (const auto& [kind, n] : counts)
+      outcomes += (outcomes.empty() ? "" : ", ") + std::string(to_string(kind)) + "=" + std::to_string(n);
     std::string text = "no transaction committed " + where + " (" + std::to_string(ended) + " ended" +
                        (outcomes.empty() ? "" : ": " + outcomes);
     if (first_failure)
@@ -47,24 +48,28 @@ std::string lack_of_evidence(const ScenarioInfo& info, const std::map<OutcomeCla
               pgrace::one_line(first_failure->message, 200);
     const long faulted = count(OutcomeClass::indeterminate) + count(OutcomeClass::connection_dropped);
     if (ended > 0 && faulted == ended)
-      return text + "): no commit was confirmed, the injected faults ended them all; lower the faults' "
-                    "probability (--fault), or set expects_no_commits in the scenario's info()";
+      return text +
+             "): no commit was confirmed, the injected faults ended them all; lower the faults' "
+             "probability (--fault), or set expects_no_commits in the scenario's info()";
     if (faulted > 0)
       return text + "): no commit was confirmed, the injected faults ended " + std::to_string(faulted) +
              " of them; lower the faults' probability (--fault), fix the scenario, or set expects_no_commits in "
              "its info() if committing nothing is intended";
     if (violated)
-      return text + "): no transaction of the run committed, so none explains the violation; check the "
-                    "scenario's seed() and invariants";
-    return text + "): the run tested nothing; fix the scenario, or set expects_no_commits in its info() if "
-                  "committing nothing is intended";
+      return text +
+             "): no transaction of the run committed, so none explains the violation; check the "
+             "scenario's seed() and invariants";
+    return text +
+           "): the run tested nothing; fix the scenario, or set expects_no_commits in its info() if "
+           "committing nothing is intended";
   }
   if (ended > 0 && static_cast<double>(committed) < info.min_committed_share * static_cast<double>(ended)) {
     std::ostringstream share;
     share << std::setprecision(3) << 100.0 * static_cast<double>(committed) / static_cast<double>(ended) << "%";
     return "only " + std::to_string(committed) + " of " + std::to_string(ended) + " transactions (" + share.str() +
-           ") committed " + where + ", below the scenario's floor min_committed_share = " +
-           number_text(info.min_committed_share) + ": too little was tested to judge";
+           ") committed " + where +
+           ", below the scenario's floor min_committed_share = " + number_text(info.min_committed_share) +
+           ": too little was tested to judge";
   }
   return "";
 }

@@ -41,9 +41,9 @@ void ConnectionGraveyard::bury(std::unique_ptr<pqxx::connection> connection) {
 }
 
 void ConnectionGraveyard::sweep() {
-  buried_.erase(std::remove_if(buried_.begin(), buried_.end(),
-                               [](const auto& c) { return !transaction_object_open(*c); }),
-                buried_.end());
+  buried_.erase(
+      std::remove_if(buried_.begin(), buried_.end(), [](const auto& c) { return !transaction_object_open(*c); }),
+      buried_.end());
 }
 
 }  // namespace pgrace::detail

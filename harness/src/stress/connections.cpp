@@ -8,8 +8,8 @@
 
 namespace pgrace::detail::stress {
 
-Connections open_connections(const std::string& dsn, const ScenarioInfo& info, Scenario& scenario,
-                             const Knobs& knobs, const RunSettings& settings, std::string& deadlock_timeout) {
+Connections open_connections(const std::string& dsn, const ScenarioInfo& info, Scenario& scenario, const Knobs& knobs,
+                             const RunSettings& settings, std::string& deadlock_timeout) {
   const double st = settings.statement_timeout_s;
   Connections c;
   c.control = connect(dsn);

@@ -36,6 +36,6 @@ struct Connections {
 // control and monitor, one per worker (through a wire proxy when
 // knobs.faults is not empty), the shared pool and the lease pool when the
 // scenario uses them. Sets `deadlock_timeout` to the sessions' value.
-Connections open_connections(const std::string& dsn, const ScenarioInfo& info, Scenario& scenario,
-                             const Knobs& knobs, const RunSettings& settings, std::string& deadlock_timeout);
+Connections open_connections(const std::string& dsn, const ScenarioInfo& info, Scenario& scenario, const Knobs& knobs,
+                             const RunSettings& settings, std::string& deadlock_timeout);
 }  // namespace pgrace::detail::stress

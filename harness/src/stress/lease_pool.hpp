@@ -10,9 +10,9 @@
 #include <mutex>
 #include <vector>
 
-#include "stress/connection_graveyard.hpp"
 #include "pgrace/pool.hpp"
 #include "pgrace/result.hpp"
+#include "stress/connection_graveyard.hpp"
 #include "stress/sample_reservoir.hpp"
 
 namespace pgrace::detail {

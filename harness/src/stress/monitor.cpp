@@ -14,8 +14,8 @@ namespace pgrace::detail::stress {
 // A failure stops the run: the main thread wakes up and judges it.
 void monitor_main(Repetition& rep, pqxx::connection& connection, Clock::time_point released) {
   try {
-    for (auto poll = std::chrono::milliseconds(5);; poll = std::min(poll + std::chrono::milliseconds(1),
-                                                                    std::chrono::milliseconds(10))) {
+    for (auto poll = std::chrono::milliseconds(5);;
+         poll = std::min(poll + std::chrono::milliseconds(1), std::chrono::milliseconds(10))) {
       {
         pqxx::nontransaction tx(connection);  // one round trip per invariant: it shares the server with the run
         const auto counts = snapshot(rep.live);
@@ -62,11 +62,10 @@ std::string stop_monitor(Repetition& rep, WatchedThread& monitor, int monitor_pi
   const int checking = rep.monitor_checking;
   std::string who = "the invariant monitor";
   if (checking >= 0) who += " (checking \"" + rep.invariants[checking].name + "\")";
-  return end_stragglers(
-      control,
-      {{who, monitor_pid, [&monitor](Clock::time_point d) { return monitor.join_until(d); },
-        [&monitor] { monitor.abandon(); }}},
-      kGrace);
+  return end_stragglers(control,
+                        {{who, monitor_pid, [&monitor](Clock::time_point d) { return monitor.join_until(d); },
+                          [&monitor] { monitor.abandon(); }}},
+                        kGrace);
 }
 
 }  // namespace pgrace::detail::stress

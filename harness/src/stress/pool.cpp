@@ -7,8 +7,7 @@ namespace pgrace {
 Lease::Lease(std::weak_ptr<detail::LeaseOwner> owner, int slot, long epoch)
     : owner_(std::move(owner)), slot_(slot), epoch_(epoch) {}
 
-Lease::Lease(Lease&& other) noexcept
-    : owner_(std::move(other.owner_)), slot_(other.slot_), epoch_(other.epoch_) {
+Lease::Lease(Lease&& other) noexcept : owner_(std::move(other.owner_)), slot_(other.slot_), epoch_(other.epoch_) {
   other.slot_ = -1;
 }
 

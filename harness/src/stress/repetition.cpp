@@ -6,8 +6,8 @@
 #include "core/session_setup.hpp"
 #include "core/stragglers.hpp"
 #include "core/watched_thread.hpp"
-#include "util/text.hpp"
 #include "stress/monitor.hpp"
+#include "util/text.hpp"
 
 namespace pgrace::detail::stress {
 namespace {
@@ -31,9 +31,8 @@ WaitEnd await_workers(Repetition& rep, pqxx::connection& control, Clock::time_po
                       const std::function<void()>& progress, std::string& control_error) {
   std::unique_lock lock(rep.mutex);
   for (;;) {
-    if (rep.changed.wait_for(lock, std::chrono::milliseconds(100), [&] {
-          return rep.finished_workers == rep.knobs.threads || rep.monitor_failure;
-        }))
+    if (rep.changed.wait_for(lock, std::chrono::milliseconds(100),
+                             [&] { return rep.finished_workers == rep.knobs.threads || rep.monitor_failure; }))
       return rep.monitor_failure ? WaitEnd::monitor_failed : WaitEnd::finished;
     lock.unlock();
     const auto now = Clock::now();
@@ -62,7 +61,8 @@ Straggler worker_straggler(Repetition& rep, int i, WatchedThread& thread) {
 
 // The pool's connections leased now, as stragglers of the workers holding
 // them: their backends are named, cancelled and terminated with the workers'.
-std::vector<Straggler> pooled_stragglers(const LeasePool& leases, std::vector<std::unique_ptr<WatchedThread>>& threads) {
+std::vector<Straggler> pooled_stragglers(const LeasePool& leases,
+                                         std::vector<std::unique_ptr<WatchedThread>>& threads) {
   std::vector<Straggler> out;
   for (const PooledConnection& p : leases.leased_connections()) {
     const bool known = p.holder >= 0 && p.holder < static_cast<int>(threads.size());
@@ -70,7 +70,9 @@ std::vector<Straggler> pooled_stragglers(const LeasePool& leases, std::vector<st
     out.push_back({"pooled connection " + std::to_string(p.slot) +
                        (known ? " (leased by worker " + std::to_string(p.holder) + ")" : ""),
                    p.backend_pid, [thread](Clock::time_point d) { return !thread || thread->join_until(d); },
-                   [thread] { if (thread) thread->abandon(); }});
+                   [thread] {
+                     if (thread) thread->abandon();
+                   }});
   }
   return out;
 }

@@ -24,8 +24,8 @@ void run_one_transaction(Repetition& rep, WorkerState& worker, long iteration) {
     if (!is_retryable(outcome.kind) || worker.attempt_ >= rep.knobs.retry.max_retries) break;
     ++worker.retries;
     const int shift = std::min(worker.attempt_, 6);
-    std::this_thread::sleep_for(std::chrono::microseconds(
-        worker.uniform(0, static_cast<long>(rep.knobs.retry.backoff_max_us) << shift) / 8));
+    std::this_thread::sleep_for(
+        std::chrono::microseconds(worker.uniform(0, static_cast<long>(rep.knobs.retry.backoff_max_us) << shift) / 8));
   }
   worker.phase = WorkerPhase::waiting;
   worker.latencies_ms.push_back(ms_between(started, Clock::now()));
@@ -46,7 +46,6 @@ std::map<OutcomeClass, long> snapshot(const LiveCounts& counts) {
     if (long n = counts[i].load()) out[static_cast<OutcomeClass>(i)] = n;
   return out;
 }
-
 
 void worker_main(Repetition& rep, WorkerState& worker) {
   if (rep.start.arrive_and_wait()) {

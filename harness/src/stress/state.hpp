@@ -93,8 +93,7 @@ class WorkerState final : public Worker {
   }
   Pool& pool() override {
     if (!leases_)
-      throw std::logic_error(
-          "pool() needs a pool: set Knobs::pool.size in the scenario's info() or pass --pool-size");
+      throw std::logic_error("pool() needs a pool: set Knobs::pool.size in the scenario's info() or pass --pool-size");
     return *leases_;
   }
   std::mt19937_64& rng() override { return rng_; }
@@ -144,8 +143,8 @@ struct Repetition {
   // another round runs. In duration mode the first round always does.
   void start_round() {
     ++rounds_started;
-    const bool done = knobs.duration_s ? rounds_started > 1 && Clock::now() >= deadline
-                                       : rounds_started > knobs.iterations;
+    const bool done =
+        knobs.duration_s ? rounds_started > 1 && Clock::now() >= deadline : rounds_started > knobs.iterations;
     stop = done || abort;
   }
 
@@ -160,18 +159,18 @@ struct Repetition {
   std::atomic<bool> stop{false};
   long rounds_started = 0;     // touched only by start_round()
   Clock::time_point deadline;  // duration mode: no transaction starts after it (set before release)
-  Barrier start;       // the workers and the main thread
-  Barrier round;       // the workers, before every transaction (Sync::round)
+  Barrier start;               // the workers and the main thread
+  Barrier round;               // the workers, before every transaction (Sync::round)
   // Monitor results: first time each invariant was seen violated (ms since release).
   std::vector<std::optional<double>> first_seen;
   std::vector<std::vector<std::string>> first_witnesses;
   std::atomic<bool> violation_seen{false};  // some first_seen is set (read by the progress report)
-  std::atomic<int> monitor_checking{-1};  // the invariant the monitor is checking, or -1
+  std::atomic<int> monitor_checking{-1};    // the invariant the monitor is checking, or -1
   std::mutex mutex;
   std::condition_variable changed;
-  int finished_workers = 0;             // guarded by mutex
-  bool monitor_stop = false;            // guarded by mutex
-  std::exception_ptr monitor_failure;   // guarded by mutex
+  int finished_workers = 0;            // guarded by mutex
+  bool monitor_stop = false;           // guarded by mutex
+  std::exception_ptr monitor_failure;  // guarded by mutex
 };
 
 // A worker thread's body: waits for the start, then runs its transactions

@@ -66,8 +66,13 @@ class StressRun {
  public:
   StressRun(const Server& server, const ScenarioInfo& info, Scenario& scenario, const RunSettings& settings,
             ProgressReporter& progress, ScenarioResult& result)
-      : server_dsn_(server.dsn()), info_(info), scenario_(scenario), settings_(settings), progress_(progress),
-        result_(result), knobs_(result.knobs),
+      : server_dsn_(server.dsn()),
+        info_(info),
+        scenario_(scenario),
+        settings_(settings),
+        progress_(progress),
+        result_(result),
+        knobs_(result.knobs),
         planned_(knobs_.duration_s ? std::nullopt
                                    : std::optional<long>(long{knobs_.threads} * knobs_.iterations * settings.repeat)) {}
 
@@ -112,9 +117,8 @@ class StressRun {
 
     auto rep = std::make_shared<Repetition>(scenario_, knobs_, invariants_, settings_.max_witnesses);
     for (int i = 0; i < knobs_.threads; ++i)
-      rep->workers.push_back(std::make_unique<WorkerState>(connections.workers[i], connections.faults,
-                                                           connections.pool, connections.leases, i,
-                                                           settings_.seed, r));
+      rep->workers.push_back(std::make_unique<WorkerState>(connections.workers[i], connections.faults, connections.pool,
+                                                           connections.leases, i, settings_.seed, r));
     const auto report_progress = [&, r] {
       progress_.offer(ProgressUnit::transactions, ended_before_ + rep->ended, planned_,
                       result_.stress.violating_runs + rep->violation_seen, r, settings_.repeat);
@@ -182,7 +186,9 @@ class StressRun {
       const std::size_t from = history.size() > kRequestsPerWorker ? history.size() - kRequestsPerWorker : 0;
       for (std::size_t i = from; i < history.size(); ++i) {
         const WireRequest& q = history[i];
-        const auto since = [released](Clock::time_point t) { return t == Clock::time_point{} ? 0 : ms_between(released, t); };
+        const auto since = [released](Clock::time_point t) {
+          return t == Clock::time_point{} ? 0 : ms_between(released, t);
+        };
         records.push_back({w, scrub_secrets(sql_text(q), server_dsn_), since(q.started), since(q.ended),
                            q.completed ? q.status : '\0', q.sqlstate, q.fault});
       }
@@ -221,8 +227,8 @@ class StressRun {
   const Knobs& knobs_;
   const std::optional<long> planned_;  // transactions, all repetitions (none in duration mode)
   std::vector<Invariant> invariants_;
-  std::vector<double> latencies_;      // every transaction's, every repetition
-  long ended_before_ = 0;              // transactions ended in earlier repetitions
+  std::vector<double> latencies_;  // every transaction's, every repetition
+  long ended_before_ = 0;          // transactions ended in earlier repetitions
   std::chrono::duration<double> timeout_{0};
   Clock::time_point deadline_ = Clock::time_point::max();
 };

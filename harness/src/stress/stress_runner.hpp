@@ -5,11 +5,11 @@
 // Workers never judge: they record, and the main thread reads what they
 // recorded after joining them. Internal to pgrace; users call run_scenario().
 
+#include "core/progress_reporter.hpp"
 #include "pgrace/result.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
 #include "pgrace/settings.hpp"
-#include "core/progress_reporter.hpp"
 
 namespace pgrace::detail {
 

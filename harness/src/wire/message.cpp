@@ -27,8 +27,8 @@ class BodyReader {
   }
   std::uint16_t u16() {
     if (rest_.size() < 2) return fail<std::uint16_t>();
-    const auto value = static_cast<std::uint16_t>((static_cast<unsigned char>(rest_[0]) << 8) |
-                                                  static_cast<unsigned char>(rest_[1]));
+    const auto value =
+        static_cast<std::uint16_t>((static_cast<unsigned char>(rest_[0]) << 8) | static_cast<unsigned char>(rest_[1]));
     rest_.remove_prefix(2);
     return value;
   }
@@ -110,8 +110,7 @@ std::optional<std::string> startup_parameter(std::string_view body, std::string_
 
 bool is_extended_message(char type) {
   using namespace frontend;
-  return type == kParse || type == kBind || type == kDescribe || type == kExecute || type == kClose ||
-         type == kFlush;
+  return type == kParse || type == kBind || type == kDescribe || type == kExecute || type == kClose || type == kFlush;
 }
 
 std::string query_text(std::string_view body) {

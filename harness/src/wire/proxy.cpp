@@ -11,11 +11,11 @@
 #include <cstring>
 #include <utility>
 
+#include "pgrace/error.hpp"
 #include "server/base_directory.hpp"
 #include "server/dsn_rewrite.hpp"
 #include "server/instance_cleanup.hpp"
 #include "server/leftovers.hpp"
-#include "pgrace/error.hpp"
 #include "server/termination.hpp"
 #include "server/watchdog.hpp"
 

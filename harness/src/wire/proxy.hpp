@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "wire/proxy_connection.hpp"
-#include "wire/request_history.hpp"
 #include "wire/request.hpp"
+#include "wire/request_history.hpp"
 #include "wire/socket.hpp"
 
 namespace pgrace::detail {
@@ -116,6 +116,5 @@ class WireProxy {
   std::vector<Served> served_;
   std::thread acceptor_;
 };
-
 
 }  // namespace pgrace::detail

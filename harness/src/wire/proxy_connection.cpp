@@ -9,8 +9,8 @@
 #include <cstring>
 #include <utility>
 
-#include "wire/message.hpp"
 #include "pgrace/error.hpp"
+#include "wire/message.hpp"
 
 namespace pgrace::detail {
 namespace {
@@ -229,8 +229,10 @@ bool ProxyConnection::on_ready_for_query(const std::string& message) {
 
 void ProxyConnection::deliver_reply(std::string_view bytes) {
   if (in_flight_ && fault_.kind == FaultKind::drop_reply) return;
-  if (holding_) held_.append(bytes);
-  else io_.queue(Side::client, bytes);
+  if (holding_)
+    held_.append(bytes);
+  else
+    io_.queue(Side::client, bytes);
 }
 
 bool ProxyConnection::release_held_reply() {

@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "wire/proxy_io.hpp"
+#include "wire/request.hpp"
 #include "wire/request_builder.hpp"
 #include "wire/request_history.hpp"
-#include "wire/request.hpp"
 #include "wire/socket.hpp"
 
 namespace pgrace::detail {
@@ -88,7 +88,8 @@ class ProxyConnection {
   // Queues a held (delayed) reply for the client once its delay passed; false when stopping.
   bool release_held_reply();
   void finish_request();
-  // Whether client messages are read now (they wait while a request runs, except COPY data and the rest of an open batch).
+  // Whether client messages are read now (they wait while a request runs, except COPY data and the rest of an open
+  // batch).
   bool accepting_client() const { return !ready_ || !in_flight_ || copy_in_ || open_batch_; }
   // Whether the client message of this type passes through as it comes instead of being buffered as part of a request.
   bool streams_client_message(char type) const;
@@ -97,7 +98,7 @@ class ProxyConnection {
   ProxySockets io_;
   std::string application_name_;
   int backend_pid_ = 0;
-  bool ready_ = false;         // the server's first ReadyForQuery was seen
+  bool ready_ = false;           // the server's first ReadyForQuery was seen
   std::size_t server_left_ = 0;  // body bytes of a server message being streamed
   std::size_t client_left_ = 0;  // body bytes of a client message being streamed
 

@@ -27,8 +27,8 @@ struct Fault {
 
 // One request as the proxy saw it.
 struct WireRequest {
-  std::string client;    // the connection's application_name when the request started ("" if none)
-  int backend_pid = 0;   // from the server's BackendKeyData
+  std::string client;   // the connection's application_name when the request started ("" if none)
+  int backend_pid = 0;  // from the server's BackendKeyData
   // A Query's text; for an extended batch the Parse texts and, for each Bind of
   // a statement parsed earlier on this connection, that statement's text,
   // "; "-joined in message order; "" for a FunctionCall.
@@ -39,11 +39,11 @@ struct WireRequest {
   // Its ReadyForQuery reached the proxy and (after a delay_reply's delay) was
   // about to be forwarded to the client; or the connection ended.
   Clock::time_point ended{};
-  char status = 0;              // ReadyForQuery's transaction status 'I', 'T' or 'E'; 0 if not completed
-  std::string sqlstate;         // the first ErrorResponse's SQLSTATE ("" if none)
-  bool completed = false;       // its ReadyForQuery reached the proxy
-  bool executes = false;        // it runs something (a Query, an Execute, a FunctionCall), not only
-                                // Parse/Describe/Close (e.g. libpq preparing a statement)
+  char status = 0;                 // ReadyForQuery's transaction status 'I', 'T' or 'E'; 0 if not completed
+  std::string sqlstate;            // the first ErrorResponse's SQLSTATE ("" if none)
+  bool completed = false;          // its ReadyForQuery reached the proxy
+  bool executes = false;           // it runs something (a Query, an Execute, a FunctionCall), not only
+                                   // Parse/Describe/Close (e.g. libpq preparing a statement)
   std::optional<FaultKind> fault;  // what the gate asked for (none: nothing)
 };
 

@@ -26,7 +26,7 @@ class RequestBuilder {
   void add_bind(std::string_view body);
 
   std::map<std::string, std::string> statements_;  // name ("" for the unnamed one) -> SQL
-  std::set<std::string> parsed_here_;                // statements parsed by the current request
+  std::set<std::string> parsed_here_;              // statements parsed by the current request
   WireRequest request_;
 };
 

@@ -82,8 +82,7 @@ std::optional<sockaddr_un> unix_address(const std::string& path) {
   return address;
 }
 
-UniqueFd connect_tcp(const ServerAddress& address, int stop_fd, std::chrono::milliseconds timeout,
-                     std::string& error) {
+UniqueFd connect_tcp(const ServerAddress& address, int stop_fd, std::chrono::milliseconds timeout, std::string& error) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -104,7 +103,6 @@ UniqueFd connect_tcp(const ServerAddress& address, int stop_fd, std::chrono::mil
 
 }  // namespace
 
-
 ServerAddress server_address(const std::string& dsn) {
   validate_dsn(dsn);
   ServerAddress address;
@@ -114,8 +112,10 @@ ServerAddress server_address(const std::string& dsn) {
   std::string host = first_of_list(parameter_or_env(dsn, "host", "PGHOST"));
   if (!hostaddr.empty()) host = hostaddr;
   if (host.empty()) host = kDefaultSocketDirectory;
-  if (host.front() == '/') address.socket_path = host + "/.s.PGSQL." + address.port;
-  else address.host = host;
+  if (host.front() == '/')
+    address.socket_path = host + "/.s.PGSQL." + address.port;
+  else
+    address.host = host;
   return address;
 }
 
@@ -127,8 +127,8 @@ UniqueFd connect_to(const ServerAddress& address, int stop_fd, std::chrono::mill
     return UniqueFd();
   }
   int last_error = 0;
-  UniqueFd fd = connect_socket(AF_UNIX, reinterpret_cast<const sockaddr*>(&*socket_address), sizeof *socket_address, stop_fd, timeout,
-                               last_error);
+  UniqueFd fd = connect_socket(AF_UNIX, reinterpret_cast<const sockaddr*>(&*socket_address), sizeof *socket_address,
+                               stop_fd, timeout, last_error);
   if (!fd) error = "cannot connect to " + address.described() + ": " + std::strerror(last_error);
   return fd;
 }
