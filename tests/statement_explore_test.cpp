@@ -196,15 +196,18 @@ TEST_F(StatementExplore, StoppingEarlyWithoutAViolationIsAnErrorWhicheverLimitSt
 
 // A run that times out says what a finished one says: the exploration is
 // at statement level (its reproducer counts preemptions, one terminal per
-// worker), with its bound and the executions known so far.
+// worker), with its bound and the executions known so far. The locked
+// counter with four workers has thousands of executions and no violation
+// to stop early at, so 0.1 s cannot be enough on any machine.
 TEST_F(StatementExplore, ATimedOutExplorationStillSaysItIsAtStatementLevel) {
   pgrace::RunSettings settings;
   settings.timeout_s = 0.1;
   settings.max_switches = 5;
-  const auto r = explore(false, settings);
+  settings.statement_workers = 4;
+  const auto r = explore(true, settings);
   ASSERT_EQ(r.verdict, pgrace::Verdict::error) << "the exploration finished within 0.1 s";
   EXPECT_THAT(r.error, HasSubstr("time limit"));
-  EXPECT_EQ(r.exploration.statement_workers, 2);
+  EXPECT_EQ(r.exploration.statement_workers, 4);
   EXPECT_EQ(r.exploration.max_switches, 5);
   EXPECT_GT(r.exploration.total, static_cast<std::uint64_t>(r.exploration.explored));
 }
