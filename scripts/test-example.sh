@@ -41,7 +41,7 @@ configure() {
   rm -rf "$dir"
   mkdir -p "$dir"
   # shellcheck disable=SC2086
-  cmake -S "$src" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS=$strict_flags" \
+  cmake -S "$src" -B "$dir" $test_build "-DCMAKE_CXX_FLAGS=$strict_flags" \
     $launcher $extra_args "$@" >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; fail "configuring $src failed"; }
 }
 

@@ -59,7 +59,7 @@ fi
 PKG_CONFIG_PATH=$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 export PKG_CONFIG_PATH
 # shellcheck disable=SC2086
-cmake -S "$repo" -B "$top/pgrace" $launcher -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS=$strict_flags" \
+cmake -S "$repo" -B "$top/pgrace" $launcher $test_build "-DCMAKE_CXX_FLAGS=$strict_flags" \
   -DCMAKE_CXX_STANDARD=20 -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 version=$(cat "$top/libpqxx-src/VERSION")
 found=$(sed -n 's/^PGRACE_PQXX_libpqxx_VERSION:INTERNAL=//p' "$top/pgrace/CMakeCache.txt")

@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 total_start=$(date +%s)
 ./scripts/setup.sh
 . ./scripts/common.sh
-stage "build (libpqxx 6)" env PGRACE_CXX_FLAGS="$strict_flags" ./scripts/build.sh
+stage "build (libpqxx 6)" env PGRACE_CXX_FLAGS="$strict_flags" PGRACE_TEST_BUILD=1 ./scripts/build.sh
 stage "ctest (libpqxx 6)" run_ctest build 600 "$@"
 if [ $# -eq 0 ]; then
   stage "example (libpqxx 6)" ./scripts/test-example.sh
