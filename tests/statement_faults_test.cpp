@@ -117,11 +117,15 @@ TEST(StatementFaults, TheFaultedReproducerReplaysAndWithoutItsFaultHolds) {
   EXPECT_EQ(plain.exploration.faulted, 0);
 }
 
-// Both drops at every request, up to two switches: the idempotency key holds.
+// Both drops at every request, up to two switches: the idempotency key
+// holds, in each of four input draws (two of them both workers paying from
+// the same wallet).
 TEST(StatementFaults, TheIdempotentRetryHoldsUnderEveryDropAtEveryRequest) {
   const std::vector<FaultRule> every_drop{{FaultKind::drop_reply, FaultTarget::any, 1, {}},
                                           {FaultKind::drop_before_send, FaultTarget::any, 1, {}}};
-  const auto r = explore_registered("payment.idempotent_retry", statement_settings(every_drop, 2));
+  auto settings = statement_settings(every_drop, 2);
+  settings.draws = 4;
+  const auto r = explore_registered("payment.idempotent_retry", settings);
   EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;
   EXPECT_TRUE(r.exploration.stopped.empty()) << r.exploration.stopped;
   EXPECT_EQ(r.exploration.infeasible, 0);

@@ -20,6 +20,8 @@ struct ExploreOptions {
   std::vector<std::string> patterns;
   std::vector<std::string> schedules;
   std::optional<std::string> workers;  // as given, parsed by explore (flags.hpp)
+  std::optional<std::string> draws;
+  std::optional<std::string> draw;
   ScenarioOptions common;
 };
 
@@ -34,7 +36,9 @@ void print_reproducer(std::ostream& out, const ScenarioResult& r) {
   const Exploration& e = r.exploration;
   out << "minimal reproducer (violates";
   for (const auto& name : e.reproducer->violated) out << " \"" << name << "\"";
-  out << "; " << e.reproducer->switches << " context switch(es))";
+  out << "; " << e.reproducer->switches << " context switch(es)";
+  if (e.inputs_drawn && e.reproducer->draw) out << "; input draw " << *e.reproducer->draw << ", --draw replays it";
+  out << ")";
   if (e.shrinking && !e.shrinking->changes.empty()) {
     out << ", shrunk from the first violating schedule found (" << detail::joined(e.shrinking->original.schedule, " ")
         << "):\n";
@@ -59,10 +63,11 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
       << " schedule(s) explored";
   // At statement level the total is only known once every execution ran:
   // a partial one knows a number that grows with the limit it stopped at.
+  const std::string draws = draws_text(e);
   if (e.statement_workers && static_cast<std::uint64_t>(e.explored) < e.total)
-    out << ", more remain";
+    out << " " << draws << ", more remain";
   else if (e.total > 0)
-    out << " of " << e.total;  // 0: the run ended before counting them
+    out << " of " << e.total << (draws.empty() ? "" : " ") << draws;  // 0: the run ended before counting them
   out << ", " << e.violating << " violated";
   if (e.infeasible) out << ", " << e.infeasible << " infeasible";
   if (e.faulted) out << ", " << e.faulted << " with an injected fault";
@@ -101,6 +106,11 @@ int explore(const ExploreOptions& o, const std::string& program) {
   batch.selected = select_scenarios(o.patterns, false);
   batch.settings = settings_from(o.common);
   if (o.workers) batch.settings.statement_workers = parse_setting<int>("statement_workers", *o.workers);
+  if (o.draws) batch.settings.draws = parse_setting<int>("draws", *o.draws);
+  if (o.draw) batch.settings.draw = parse_setting<int>("draw", *o.draw);
+  if ((o.draws || o.draw) && !o.workers)
+    throw usage_error(std::string(o.draws ? "--draws" : "--draw") +
+                      " varies a stress scenario's inputs at statement level: give --workers too");
   for (const auto& s : o.schedules) {
     batch.settings.schedules.push_back(words(s));
     if (batch.settings.schedules.back().empty())
@@ -127,6 +137,11 @@ void add_explore_command(CLI::App& app, const Selected& selected) {
   command->add_option("--workers", o->workers,
                       "Explore a stress scenario's statements: run its transaction() once on each of N workers (2-8) "
                       "through pgrace's wire proxy, one request at a time, fewest context switches first");
+  command->add_option("--draws", o->draws,
+                      "With --workers: explore this many input draws (default " + std::to_string(kDefaultDraws) +
+                          "), each giving the workers' w.rng() new seeds from --seed, every draw's orders explored");
+  command->add_option("--draw", o->draw,
+                      "With --workers: explore only this input draw (0..), as a reproducer's replay command names it");
   command->add_option("--schedule", o->schedules,
                       "Run this schedule (step names, space-separated; steps left out are not run and their "
                       "sessions' transactions rolled back); repeatable");

@@ -22,6 +22,8 @@ const Flag kFlags[] = {
     {"pool_timeout", "--pool-timeout", limits::pool_timeout_ms},
     {"statement_workers", "--workers", limits::statement_workers},
     {"max_switches", "--max-switches", limits::max_switches},
+    {"draws", "--draws", limits::draws},
+    {"draw", "--draw", limits::draw},
     {"max_schedules", "--max-schedules", limits::max_schedules},
     {"budget_s", "--budget", limits::budget_s},
     {"step_timeout", "--step-timeout", limits::step_timeout_ms},

@@ -153,7 +153,9 @@ std::string explain(const ScenarioResult& result, const std::string& what) {
     if (!inv.held)
       for (const auto& witness : inv.witnesses) out << "     witness of \"" << inv.name << "\": " << witness << "\n";
   if (const auto& steps = result.exploration.reproducer) {
-    out << "     the reproducer, step by step:\n";
+    out << "     the reproducer, step by step";
+    if (steps->draw) out << " (input draw " << *steps->draw << ": ExploreSettings::draw replays it)";
+    out << ":\n";
     for (const auto& step : steps->steps)
       out << "       " << std::left << std::setw(10) << step.step << (step.waited ? "(waited) " : "") << step.sql
           << "\n";
@@ -184,6 +186,8 @@ RunSettings run_settings_of(const ExploreSettings& explore) {
   settings.max_switches = explore.max_switches;
   settings.max_schedules = explore.max_schedules;
   settings.seed = explore.seed;
+  settings.draws = explore.draws;
+  settings.draw = explore.draw;
   settings.faults = explore.faults;
   return settings;
 }

@@ -93,6 +93,10 @@ struct ExploreSettings {
   std::optional<int> max_switches;   // only the orders with at most this many; unset: every order
   std::size_t max_schedules = 1000;  // stop after this many executions (a partial exploration: see Holds())
   std::uint64_t seed = 0;            // the workers' parameters (w.uniform(), w.rng()); chosen as for run()
+  // Input draws (RunSettings::draws): each gives w.rng() new seeds derived
+  // from `seed`, and all its orders are explored. Unset: kDefaultDraws (16).
+  std::optional<int> draws;
+  std::optional<int> draw;  // explore only this draw, as a reproducer names it
   // Replace the scenario's Knobs::faults (an empty list: none); each rule
   // goes at every request it targets in turn (pgrace/faults.hpp).
   std::optional<std::vector<FaultRule>> faults;

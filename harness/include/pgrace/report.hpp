@@ -87,6 +87,11 @@ std::string schedule_text(const ScheduleResult& schedule);
 // switch count had schedules to explore (nothing to say).
 std::string bounds_text(const Exploration& exploration);
 
+// Statement level: the inputs the exploration tried, "in 16 input draws
+// (--draws)" or "with one input: the workers draw no parameters from
+// w.rng()". Empty for the scenario's own steps.
+std::string draws_text(const Exploration& exploration);
+
 // What a scenario's author expected, as the summaries say it: "hold", or
 // "violation of \"a\", \"b\"".
 std::string expectation_text(const Expectation& expectation);

@@ -85,6 +85,9 @@ struct ScheduleResult {
   // sessions; statement level, preemptions (switches away from a worker
   // whose next request was ready; README, "Exploration").
   int switches = 0;
+  // Statement level: the input draw its workers' parameters came from
+  // (RunSettings::draw replays it). Absent: the scenario's own steps.
+  std::optional<int> draw;
 };
 
 // Interleave mode: the schedules with exactly `switches` context switches
@@ -129,6 +132,14 @@ struct Exploration {
   // Statement level with faults (Knobs::faults): executions that injected a
   // drop_reply or drop_before_send fault into one request ("w1.3!drop_reply").
   long faulted = 0;
+  // Statement level: the input draws whose executions were explored
+  // (RunSettings::draws), and whether the workers drew their parameters
+  // from w.rng() at all (false: there was one input to try, and one draw).
+  int draws = 0;
+  bool inputs_drawn = false;
+  // Statement level: milliseconds from the first execution's start to the
+  // end of the first violating one. Absent: none violated.
+  std::optional<double> first_violation_ms;
   std::optional<Shrinking> shrinking;  // how it was shrunk (absent: not shrunk)
 };
 

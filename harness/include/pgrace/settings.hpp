@@ -18,6 +18,10 @@
 
 namespace pgrace {
 
+// The input draws a statement-level exploration tries when
+// RunSettings::draws is unset (see there).
+inline constexpr int kDefaultDraws = 16;
+
 // Command-line overrides of a scenario's default knobs, and run-wide settings.
 struct RunSettings {
   std::optional<int> threads;
@@ -33,7 +37,7 @@ struct RunSettings {
   int repeat = 1;                  // fresh state (TRUNCATE + seed) before each repetition
   std::size_t max_witnesses = 10;  // per invariant
   // Interleave mode:
-  std::size_t max_schedules = 1000;                 // sample this many when there are more
+  std::size_t max_schedules = 1000;                 // sample this many when there are more (statement level: per input draw)
   std::optional<int> max_switches;                  // only schedules with at most this many context switches
   std::optional<double> budget_s;                   // stop exploring after this many seconds (0.1 .. 30 days)
   bool shrink = true;                               // shrink the first violating schedule into the reproducer
@@ -43,6 +47,15 @@ struct RunSettings {
   // scenario's transaction() once on each of this many workers (2..8),
   // exploring the order of their requests through pgrace's wire proxy.
   std::optional<int> statement_workers;
+  // Statement level: how many input draws to explore. Each draw gives the
+  // workers' w.rng() new seeds (derived from `seed`: draw 0 is the seed's
+  // own, odd draws give every worker the same seed, so that they draw the
+  // same values and collide), and every draw's orders are explored, fewest
+  // context switches first across all draws. Unset: kDefaultDraws. A
+  // scenario whose workers never call w.rng() has only one draw.
+  std::optional<int> draws;
+  // Statement level: explore only this draw (0 ..), as a reproducer names it.
+  std::optional<int> draw;
   // Wall-clock bound on each scenario's run (from its database and
   // connections being ready to its last check), in seconds (0.1 .. 30 days).
   // Unset: max(10 x the planned time, 60 s), where the planned time is
@@ -80,6 +93,8 @@ inline constexpr WholeRange pool_timeout_ms{1, 600'000};
 inline constexpr WholeRange repeat{1, 1'000'000};
 inline constexpr WholeRange statement_workers{2, 8};
 inline constexpr WholeRange max_switches{0, 1'000'000};
+inline constexpr WholeRange draws{1, 1'000'000};
+inline constexpr WholeRange draw{0, 999'999};
 inline constexpr WholeRange max_schedules{1, SIZE_MAX};
 inline constexpr SecondsRange budget_s{0.1, 2'592'000};
 inline constexpr WholeRange step_timeout_ms{1, 86'400'000};

@@ -74,6 +74,12 @@ Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings, const 
   if (settings.statement_workers)
     check_range("statement_workers", *settings.statement_workers, limits::statement_workers, true);
   if (settings.max_switches) check_range("max_switches", *settings.max_switches, limits::max_switches, true);
+  if (settings.draws) check_range("draws", *settings.draws, limits::draws, true);
+  if (settings.draw) check_range("draw", *settings.draw, limits::draw, true);
+  if (settings.draw && settings.draws && *settings.draw >= *settings.draws)
+    throw SettingError("draw", std::to_string(*settings.draw) + " is not one of the " + std::to_string(*settings.draws) +
+                                   " draws (0 to " + std::to_string(*settings.draws - 1) +
+                                   "): give a smaller one, or leave the draws out");
   check_range("max_schedules", settings.max_schedules, limits::max_schedules, true);
   if (settings.budget_s) check_range("budget_s", *settings.budget_s, limits::budget_s, true);
   check_range("step_timeout", settings.step_timeout.count(), limits::step_timeout_ms, true);

@@ -210,6 +210,7 @@ nlohmann::json to_json(const ScheduleResult& schedule) {
           {"note", schedule.note.empty() ? json() : json(schedule.note)},
           {"violated", schedule.violated},
           {"completion_order", schedule.completion_order},
+          {"draw", schedule.draw ? json(*schedule.draw) : json()},
           {"steps", steps}};
 }
 
@@ -246,6 +247,9 @@ nlohmann::json exploration_json(const ScenarioResult& r) {
           {"max_switches", e.max_switches ? json(*e.max_switches) : json()},
           {"statement_workers", e.statement_workers},
           {"faulted", e.faulted},
+          {"draws", e.draws},
+          {"inputs_drawn", e.inputs_drawn},
+          {"first_violation_ms", e.first_violation_ms ? json(*e.first_violation_ms) : json()},
           {"by_switches", bounds},
           {"stopped", e.stopped.empty() ? json() : json(e.stopped)},
           {"minimal_reproducer", e.reproducer ? to_json(*e.reproducer) : json()},
@@ -551,6 +555,13 @@ std::string bounds_text(const Exploration& exploration) {
   return text;
 }
 
+std::string draws_text(const Exploration& exploration) {
+  if (!exploration.statement_workers) return "";
+  if (!exploration.inputs_drawn) return "with one input: the workers draw no parameters from w.rng()";
+  return "in " + std::to_string(exploration.draws) + " input draw" + (exploration.draws == 1 ? "" : "s") +
+         " (--draws)";
+}
+
 namespace {
 
 // "8 threads x 50 iterations, read committed, seed 7: committed=400, 812
@@ -584,6 +595,7 @@ std::string summary_text(const ScenarioResult& r) {
   if (r.mode == Mode::interleave) {
     out << ", " << r.exploration.violating << "/" << r.exploration.explored << " schedules violated";
     if (r.exploration.infeasible) out << " (" << r.exploration.infeasible << " infeasible)";
+    if (const std::string draws = draws_text(r.exploration); !draws.empty()) out << " " << draws;
     out << ", " << to_sql(r.knobs.isolation) << "\n";
     if (!r.error.empty()) out << "     error: " << r.error << "\n";
     if (const std::string bounds = bounds_text(r.exploration); !bounds.empty()) out << "     " << bounds << "\n";

@@ -42,6 +42,8 @@ std::string reproducer_command(const RunReport& report, const ScenarioResult& r)
       words.insert(words.end(), {"--workers", std::to_string(r.exploration.statement_workers), "--seed",
                                  std::to_string(r.seed), "--retries", std::to_string(r.knobs.retry.max_retries)});
     if (r.exploration.reproducer) {
+      if (r.exploration.reproducer->draw.value_or(0) != 0)
+        words.insert(words.end(), {"--draw", std::to_string(*r.exploration.reproducer->draw)});
       words.insert(words.end(), {"--schedule", joined(r.exploration.reproducer->schedule, " ")});
     } else {
       if (!r.exploration.statement_workers) words.insert(words.end(), {"--seed", std::to_string(report.seed)});
@@ -49,6 +51,8 @@ std::string reproducer_command(const RunReport& report, const ScenarioResult& r)
         words.insert(words.end(), {"--max-schedules", std::to_string(report.max_schedules)});
       if (r.exploration.max_switches)
         words.insert(words.end(), {"--max-switches", std::to_string(*r.exploration.max_switches)});
+      if (r.exploration.statement_workers && r.exploration.inputs_drawn && r.exploration.draws != kDefaultDraws)
+        words.insert(words.end(), {"--draws", std::to_string(r.exploration.draws)});
       if (r.exploration.statement_workers) {
         const auto faults = fault_words(r);
         words.insert(words.end(), faults.begin(), faults.end());

@@ -96,6 +96,9 @@ void check_runnable(const ScenarioInfo& info, const Scenario& scenario, const Ru
   const Knobs knobs = apply_overrides(info.defaults, settings, info.name);
   check_faults(info, *mode, knobs, settings);
   if (settings.statement_workers) check_statement_level(info, *mode, knobs);
+  if ((settings.draws || settings.draw) && !settings.statement_workers)
+    throw SettingError(settings.draws ? "draws" : "draw",
+                       "varies a stress scenario's inputs at statement level: explore it with statement_workers");
   check_schedules(scenario.sessions(), settings);
 }
 

@@ -1,6 +1,7 @@
 #include "statement/execution.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -12,6 +13,7 @@
 #include "pgrace/connection.hpp"
 #include "pgrace/error.hpp"
 #include "server/connection_errors.hpp"
+#include "statement/input_draw.hpp"
 #include "steps/schedule_run.hpp"  // kMaxDeadlockSettle
 #include "wire/proxy.hpp"
 
@@ -23,19 +25,20 @@ namespace {
 constexpr std::chrono::milliseconds kDeadlockTimeout{2};
 constexpr std::chrono::seconds kGrace{1};
 
-// What a worker's transaction() gets: its proxied connection, its seeded
-// generator, iteration 0. No pools: their connections would bypass the gate.
+// What a worker's transaction() gets: its proxied connection, its
+// generator for the execution's input draw, iteration 0. No pools: their
+// connections would bypass the gate.
 class StatementWorker final : public Worker {
  public:
-  StatementWorker(WorkerConnection& connection, std::uint64_t seed, int index)
-      : connection_(connection), index_(index) {
-    std::seed_seq sequence{seed, static_cast<std::uint64_t>(index), std::uint64_t{0}};
-    rng_.seed(sequence);
-  }
+  StatementWorker(WorkerConnection& connection, std::mt19937_64 generator, int index, std::atomic<bool>& drew)
+      : connection_(connection), index_(index), rng_(generator), drew_(drew) {}
   pqxx::connection& connection() override { return connection_.get(); }
   SharedPool& shared_pool() override { throw std::logic_error("shared_pool() is not offered at statement level"); }
   Pool& pool() override { throw std::logic_error("pool() is not offered at statement level"); }
-  std::mt19937_64& rng() override { return rng_; }
+  std::mt19937_64& rng() override {
+    drew_ = true;
+    return rng_;
+  }
   int index() const override { return index_; }
   long iteration() const override { return 0; }
   int attempt() const override { return attempt_; }
@@ -45,6 +48,7 @@ class StatementWorker final : public Worker {
  private:
   int index_;
   std::mt19937_64 rng_;
+  std::atomic<bool>& drew_;
 };
 
 // Runs the scenario's transaction until it ends for good (retrying
@@ -161,10 +165,11 @@ namespace {
 class Execution {
  public:
   Execution(StatementRunner::Impl& runner, const std::vector<int>& prefix, const std::optional<PlannedFault>& fault,
-            Clock::time_point deadline)
+            int draw, Clock::time_point deadline)
       : r_(runner),
         prefix_(prefix),
         fault_(fault),
+        draw_(draw),
         deadline_(deadline),
         outcomes_(std::make_shared<std::vector<Outcome>>(r_.connections.size())) {}
 
@@ -184,6 +189,8 @@ class Execution {
     result_.outcomes = *outcomes_;
     result_.fault = fault_;
     result_.fault_injected = r_.scheduler->fault_injected();
+    result_.draw = draw_;
+    result_.drew_inputs = *drew_;
     if (!result_.diverged) check();
     return std::move(result_);
   }
@@ -193,9 +200,11 @@ class Execution {
     for (std::size_t w = 0; w < r_.connections.size(); ++w) {
       auto connection = r_.connections[w];
       threads_.push_back(std::make_unique<WatchedThread>([&scenario = r_.scenario, scheduler = r_.scheduler, connection,
-                                                          outcomes = outcomes_, w, seed = r_.settings.seed,
+                                                          outcomes = outcomes_, drew = drew_, w,
+                                                          generator = draw_generator(r_.settings.seed, draw_,
+                                                                                     static_cast<int>(w)),
                                                           retries = r_.knobs.retry.max_retries] {
-        StatementWorker worker(*connection, seed, static_cast<int>(w));
+        StatementWorker worker(*connection, generator, static_cast<int>(w), *drew);
         (*outcomes)[w] = run_transaction(scenario, worker, retries);
         scheduler->finish(static_cast<int>(w));
       }));
@@ -332,8 +341,12 @@ class Execution {
   StatementRunner::Impl& r_;
   const std::vector<int>& prefix_;
   const std::optional<PlannedFault>& fault_;
+  const int draw_;
   const Clock::time_point deadline_;
   std::shared_ptr<std::vector<Outcome>> outcomes_;
+  // Whether some worker called w.rng(); shared like outcomes_ (a worker left
+  // running past the deadline may still call it).
+  std::shared_ptr<std::atomic<bool>> drew_ = std::make_shared<std::atomic<bool>>(false);
   std::vector<std::unique_ptr<WatchedThread>> threads_;
   std::map<int, Clock::time_point> waiting_since_;
   std::map<int, Clock::time_point> running_since_;
@@ -343,8 +356,8 @@ class Execution {
 }  // namespace
 
 StatementExecution StatementRunner::run(const std::vector<int>& prefix, const std::optional<PlannedFault>& fault,
-                                        Clock::time_point deadline) {
-  return Execution(*impl_, prefix, fault, deadline).run();
+                                        int draw, Clock::time_point deadline) {
+  return Execution(*impl_, prefix, fault, draw, deadline).run();
 }
 
 }  // namespace pgrace::detail

@@ -34,6 +34,8 @@ struct StatementExecution {
   std::optional<PlannedFault> fault;  // the fault it was to inject
   bool fault_injected = false;        // and did
   std::string note;                   // why it diverged, or what was cancelled
+  int draw = 0;                       // its input draw (statement/input_draw.hpp)
+  bool drew_inputs = false;           // some worker called w.rng()
   // Context switches among the first `choices` choices (all by default):
   // choices of another worker while the last one chosen could have gone on
   // (preemptions, as CHESS counts them; a switch forced by a worker that
@@ -53,13 +55,14 @@ class StatementRunner {
                   const Knobs& knobs, const RunSettings& settings, const std::string& database_dsn, int workers);
   ~StatementRunner();
 
-  // Resets the tables (seed()), runs one transaction per worker following
-  // `prefix` (worker indexes, one per choice point) and then the default
-  // (the last worker while it can go on, else the lowest index), injecting
-  // `fault` if given, and checks every invariant. A worker whose connection
+  // Resets the tables (seed()), runs one transaction per worker, on the
+  // inputs of draw `draw` (statement/input_draw.hpp), following `prefix`
+  // (worker indexes, one per choice point) and then the default (the last
+  // worker while it can go on, else the lowest index), injecting `fault` if
+  // given, and checks every invariant. A worker whose connection
   // the fault dropped gets a new one when its code asks for it again. Throws ScenarioFailure when a worker's C++ code
   // throws or the run's `deadline` passes; pgrace::Error (infrastructure) when a connection is lost.
-  StatementExecution run(const std::vector<int>& prefix, const std::optional<PlannedFault>& fault,
+  StatementExecution run(const std::vector<int>& prefix, const std::optional<PlannedFault>& fault, int draw,
                          Clock::time_point deadline);
 
   int workers() const;

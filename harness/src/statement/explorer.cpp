@@ -20,14 +20,17 @@ constexpr std::size_t kKeptSchedules = 20;
 // The planned time of one execution, for the default run timeout.
 constexpr double kPlannedSecondsPerExecution = 0.05;
 
-// A schedule prefix still to run: its choices and their context switches
-// (exact: the default continuation never preempts), and the fault it injects.
+// A schedule prefix still to run: its context switches (exact: the default
+// continuation never preempts), its input draw, the fault it injects and
+// its choices. In this order: every draw at n switches before any at n + 1.
 struct Candidate {
   int switches = 0;
+  int draw = 0;
   std::optional<PlannedFault> fault;
   std::vector<int> prefix;
   bool operator<(const Candidate& other) const {
-    return std::tie(switches, fault, prefix) < std::tie(other.switches, other.fault, other.prefix);
+    return std::tie(switches, draw, fault, prefix) <
+           std::tie(other.switches, other.draw, other.fault, other.prefix);
   }
 };
 
@@ -86,6 +89,7 @@ ScheduleResult schedule_of(const StatementExecution& e, const std::vector<Invari
     s.note += std::string(s.note.empty() ? "" : "; ") + worker_name(static_cast<int>(w)) + ": " +
               to_string(e.outcomes[w].kind);
   s.switches = preemptions_of(s);
+  s.draw = e.draw;
   return s;
 }
 
@@ -104,7 +108,7 @@ std::vector<Candidate> branches(const StatementExecution& e, std::size_t from) {
         if (w != point.chosen) {
           std::vector<int> branch = prefix;
           branch.push_back(w);
-          out.push_back({switches + (last_enabled && w != last), e.fault, std::move(branch)});
+          out.push_back({switches + (last_enabled && w != last), e.draw, e.fault, std::move(branch)});
         }
     switches += last_enabled && point.chosen != last;
     prefix.push_back(point.chosen);
@@ -125,7 +129,7 @@ std::vector<Candidate> fault_candidates(const StatementExecution& e, const std::
       if (rule.kind != FaultKind::delay_reply && targets(rule, r.request)) {
         std::vector<int> prefix;
         for (std::size_t i = 0; i < choices && i < e.points.size(); ++i) prefix.push_back(e.points[i].chosen);
-        out.push_back({e.switches(choices), PlannedFault{r.worker, r.ordinal, rule}, std::move(prefix)});
+        out.push_back({e.switches(choices), e.draw, PlannedFault{r.worker, r.ordinal, rule}, std::move(prefix)});
       }
   }
   return out;
@@ -156,10 +160,11 @@ class StatementExploration {
                                              : Clock::time_point::max();
     if (!settings_.schedules.empty()) {
       result_.exploration.total = settings_.schedules.size();
+      result_.exploration.draws = 1;
       for (const auto& schedule : settings_.schedules) {
-        const StatementExecution e =
-            execute({0, planned_fault_of(schedule, runner_.workers()), choices_of(schedule, runner_.workers())},
-                    deadline, false);
+        const StatementExecution e = execute({0, settings_.draw.value_or(0), planned_fault_of(schedule, runner_.workers()),
+                                              choices_of(schedule, runner_.workers())},
+                                             deadline, false);
         if (e.chose_finished) throw usage_error(missing_request(schedule, runner_.workers(), e.points.size()));
       }
     } else {
@@ -170,8 +175,9 @@ class StatementExploration {
 
  private:
   void explore(Clock::time_point deadline, Clock::time_point budget_end) {
-    std::set<Candidate> frontier{Candidate{}};
+    std::set<Candidate> frontier{Candidate{0, settings_.draw.value_or(0), {}, {}}};
     Exploration& x = result_.exploration;
+    x.draws = 1;
     const auto within_bound = [this](const Candidate& c) {
       return !settings_.max_switches || c.switches <= *settings_.max_switches;
     };
@@ -185,8 +191,9 @@ class StatementExploration {
       const Candidate next = *frontier.begin();
       if (!within_bound(next)) break;
       const std::string stopped = "the exploration stopped after " + std::to_string(x.explored) + " executions, ";
-      if (x.explored >= static_cast<long>(settings_.max_schedules)) {
-        x.stopped = stopped + "at --max-schedules " + std::to_string(settings_.max_schedules);
+      if (explored_in_draw_[next.draw] >= settings_.max_schedules) {
+        x.stopped = stopped + "at --max-schedules " + std::to_string(settings_.max_schedules) +
+                    (x.draws > 1 ? " in input draw " + std::to_string(next.draw) : "");
         break;
       }
       if (Clock::now() >= budget_end) {
@@ -195,18 +202,30 @@ class StatementExploration {
       }
       frontier.erase(frontier.begin());
       const StatementExecution e = execute(next, deadline, true);
+      if (x.explored == 1 && e.drew_inputs && !settings_.draw) add_draws(frontier);
       for (Candidate& branch : branches(e, next.prefix.size())) frontier.insert(std::move(branch));
       if (!next.fault && !e.diverged)
         for (Candidate& faulted : fault_candidates(e, result_.knobs.faults))
-          if (planted_.insert({*faulted.fault, faulted.prefix}).second) frontier.insert(std::move(faulted));
+          if (planted_.insert({faulted.draw, *faulted.fault, faulted.prefix}).second)
+            frontier.insert(std::move(faulted));
     }
     x.total = known();
+  }
+
+  // The first execution drew its inputs from w.rng(): the other draws'
+  // first executions join the frontier (at 0 switches, after draw 0's).
+  void add_draws(std::set<Candidate>& frontier) {
+    Exploration& x = result_.exploration;
+    x.draws = settings_.draws.value_or(kDefaultDraws);
+    for (int draw = 1; draw < x.draws; ++draw) frontier.insert(Candidate{0, draw, {}, {}});
   }
 
   StatementExecution execute(const Candidate& candidate, Clock::time_point deadline, bool explored_in_order) {
     Exploration& x = result_.exploration;
     progress_.offer(ProgressUnit::schedules, x.explored, std::nullopt, x.violating);
-    StatementExecution e = runner_.run(candidate.prefix, candidate.fault, deadline);
+    StatementExecution e = runner_.run(candidate.prefix, candidate.fault, candidate.draw, deadline);
+    x.inputs_drawn = x.inputs_drawn || e.drew_inputs;
+    ++explored_in_draw_[candidate.draw];
     ++x.explored;
     if (e.fault_injected) ++x.faulted;
     if (e.fault && !e.fault_injected) e.diverged = true;  // not the execution planned
@@ -221,6 +240,8 @@ class StatementExploration {
     }
     tally(e);
     if (e.violated()) {
+      if (!x.violating)
+        x.first_violation_ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
       ++x.violating;
       ++bound.violated;
       if (!x.reproducer || e.switches() < reproducer_switches_) {
@@ -277,9 +298,11 @@ class StatementExploration {
   ScenarioResult& result_;
   const std::vector<Invariant>& invariants_;
   StatementRunner& runner_;
+  const Clock::time_point started_ = Clock::now();
+  std::map<int, std::size_t> explored_in_draw_;  // executions run, per input draw
   int reproducer_switches_ = 0;
   bool any_committed_ = false;
-  std::set<std::pair<PlannedFault, std::vector<int>>> planted_;  // faulted candidates already queued
+  std::set<std::tuple<int, PlannedFault, std::vector<int>>> planted_;  // faulted candidates already queued
 };
 
 }  // namespace

@@ -1,0 +1,209 @@
+// Input draws of statement-level exploration (explore --workers N --draws D)
+// on a real ephemeral PostgreSQL. A lost update on one of eight counters
+// needs both workers to draw the same counter: one draw of inputs (what
+// explore tried before draws) misses it for most seeds, the default draws
+// find it for every seed, and the reproducer names its draw, which replays
+// it. The locked twin holds in every draw; a scenario that draws nothing
+// has one draw, and says so.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <pqxx/pqxx>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pgrace/error.hpp"
+#include "pgrace/report.hpp"
+#include "pgrace/runner.hpp"
+#include "pgrace/scenario.hpp"
+#include "pgrace/server.hpp"
+#include "statement/input_draw.hpp"
+
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int kCounters = 8;
+
+// Each worker increments one of kCounters counters, drawn with w.uniform()
+// (or counter 1 when `draws` is false), by read-modify-write: a lost update
+// when both draw the same counter and read before either writes; with
+// FOR UPDATE (`locked`) never.
+class Counters : public pgrace::Scenario {
+ public:
+  Counters(bool locked, bool draws) : locked_(locked), draws_(draws) {}
+  std::string schema() const override { return "CREATE TABLE counters (id int PRIMARY KEY, v int NOT NULL)"; }
+  void seed(pqxx::work& tx) override {
+    tx.exec("INSERT INTO counters SELECT g, 0 FROM generate_series(1, " + std::to_string(kCounters) + ") g");
+  }
+  pgrace::TxResult transaction(pgrace::Worker& w) override {
+    const long id = draws_ ? w.uniform(1, kCounters) : 1;
+    pqxx::work tx(w.connection());
+    const std::string lock = locked_ ? " FOR UPDATE" : "";
+    const int v = tx.exec1("SELECT v FROM counters WHERE id = " + std::to_string(id) + lock)[0].as<int>();
+    tx.exec0("UPDATE counters SET v = " + std::to_string(v + 1) + " WHERE id = " + std::to_string(id));
+    tx.commit();
+    return pgrace::TxResult::committed;
+  }
+  std::vector<pgrace::Invariant> invariants() const override {
+    return {pgrace::predicate(
+        "every increment counts",
+        [](const pgrace::CheckContext& c) -> std::vector<std::string> {
+          const long sum = c.tx.exec1("SELECT sum(v) FROM counters")[0].as<long>();
+          if (sum == c.transactions) return {};
+          return {"sum = " + std::to_string(sum) + " after " + std::to_string(c.transactions) + " increments"};
+        },
+        false)};
+  }
+
+ private:
+  bool locked_, draws_;
+};
+
+pgrace::ScenarioInfo counters_info(bool locked) {
+  return {locked ? "test.counters_locked" : "test.counters", "",
+          locked ? pgrace::expect_hold() : pgrace::expect_violation({"every increment counts"}), pgrace::Knobs{}};
+}
+
+class StatementDraws : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!server_) server_ = pgrace::Server::open(std::nullopt);
+  }
+  static void TearDownTestSuite() { server_.reset(); }
+  static pgrace::ScenarioResult explore(bool locked, pgrace::RunSettings settings, bool draws = true) {
+    Counters scenario(locked, draws);
+    settings.statement_workers = 2;
+    return pgrace::run_scenario(*server_, counters_info(locked), scenario, settings);
+  }
+  static std::unique_ptr<pgrace::Server> server_;
+};
+std::unique_ptr<pgrace::Server> StatementDraws::server_;
+
+// Draw 0 is the seed's own (what explore used before draws: each worker
+// its own sequence); odd draws give both workers the same sequence; even
+// ones past 0 give them different ones, unlike draw 0's.
+TEST(InputDraws, DrawZeroIsTheSeedsOwnOddDrawsRepeatValuesAcrossWorkers) {
+  for (std::uint64_t seed : {0ULL, 1ULL, 3ULL, 18446744073709551615ULL}) {
+    std::seed_seq legacy{seed, std::uint64_t{1}, std::uint64_t{0}};
+    std::mt19937_64 worker_1;
+    worker_1.seed(legacy);
+    EXPECT_EQ(pgrace::detail::draw_generator(seed, 0, 1)(), worker_1());
+    for (int draw = 1; draw < 8; ++draw) {
+      const auto a = pgrace::detail::draw_generator(seed, draw, 0)();
+      const auto b = pgrace::detail::draw_generator(seed, draw, 1)();
+      EXPECT_EQ(a == b, draw % 2 == 1) << "seed " << seed << " draw " << draw;
+      EXPECT_EQ(pgrace::detail::draw_repeats_values(draw), draw % 2 == 1);
+      EXPECT_NE(a, pgrace::detail::draw_generator(seed, 0, 0)());
+      EXPECT_NE(a, pgrace::detail::draw_generator(seed + 1, draw, 0)());
+    }
+  }
+}
+
+TEST_F(StatementDraws, TheLostUpdateOnOneOfEightCountersIsFoundForEverySeed) {
+  int found_with_one_draw = 0;
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    pgrace::RunSettings settings;
+    settings.seed = seed;
+    settings.max_switches = 1;
+    const auto r = explore(false, settings);
+    EXPECT_EQ(r.verdict, pgrace::Verdict::violated) << "seed " << seed << ": " << r.error;
+    EXPECT_TRUE(r.matched);
+    EXPECT_TRUE(r.exploration.inputs_drawn);
+    EXPECT_EQ(r.exploration.draws, pgrace::kDefaultDraws);
+    ASSERT_TRUE(r.exploration.reproducer);
+    ASSERT_TRUE(r.exploration.reproducer->draw);
+    EXPECT_EQ(r.exploration.reproducer->switches, 1);
+    EXPECT_TRUE(r.exploration.first_violation_ms);
+    EXPECT_THAT(pgrace::draws_text(r.exploration), HasSubstr("in 16 input draws"));
+    settings.draws = 1;
+    found_with_one_draw += explore(false, settings).verdict == pgrace::Verdict::violated;
+  }
+  // The counters collide in one draw of eight: the seeds' own draws find
+  // the race only where the two workers happened to draw the same counter.
+  EXPECT_LT(found_with_one_draw, 5);
+}
+
+TEST_F(StatementDraws, TheReproducersDrawAndScheduleReplayTheViolation) {
+  pgrace::RunSettings settings;
+  settings.seed = 2;
+  settings.max_switches = 1;
+  const auto found = explore(false, settings);
+  ASSERT_TRUE(found.exploration.reproducer) << found.error;
+  pgrace::RunSettings replay;
+  replay.seed = 2;
+  replay.draw = *found.exploration.reproducer->draw;
+  replay.schedules = {found.exploration.reproducer->schedule};
+  const auto replayed = explore(false, replay);
+  EXPECT_EQ(replayed.verdict, pgrace::Verdict::violated) << replayed.error;
+  EXPECT_EQ(replayed.exploration.explored, 1);
+  ASSERT_TRUE(replayed.exploration.reproducer);
+  EXPECT_EQ(replayed.exploration.reproducer->draw, found.exploration.reproducer->draw);
+  EXPECT_EQ(replayed.exploration.reproducer->steps.size(), found.exploration.reproducer->steps.size());
+  for (std::size_t i = 0; i < replayed.exploration.reproducer->steps.size(); ++i)
+    EXPECT_EQ(replayed.exploration.reproducer->steps[i].sql, found.exploration.reproducer->steps[i].sql);
+  // The replay command names the draw (when it is not 0) with the seed.
+  pgrace::RunReport report;
+  report.program = "pgrace";
+  const std::string command = pgrace::reproducer_command(report, found);
+  EXPECT_THAT(command, HasSubstr("--seed 2"));
+  if (*found.exploration.reproducer->draw != 0) {
+    EXPECT_THAT(command, HasSubstr("--draw " + std::to_string(*found.exploration.reproducer->draw)));
+  }
+}
+
+TEST_F(StatementDraws, TheLockedCountersHoldInEveryOrderOfEveryDraw) {
+  pgrace::RunSettings settings;
+  settings.seed = 7;
+  settings.max_switches = 2;
+  settings.draws = 6;
+  const auto r = explore(true, settings);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;
+  EXPECT_TRUE(r.matched);
+  EXPECT_EQ(r.exploration.draws, 6);
+  EXPECT_EQ(static_cast<std::uint64_t>(r.exploration.explored), r.exploration.total);
+  EXPECT_GE(r.exploration.explored, 6 * 2);  // at least each draw's two serial orders
+  EXPECT_EQ(r.exploration.violating, 0);
+  EXPECT_FALSE(r.exploration.first_violation_ms);
+}
+
+TEST_F(StatementDraws, AScenarioThatDrawsNothingHasOneDrawAndSaysSo) {
+  pgrace::RunSettings settings;
+  settings.max_switches = 1;
+  settings.draws = 8;
+  const auto r = explore(false, settings, false);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::violated) << r.error;
+  EXPECT_FALSE(r.exploration.inputs_drawn);
+  EXPECT_EQ(r.exploration.draws, 1);
+  EXPECT_EQ(pgrace::draws_text(r.exploration), "with one input: the workers draw no parameters from w.rng()");
+  const auto text = pgrace::summary_text(r);
+  EXPECT_THAT(text, HasSubstr("with one input"));
+}
+
+TEST_F(StatementDraws, DrawSettingsOutsideStatementLevelOrOutOfRangeAreRefused) {
+  Counters scenario(false, true);
+  pgrace::RunSettings without_workers;
+  without_workers.draws = 4;
+  EXPECT_THROW(pgrace::check_runnable(counters_info(false), scenario, without_workers), pgrace::SettingError);
+  pgrace::RunSettings past_the_draws;
+  past_the_draws.statement_workers = 2;
+  past_the_draws.draws = 4;
+  past_the_draws.draw = 4;
+  try {
+    pgrace::check_runnable(counters_info(false), scenario, past_the_draws);
+    FAIL() << "--draw 4 of 4 draws was accepted";
+  } catch (const pgrace::SettingError& e) {
+    EXPECT_EQ(e.setting(), "draw");
+    EXPECT_THAT(e.what(), HasSubstr("is not one of the 4 draws"));
+  }
+  pgrace::RunSettings zero;
+  zero.statement_workers = 2;
+  zero.draws = 0;
+  EXPECT_THROW(pgrace::check_runnable(counters_info(false), scenario, zero), pgrace::SettingError);
+}
+
+}  // namespace
