@@ -324,6 +324,7 @@ const pgrace::ScenarioDefinition& registered(const std::string& name) {
 TEST(GTestIntegration, ExploreTakesFaultRules) {
   pgrace::testing::ExploreSettings settings;
   settings.max_switches = 1;
+  settings.draws = 2;
   settings.faults = std::vector<pgrace::FaultRule>{{pgrace::FaultKind::drop_reply, pgrace::FaultTarget::any, 1, {}}};
   const auto faulted = pgrace::testing::explore(registered("payment.idempotent_retry"), settings);
   EXPECT_PGRACE_HOLDS(faulted);

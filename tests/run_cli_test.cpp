@@ -379,8 +379,8 @@ TEST(CliExplore, APartialStatementExplorationFailsAndNamesNoTotal) {
         without_dsn());
     EXPECT_EQ(r.exit_code, 1) << output_of(r);
     EXPECT_THAT(r.out, HasSubstr("FAIL transfer.for_update (read committed): " + limit +
-                                 " schedule(s) explored in 1 input draw (--draws), more remain, 0 violated "
-                                 "(expected hold)"))
+                                 " schedule(s) explored, more remain, 0 violated (expected hold)\n"
+                                 "  inputs: 1 draw of the workers' w.rng() (--draws)\n"))
         << output_of(r);
     EXPECT_THAT(r.out, HasSubstr("a partial exploration is not a pass")) << output_of(r);
   }

@@ -332,6 +332,7 @@ TEST_P(SpecCrosscheck, EngineReportsTheStepEventsTheIsolationTesterPrinted) {
   pgrace::ScenarioInfo info;
   info.name = "test.crosscheck." + name;
   info.description = "the spec " + name + " as an interleave scenario";
+  info.expects_code_errors = true;  // the specs print errors such as a syntax error on purpose
   pgrace::RunSettings settings;
   settings.shrink = false;
   const pgrace::ScenarioResult r = pgrace::run_scenario(*server_, info, scenario, settings);

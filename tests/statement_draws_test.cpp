@@ -57,16 +57,17 @@ class Counters : public pgrace::Scenario {
           if (sum == c.transactions) return {};
           return {"sum = " + std::to_string(sum) + " after " + std::to_string(c.transactions) + " increments"};
         },
-        false)};
+        false),
+            pgrace::no_rows("no counter is negative", "SELECT id, v FROM counters WHERE v < 0")};
   }
 
  private:
   bool locked_, draws_;
 };
 
-pgrace::ScenarioInfo counters_info(bool locked) {
+pgrace::ScenarioInfo counters_info(bool locked, std::set<std::string> expected = {"every increment counts"}) {
   return {locked ? "test.counters_locked" : "test.counters", "",
-          locked ? pgrace::expect_hold() : pgrace::expect_violation({"every increment counts"}), pgrace::Knobs{}};
+          locked ? pgrace::expect_hold() : pgrace::expect_violation(std::move(expected)), pgrace::Knobs{}};
 }
 
 class StatementDraws : public ::testing::Test {
@@ -119,7 +120,7 @@ TEST_F(StatementDraws, TheLostUpdateOnOneOfEightCountersIsFoundForEverySeed) {
     ASSERT_TRUE(r.exploration.reproducer->draw);
     EXPECT_EQ(r.exploration.reproducer->switches, 1);
     EXPECT_TRUE(r.exploration.first_violation_ms);
-    EXPECT_THAT(pgrace::draws_text(r.exploration), HasSubstr("in 16 input draws"));
+    EXPECT_EQ(pgrace::draws_text(r.exploration), "inputs: 16 draws of the workers' w.rng() (--draws)");
     settings.draws = 1;
     found_with_one_draw += explore(false, settings).verdict == pgrace::Verdict::violated;
   }
@@ -179,9 +180,33 @@ TEST_F(StatementDraws, AScenarioThatDrawsNothingHasOneDrawAndSaysSo) {
   EXPECT_EQ(r.verdict, pgrace::Verdict::violated) << r.error;
   EXPECT_FALSE(r.exploration.inputs_drawn);
   EXPECT_EQ(r.exploration.draws, 1);
-  EXPECT_EQ(pgrace::draws_text(r.exploration), "with one input: the workers draw no parameters from w.rng()");
-  const auto text = pgrace::summary_text(r);
-  EXPECT_THAT(text, HasSubstr("with one input"));
+  EXPECT_EQ(pgrace::draws_text(r.exploration), "inputs: one (the workers draw no parameters from w.rng())");
+  EXPECT_THAT(pgrace::summary_text(r), HasSubstr("\n     inputs: one (the workers draw no parameters"));
+}
+
+// Explore's rule for an expectation written for `run`: met when some
+// expected invariant is violated and no other; the expected ones that two
+// workers could not break are listed, not failed. An unexpected violation
+// fails it.
+TEST_F(StatementDraws, AnExpectedInvariantTwoWorkersCannotBreakIsListedNotFailed) {
+  pgrace::RunSettings settings;
+  settings.statement_workers = 2;
+  settings.max_switches = 1;
+  settings.seed = 1;
+  Counters scenario(false, true);
+  const auto both = pgrace::run_scenario(
+      *server_, counters_info(false, {"every increment counts", "no counter is negative"}), scenario, settings);
+  EXPECT_EQ(both.verdict, pgrace::Verdict::violated) << both.error;
+  EXPECT_TRUE(both.matched);
+  EXPECT_EQ(pgrace::unbroken_expected(both), std::vector<std::string>{"no counter is negative"});
+  const auto other = pgrace::run_scenario(*server_, counters_info(false, {"no counter is negative"}), scenario, settings);
+  EXPECT_EQ(other.verdict, pgrace::Verdict::violated) << other.error;
+  EXPECT_FALSE(other.matched);
+  EXPECT_TRUE(pgrace::meets_explored_expectation({"a"}, {"a", "b"}));
+  EXPECT_FALSE(pgrace::meets_explored_expectation({"a", "c"}, {"a", "b"}));
+  EXPECT_FALSE(pgrace::meets_explored_expectation({}, {"a"}));
+  EXPECT_TRUE(pgrace::meets_explored_expectation({}, {}));
+  EXPECT_FALSE(pgrace::meets_explored_expectation({"a"}, {}));
 }
 
 TEST_F(StatementDraws, DrawSettingsOutsideStatementLevelOrOutOfRangeAreRefused) {

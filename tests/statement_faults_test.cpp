@@ -37,10 +37,13 @@ pgrace::Server& server() {
   return *s;
 }
 
+// Four input draws (two of them both workers paying from the same wallet):
+// every fault at every request of every order of each.
 pgrace::RunSettings statement_settings(std::optional<std::vector<FaultRule>> faults, std::optional<int> max_switches) {
   pgrace::RunSettings settings;
   settings.statement_workers = 2;
   settings.seed = 1;
+  settings.draws = 4;
   settings.faults = std::move(faults);
   settings.max_switches = max_switches;
   return settings;
@@ -117,15 +120,11 @@ TEST(StatementFaults, TheFaultedReproducerReplaysAndWithoutItsFaultHolds) {
   EXPECT_EQ(plain.exploration.faulted, 0);
 }
 
-// Both drops at every request, up to two switches: the idempotency key
-// holds, in each of four input draws (two of them both workers paying from
-// the same wallet).
+// Both drops at every request, up to two switches: the idempotency key holds.
 TEST(StatementFaults, TheIdempotentRetryHoldsUnderEveryDropAtEveryRequest) {
   const std::vector<FaultRule> every_drop{{FaultKind::drop_reply, FaultTarget::any, 1, {}},
                                           {FaultKind::drop_before_send, FaultTarget::any, 1, {}}};
-  auto settings = statement_settings(every_drop, 2);
-  settings.draws = 4;
-  const auto r = explore_registered("payment.idempotent_retry", settings);
+  const auto r = explore_registered("payment.idempotent_retry", statement_settings(every_drop, 2));
   EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;
   EXPECT_TRUE(r.exploration.stopped.empty()) << r.exploration.stopped;
   EXPECT_EQ(r.exploration.infeasible, 0);

@@ -63,15 +63,15 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
       << " schedule(s) explored";
   // At statement level the total is only known once every execution ran:
   // a partial one knows a number that grows with the limit it stopped at.
-  const std::string draws = draws_text(e);
   if (e.statement_workers && static_cast<std::uint64_t>(e.explored) < e.total)
-    out << " " << draws << ", more remain";
+    out << ", more remain";
   else if (e.total > 0)
-    out << " of " << e.total << (draws.empty() ? "" : " ") << draws;  // 0: the run ended before counting them
+    out << " of " << e.total;  // 0: the run ended before counting them
   out << ", " << e.violating << " violated";
   if (e.infeasible) out << ", " << e.infeasible << " infeasible";
   if (e.faulted) out << ", " << e.faulted << " with an injected fault";
   out << " (expected " << expectation_text(r.info.expectation) << ")\n";
+  if (const std::string draws = draws_text(e); !draws.empty()) out << "  " << draws << "\n";
   if (const std::string bounds = bounds_text(e); !bounds.empty()) out << "  " << bounds << "\n";
   if (!r.error.empty()) out << "  error: " << r.error << "\n";
   if (e.explored > e.infeasible)  // else no schedule was judged: nothing held or was violated
@@ -79,6 +79,10 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
       out << "  \"" << inv.name << "\": "
           << (inv.held ? "held in every schedule" : "violated in " + std::to_string(inv.violated_runs) + " schedule(s)")
           << "\n";
+  if (e.statement_workers && r.matched && r.verdict == Verdict::violated)
+    if (const auto unbroken = unbroken_expected(r); !unbroken.empty())
+      out << "  expected, but no execution with " << e.statement_workers << " workers broke it: \""
+          << detail::joined(unbroken, "\", \"") << "\"\n";
   if (!e.reproducer) return;
   print_reproducer(out, r);
   for (std::size_t i = 1; i < e.violating_schedules.size() && i < 6; ++i)

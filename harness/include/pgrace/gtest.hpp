@@ -129,7 +129,9 @@ ScenarioResult explore(const ExploreSettings& settings = {}, const std::vector<s
 // seed, and the command line that repeats the run.
 ::testing::AssertionResult Holds(const ScenarioResult& result);
 
-// Success when exactly `invariants` were violated, in every repetition.
+// Success when exactly `invariants` were violated, in every repetition; for
+// a statement-level exploration (explore()), when some of `invariants` was
+// violated and no other (pgrace/result.hpp's meets_explored_expectation()).
 ::testing::AssertionResult Violates(const ScenarioResult& result, const std::set<std::string>& invariants);
 
 // Success when the run matched the expectation the scenario declares in

@@ -45,6 +45,14 @@ Outcome classify(const std::exception_ptr& error);
 // constraint_violation, ...; unknown codes -> other_sql_error).
 OutcomeClass classify_sqlstate(const std::string& sqlstate);
 
+// Whether an error with this SQLSTATE is one that concurrency never causes,
+// so a defect of the scenario or of the code under test: class 42 (syntax
+// error or access rule violation: undefined table or column, insufficient
+// privilege, ...), 0A (feature not supported), 26 (invalid SQL statement
+// name: an unprepared statement), 34 (invalid cursor name), 3D (invalid
+// catalog name) and 3F (invalid schema name).
+bool is_code_error(const std::string& sqlstate);
+
 // Whether a retry policy may retry this outcome (40001 and 40P01).
 bool is_retryable(OutcomeClass kind);
 

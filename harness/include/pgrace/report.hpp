@@ -87,9 +87,9 @@ std::string schedule_text(const ScheduleResult& schedule);
 // switch count had schedules to explore (nothing to say).
 std::string bounds_text(const Exploration& exploration);
 
-// Statement level: the inputs the exploration tried, "in 16 input draws
-// (--draws)" or "with one input: the workers draw no parameters from
-// w.rng()". Empty for the scenario's own steps.
+// Statement level: the inputs the exploration tried, "inputs: 16 draws of
+// the workers' w.rng() (--draws)" or "inputs: one (the workers draw no
+// parameters from w.rng())". Empty for the scenario's own steps.
 std::string draws_text(const Exploration& exploration);
 
 // What a scenario's author expected, as the summaries say it: "hold", or

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -218,5 +219,19 @@ struct ScenarioResult {
   Stress stress;                 // stress mode only (zero in interleave mode)
   Exploration exploration;       // interleave mode only (empty in stress mode)
 };
+
+// Whether the invariants violated in a statement-level exploration
+// (explore --workers N) meet the scenario's expected ones: some expected
+// invariant was violated and no other was. An expectation is written for
+// `pgrace run` with its many workers, and two workers may be unable to
+// break some expected invariant (two orders of 3 units cannot oversell a
+// stock of 10, but they can lose an update): those are listed by
+// unbroken_expected(), not failed. (`run` demands exactly the expected
+// ones, in every repetition.)
+bool meets_explored_expectation(const std::set<std::string>& violated, const std::set<std::string>& expected);
+
+// The expected invariants of `result` that held throughout: for a
+// statement-level exploration that met its expectation, what it did not show.
+std::vector<std::string> unbroken_expected(const ScenarioResult& result);
 
 }  // namespace pgrace

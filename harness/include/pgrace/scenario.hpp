@@ -87,6 +87,13 @@ struct ScenarioInfo {
   // True for a scenario whose transactions are all meant to fail or be
   // rejected: then committing nothing (no step succeeding) is not an error.
   bool expects_no_commits = false;
+  // Errors that concurrency never causes (pgrace/outcome.hpp's
+  // is_code_error(): a syntax error, an undefined table or column, a
+  // missing privilege, ...) are a defect of the scenario or of the code
+  // under test, even on a path rarely taken: a run with one ends in verdict
+  // "error" naming the first. True for a scenario that provokes them on
+  // purpose (e.g. a test of a privilege check).
+  bool expects_code_errors = false;
   // The throughput floor of a stress scenario, as FoundationDB workloads have
   // one: the least share (0..1) of each repetition's transactions that must
   // commit (each transaction counts once, whatever its retries). 0: only the

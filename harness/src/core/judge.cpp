@@ -43,6 +43,22 @@ std::set<std::string> violated_invariants(const ScenarioResult& result) {
   return violated;
 }
 
+std::string code_errors_error(const ScenarioInfo& info, const std::map<std::string, long>& sqlstates,
+                              const std::string& first) {
+  if (info.expects_code_errors || first.empty()) return "";
+  long count = 0;
+  std::string codes;
+  for (const auto& [sqlstate, n] : sqlstates) {
+    if (!is_code_error(sqlstate)) continue;
+    count += n;
+    codes += (codes.empty() ? "" : ", ") + sqlstate + " x" + std::to_string(n);
+  }
+  return std::to_string(count) + " attempt(s) failed with errors that concurrency never causes (" + codes +
+         "): the first, " + first +
+         "; fix the SQL or the code under test, or set expects_code_errors in the scenario's info() if they are "
+         "part of it";
+}
+
 void judge(ScenarioResult& result) {
   if (!result.error.empty()) {
     result.verdict = Verdict::error;
@@ -57,7 +73,8 @@ void judge(ScenarioResult& result) {
       std::all_of(result.invariants.begin(), result.invariants.end(), [&](const InvariantResult& invariant) {
         return !expected.count(invariant.name) || invariant.violated_runs == result.stress.repetitions;
       });
-  result.matched = violated == expected && every_repetition;
+  result.matched = result.exploration.statement_workers > 0 ? meets_explored_expectation(violated, expected)
+                                                            : violated == expected && every_repetition;
 }
 
 }  // namespace pgrace::detail

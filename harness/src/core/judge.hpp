@@ -4,6 +4,7 @@
 // (stress) or a schedule (interleave) is found violating an invariant, and
 // judge() once, after the run. Internal to pgrace.
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -31,12 +32,20 @@ bool record_violation(InvariantResult& entry, const std::vector<std::string>& wi
 // The names of the invariants violated in at least one repetition or schedule.
 std::set<std::string> violated_invariants(const ScenarioResult& result);
 
+// The error of a run in which attempts failed with errors that concurrency
+// never causes (is_code_error()), counted in `sqlstates`; `first` says
+// where the first came from and its message. "" when there were none, or
+// when `info` expects them (ScenarioInfo::expects_code_errors).
+std::string code_errors_error(const ScenarioInfo& info, const std::map<std::string, long>& sqlstates,
+                              const std::string& first);
+
 // Sets `result.verdict` and `result.matched` from what the run recorded:
 // verdict error (never matched) when result.error is set; else violated
 // when some invariant was violated, held otherwise. It matches when the
 // violated invariants are exactly the expected ones and, in stress mode,
 // each expected one was violated in every repetition (in interleave mode,
-// in some schedule).
+// in some schedule); a statement-level exploration, when it meets them as
+// meets_explored_expectation() says.
 void judge(ScenarioResult& result);
 
 }  // namespace pgrace::detail

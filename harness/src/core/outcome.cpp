@@ -38,6 +38,14 @@ OutcomeClass classify_sqlstate(const std::string& state) {
   return OutcomeClass::other_sql_error;
 }
 
+bool is_code_error(const std::string& sqlstate) {
+  if (sqlstate.size() != 5) return false;
+  const std::string code_class = sqlstate.substr(0, 2);
+  for (const char* c : {"42", "0A", "26", "34", "3D", "3F"})
+    if (code_class == c) return true;
+  return false;
+}
+
 const char* to_string(OutcomeClass kind) {
   switch (kind) {
     case OutcomeClass::committed:

@@ -1,4 +1,5 @@
 #include "faults/rules.hpp"
+#include "util/hash.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -113,21 +114,13 @@ std::string last_keyword(const std::string& sql) {
   return "";
 }
 
-// splitmix64: a well-mixed 64-bit value from `x`.
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 // A number in [0, 1) that depends only on the seed, the rule and the place.
 double draw(std::uint64_t seed, std::size_t rule, const FaultPlace& place) {
-  std::uint64_t h = mix(seed);
+  std::uint64_t h = splitmix64(seed);
   for (std::uint64_t part : {static_cast<std::uint64_t>(rule), static_cast<std::uint64_t>(place.worker),
                              static_cast<std::uint64_t>(place.iteration), static_cast<std::uint64_t>(place.rank),
                              static_cast<std::uint64_t>(place.repetition)})
-    h = mix(h ^ part);
+    h = splitmix64(h ^ part);
   return static_cast<double>(h >> 11) * 0x1.0p-53;
 }
 
@@ -136,6 +129,15 @@ double draw(std::uint64_t seed, std::size_t rule, const FaultPlace& place) {
 bool is_commit(const std::string& sql) {
   const auto statements = statements_of(sql);
   return std::any_of(statements.begin(), statements.end(), is_commit_statement);
+}
+
+bool is_rollback(const std::string& sql) {
+  const auto statements = statements_of(sql);
+  return std::any_of(statements.begin(), statements.end(), [](const std::string& statement) {
+    const auto words = leading_words(statement);
+    if (words.empty() || (words[0] != "ROLLBACK" && words[0] != "ABORT")) return false;
+    return words.size() == 1 || words[1] == "WORK" || words[1] == "TRANSACTION" || words[1] == "AND";
+  });
 }
 
 bool targets(const FaultRule& rule, const WireRequest& request) {

@@ -35,6 +35,12 @@ struct FaultPlace {
 // END of a DO block's body is not one.
 bool is_commit(const std::string& sql);
 
+// Whether one of the statements of `sql` ends its transaction block without
+// committing: ROLLBACK or ABORT, alone or with WORK, TRANSACTION or AND [NO]
+// CHAIN (not ROLLBACK TO SAVEPOINT, not ROLLBACK PREPARED); split as for
+// is_commit().
+bool is_rollback(const std::string& sql);
+
 // Whether `rule` may hit `request`: it executes something, and it is a
 // COMMIT when the rule targets commits.
 bool targets(const FaultRule& rule, const WireRequest& request);

@@ -557,9 +557,9 @@ std::string bounds_text(const Exploration& exploration) {
 
 std::string draws_text(const Exploration& exploration) {
   if (!exploration.statement_workers) return "";
-  if (!exploration.inputs_drawn) return "with one input: the workers draw no parameters from w.rng()";
-  return "in " + std::to_string(exploration.draws) + " input draw" + (exploration.draws == 1 ? "" : "s") +
-         " (--draws)";
+  if (!exploration.inputs_drawn) return "inputs: one (the workers draw no parameters from w.rng())";
+  return "inputs: " + std::to_string(exploration.draws) + " draw" + (exploration.draws == 1 ? "" : "s") +
+         " of the workers' w.rng() (--draws)";
 }
 
 namespace {
@@ -595,8 +595,8 @@ std::string summary_text(const ScenarioResult& r) {
   if (r.mode == Mode::interleave) {
     out << ", " << r.exploration.violating << "/" << r.exploration.explored << " schedules violated";
     if (r.exploration.infeasible) out << " (" << r.exploration.infeasible << " infeasible)";
-    if (const std::string draws = draws_text(r.exploration); !draws.empty()) out << " " << draws;
     out << ", " << to_sql(r.knobs.isolation) << "\n";
+    if (const std::string draws = draws_text(r.exploration); !draws.empty()) out << "     " << draws << "\n";
     if (!r.error.empty()) out << "     error: " << r.error << "\n";
     if (const std::string bounds = bounds_text(r.exploration); !bounds.empty()) out << "     " << bounds << "\n";
     if (r.exploration.reproducer) {

@@ -260,7 +260,9 @@ class StatementExploration {
     for (const ScheduledRequest& r : e.requests) {
       ++result_.attempts;
       if (!r.request.sqlstate.empty()) ++result_.sqlstates[r.request.sqlstate];
+      if (first_code_error_.empty() && is_code_error(r.request.sqlstate)) first_code_error_ = code_error_of(e, r);
     }
+    note_forgotten_commits(e);
     for (std::size_t i = 0; i < e.witnesses.size(); ++i)
       if (!e.witnesses[i].empty()) record_violation(result_.invariants[i], e.witnesses[i]);
     any_committed_ = any_committed_ || std::any_of(e.outcomes.begin(), e.outcomes.end(),
@@ -279,11 +281,49 @@ class StatementExploration {
     return bounds.back();
   }
 
-  // The evidence rule: a run that tested nothing is an error, not a pass.
+  // Where request `r` of `e` that failed with a code error came from.
+  std::string code_error_of(const StatementExecution& e, const ScheduledRequest& r) const {
+    const Outcome& outcome = e.outcomes[static_cast<std::size_t>(r.worker)];
+    const std::string message =
+        outcome.sqlstate == r.request.sqlstate ? " " + one_line(outcome.message, 300) : " (the code caught it)";
+    return worker_name(r.worker) + "'s request " + worker_name(r.worker) + "." + std::to_string(r.ordinal) + " (" +
+           one_line(sql_text(r.request), 200) + ") in execution " + std::to_string(result_.exploration.explored) +
+           ": " + r.request.sqlstate + message;
+  }
+
+  // A worker whose transaction() said it committed, while the last request
+  // of its transaction that the wire saw was a ROLLBACK: nothing it wrote
+  // was committed (e.g. a forgotten tx.commit(), whose pqxx::work rolled
+  // back when it was destroyed).
+  void note_forgotten_commits(const StatementExecution& e) {
+    for (std::size_t w = 0; w < e.outcomes.size(); ++w) {
+      if (e.outcomes[w].kind != OutcomeClass::committed) continue;
+      const ScheduledRequest* last = nullptr;
+      for (const ScheduledRequest& r : e.requests)
+        if (r.worker == static_cast<int>(w) && r.request.executes && r.request.completed) last = &r;
+      if (!last || !is_rollback(last->request.sql)) continue;
+      if (forgotten_commits_++ == 0)
+        first_forgotten_commit_ = worker_name(last->worker) + " in execution " +
+                                  std::to_string(result_.exploration.explored) + ", whose last request was " +
+                                  one_line(sql_text(last->request), 100);
+    }
+  }
+
+  // The evidence rule: a run that tested nothing is an error, not a pass;
+  // nor is one whose code claimed commits it never made, or failed with
+  // errors that concurrency never causes.
   void finish() {
     Exploration& x = result_.exploration;
     const long feasible = x.explored - x.infeasible;
-    if (!x.stopped.empty() && x.violating == 0)
+    const std::string code_errors = code_errors_error(info_, result_.sqlstates, first_code_error_);
+    if (forgotten_commits_ > 0)
+      result_.error = std::to_string(forgotten_commits_) +
+                      " transaction(s) returned TxResult::committed but were rolled back: the first, " +
+                      first_forgotten_commit_ +
+                      "; nothing they wrote was committed: call commit() before returning TxResult::committed";
+    else if (!code_errors.empty())
+      result_.error = code_errors;
+    else if (!x.stopped.empty() && x.violating == 0)
       result_.error = partial_exploration_error(x.stopped, "execution");
     else if (feasible == 0)
       result_.error = "no execution was feasible (" + std::to_string(x.explored) + " run): the run tested nothing";
@@ -302,6 +342,9 @@ class StatementExploration {
   std::map<int, std::size_t> explored_in_draw_;  // executions run, per input draw
   int reproducer_switches_ = 0;
   bool any_committed_ = false;
+  std::string first_code_error_;  // where the first request that failed with a code error came from
+  long forgotten_commits_ = 0;    // transactions said committed whose last request was a ROLLBACK
+  std::string first_forgotten_commit_;
   std::set<std::tuple<int, PlannedFault, std::vector<int>>> planted_;  // faulted candidates already queued
 };
 

@@ -145,6 +145,7 @@ struct Evidence {
   std::string first_infeasible;  // why the first infeasible schedule was
   std::string first_failure;     // the first failed step
   std::string step_threw;        // the first C++ step whose own exception escaped (a bug in the scenario)
+  std::string first_code_error;  // the first step that failed with an error concurrency never causes
   bool any_step_ok = false;
   std::optional<Plan> first_violating;
 };
@@ -168,6 +169,9 @@ void tally(Played&& played, int switches, const std::string& server_dsn, Scenari
     if (evidence.first_failure.empty())
       evidence.first_failure = "step " + step.step + ": " + (step.sqlstate.empty() ? "" : step.sqlstate + " ") +
                                pgrace::one_line(step.message, 200);
+    if (evidence.first_code_error.empty() && is_code_error(step.sqlstate))
+      evidence.first_code_error = "step " + step.step + " (" + pgrace::one_line(step.sql, 200) +
+                                  "): " + step.sqlstate + " " + pgrace::one_line(step.message, 300);
   }
   if (!played.schedule.feasible) {
     ++bound->infeasible;
@@ -330,6 +334,8 @@ void shrink_reproducer(Stage& stage, const Plan& first, const std::vector<Sessio
 // ScenarioInfo::expects_no_commits, RunSettings::budget_s.
 std::string lack_of_evidence(const ScenarioInfo& info, const ScenarioResult& result, const Evidence& evidence) {
   if (!evidence.step_threw.empty()) return evidence.step_threw;
+  if (auto code_errors = code_errors_error(info, result.sqlstates, evidence.first_code_error); !code_errors.empty())
+    return code_errors;
   const Exploration& exploration = result.exploration;
   const long feasible = exploration.explored - exploration.infeasible;
   if (!exploration.stopped.empty() && exploration.violating == 0)

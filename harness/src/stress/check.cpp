@@ -100,10 +100,10 @@ void final_check(Repetition& rep, pqxx::connection& control, double run_ms, Scen
 // throws pgrace::Error (infrastructure) if one lost its connection, its own
 // or a pooled one (unless pgrace ended it, past the timeout). Returns the
 // first failed attempt.
-std::optional<Outcome> collect_workers(const Repetition& rep, const RepetitionRun& run, const ScenarioInfo& info,
-                                       const std::string& dsn, const LeasePool* leases, ScenarioResult& result,
-                                       std::vector<double>& latencies) {
-  std::optional<Outcome> first_failure;
+Failures collect_workers(const Repetition& rep, const RepetitionRun& run, const ScenarioInfo& info,
+                         const std::string& dsn, const LeasePool* leases, ScenarioResult& result,
+                         std::vector<double>& latencies) {
+  Failures failures;
   for (std::size_t i = 0; i < rep.workers.size(); ++i) {
     if (!run.joined[i]) continue;  // left running: its state is still its own
     const WorkerState& worker = *rep.workers[i];
@@ -112,13 +112,15 @@ std::optional<Outcome> collect_workers(const Repetition& rep, const RepetitionRu
                                   worker.fatal->message, dsn);
     if (worker.fatal && worker.fatal->kind == OutcomeClass::scenario_error && result.error.empty())
       result.error = "transaction() threw: " + scrub_secrets(worker.fatal->message, dsn);
-    if (!first_failure) first_failure = worker.first_failure;
+    if (!failures.first) failures.first = worker.first_failure;
+    if (failures.first_code_error.empty() && worker.first_code_error)
+      failures.first_code_error = "worker " + std::to_string(i) + ", " + *worker.first_code_error;
     for (auto& [kind, n] : worker.outcomes) result.outcomes[kind] += n;
     for (auto& [state, n] : worker.sqlstates) result.sqlstates[state] += n;
     result.attempts += worker.attempts;
     result.stress.retries += worker.retries;
     latencies.insert(latencies.end(), worker.latencies_ms.begin(), worker.latencies_ms.end());
   }
-  return first_failure;
+  return failures;
 }
 }  // namespace pgrace::detail::stress

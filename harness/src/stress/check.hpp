@@ -27,12 +27,18 @@ std::string lack_of_evidence(const ScenarioInfo& info, const std::map<OutcomeCla
 // records the violations in `result`.
 void final_check(Repetition& rep, pqxx::connection& control, double run_ms, ScenarioResult& result);
 
+// The first failures the workers of a repetition recorded.
+struct Failures {
+  std::optional<Outcome> first;  // the first failed attempt
+  std::string first_code_error;  // the first that concurrency never causes: "worker 1, iteration 3: 42P01 ..."
+};
+
 // Adds what the workers that ended recorded to `result` and `latencies`;
 // throws pgrace::Error (infrastructure) if one lost its connection, its own
-// or a pooled one (unless pgrace ended it, past the timeout). Returns the
-// first failed attempt.
-std::optional<Outcome> collect_workers(const Repetition& rep, const RepetitionRun& run, const ScenarioInfo& info,
-                                       const std::string& dsn, const LeasePool* leases, ScenarioResult& result,
-                                       std::vector<double>& latencies);
+// or a pooled one (unless pgrace ended it, past the timeout). Returns their
+// first failures.
+Failures collect_workers(const Repetition& rep, const RepetitionRun& run, const ScenarioInfo& info,
+                         const std::string& dsn, const LeasePool* leases, ScenarioResult& result,
+                         std::vector<double>& latencies);
 
 }  // namespace pgrace::detail::stress

@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "pgrace/error.hpp"
+
 namespace pgrace::detail::stress {
 namespace {
 
@@ -20,6 +22,9 @@ void run_one_transaction(Repetition& rep, WorkerState& worker, long iteration) {
       outcome = worker.judged(classify(std::current_exception()));
       ++worker.sqlstates[outcome.sqlstate.empty() ? to_string(outcome.kind) : outcome.sqlstate];
       if (!worker.first_failure) worker.first_failure = outcome;
+      if (!worker.first_code_error && is_code_error(outcome.sqlstate))
+        worker.first_code_error =
+            "iteration " + std::to_string(iteration) + ": " + outcome.sqlstate + " " + one_line(outcome.message, 300);
     }
     if (!is_retryable(outcome.kind) || worker.attempt_ >= rep.knobs.retry.max_retries) break;
     ++worker.retries;

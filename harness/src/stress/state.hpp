@@ -114,6 +114,9 @@ class WorkerState final : public Worker {
   long retries = 0;
   std::optional<Outcome> fatal;          // connection lost or scenario bug: the run stops
   std::optional<Outcome> first_failure;  // its first failed attempt
+  // Its first attempt that failed with an error concurrency never causes
+  // (is_code_error()): "iteration 3: 42P01 relation ... does not exist".
+  std::optional<std::string> first_code_error;
 
  private:
   std::shared_ptr<WorkerConnection> connection_;

@@ -146,7 +146,7 @@ class StressRun {
       if (run.end == WaitEnd::monitor_failed || (rep.monitor_failure && !run.timed_out))
         rethrow_monitor_failure(rep.monitor_failure, info_, server_dsn_);
     }
-    const auto first_failure =
+    const Failures failures =
         collect_workers(rep, run, info_, server_dsn_, connections.leases.get(), result_, latencies_);
     if (run.timed_out) {
       result_.error = "timed out after " + timeout_text(settings_, timeout_) + " in repetition " +
@@ -164,9 +164,14 @@ class StressRun {
     if (connections.faults && violated && !result_.stress.requests_repetition)
       record_requests(r, run.released, connections.faults->proxy);
     result_.phases.check_ms += ms_between(phase_start, Clock::now());
+    if (result_.error.empty() && !failures.first_code_error.empty())
+      result_.error = scrub_secrets(
+          code_errors_error(info_, result_.sqlstates,
+                            failures.first_code_error + " (repetition " + std::to_string(r + 1) + ")"),
+          server_dsn_);
     if (result_.error.empty())
       result_.error = scrub_secrets(
-          lack_of_evidence(info_, snapshot(rep.live), first_failure, r, settings_.repeat, violated), server_dsn_);
+          lack_of_evidence(info_, snapshot(rep.live), failures.first, r, settings_.repeat, violated), server_dsn_);
     return true;
   }
 
