@@ -163,6 +163,30 @@ TEST(CliRun, AllTransferScenariosMatchAndReportsAreWritten) {
     EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
 }
 
+// --server-setting reaches the ephemeral server and the report; a
+// malformed one is refused in one line before any server starts.
+TEST(CliRun, ServerSettingsReachTheServerAndTheReport) {
+  TempDir tmp;
+  const fs::path report = tmp.path() / "report.json";
+  const RunResult r = run_pgrace({"run", "transfer.for_update", "--iterations", "2", "--server-setting",
+                                  "lock_timeout=5s", "--server-setting", "work_mem=8MB", "--report", report.string()},
+                                 without_dsn());
+  ASSERT_EQ(r.exit_code, 0) << output_of(r);
+  const auto j = nlohmann::json::parse(slurp(report));
+  EXPECT_EQ(j.at("server").at("settings"), (nlohmann::json{{"lock_timeout", "5s"}, {"work_mem", "8MB"}}));
+  for (const auto& [args, error] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--server-setting", "lock_timeout"}, "--server-setting needs name=value"},
+           {{"--server-setting", "a=1", "--server-setting", "a=2"}, "--server-setting names a twice"},
+           {{"--server-setting", "no_such_parameter=1"}, "refused a server setting"}}) {
+    std::vector<std::string> command = {"run", "transfer.for_update", "--iterations", "2"};
+    command.insert(command.end(), args.begin(), args.end());
+    const RunResult refused = run_pgrace(command, without_dsn());
+    EXPECT_EQ(refused.exit_code, 2) << output_of(refused);
+    EXPECT_THAT(refused.err, HasSubstr(error)) << output_of(refused);
+    EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+  }
+}
+
 TEST(CliRun, MisspelledScenarioSuggestsTheRightOne) {
   TempDir tmp;
   const RunResult r = run_pgrace({"run", "transfer.for_updat"}, env_in(tmp), 30s);

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "pgrace/connection.hpp"
+#include "pgrace/error.hpp"
 #include "pgrace/server.hpp"
 #include "test_support.hpp"
 
@@ -78,6 +79,46 @@ TEST(EphemeralServer, StartsAnswersAndLeavesNothingBehind) {
   EXPECT_FALSE(fs::exists(dir)) << dir;
   EXPECT_TRUE(eventually([&] { return process_gone(postmaster); }, 5000ms))
       << "postmaster " << postmaster << " still runs";
+}
+
+// Server settings go after pgrace's own: they override them, and the
+// server knows them; one the server refuses is a usage error naming it,
+// and leaves no server behind.
+TEST(EphemeralServer, ServerSettingsOverridePgracesOwnAndARefusedOneIsAUsageError) {
+  pgrace::EphemeralServerOptions options;
+  options.settings = {{"lock_timeout", "25ms"}, {"deadlock_timeout", "123ms"}};
+  {
+    auto server = pgrace::Server::open(std::nullopt, options);
+    auto connection = pgrace::connect(server->dsn());
+    pqxx::nontransaction tx(*connection);
+    EXPECT_EQ(tx.exec("SHOW lock_timeout")[0][0].as<std::string>(), "25ms");
+    EXPECT_EQ(tx.exec("SHOW deadlock_timeout")[0][0].as<std::string>(), "123ms");
+    EXPECT_EQ(server->settings(), options.settings);
+  }
+  const auto refusal = [](std::map<std::string, std::string> settings) {
+    pgrace::EphemeralServerOptions bad;
+    bad.settings = std::move(settings);
+    try {
+      pgrace::Server::open(std::nullopt, bad);
+    } catch (const pgrace::Error& e) {
+      EXPECT_EQ(e.code(), pgrace::ExitCode::usage) << e.what();
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_THAT(refusal({{"no_such_parameter", "1"}}), HasSubstr("refused a server setting"));
+  EXPECT_THAT(refusal({{"no_such_parameter", "1"}}), HasSubstr("no_such_parameter"));
+  EXPECT_THAT(refusal({{"lock_timeout", "soon"}}), HasSubstr("lock_timeout"));
+  EXPECT_THAT(refusal({{"lock timeout", "1"}}), HasSubstr("is not a setting name"));
+  EXPECT_THAT(refusal({{"lock_timeout", ""}}), HasSubstr("needs a value"));
+  EXPECT_THAT(refusal({{"lock_timeout", "1\n"}}), HasSubstr("needs a value without control characters"));
+  try {
+    pgrace::Server::open(std::string("host=/nonexistent dbname=x"), options);
+    FAIL() << "settings were accepted with a connection string";
+  } catch (const pgrace::Error& e) {
+    EXPECT_EQ(e.code(), pgrace::ExitCode::usage);
+    EXPECT_THAT(e.what(), HasSubstr("apply to the ephemeral server"));
+  }
 }
 
 TEST(EphemeralServer, DisplayDsnHasNoSecretsAndNamesTheServer) {

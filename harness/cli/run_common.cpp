@@ -94,6 +94,7 @@ RunReport new_report(const Server& server, const RunSettings& settings, const st
   report.server_version = server.version();
   report.server_dsn = server.display_dsn();
   report.provision = server.timings();
+  report.server_settings = server.settings();
   report.seed = settings.seed;
   report.repeat = settings.repeat;
   report.max_schedules = settings.max_schedules;

@@ -15,6 +15,9 @@ namespace pgrace::cli {
 void add_scenario_options(CLI::App& command, ScenarioOptions& o, Offered offered, const std::string& seed_help,
                           const std::string& quiet_help) {
   add_dsn_option(command, o.dsn);
+  command.add_option("--server-setting", o.server_settings,
+                     "A setting of the ephemeral server, name=value (repeatable; after pgrace's own), e.g. "
+                     "lock_timeout=50ms or max_connections=50");
   if (offered.scenario_knobs) {
     command.add_option("--isolation", o.isolation,
                        "read_committed, repeatable_read or serializable (default: the scenario's)");
@@ -53,6 +56,21 @@ std::optional<std::vector<FaultRule>> faults_from(const std::vector<std::string>
     rules.push_back(parse_fault_rule(text));
   }
   return rules;
+}
+
+// The ephemeral server's options with the --server-setting ones.
+EphemeralServerOptions server_options(const std::vector<std::string>& given) {
+  EphemeralServerOptions options;
+  for (const std::string& text : given) {
+    const auto equals = text.find('=');
+    if (equals == std::string::npos)
+      throw usage_error("--server-setting needs name=value, e.g. lock_timeout=50ms, got '" + text + "'");
+    const std::string name = text.substr(0, equals), value = text.substr(equals + 1);
+    check_server_setting(name, value);
+    if (!options.settings.emplace(name, value).second)
+      throw usage_error("--server-setting names " + name + " twice: give it once");
+  }
+  return options;
 }
 
 // Runs scenario `i` of `batch`. A usage error of the scenario's own (its
@@ -95,7 +113,7 @@ RunReport run_batch(const ScenarioBatch& batch, const ScenarioOptions& options, 
   std::ostream& out = batch.files.terminal();
   ProgressPrinter printer(std::cerr, progress_style(options.quiet, batch.files), ProgressPrinter::Clock::now,
                           stderr_columns);
-  auto server = Server::open(resolve_dsn(options.dsn));
+  auto server = Server::open(resolve_dsn(options.dsn), server_options(options.server_settings));
   if (hooks.started) hooks.started(out, *server);
   RunReport report = new_report(*server, batch.settings, program, batch.prepared);
   report.shard = batch.shard;

@@ -23,6 +23,7 @@ namespace pgrace::cli {
 // The options of a scenario command, as given.
 struct ScenarioOptions {
   std::optional<std::string> dsn;
+  std::vector<std::string> server_settings;  // --server-setting name=value, repeatable
   std::optional<std::string> isolation;
   std::optional<std::string> sync;
   std::optional<std::string> seed;

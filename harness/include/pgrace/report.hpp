@@ -25,6 +25,7 @@ struct RunReport {
   std::string server_source;  // "ephemeral" or "dsn"
   std::string server_version;
   std::string server_dsn;  // redacted
+  std::map<std::string, std::string> server_settings;  // the ephemeral server's --server-setting ones
   ProvisionTimings provision;
   std::uint64_t seed = 0;
   int repeat = 1;

@@ -4,6 +4,7 @@
 // starts for the run and removes afterwards.
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,12 @@ struct EphemeralServerOptions {
   int max_connections = 600;              // --threads up to 256, each with a pool connection
   std::string deadlock_timeout = "10ms";  // PostgreSQL's default is 1s
   std::chrono::milliseconds ready_timeout{30000};
+  // Server settings given after pgrace's own (postgres -c name=value), so
+  // they override them: e.g. {"lock_timeout", "50ms"}, {"max_connections",
+  // "50"}. Names are letters, digits, '_' and '.'; values have no control
+  // characters (Server::open() refuses others, and a name or value the
+  // server refuses, with pgrace::Error (usage)).
+  std::map<std::string, std::string> settings{};
 };
 
 // How long provisioning an ephemeral server took, in milliseconds.
@@ -29,6 +36,10 @@ struct ProvisionTimings {
   double start_ms = 0;     // from launching postgres to its accepting connections
   double total_ms = 0;
 };
+
+// Throws pgrace::Error (usage) unless `name` is a setting name (letters,
+// digits, '_' and '.') and `value` is not empty and has no control characters.
+void check_server_setting(const std::string& name, const std::string& value);
 
 class Server {
  public:
@@ -57,6 +68,9 @@ class Server {
   const std::string& version() const { return version_; }
   // Provisioning timings; all zero for a DSN server.
   const ProvisionTimings& timings() const { return timings_; }
+  // The settings the ephemeral server was started with
+  // (EphemeralServerOptions::settings); empty for a DSN server.
+  const std::map<std::string, std::string>& settings() const { return settings_; }
   // The ephemeral server's instance directory, which holds its data
   // directory: ours and private (mode 0700; 0710 for the server account's
   // group when pgrace runs as root and the server as `postgres`), or "".
@@ -67,6 +81,7 @@ class Server {
   std::string dsn_;
   std::string version_;
   ProvisionTimings timings_;
+  std::map<std::string, std::string> settings_;
   std::unique_ptr<detail::EphemeralCluster> cluster_;
 };
 

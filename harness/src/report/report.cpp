@@ -353,6 +353,7 @@ nlohmann::json to_json(const RunReport& report) {
        {{"source", report.server_source},
         {"version", report.server_version},
         {"dsn", report.server_dsn},
+        {"settings", report.server_settings},
         {"provision_ms", report.server_source == "ephemeral" ? json{{"total", p.total_ms},
                                                                     {"initdb", p.initdb_ms},
                                                                     {"copy", p.copy_ms},

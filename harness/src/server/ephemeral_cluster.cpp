@@ -386,7 +386,7 @@ void EphemeralCluster::launch(const ServerBinaries& bin, const EphemeralServerOp
   const int port = kFirstPort + static_cast<int>(random() % (kLastPort - kFirstPort + 1));
   const fs::path log = dir_ / "server.log";
   const fs::path socket_dir = dir_ / kSocketDir;
-  const std::vector<std::string> argv = {
+  std::vector<std::string> argv = {
       (bin.bindir / "postgres").string(),
       "-D",
       (dir_ / kDataDir).string(),
@@ -419,6 +419,8 @@ void EphemeralCluster::launch(const ServerBinaries& bin, const EphemeralServerOp
       "-c",
       "max_wal_size=256MB",
   };
+  argv.reserve(argv.size() + 2 * options.settings.size());
+  for (const auto& [name, value] : options.settings) argv.insert(argv.end(), {"-c", name + "=" + value});
   const auto launch_start = Clock::now();
   const pid_t postmaster = spawn_unless_stopped(argv, {account_, dir_, log, "", true});
   {
@@ -434,8 +436,11 @@ void EphemeralCluster::launch(const ServerBinaries& bin, const EphemeralServerOp
       if (stopped_) await_termination();
       if (auto status = poll_exit(postmaster_)) {
         postmaster_ = -1;
+        const std::string line = error_line_of_file(log);
+        if (!options.settings.empty() && line.find("parameter") != std::string::npos)
+          throw usage_error("the ephemeral PostgreSQL server refused a server setting (--server-setting): " + line);
         throw infrastructure_error("the ephemeral PostgreSQL server exited while starting (status " +
-                                   std::to_string(*status) + "): " + error_line_of_file(log));
+                                   std::to_string(*status) + "): " + line);
       }
     }
     if (Clock::now() > deadline)
