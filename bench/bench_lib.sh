@@ -1,8 +1,9 @@
 # shellcheck shell=sh
-# Shell functions shared by the pgbench comparisons (bench/compare_pgbench.sh,
-# bench/compare_proxy_pgbench.sh): finding PostgreSQL's client tools, CPU
-# accounting in clock ticks, waiting for a quiet machine, stopping a child
-# process, medians. Sourced, not run; POSIX sh; defines functions only.
+# Shell functions shared by the bench scripts: finding PostgreSQL's client
+# tools, CPU accounting in clock ticks, waiting for a quiet machine, stopping
+# a child process, medians (the pgbench comparisons); finding the pgrace
+# program and a temp directory removed on every exit (the pgrace ones).
+# Sourced, not run; POSIX sh; defines functions only.
 #
 # CPU accounting: client_ticks is this shell's reaped children (a client
 # that runs as our child and is waited for); server_ticks is a postmaster's
@@ -73,3 +74,31 @@ stop_child() {
 
 # median: prints the median of the numbers on stdin, one a line.
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# pgrace_program ROOT [PATH]: prints the absolute path of the pgrace program
+# PATH (default ROOT/build/pgrace); exits 2 saying so if it is not there.
+pgrace_program() {
+  program=${2:-$1/build/pgrace}
+  case $program in /*) ;; *) program=$PWD/$program ;; esac
+  [ -x "$program" ] || { echo "no pgrace binary at $program (build it, or pass its path)" >&2; exit 2; }
+  echo "$program"
+}
+
+# with_temp_dir: sets tmp to a new private temp directory, removed on exit,
+# Ctrl-C and TERM, after interrupting $child (a pgrace run in the
+# background, which stops its own server on SIGINT) if it still runs.
+with_temp_dir() {
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-pgrace.XXXXXX")
+  child=
+  trap 'interrupt_child; rm -rf "$tmp"' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+# interrupt_child: interrupts $child if it still runs, and waits for it.
+interrupt_child() {
+  if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+    kill -INT "$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+  fi
+}

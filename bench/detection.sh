@@ -13,22 +13,12 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-pgrace=${1:-$root/build/pgrace}
+. "$root/bench/bench_lib.sh"
+pgrace=$(pgrace_program "$root" "${1:-}")
 repeat=${REPEAT:-20}
-case $pgrace in /*) ;; *) pgrace=$PWD/$pgrace ;; esac
-[ -x "$pgrace" ] || { echo "no pgrace binary at $pgrace (build it, or pass its path)" >&2; exit 2; }
 command -v jq >/dev/null || { echo "jq is needed to read the reports" >&2; exit 2; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-pgrace.XXXXXX")
-child=
-cleanup() {
-  # A pgrace run cleans up its own server on SIGINT.
-  if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then kill -INT "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+with_temp_dir
 
 unsafe="transfer.read_modify_write transfer.check_then_debit transfer.for_update_unordered transfer.pool_misuse transfer.article_fix"
 safe="transfer.for_update transfer.serializable_retry transfer.pool_checkout transfer.article_guarded"

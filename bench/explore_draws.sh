@@ -15,24 +15,15 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-pgrace=${1:-$root/build/pgrace}
-case $pgrace in /*) ;; *) pgrace=$PWD/$pgrace ;; esac
-[ -x "$pgrace" ] || { echo "no pgrace binary at $pgrace (build it, or pass its path)" >&2; exit 2; }
+. "$root/bench/bench_lib.sh"
+pgrace=$(pgrace_program "$root" "${1:-}")
 command -v jq >/dev/null || { echo "jq is needed to read the reports" >&2; exit 2; }
 seeds=${SEEDS:-1 2 3 4 5 6 7 8 9 10}
 switches=${SWITCHES:-3}
 unsafe=${UNSAFE:-transfer.read_modify_write transfer.check_then_debit transfer.article_fix transfer.for_update_unordered payment.retry_any_error}
 safe=${SAFE:-transfer.for_update transfer.serializable_retry transfer.article_guarded}
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-pgrace.XXXXXX")
-child=
-cleanup() {
-  if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then kill -INT "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+with_temp_dir
 
 # explore ENTRY SEED DRAWS...: one exploration, its report in $tmp/report.json.
 explore() {
@@ -44,6 +35,12 @@ explore() {
   child=$!
   wait "$child" || true
   child=
+}
+
+# median_of "N N ...": their median, rounded, or "-" for none.
+median_of() {
+  if [ -z "$(echo "$1" | tr -d ' ')" ]; then echo "-"; return; fi
+  echo "$1" | tr ' ' '\n' | grep . | median | awk '{ printf "%.0f", $1 }'
 }
 
 # row ENTRY: one table row.
@@ -66,8 +63,8 @@ row() {
     rates="$rates $(jq ".scenarios[0].throughput_tps" "$tmp/report.json")"
   done
   n=$(echo "$seeds" | wc -w)
-  median() { echo "$1" | tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.0f", v[int((NR + 1) / 2)]; else printf "-" }'; }
-  printf '%-44s %8s %10s %12s %10s\n' "$entry" "$found_one/$n" "$found_many/$n ($draws)" "$(median "$times")" "$(median "$rates")"
+  printf '%-44s %8s %10s %12s %10s\n' "$entry" "$found_one/$n" "$found_many/$n ($draws)" "$(median_of "$times")" \
+    "$(median_of "$rates")"
 }
 
 printf '%-44s %8s %10s %12s %10s\n' "unsafe: violated in seeds" "1 draw" "draws" "first ms" "exec/s"

@@ -13,21 +13,11 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-pgrace=${1:-$root/build/pgrace}
+. "$root/bench/bench_lib.sh"
+pgrace=$(pgrace_program "$root" "${1:-}")
 runs=${RUNS:-5}
-case $pgrace in /*) ;; *) pgrace=$PWD/$pgrace ;; esac
-[ -x "$pgrace" ] || { echo "no pgrace binary at $pgrace (build it, or pass its path)" >&2; exit 2; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-pgrace.XXXXXX")
-child=
-cleanup() {
-  # A pgrace run stops its own server on SIGINT.
-  if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then kill -INT "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+with_temp_dir
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 

@@ -258,20 +258,22 @@ TEST(StatementBundled, UnsafeTransfersViolateWithAtMostTwoSwitchesTheSameOnEvery
   }
 }
 
+// The registered scenario `name` holds in every execution of every input
+// draw (the default number) up to three switches, seed 3.
+void expect_holds_in_every_draw(const std::string& name) {
+  const auto r = explore_registered(name, 3, 3);
+  EXPECT_EQ(r.verdict, pgrace::Verdict::held) << name << ": " << r.error;
+  EXPECT_EQ(r.exploration.draws, pgrace::kDefaultDraws) << name;
+  EXPECT_EQ(r.exploration.infeasible, 0) << name;
+  EXPECT_TRUE(r.exploration.stopped.empty()) << name << ": " << r.exploration.stopped;
+}
+
 TEST(StatementBundled, ForUpdateHoldsInEveryOrderOfEveryDrawUpToThreeSwitches) {
-  const auto r = explore_registered("transfer.for_update", 3, 3);
-  EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;
-  EXPECT_EQ(r.exploration.draws, pgrace::kDefaultDraws);
-  EXPECT_EQ(r.exploration.infeasible, 0);
-  EXPECT_TRUE(r.exploration.stopped.empty()) << r.exploration.stopped;
+  expect_holds_in_every_draw("transfer.for_update");
 }
 
 TEST(StatementBundled, SerializableRetryHoldsInEveryOrderOfEveryDrawUpToThreeSwitches) {
-  const auto r = explore_registered("transfer.serializable_retry", 3, 3);
-  EXPECT_EQ(r.verdict, pgrace::Verdict::held) << r.error;
-  EXPECT_EQ(r.exploration.draws, pgrace::kDefaultDraws);
-  EXPECT_EQ(r.exploration.infeasible, 0);
-  EXPECT_TRUE(r.exploration.stopped.empty()) << r.exploration.stopped;
+  expect_holds_in_every_draw("transfer.serializable_retry");
 }
 
 // The acceptance: explore transfer.check_then_debit --workers 2
