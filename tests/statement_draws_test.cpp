@@ -86,21 +86,27 @@ class StatementDraws : public ::testing::Test {
 std::unique_ptr<pgrace::Server> StatementDraws::server_;
 
 // Draw 0 is the seed's own (what explore used before draws: each worker
-// its own sequence); odd draws give both workers the same sequence; even
-// ones past 0 give them different ones, unlike draw 0's.
-TEST(InputDraws, DrawZeroIsTheSeedsOwnOddDrawsRepeatValuesAcrossWorkers) {
+// its own sequence); odd draws give both workers the same sequence; draws
+// 2, 6, ... one sequence shifted by a value per worker; 4, 8, ... sequences
+// of their own, unlike draw 0's.
+TEST(InputDraws, DrawZeroIsTheSeedsOwnTheOthersCollideOrAreNew) {
+  using pgrace::detail::draw_generator;
+  using pgrace::detail::DrawKind;
   for (std::uint64_t seed : {0ULL, 1ULL, 3ULL, 18446744073709551615ULL}) {
     std::seed_seq legacy{seed, std::uint64_t{1}, std::uint64_t{0}};
     std::mt19937_64 worker_1;
     worker_1.seed(legacy);
-    EXPECT_EQ(pgrace::detail::draw_generator(seed, 0, 1)(), worker_1());
-    for (int draw = 1; draw < 8; ++draw) {
-      const auto a = pgrace::detail::draw_generator(seed, draw, 0)();
-      const auto b = pgrace::detail::draw_generator(seed, draw, 1)();
-      EXPECT_EQ(a == b, draw % 2 == 1) << "seed " << seed << " draw " << draw;
-      EXPECT_EQ(pgrace::detail::draw_repeats_values(draw), draw % 2 == 1);
-      EXPECT_NE(a, pgrace::detail::draw_generator(seed, 0, 0)());
-      EXPECT_NE(a, pgrace::detail::draw_generator(seed + 1, draw, 0)());
+    EXPECT_EQ(draw_generator(seed, 0, 1)(), worker_1());
+    for (int draw = 1; draw < 12; ++draw) {
+      auto first = draw_generator(seed, draw, 0);
+      const auto a = first(), a2 = first();
+      const auto b = draw_generator(seed, draw, 1)();
+      const DrawKind kind = pgrace::detail::draw_kind(draw);
+      EXPECT_EQ(kind, draw % 2 ? DrawKind::same : draw % 4 == 2 ? DrawKind::shifted : DrawKind::independent);
+      EXPECT_EQ(a == b, kind == DrawKind::same) << "seed " << seed << " draw " << draw;
+      EXPECT_EQ(b == a2, kind == DrawKind::shifted) << "seed " << seed << " draw " << draw;
+      EXPECT_NE(a, draw_generator(seed, 0, 0)());
+      EXPECT_NE(a, draw_generator(seed + 1, draw, 0)());
     }
   }
 }

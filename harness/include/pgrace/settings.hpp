@@ -49,10 +49,12 @@ struct RunSettings {
   std::optional<int> statement_workers;
   // Statement level: how many input draws to explore. Each draw gives the
   // workers' w.rng() new seeds (derived from `seed`: draw 0 is the seed's
-  // own, odd draws give every worker the same seed, so that they draw the
-  // same values and collide), and every draw's orders are explored, fewest
-  // context switches first across all draws. Unset: kDefaultDraws. A
-  // scenario whose workers never call w.rng() has only one draw.
+  // own; odd draws give every worker the same sequence, so that they draw
+  // the same values and collide; draws 2, 6, ... one sequence shifted by a
+  // value per worker; the others new ones), and every draw's orders are
+  // explored, fewest context switches first across all draws. Unset:
+  // kDefaultDraws. A scenario whose workers never call w.rng() has only
+  // one draw.
   std::optional<int> draws;
   // Statement level: explore only this draw (0 ..), as a reproducer names it.
   std::optional<int> draw;

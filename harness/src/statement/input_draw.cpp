@@ -4,19 +4,24 @@
 
 namespace pgrace::detail {
 
-bool draw_repeats_values(int draw) { return draw % 2 == 1; }
+DrawKind draw_kind(int draw) {
+  if (draw == 0) return DrawKind::own;
+  if (draw % 2 == 1) return DrawKind::same;
+  return draw % 4 == 2 ? DrawKind::shifted : DrawKind::independent;
+}
 
 std::mt19937_64 draw_generator(std::uint64_t seed, int draw, int worker) {
-  std::mt19937_64 generator;
-  if (draw == 0) {
-    std::seed_seq sequence{seed, static_cast<std::uint64_t>(worker), std::uint64_t{0}};
-    generator.seed(sequence);
-    return generator;
-  }
+  const auto seeded = [](std::uint64_t a, std::uint64_t b, std::uint64_t c) {
+    std::seed_seq sequence{a, b, c};
+    return std::mt19937_64(sequence);
+  };
+  const auto w = static_cast<std::uint64_t>(worker);
+  const DrawKind kind = draw_kind(draw);
+  if (kind == DrawKind::own) return seeded(seed, w, 0);
   const std::uint64_t draw_seed = splitmix64(seed ^ splitmix64(static_cast<std::uint64_t>(draw)));
-  const std::uint64_t stream = draw_repeats_values(draw) ? 0 : static_cast<std::uint64_t>(worker);
-  std::seed_seq sequence{draw_seed, stream, std::uint64_t{1}};
-  generator.seed(sequence);
+  if (kind == DrawKind::independent) return seeded(draw_seed, w, 1);
+  std::mt19937_64 generator = seeded(draw_seed, 0, 1);
+  if (kind == DrawKind::shifted) generator.discard(w);
   return generator;
 }
 

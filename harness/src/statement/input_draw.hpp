@@ -8,15 +8,25 @@
 
 namespace pgrace::detail {
 
-// Worker `worker`'s generator (from 0) in input draw `draw` of a run seeded
-// with `seed`. Draw 0 is what the seed gave before draws existed (each
-// worker its own sequence). Odd draws give every worker the same sequence,
-// so that they draw the same accounts, names and amounts: the collisions
-// most races need, which independent draws find rarely. Even draws past 0
-// are independent again, each from its own seed.
-std::mt19937_64 draw_generator(std::uint64_t seed, int draw, int worker);
+// How the workers' sequences of a draw relate. Most races need two
+// requests that collide (the same account, the same name, amounts that
+// together exceed a balance), which independent sequences rarely give:
+//   own          draw 0: the seed's own sequences, one per worker, as
+//                before draws existed
+//   same         odd draws: every worker the same sequence, so that they
+//                draw the same values
+//   shifted      draws 2, 6, 10, ...: one sequence, worker w's starting at
+//                w-th value, so that a worker's first random number is the
+//                previous worker's second (with two values drawn from one
+//                range, a transfer from the account another transfers to:
+//                the opposite lock orders)
+//   independent  draws 4, 8, 12, ...: each worker its own sequence, anew
+enum class DrawKind { own, same, shifted, independent };
 
-// Whether draw `draw` gives every worker the same sequence (see above).
-bool draw_repeats_values(int draw);
+DrawKind draw_kind(int draw);
+
+// Worker `worker`'s generator (from 0) in input draw `draw` of a run seeded
+// with `seed` (see DrawKind).
+std::mt19937_64 draw_generator(std::uint64_t seed, int draw, int worker);
 
 }  // namespace pgrace::detail
