@@ -2,12 +2,14 @@
 // Helpers shared by the tests that run pgrace's registered (bundled)
 // scenarios on a real server and read their results: finding a scenario by
 // name, running it, counting outcomes, describing a result, joining a
-// schedule's steps. Header-only; everything is `inline`.
+// schedule's steps; and a counter invariant of the tests' own scenarios.
+// Header-only; everything is `inline`.
 
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "pgrace/invariant.hpp"
 #include "pgrace/options.hpp"
 #include "pgrace/outcome.hpp"
 #include "pgrace/report.hpp"
@@ -17,6 +19,20 @@
 #include "pgrace/server.hpp"
 
 namespace pgrace::test {
+
+// "every increment counts": the one value `sql` reads equals the number of
+// transactions that committed (CheckContext::transactions); the witness
+// says both ("v = 1 after 2 increments").
+inline Invariant every_increment_counts(std::string sql) {
+  return predicate(
+      "every increment counts",
+      [sql](const CheckContext& c) -> std::vector<std::string> {
+        const long v = c.tx.exec1(sql)[0].as<long>();
+        if (v == c.transactions) return {};
+        return {"v = " + std::to_string(v) + " after " + std::to_string(c.transactions) + " increments"};
+      },
+      false);
+}
 
 // The registered scenario named `name`. Throws std::runtime_error if there is none.
 inline const ScenarioDefinition& definition(const std::string& name) {

@@ -21,6 +21,7 @@
 #include "pgrace/runner.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
+#include "scenario_support.hpp"
 #include "statement/input_draw.hpp"
 
 namespace {
@@ -50,14 +51,7 @@ class Counters : public pgrace::Scenario {
     return pgrace::TxResult::committed;
   }
   std::vector<pgrace::Invariant> invariants() const override {
-    return {pgrace::predicate(
-        "every increment counts",
-        [](const pgrace::CheckContext& c) -> std::vector<std::string> {
-          const long sum = c.tx.exec1("SELECT sum(v) FROM counters")[0].as<long>();
-          if (sum == c.transactions) return {};
-          return {"sum = " + std::to_string(sum) + " after " + std::to_string(c.transactions) + " increments"};
-        },
-        false),
+    return {pgrace::test::every_increment_counts("SELECT sum(v) FROM counters"),
             pgrace::no_rows("no counter is negative", "SELECT id, v FROM counters WHERE v < 0")};
   }
 

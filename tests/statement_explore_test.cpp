@@ -45,14 +45,7 @@ class Counter : public pgrace::Scenario {
     return pgrace::TxResult::committed;
   }
   std::vector<pgrace::Invariant> invariants() const override {
-    return {pgrace::predicate(
-        "every increment counts",
-        [](const pgrace::CheckContext& c) -> std::vector<std::string> {
-          const long v = c.tx.exec1("SELECT v FROM counter")[0].as<long>();
-          if (v == c.transactions) return {};
-          return {"v = " + std::to_string(v) + " after " + std::to_string(c.transactions) + " increments"};
-        },
-        false)};
+    return {every_increment_counts("SELECT v FROM counter")};
   }
 
  private:
