@@ -39,6 +39,15 @@ std::string fault_suffix(std::optional<FaultKind> kind) { return kind ? std::str
 
 std::string worker_name(int w) { return "w" + std::to_string(w + 1); }
 
+// A request's step name: "w2.3" (worker 2's third chosen request; with
+// "!drop_reply" when that fault hit it), "w2.begin" or "w2.prepare" (let
+// through without a choice: a bare BEGIN, a request that executes nothing).
+std::string step_name_of(const ScheduledRequest& r) {
+  return worker_name(r.worker) + "." +
+         (r.chosen ? std::to_string(r.ordinal) : r.request.executes ? "begin" : "prepare") +
+         fault_suffix(r.request.fault);
+}
+
 StepRecord step_of(const ScheduledRequest& r, const std::string& name) {
   StepRecord step;
   step.step = name;
@@ -65,14 +74,9 @@ StepRecord step_of(const ScheduledRequest& r, const std::string& name) {
 // through without a choice).
 ScheduleResult schedule_of(const StatementExecution& e, const std::vector<Invariant>& invariants) {
   ScheduleResult s;
-  std::map<int, int> chosen;
   std::vector<std::pair<int, std::string>> completions;
   for (const ScheduledRequest& r : e.requests) {
-    const std::string name = worker_name(r.worker) + "." +
-                             (r.chosen             ? std::to_string(++chosen[r.worker])
-                              : r.request.executes ? "begin"
-                                                   : "prepare") +
-                             fault_suffix(r.request.fault);
+    const std::string name = step_name_of(r);
     s.schedule.push_back(name);
     s.steps.push_back(step_of(r, name));
     if (r.completed_as >= 0) completions.emplace_back(r.completed_as, name);
@@ -286,9 +290,8 @@ class StatementExploration {
     const Outcome& outcome = e.outcomes[static_cast<std::size_t>(r.worker)];
     const std::string message =
         outcome.sqlstate == r.request.sqlstate ? " " + one_line(outcome.message, 300) : " (the code caught it)";
-    return worker_name(r.worker) + "'s request " + worker_name(r.worker) + "." + std::to_string(r.ordinal) + " (" +
-           one_line(sql_text(r.request), 200) + ") in execution " + std::to_string(result_.exploration.explored) +
-           ": " + r.request.sqlstate + message;
+    return worker_name(r.worker) + "'s request " + step_name_of(r) + " (" + one_line(sql_text(r.request), 200) +
+           ") in execution " + std::to_string(result_.exploration.explored) + ": " + r.request.sqlstate + message;
   }
 
   // A worker whose transaction() said it committed, while the last request
