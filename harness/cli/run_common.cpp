@@ -38,6 +38,10 @@ PreparedScenarios make_scenarios(const std::vector<const ScenarioDefinition*>& s
     naming_flags([&] { return apply_overrides(d->info.defaults, settings, d->info.name); });
     Options own(option_items);
     prepared.scenarios.push_back(make_scenario(*d, own));
+    prepared.makers.push_back([d, option_items] {
+      Options again(option_items);
+      return d->make(again);
+    });
     naming_flags([&] { check_runnable(d->info, *prepared.scenarios.back(), settings); });
     auto& read = prepared.options_read[d->info.name];
     for (const auto& item : option_items)

@@ -21,6 +21,7 @@ namespace pgrace::cli {
 // The scenarios to run, created with the -o options.
 struct PreparedScenarios {
   std::vector<std::unique_ptr<Scenario>> scenarios;  // in the order of the selection
+  std::vector<ScenarioMaker> makers;                 // more instances of each, with the same options
   // Per scenario name, the given -o items ("key=value") that scenario read.
   std::map<std::string, std::vector<std::string>> options_read;
 };

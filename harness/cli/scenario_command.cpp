@@ -80,7 +80,8 @@ ScenarioResult run_one(const Server& server, const ScenarioBatch& batch, std::si
                        const ProgressCallback& progress) {
   const ScenarioInfo& info = batch.selected[i]->info;
   try {
-    return run_scenario(server, info, *batch.prepared.scenarios[i], batch.settings, progress);
+    return run_scenario(server, info, *batch.prepared.scenarios[i], batch.settings, progress,
+                        batch.prepared.makers[i]);
   } catch (const Error& e) {
     if (e.code() != ExitCode::usage || batch.selected.size() == 1) throw;
     return error_result(info, batch.settings, one_line(e.what()));

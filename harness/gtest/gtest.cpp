@@ -131,7 +131,11 @@ ScenarioResult run_definition(const ScenarioDefinition& definition, RunSettings 
   std::string skip_reason;
   const Server* server = environment().get(skip_reason);
   if (!server) return skipped_result(definition, skip_reason);
-  ScenarioResult result = run_scenario(*server, definition.info, *scenario, settings);
+  const ScenarioMaker make_more = [&definition, &option_items] {
+    Options again(option_items);
+    return definition.make(again);
+  };
+  ScenarioResult result = run_scenario(*server, definition.info, *scenario, settings, {}, make_more);
   record_properties(result);
   return result;
 }

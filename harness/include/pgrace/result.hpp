@@ -138,6 +138,10 @@ struct Exploration {
   // from w.rng() at all (false: there was one input to try, and one draw).
   int draws = 0;
   bool inputs_drawn = false;
+  // Statement level: the runners that ran executions, each on a database of
+  // its own; past 1, some ran ahead of their turn (run_scenario()'s
+  // make_more). What was found does not depend on it.
+  int runners = 0;
   // Statement level: milliseconds from the first execution's start to the
   // end of the first violating one. Absent: none violated.
   std::optional<double> first_violation_ms;

@@ -56,7 +56,15 @@ std::unique_ptr<Scenario> make_scenario(const ScenarioDefinition& definition, Op
 // lost (a worker's, the invariant monitor's or pgrace's control connection).
 // Leaves no database behind and no thread, except one stuck in the
 // scenario's C++ code past the timeout (see RunSettings::timeout_s).
+//
+// `make_more`, when given, makes another instance of the scenario as its
+// definition does, with the same options: a statement-level exploration
+// (settings.statement_workers) then runs some executions ahead of their turn
+// on a few more instances, each with a database of its own, and finds
+// faster what it finds without them. The instances are called on their own
+// threads, as transaction() is by several workers at once.
 ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scenario& scenario,
-                            const RunSettings& settings, const ProgressCallback& progress = {});
+                            const RunSettings& settings, const ProgressCallback& progress = {},
+                            const ScenarioMaker& make_more = {});
 
 }  // namespace pgrace

@@ -194,6 +194,8 @@ class Scenario {
 };
 
 using ScenarioFactory = std::function<std::unique_ptr<Scenario>(Options&)>;
+// Makes one more instance of a scenario already made (its options bound).
+using ScenarioMaker = std::function<std::unique_ptr<Scenario>()>;
 
 struct ScenarioDefinition {
   ScenarioInfo info;

@@ -249,6 +249,7 @@ nlohmann::json exploration_json(const ScenarioResult& r) {
           {"faulted", e.faulted},
           {"draws", e.draws},
           {"inputs_drawn", e.inputs_drawn},
+          {"runners", e.runners},
           {"first_violation_ms", e.first_violation_ms ? json(*e.first_violation_ms) : json()},
           {"by_switches", bounds},
           {"stopped", e.stopped.empty() ? json() : json(e.stopped)},

@@ -136,7 +136,8 @@ std::unique_ptr<Scenario> make_scenario(const ScenarioDefinition& definition, Op
 }
 
 ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scenario& scenario,
-                            const RunSettings& settings, const ProgressCallback& progress) {
+                            const RunSettings& settings, const ProgressCallback& progress,
+                            const ScenarioMaker& make_more) {
   ScenarioResult result = detail::new_result(info, settings);
   detail::ProgressReporter reporter(progress, info.name);
   try {
@@ -147,7 +148,7 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
     check_runnable(info, scenario, settings);
     if (settings.statement_workers) {
       result.mode = Mode::interleave;
-      detail::explore_statements(server, info, scenario, settings, reporter, result);
+      detail::explore_statements(server, info, scenario, settings, reporter, result, make_more);
     } else if (result.mode == Mode::interleave)
       detail::run_interleaved(server, info, scenario, sessions, settings, reporter, result);
     else if (result.mode == Mode::check)

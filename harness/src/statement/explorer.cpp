@@ -2,15 +2,18 @@
 #include "util/text.hpp"
 
 #include <algorithm>
+#include <pqxx/nontransaction>
 #include <set>
 #include <sstream>
 
 #include "core/judge.hpp"
 #include "core/run_shared.hpp"
 #include "faults/rules.hpp"
+#include "pgrace/connection.hpp"
 #include "pgrace/error.hpp"
 #include "server/database.hpp"
 #include "statement/execution.hpp"
+#include "statement/execution_pool.hpp"
 #include "wire/request_history.hpp"
 
 namespace pgrace::detail {
@@ -19,6 +22,10 @@ namespace {
 constexpr std::size_t kKeptSchedules = 20;
 // The planned time of one execution, for the default run timeout.
 constexpr double kPlannedSecondsPerExecution = 0.05;
+// The time an extra runner's first, unrecorded execution may take.
+constexpr std::chrono::seconds kWarmUpLimit{10};
+// Runners at most, each on a database of its own (statement/execution_pool.hpp).
+constexpr int kMaxRunners = 4;
 
 // A schedule prefix still to run: its context switches (exact: the default
 // continuation never preempts), its input draw, the fault it injects and
@@ -146,13 +153,15 @@ std::string missing_request(const std::vector<std::string>& schedule, int worker
 class StatementExploration {
  public:
   StatementExploration(const ScenarioInfo& info, const RunSettings& settings, ProgressReporter& progress,
-                       ScenarioResult& result, const std::vector<Invariant>& invariants, StatementRunner& runner)
+                       ScenarioResult& result, const std::vector<Invariant>& invariants, StatementRunner& runner,
+                       ExecutionPool& pool)
       : info_(info),
         settings_(settings),
         progress_(progress),
         result_(result),
         invariants_(invariants),
-        runner_(runner) {}
+        runner_(runner),
+        pool_(pool) {}
 
   void run(Clock::time_point deadline) {
     // Known from the start, so that a run that times out says the same.
@@ -205,6 +214,7 @@ class StatementExploration {
         break;
       }
       frontier.erase(frontier.begin());
+      pool_.ahead(upcoming(frontier, within_bound), deadline);
       const StatementExecution e = execute(next, deadline, true);
       if (x.explored == 1 && e.drew_inputs && !settings_.draw) add_draws(frontier);
       for (Candidate& branch : branches(e, next.prefix.size())) frontier.insert(std::move(branch));
@@ -215,6 +225,18 @@ class StatementExploration {
     }
     x.total = known();
   }
+
+  // The first executions of `frontier` within the bound: what the other
+  // runners can run ahead of their turn.
+  template <typename WithinBound>
+  std::vector<ExecutionKey> upcoming(const std::set<Candidate>& frontier, const WithinBound& within_bound) const {
+    std::vector<ExecutionKey> keys;
+    for (auto c = frontier.begin(); c != frontier.end() && keys.size() < 2 * kMaxRunners && within_bound(*c); ++c)
+      keys.push_back(key_of(*c));
+    return keys;
+  }
+
+  static ExecutionKey key_of(const Candidate& c) { return {c.prefix, c.fault, c.draw}; }
 
   // The first execution drew its inputs from w.rng(): the other draws'
   // first executions join the frontier (at 0 switches, after draw 0's).
@@ -227,7 +249,7 @@ class StatementExploration {
   StatementExecution execute(const Candidate& candidate, Clock::time_point deadline, bool explored_in_order) {
     Exploration& x = result_.exploration;
     progress_.offer(ProgressUnit::schedules, x.explored, std::nullopt, x.violating);
-    StatementExecution e = runner_.run(candidate.prefix, candidate.fault, candidate.draw, deadline);
+    StatementExecution e = pool_.run(key_of(candidate), deadline);
     x.inputs_drawn = x.inputs_drawn || e.drew_inputs;
     ++explored_in_draw_[candidate.draw];
     ++x.explored;
@@ -341,6 +363,7 @@ class StatementExploration {
   ScenarioResult& result_;
   const std::vector<Invariant>& invariants_;
   StatementRunner& runner_;
+  ExecutionPool& pool_;
   const Clock::time_point started_ = Clock::now();
   std::map<int, std::size_t> explored_in_draw_;  // executions run, per input draw
   int reproducer_switches_ = 0;
@@ -460,8 +483,50 @@ std::optional<PlannedFault> planned_fault_of(const std::vector<std::string>& sch
   return planned;
 }
 
+namespace {
+
+// A runner of the execution pool's own: another instance of the scenario,
+// with a database and connections of its own.
+class OwnRunner final : public ExtraRunner {
+ public:
+  OwnRunner(const ScenarioInfo& info, std::unique_ptr<Scenario> scenario, const Knobs& knobs,
+            const RunSettings& settings, const std::string& dsn)
+      : scenario_(std::move(scenario)),
+        invariants_(scenario_->invariants()),
+        database_(dsn, scenario_->schema(), info.name),
+        runner_(info, *scenario_, invariants_, knobs, settings, database_.dsn(), *settings.statement_workers) {
+    // Once, unrecorded, so that the statements its connections prepare on
+    // first use are prepared: its executions then send the requests the
+    // first runner's send after its first execution.
+    runner_.run({}, std::nullopt, 0, Clock::now() + kWarmUpLimit);
+  }
+  StatementRunner& runner() override { return runner_; }
+
+ private:
+  std::unique_ptr<Scenario> scenario_;
+  std::vector<Invariant> invariants_;
+  ScenarioDatabase database_;
+  StatementRunner runner_;
+};
+
+// Throws unless the server has room for another runner's connections and
+// then some: the pool's runners must never take a connection the first
+// runner needs (a worker reconnecting after a fault).
+void require_connection_room(const std::string& dsn, int workers) {
+  auto connection = connect(dsn);
+  pqxx::nontransaction tx(*connection);
+  const int room = tx.exec(
+                         "SELECT current_setting('max_connections')::int - "
+                         "current_setting('superuser_reserved_connections')::int - count(*)::int "
+                         "FROM pg_stat_activity")[0][0]
+                       .as<int>();
+  if (room < 4 * (workers + 2)) throw std::runtime_error("no room for another runner's connections");
+}
+
+}  // namespace
+
 void explore_statements(const Server& server, const ScenarioInfo& info, Scenario& scenario, const RunSettings& settings,
-                        ProgressReporter& progress, ScenarioResult& result) {
+                        ProgressReporter& progress, ScenarioResult& result, const ScenarioMaker& make_more) {
   const std::string dsn = server.dsn();
   const auto invariants = call_scenario(info, "invariants()", dsn, [&] { return scenario.invariants(); });
   result.invariants = invariant_entries(invariants);
@@ -475,9 +540,17 @@ void explore_statements(const Server& server, const ScenarioInfo& info, Scenario
     result.phases.setup_ms = std::chrono::duration<double, std::milli>(Clock::now() - phase_start).count();
     const auto timeout =
         run_timeout(settings, kPlannedSecondsPerExecution * static_cast<double>(settings.max_schedules));
+    ExecutionPool::RunnerMaker make_runner;
+    if (make_more)
+      make_runner = [&info, &settings, &make_more, knobs = result.knobs, dsn]() -> std::unique_ptr<ExtraRunner> {
+        require_connection_room(dsn, *settings.statement_workers);
+        return std::make_unique<OwnRunner>(info, make_more(), knobs, settings, dsn);
+      };
+    ExecutionPool pool(runner, make_runner, settings.schedules.empty() ? kMaxRunners : 1);
     phase_start = Clock::now();
-    StatementExploration(info, settings, progress, result, invariants, runner)
+    StatementExploration(info, settings, progress, result, invariants, runner, pool)
         .run(Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout));
+    result.exploration.runners = pool.runners();
     result.phases.run_ms = std::chrono::duration<double, std::milli>(Clock::now() - phase_start).count();
     result.exploration.schedules_per_s =
         result.phases.run_ms > 0 ? result.exploration.explored / (result.phases.run_ms / 1000.0) : 0;

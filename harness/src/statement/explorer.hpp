@@ -25,8 +25,11 @@ namespace pgrace::detail {
 // (max_schedules, budget_s) without a violation ends in verdict error.
 // Throws what run_stress() throws, and pgrace::Error (usage) for a schedule
 // that names no worker (see choices_of()) or a request its worker never sent.
+// With `make_more`, it runs executions ahead of their turn on a few more
+// instances of the scenario, each on a database of its own
+// (statement/execution_pool.hpp); what it finds is the same.
 void explore_statements(const Server& server, const ScenarioInfo& info, Scenario& scenario, const RunSettings& settings,
-                        ProgressReporter& progress, ScenarioResult& result);
+                        ProgressReporter& progress, ScenarioResult& result, const ScenarioMaker& make_more);
 
 // The context switches of `schedule`, an execution recorded at statement
 // level: switches away from a worker that had its next request ready (a
