@@ -119,7 +119,7 @@ struct Exploration {
   long explored = 0;        // schedules run, infeasible ones included
   long infeasible = 0;
   long violating = 0;                               // feasible schedules after which some invariant was violated
-  double schedules_per_s = 0;                       // explored per second of run time (phases.run_ms)
+  double schedules_per_s = 0;                       // explored per second of the exploration's wall time
   std::optional<int> max_switches;                  // the bound asked for
   std::vector<SwitchBound> bounds;                  // per switch count, fewest first, up to the bound
   std::string stopped;                              // why it stopped early ("" when it did not)
@@ -138,7 +138,7 @@ struct Exploration {
   // from w.rng() at all (false: there was one input to try, and one draw).
   int draws = 0;
   bool inputs_drawn = false;
-  // Statement level: the runners that ran executions, each on a database of
+  // The runners that ran the schedules (executions), each on a database of
   // its own; past 1, some ran ahead of their turn (run_scenario()'s
   // make_more). What was found does not depend on it.
   int runners = 0;

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <iomanip>
+#include <pqxx/nontransaction>
 #include <sstream>
 
+#include "pgrace/connection.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "server/database.hpp"
@@ -63,6 +65,17 @@ std::string partial_exploration_error(const std::string& stopped, const std::str
   return stopped + " and no " + unit +
          " violated an invariant: a partial exploration is not a pass; raise "
          "--max-schedules or --budget, or bound the search with --max-switches";
+}
+
+void require_connection_room(const std::string& dsn, int connections) {
+  auto connection = connect(dsn);
+  pqxx::nontransaction tx(*connection);
+  const int room = tx.exec(
+                         "SELECT current_setting('max_connections')::int - "
+                         "current_setting('superuser_reserved_connections')::int - count(*)::int "
+                         "FROM pg_stat_activity")[0][0]
+                       .as<int>();
+  if (room < 4 * connections) throw std::runtime_error("no room for another runner's connections");
 }
 
 }  // namespace pgrace::detail

@@ -150,7 +150,7 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
       result.mode = Mode::interleave;
       detail::explore_statements(server, info, scenario, settings, reporter, result, make_more);
     } else if (result.mode == Mode::interleave)
-      detail::run_interleaved(server, info, scenario, sessions, settings, reporter, result);
+      detail::run_interleaved(server, info, scenario, sessions, settings, reporter, result, make_more);
     else if (result.mode == Mode::check)
       detail::run_checks(server, info, scenario, settings, result);
     else

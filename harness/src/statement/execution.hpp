@@ -23,6 +23,15 @@ struct ChoicePoint {
   int chosen = 0;
 };
 
+// What decides an execution: its choices, the fault it injects, its input
+// draw. The same key gives the same execution on any StatementRunner.
+struct ExecutionKey {
+  std::vector<int> prefix;
+  std::optional<PlannedFault> fault;
+  int draw = 0;
+  bool operator<(const ExecutionKey& o) const { return std::tie(prefix, fault, draw) < std::tie(o.prefix, o.fault, o.draw); }
+};
+
 // What one execution did and showed.
 struct StatementExecution {
   std::vector<ChoicePoint> points;

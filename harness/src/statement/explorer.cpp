@@ -2,18 +2,16 @@
 #include "util/text.hpp"
 
 #include <algorithm>
-#include <pqxx/nontransaction>
 #include <set>
 #include <sstream>
 
+#include "core/ahead_pool.hpp"
 #include "core/judge.hpp"
 #include "core/run_shared.hpp"
 #include "faults/rules.hpp"
-#include "pgrace/connection.hpp"
 #include "pgrace/error.hpp"
 #include "server/database.hpp"
 #include "statement/execution.hpp"
-#include "statement/execution_pool.hpp"
 #include "wire/request_history.hpp"
 
 namespace pgrace::detail {
@@ -24,8 +22,9 @@ constexpr std::size_t kKeptSchedules = 20;
 constexpr double kPlannedSecondsPerExecution = 0.05;
 // The time an extra runner's first, unrecorded execution may take.
 constexpr std::chrono::seconds kWarmUpLimit{10};
-// Runners at most, each on a database of its own (statement/execution_pool.hpp).
+// Runners at most, each on a database of its own (core/ahead_pool.hpp).
 constexpr int kMaxRunners = 4;
+using ExecutionPool = AheadPool<ExecutionKey, StatementRunner, StatementExecution>;
 
 // A schedule prefix still to run: its context switches (exact: the default
 // continuation never preempts), its input draw, the fault it injects and
@@ -163,7 +162,7 @@ class StatementExploration {
         runner_(runner),
         pool_(pool) {}
 
-  void run(Clock::time_point deadline) {
+  void run() {
     // Known from the start, so that a run that times out says the same.
     result_.exploration.max_switches = settings_.max_switches;
     result_.exploration.statement_workers = runner_.workers();
@@ -177,17 +176,17 @@ class StatementExploration {
       for (const auto& schedule : settings_.schedules) {
         const StatementExecution e = execute({0, settings_.draw.value_or(0), planned_fault_of(schedule, runner_.workers()),
                                               choices_of(schedule, runner_.workers())},
-                                             deadline, false);
+                                             false);
         if (e.chose_finished) throw usage_error(missing_request(schedule, runner_.workers(), e.points.size()));
       }
     } else {
-      explore(deadline, budget_end);
+      explore(budget_end);
     }
     finish();
   }
 
  private:
-  void explore(Clock::time_point deadline, Clock::time_point budget_end) {
+  void explore(Clock::time_point budget_end) {
     std::set<Candidate> frontier{Candidate{0, settings_.draw.value_or(0), {}, {}}};
     Exploration& x = result_.exploration;
     x.draws = 1;
@@ -214,8 +213,8 @@ class StatementExploration {
         break;
       }
       frontier.erase(frontier.begin());
-      pool_.ahead(upcoming(frontier, within_bound), deadline);
-      const StatementExecution e = execute(next, deadline, true);
+      pool_.ahead(upcoming(frontier, within_bound));
+      const StatementExecution e = execute(next, true);
       if (x.explored == 1 && e.drew_inputs && !settings_.draw) add_draws(frontier);
       for (Candidate& branch : branches(e, next.prefix.size())) frontier.insert(std::move(branch));
       if (!next.fault && !e.diverged)
@@ -246,10 +245,10 @@ class StatementExploration {
     for (int draw = 1; draw < x.draws; ++draw) frontier.insert(Candidate{0, draw, {}, {}});
   }
 
-  StatementExecution execute(const Candidate& candidate, Clock::time_point deadline, bool explored_in_order) {
+  StatementExecution execute(const Candidate& candidate, bool explored_in_order) {
     Exploration& x = result_.exploration;
     progress_.offer(ProgressUnit::schedules, x.explored, std::nullopt, x.violating);
-    StatementExecution e = pool_.run(key_of(candidate), deadline);
+    StatementExecution e = pool_.run(key_of(candidate));
     x.inputs_drawn = x.inputs_drawn || e.drew_inputs;
     ++explored_in_draw_[candidate.draw];
     ++x.explored;
@@ -487,7 +486,7 @@ namespace {
 
 // A runner of the execution pool's own: another instance of the scenario,
 // with a database and connections of its own.
-class OwnRunner final : public ExtraRunner {
+class OwnRunner {
  public:
   OwnRunner(const ScenarioInfo& info, std::unique_ptr<Scenario> scenario, const Knobs& knobs,
             const RunSettings& settings, const std::string& dsn)
@@ -500,7 +499,7 @@ class OwnRunner final : public ExtraRunner {
     // first runner's send after its first execution.
     runner_.run({}, std::nullopt, 0, Clock::now() + kWarmUpLimit);
   }
-  StatementRunner& runner() override { return runner_; }
+  StatementRunner& runner() { return runner_; }
 
  private:
   std::unique_ptr<Scenario> scenario_;
@@ -508,20 +507,6 @@ class OwnRunner final : public ExtraRunner {
   ScenarioDatabase database_;
   StatementRunner runner_;
 };
-
-// Throws unless the server has room for another runner's connections and
-// then some: the pool's runners must never take a connection the first
-// runner needs (a worker reconnecting after a fault).
-void require_connection_room(const std::string& dsn, int workers) {
-  auto connection = connect(dsn);
-  pqxx::nontransaction tx(*connection);
-  const int room = tx.exec(
-                         "SELECT current_setting('max_connections')::int - "
-                         "current_setting('superuser_reserved_connections')::int - count(*)::int "
-                         "FROM pg_stat_activity")[0][0]
-                       .as<int>();
-  if (room < 4 * (workers + 2)) throw std::runtime_error("no room for another runner's connections");
-}
 
 }  // namespace
 
@@ -540,16 +525,19 @@ void explore_statements(const Server& server, const ScenarioInfo& info, Scenario
     result.phases.setup_ms = std::chrono::duration<double, std::milli>(Clock::now() - phase_start).count();
     const auto timeout =
         run_timeout(settings, kPlannedSecondsPerExecution * static_cast<double>(settings.max_schedules));
+    const Clock::time_point deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
     ExecutionPool::RunnerMaker make_runner;
     if (make_more)
-      make_runner = [&info, &settings, &make_more, knobs = result.knobs, dsn]() -> std::unique_ptr<ExtraRunner> {
-        require_connection_room(dsn, *settings.statement_workers);
-        return std::make_unique<OwnRunner>(info, make_more(), knobs, settings, dsn);
+      make_runner = [&info, &settings, &make_more, knobs = result.knobs, dsn] {
+        require_connection_room(dsn, *settings.statement_workers + 2);
+        auto own = std::make_shared<OwnRunner>(info, make_more(), knobs, settings, dsn);
+        return std::shared_ptr<StatementRunner>(own, &own->runner());
       };
-    ExecutionPool pool(runner, make_runner, settings.schedules.empty() ? kMaxRunners : 1);
+    ExecutionPool pool(
+        runner, [deadline](StatementRunner& r, const ExecutionKey& key) { return r.run(key.prefix, key.fault, key.draw, deadline); },
+        make_runner, settings.schedules.empty() ? kMaxRunners : 1);
     phase_start = Clock::now();
-    StatementExploration(info, settings, progress, result, invariants, runner, pool)
-        .run(Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout));
+    StatementExploration(info, settings, progress, result, invariants, runner, pool).run();
     result.exploration.runners = pool.runners();
     result.phases.run_ms = std::chrono::duration<double, std::milli>(Clock::now() - phase_start).count();
     result.exploration.schedules_per_s =

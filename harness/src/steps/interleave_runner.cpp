@@ -7,6 +7,7 @@
 #include <map>
 #include <pqxx/pqxx>
 
+#include "core/ahead_pool.hpp"
 #include "core/judge.hpp"
 #include "core/run_shared.hpp"
 #include "core/session_setup.hpp"
@@ -27,6 +28,8 @@ constexpr int kMaxShrinkAttempts = 200;
 // The sessions' deadlock_timeout: the server checks a waiting step for a
 // deadlock this soon, and each step waits for those checks (ScheduleBounds).
 constexpr std::chrono::milliseconds kDeadlockTimeout{2};
+// Stages at most, each on a database of its own (core/ahead_pool.hpp).
+constexpr int kMaxStages = 4;
 
 double ms_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
@@ -46,23 +49,22 @@ class Stage {
  public:
   Stage(const ScenarioInfo& info, Scenario& scenario, const std::vector<Session>& sessions,
         const std::vector<Invariant>& invariants, const RunSettings& settings, const std::string& server_dsn,
-        const std::string& dsn, ScenarioResult& result)
+        const std::string& dsn, const Knobs& knobs)
       : info_(info),
         scenario_(scenario),
         sessions_(sessions),
         invariants_(invariants),
         settings_(settings),
         server_dsn_(server_dsn),
-        result_(result),
         control_(connect(dsn)) {
     prepare_session(*control_, Isolation::read_committed, "pgrace-control", settings.statement_timeout_s);
     for (const auto& session : sessions) {
       auto connection = connect(dsn);
-      result.deadlock_timeout = prepare_session(*connection, result.knobs.isolation, "pgrace-" + session.name,
+      deadlock_timeout_shown_ = prepare_session(*connection, knobs.isolation, "pgrace-" + session.name,
                                                 settings.statement_timeout_s, kDeadlockTimeout);
       threads_.push_back(std::make_unique<SessionThread>(std::move(connection)));
     }
-    const auto in_force = parse_show_duration(result.deadlock_timeout);
+    const auto in_force = parse_show_duration(deadlock_timeout_shown_);
     if (in_force && *in_force <= kMaxDeadlockSettle) deadlock_timeout_ = *in_force;
   }
 
@@ -72,6 +74,17 @@ class Stage {
     deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout_);
   }
 
+  // The same time bound as `other`'s.
+  void share_clock(const Stage& other) {
+    timeout_ = other.timeout_;
+    deadline_ = other.deadline_;
+  }
+
+  // The sessions' deadlock_timeout, as SHOW says it.
+  const std::string& deadlock_timeout() const { return deadlock_timeout_shown_; }
+  // The time its schedules took, by phase (setup and teardown not counted).
+  const PhaseTimings& phases() const { return phases_; }
+
   // Runs `plan` from a fresh state (`where`: "schedule 3 of 70", for
   // messages) and checks every invariant after it. With `tolerant`, an
   // invariant that throws counts as held (shrinking may leave out the steps
@@ -79,7 +92,7 @@ class Stage {
   Played play(const Plan& plan, const std::string& where, bool tolerant) {
     auto started = Clock::now();
     reset_state(*control_, scenario_, info_, server_dsn_);
-    result_.phases.reset_ms += ms_between(started, Clock::now());
+    phases_.reset_ms += ms_between(started, Clock::now());
 
     started = Clock::now();
     Played played;
@@ -87,14 +100,14 @@ class Stage {
     const ScheduleBounds bounds{settings_.step_timeout, deadlock_timeout_, deadline_,
                                 "timed out after " + timeout_text(settings_, timeout_) + " in " + where};
     played.schedule = run_schedule(threads_, sessions_, *control_, bounds, step_refs(plan), observations);
-    result_.phases.run_ms += ms_between(started, Clock::now());
+    phases_.run_ms += ms_between(started, Clock::now());
     for (const auto& step : played.schedule.steps)
       if (step.outcome != StepOutcome::not_run) ++played.outcomes[outcome_class(step)];
     if (!played.schedule.feasible) return played;
 
     started = Clock::now();
     check(played, observations, where, tolerant);
-    result_.phases.check_ms += ms_between(started, Clock::now());
+    phases_.check_ms += ms_between(started, Clock::now());
     return played;
   }
 
@@ -132,13 +145,78 @@ class Stage {
   const std::vector<Invariant>& invariants_;
   const RunSettings& settings_;
   const std::string server_dsn_;
-  ScenarioResult& result_;
   std::unique_ptr<pqxx::connection> control_;
+  std::string deadlock_timeout_shown_;
+  PhaseTimings phases_;
   std::vector<std::unique_ptr<SessionThread>> threads_;
   std::chrono::duration<double> timeout_{0};
   Clock::time_point deadline_ = Clock::time_point::max();
   std::chrono::milliseconds deadlock_timeout_{0};  // let pass before each step (see ScheduleBounds)
 };
+
+// A stage of the pool's own: another instance of the scenario, with its
+// sessions, a database and connections of its own.
+class OwnStage {
+ public:
+  OwnStage(const ScenarioInfo& info, std::unique_ptr<Scenario> scenario, const std::vector<Session>& first_sessions,
+           const RunSettings& settings, const std::string& server_dsn, const Knobs& knobs, const Stage& clock)
+      : scenario_(std::move(scenario)),
+        sessions_(same_shape(scenario_->sessions(), first_sessions)),
+        invariants_(scenario_->invariants()),
+        database_(server_dsn, scenario_->schema(), info.name),
+        stage_(info, *scenario_, sessions_, invariants_, settings, server_dsn, database_.dsn(), knobs) {
+    stage_.share_clock(clock);
+  }
+  Stage& stage() { return stage_; }
+
+ private:
+  // `sessions`, when they have the names and steps of `first`'s (a plan
+  // names sessions and steps by their place).
+  static std::vector<Session> same_shape(std::vector<Session> sessions, const std::vector<Session>& first) {
+    bool same = sessions.size() == first.size();
+    for (std::size_t i = 0; same && i < sessions.size(); ++i) {
+      same = sessions[i].name == first[i].name && sessions[i].steps.size() == first[i].steps.size();
+      for (std::size_t j = 0; same && j < sessions[i].steps.size(); ++j)
+        same = sessions[i].steps[j].name == first[i].steps[j].name;
+    }
+    if (!same) throw std::runtime_error("another instance of the scenario has other sessions");
+    return sessions;
+  }
+
+  std::unique_ptr<Scenario> scenario_;
+  std::vector<Session> sessions_;
+  std::vector<Invariant> invariants_;
+  ScenarioDatabase database_;
+  Stage stage_;
+};
+
+using StagePool = AheadPool<std::size_t, Stage, Played>;
+
+// Plays schedule k of `planned` on a stage.
+StagePool::RunOn play_in(const SchedulePlan& planned) {
+  return [&planned](Stage& stage, const std::size_t& k) {
+    return stage.play(planned.plans[k],
+                      "schedule " + std::to_string(k + 1) + " of " + std::to_string(planned.plans.size()), false);
+  };
+}
+
+// Makes the pool's other stages, when the scenario can be made again.
+StagePool::RunnerMaker more_stages(const ScenarioInfo& info, const ScenarioMaker& make_more,
+                                   const std::vector<Session>& sessions, const RunSettings& settings,
+                                   const std::string& server_dsn, const Knobs& knobs, const Stage& first) {
+  if (!make_more) return {};
+  return [&info, &make_more, &sessions, &settings, server_dsn, knobs, &first] {
+    require_connection_room(server_dsn, static_cast<int>(sessions.size()) + 1);
+    auto own = std::make_shared<OwnStage>(info, make_more(), sessions, settings, server_dsn, knobs, first);
+    return std::shared_ptr<Stage>(own, &own->stage());
+  };
+}
+
+void add_phases(PhaseTimings& sum, const PhaseTimings& more) {
+  sum.reset_ms += more.reset_ms;
+  sum.run_ms += more.run_ms;
+  sum.check_ms += more.check_ms;
+}
 
 // What the exploration learned beyond the result's counts, for its verdict.
 struct Evidence {
@@ -203,8 +281,9 @@ Clock::time_point budget_end_of(const RunSettings& settings) {
 }
 
 // Runs the planned schedules in order until they are done or the budget
-// runs out at `budget_end`, offering `progress` a report before each.
-void explore(Stage& stage, const SchedulePlan& planned, const RunSettings& settings, Clock::time_point budget_end,
+// runs out at `budget_end`, offering `progress` a report before each; the
+// pool's other stages run the next ones ahead of their turn.
+void explore(StagePool& pool, const SchedulePlan& planned, const RunSettings& settings, Clock::time_point budget_end,
              const std::string& server_dsn, ProgressReporter& progress, ScenarioResult& result, Evidence& evidence) {
   const std::size_t count = planned.plans.size();
   for (std::size_t k = 0; k < count; ++k) {
@@ -216,7 +295,10 @@ void explore(Stage& stage, const SchedulePlan& planned, const RunSettings& setti
       return;
     }
     const Plan& plan = planned.plans[k];
-    Played played = stage.play(plan, "schedule " + std::to_string(k + 1) + " of " + std::to_string(count), false);
+    std::vector<std::size_t> upcoming;
+    for (std::size_t next = k + 1; next < count && upcoming.size() < 2 * kMaxStages; ++next) upcoming.push_back(next);
+    pool.ahead(upcoming);
+    Played played = pool.run(k);
     if (!played.schedule.violated.empty() && !evidence.first_violating) evidence.first_violating = plan;
     tally(std::move(played), plan_switches(plan), server_dsn, result, evidence);
   }
@@ -269,8 +351,7 @@ bool still_violates(const Played& candidate, const ScheduleResult& original, con
 // When shrinking stops: after 20 times the time an explored schedule took
 // on average (at least 5 s), and not after the --budget's end.
 Clock::time_point shrink_deadline(const ScenarioResult& result, Clock::time_point budget_end) {
-  const double explored = static_cast<double>(std::max(1L, result.exploration.explored));
-  const std::chrono::duration<double> per_schedule(result.phases.run_ms / explored / 1000);
+  const std::chrono::duration<double> per_schedule(1 / std::max(1e-3, result.exploration.schedules_per_s));
   const auto limit = std::max<std::chrono::duration<double>>(std::chrono::seconds(5), 20 * per_schedule);
   return std::min(budget_end, Clock::now() + std::chrono::duration_cast<Clock::duration>(limit));
 }
@@ -366,7 +447,7 @@ void require_schedules(const SchedulePlan& planned, const RunSettings& settings)
 
 void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                      const std::vector<Session>& sessions, const RunSettings& settings, ProgressReporter& progress,
-                     ScenarioResult& result) {
+                     ScenarioResult& result, const ScenarioMaker& make_more) {
   const std::string& server_dsn = server.dsn();
   const std::vector<Invariant> invariants =
       call_scenario(info, "invariants()", server_dsn, [&] { return scenario.invariants(); });
@@ -382,20 +463,29 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
   ScenarioDatabase database(server_dsn, schema, info.name);
   Evidence evidence;
   {
-    Stage stage(info, scenario, sessions, invariants, settings, server_dsn, database.dsn(), result);
+    Stage stage(info, scenario, sessions, invariants, settings, server_dsn, database.dsn(), result.knobs);
+    result.deadlock_timeout = stage.deadlock_timeout();
     result.phases.setup_ms = ms_between(phase_start, Clock::now());
     // The run's time bound counts from here: the scenario's own work.
     stage.start_clock(planned.planned_seconds());
     const auto budget_end = budget_end_of(settings);
-    explore(stage, planned, settings, budget_end, server_dsn, progress, result, evidence);
+    const auto explore_start = Clock::now();
+    {
+      StagePool pool(stage, play_in(planned), more_stages(info, make_more, sessions, settings, server_dsn, result.knobs, stage),
+                     kMaxStages);
+      explore(pool, planned, settings, budget_end, server_dsn, progress, result, evidence);
+      result.exploration.schedules_per_s =
+          result.exploration.explored / std::max(1e-3, ms_between(explore_start, Clock::now()) / 1000);
+      result.exploration.runners = pool.runners();
+      pool.for_each_extra([&](const Stage& extra) { add_phases(result.phases, extra.phases()); });
+    }
     if (evidence.first_violating && settings.shrink && settings.schedules.empty())
       shrink_reproducer(stage, *evidence.first_violating, sessions, server_dsn, shrink_deadline(result, budget_end),
                         result.exploration);
+    add_phases(result.phases, stage.phases());
     phase_start = Clock::now();
   }
   result.error = scrub_secrets(lack_of_evidence(info, result, evidence), server_dsn);
-  result.exploration.schedules_per_s =
-      result.phases.run_ms > 0 ? result.exploration.explored / (result.phases.run_ms / 1000.0) : 0;
   result.phases.teardown_ms = ms_between(phase_start, Clock::now());
 }
 

@@ -27,8 +27,11 @@ namespace pgrace::detail {
 // run's timeout passes (every session is idle or left behind by then);
 // pgrace::Error as plan_schedules() does, and infrastructure if the server
 // is lost. Offers `progress` a report (in schedules) before each schedule.
+// With `make_more`, after the first few schedules it runs the next ones
+// ahead of their turn on a few more instances of the scenario, each on a
+// database of its own (core/ahead_pool.hpp); what it finds is the same.
 void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                      const std::vector<Session>& sessions, const RunSettings& settings, ProgressReporter& progress,
-                     ScenarioResult& result);
+                     ScenarioResult& result, const ScenarioMaker& make_more);
 
 }  // namespace pgrace::detail
