@@ -219,6 +219,9 @@ struct ScenarioResult {
   std::string deadlock_timeout;  // in force for the workers' sessions
   Stress stress;                 // stress mode only (zero in interleave mode)
   Exploration exploration;       // interleave mode only (empty in stress mode)
+  // On a violation or error, with pgrace's own ephemeral server: the
+  // server's log lines of the scenario's time window (at most 200).
+  std::vector<std::string> server_log;
 };
 
 // Whether the invariants violated in a statement-level exploration
