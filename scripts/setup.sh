@@ -1,11 +1,12 @@
 #!/bin/sh
 # Installs the Debian packages pgrace needs (and ccache, which lets the test
-# builds share their compilations of pgrace), if any are missing. Idempotent:
+# builds share their compilations of pgrace; chromium, in which a test renders
+# the --html page), if any are missing. Idempotent:
 # when everything is there it only says so.
 set -eu
 
 packages="g++ cmake make pkg-config libpq-dev libpqxx-dev libboost-thread-dev libcli11-dev
-nlohmann-json3-dev libgtest-dev libbenchmark-dev postgresql python3-jsonschema jq ccache"
+nlohmann-json3-dev libgtest-dev libbenchmark-dev postgresql python3-jsonschema jq ccache chromium"
 
 missing=""
 for p in $packages; do

@@ -203,6 +203,8 @@ TEST(GTestIntegration, ExploreFindsTheLostUpdateWithOneSwitch) {
   EXPECT_EQ(result.exploration.max_switches, 1);
   EXPECT_TRUE(result.exploration.stopped.empty()) << result.exploration.stopped;
   ASSERT_TRUE(result.exploration.reproducer);
+  for (const auto& step : result.exploration.reproducer->steps)  // w2.2 waits for w1's row lock
+    EXPECT_EQ(step.blocked_by, step.waited ? std::vector<std::string>{"w1"} : std::vector<std::string>{}) << step.step;
 
   const auto holds = pgrace::testing::Holds(result);
   ASSERT_FALSE(holds);

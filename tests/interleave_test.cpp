@@ -191,6 +191,8 @@ TEST_F(InterleaveRunner, BlockedUpdateIsSeenWaitingAndGoesOnOnceTheLockIsRelease
     EXPECT_EQ(s.steps[i].outcome, pgrace::StepOutcome::ok) << s.steps[i].step;
     EXPECT_GE(s.steps[i].completed_as, 0) << s.steps[i].step;
     EXPECT_EQ(s.steps[i].waited, s.steps[i].step == "u2") << s.steps[i].step;
+    EXPECT_EQ(s.steps[i].blocked_by, s.steps[i].waited ? std::vector<std::string>{"s1"} : std::vector<std::string>{})
+        << s.steps[i].step;
   }
   const auto *u1 = find_step(s, "u1"), *u2 = find_step(s, "u2"), *c2 = find_step(s, "c2");
   ASSERT_TRUE(u1 && u2 && c2);

@@ -153,6 +153,10 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"same report file in missing dirs",
                   {"run", kScenario, "--report", "{tmp}/a/b/r", "--junit", "{tmp}/a//b/r"},
                   "name the same file"},
+        UsageCase{"empty --html", {"explore", kSchedule, "--html", ""}, "--html needs a file name"},
+        UsageCase{"html as the report",
+                  {"run", kScenario, "--report", "{tmp}/r", "--html", "{tmp}/./r"},
+                  "/r and --html "},
         // The pool's knobs (issue 10), checked before a server starts.
         UsageCase{"pool size 0",
                   {"run", "pool.leak", "--pool-size", "0"},

@@ -63,29 +63,50 @@ void add_report_options(CLI::App& command, ReportOptions& o) {
   command.add_option("--report", o.json, "Write the JSON report here (a file, a FIFO or /dev/stdout)");
   command.add_option("--junit", o.junit, "Write JUnit XML here (a file, a FIFO or /dev/stdout)");
   command.add_option("--junit-suite", o.junit_suite, "Name of the JUnit test suite (default 'pgrace')");
+  command.add_option(
+      "--html", o.html,
+      "Write a self-contained HTML page drawing each scenario's timeline here (a file, a FIFO or /dev/stdout)");
 }
 
 std::ostream& ReportFiles::terminal() const {
-  const bool to_stdout = (json && json->is_stdout()) || (junit && junit->is_stdout());
+  const bool to_stdout = (json && json->is_stdout()) || (junit && junit->is_stdout()) || (html && html->is_stdout());
   return to_stdout ? std::cerr : std::cout;
 }
+
+namespace {
+
+// The report file `flag` names, if given. Throws pgrace::Error (usage) for an empty path.
+std::optional<ReportFile> report_file(const char* flag, const std::optional<std::string>& path) {
+  if (!path) return std::nullopt;
+  if (path->empty()) throw usage_error(std::string(flag) + " needs a file name, got an empty one");
+  return ReportFile(*path);
+}
+
+}  // namespace
 
 ReportFiles check_report_files(const ReportOptions& o) {
   ReportFiles files;
   files.junit_suite = o.junit_suite;
-  if (o.json && o.json->empty()) throw usage_error("--report needs a file name, got an empty one");
-  if (o.junit && o.junit->empty()) throw usage_error("--junit needs a file name, got an empty one");
   if (o.junit_suite.empty()) throw usage_error("--junit-suite needs a name, got an empty one");
-  if (o.json) files.json.emplace(*o.json);
-  if (o.junit) files.junit.emplace(*o.junit);
-  if (files.json && files.junit && files.json->same_file_as(*files.junit))
-    throw usage_error("--report " + *o.json + " and --junit " + *o.junit +
-                      " name the same file: give them two different paths");
+  files.json = report_file("--report", o.json);
+  files.junit = report_file("--junit", o.junit);
+  files.html = report_file("--html", o.html);
+  const std::pair<const char*, const std::optional<ReportFile>*> named[] = {
+      {"--report", &files.json}, {"--junit", &files.junit}, {"--html", &files.html}};
+  for (std::size_t i = 0; i < std::size(named); ++i)
+    for (std::size_t k = i + 1; k < std::size(named); ++k) {
+      const auto& [flag, file] = named[i];
+      const auto& [other_flag, other] = named[k];
+      if (*file && *other && (*file)->same_file_as(**other))
+        throw usage_error(std::string(flag) + " " + (*file)->path() + " and " + other_flag + " " + (*other)->path() +
+                          " name the same file: give them different paths");
+    }
   return files;
 }
 
 ProgressStyle progress_style(bool quiet, const ReportFiles& files) {
-  const bool report_to_stderr = (files.json && files.json->is_stderr()) || (files.junit && files.junit->is_stderr());
+  const bool report_to_stderr = (files.json && files.json->is_stderr()) || (files.junit && files.junit->is_stderr()) ||
+                                (files.html && files.html->is_stderr());
   return stderr_progress_style(quiet || report_to_stderr);
 }
 
@@ -114,6 +135,7 @@ void finish_report(RunReport& report, std::chrono::steady_clock::time_point star
   if (files.json)
     files.json->write(to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   if (files.junit) files.junit->write(to_junit(report, files.junit_suite));
+  if (files.html) files.html->write(to_html(report));
 }
 
 void print_total(std::ostream& out, const RunReport& report, const ReportFiles& files) {

@@ -32,10 +32,11 @@ struct PreparedScenarios {
 PreparedScenarios make_scenarios(const std::vector<const ScenarioDefinition*>& selected,
                                  const std::vector<std::string>& option_items, const RunSettings& settings);
 
-// --report, --junit and --junit-suite as given.
+// --report, --junit, --junit-suite and --html as given.
 struct ReportOptions {
   std::optional<std::string> json;
   std::optional<std::string> junit;
+  std::optional<std::string> html;
   std::string junit_suite = "pgrace";
 };
 void add_report_options(CLI::App& command, ReportOptions& options);
@@ -60,13 +61,14 @@ void apply_exploration_options(const ExplorationOptions& options, RunSettings& s
 struct ReportFiles {
   std::optional<ReportFile> json;
   std::optional<ReportFile> junit;
+  std::optional<ReportFile> html;
   std::string junit_suite;
   // Where the terminal text goes: stderr when a report goes to stdout.
   std::ostream& terminal() const;
 };
 
 // Checks the report paths (creating nothing): throws pgrace::Error (usage)
-// for an empty path, one that cannot be written, or both naming one file.
+// for an empty path, one that cannot be written, or two naming one file.
 ReportFiles check_report_files(const ReportOptions& options);
 
 // How run and explore show progress on stderr (see stderr_progress_style):

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <iomanip>
@@ -146,9 +147,35 @@ bool ran(const ScenarioResult& result) {
   return result.attempts > 0 || result.stress.repetitions > 0 || result.exploration.explored > 0;
 }
 
+// `name` as a file name: characters other than letters, digits, '.', '-'
+// and '_' (a parameterised test's '/') become '_'.
+std::string file_name_of(std::string name) {
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') c = '_';
+  return name;
+}
+
+// Writes the failure's HTML timeline page to $PGRACE_HTML_DIR (else
+// GoogleTest's temporary directory) as <Suite>.<Test>.<scenario>.html;
+// returns the line naming it, or saying why it was not written.
+std::string timeline_page_line(const ScenarioResult& result) {
+  const char* dir = std::getenv("PGRACE_HTML_DIR");
+  std::string name = result.info.name;
+  if (const auto* test = ::testing::UnitTest::GetInstance()->current_test_info())
+    name = std::string(test->test_suite_name()) + "." + test->name() + "." + name;
+  const auto path = std::filesystem::path(dir && *dir ? dir : ::testing::TempDir()) / (file_name_of(name) + ".html");
+  try {
+    write_file_atomically(path.string(), to_html({{result, reproducer(result.seed)}}, name));
+    return "     timeline: " + path.string() + "\n";
+  } catch (const Error& e) {
+    return std::string("     timeline: not written: ") + e.what() + "\n";
+  }
+}
+
 // The failure text: the summary pgrace prints, the witnesses, the
-// reproducer's steps with their SQL (interleave mode), then how to repeat
-// the run; only `what` for a run that never started.
+// reproducer's steps with their SQL (interleave mode), the HTML timeline
+// page written for it, then how to repeat the run; only `what` for a run
+// that never started.
 std::string explain(const ScenarioResult& result, const std::string& what) {
   if (!ran(result)) return what;
   std::ostringstream out;
@@ -164,7 +191,7 @@ std::string explain(const ScenarioResult& result, const std::string& what) {
       out << "       " << std::left << std::setw(10) << step.step << (step.waited ? "(waited) " : "") << step.sql
           << "\n";
   }
-  out << "     reproduce: " << reproducer(result.seed);
+  out << timeline_page_line(result) << "     reproduce: " << reproducer(result.seed);
   return terminal_text(out.str());
 }
 

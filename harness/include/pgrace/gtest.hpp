@@ -44,6 +44,12 @@
 // assertion failure prints the command line that repeats the run:
 //   PGRACE_SEED=<seed> <test program> --gtest_filter=<Suite>.<Test>
 //
+// Timeline pages: a failed assertion on a result that ran also writes the
+// result's HTML timeline page (pgrace/report.hpp's to_html(), as `pgrace run
+// --html` does) and names it in the failure message ("timeline: PATH"):
+// <Suite>.<Test>.<scenario>.html in the directory $PGRACE_HTML_DIR, else in
+// GoogleTest's temporary directory (::testing::TempDir()).
+//
 // Thread safety: call run() and explore() from the test's own thread (GoogleTest runs
 // tests one after another); the scenario's workers are pgrace's business.
 
@@ -126,7 +132,8 @@ ScenarioResult explore(const ExploreSettings& settings = {}, const std::vector<s
 // schedule up to its bound (one stopped early, by max_schedules or a
 // budget, fails: a partial exploration is not a pass). The failure message
 // names each violated invariant with its witnesses (or the error), the
-// seed, and the command line that repeats the run.
+// seed, the timeline page written for it (see above), and the command line
+// that repeats the run.
 ::testing::AssertionResult Holds(const ScenarioResult& result);
 
 // Success when exactly `invariants` were violated, in every repetition; for

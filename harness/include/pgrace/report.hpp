@@ -66,6 +66,29 @@ std::string to_junit(const RunReport& report, const std::string& suite = "pgrace
 // reproducer, else its seeded sample). Shell-quoted where needed.
 std::string reproducer_command(const RunReport& report, const ScenarioResult& result);
 
+// One scenario of an HTML timeline page: its result and the command line
+// that repeats it.
+struct HtmlSection {
+  const ScenarioResult& result;
+  std::string replay;
+};
+
+// One self-contained HTML page (inline CSS, script and data; it fetches
+// nothing) with a section per scenario, titled `title`: the verdict, the
+// invariants with their witnesses, the replay command and a timeline, one
+// lane per session (worker) and one box per step (request) in the order they
+// ran, coloured by outcome, injected faults in a lane of their own. The
+// timeline shows an exploration's shrunk reproducer (and, toggled, the
+// original schedule) or, for a stress run with faults, the requests of its
+// first violating repetition; a stress run without faults says how to get
+// one. The data is embedded as JSON that no text of a scenario can end
+// early (no "</script>"). See README, "Reports".
+std::string to_html(const std::vector<HtmlSection>& sections, const std::string& title);
+
+// The page for every scenario of `report`, each with its
+// reproducer_command().
+std::string to_html(const RunReport& report);
+
 // A few lines per scenario for the terminal (print it through terminal_text).
 std::string summary_text(const ScenarioResult& result);
 

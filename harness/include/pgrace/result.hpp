@@ -66,8 +66,9 @@ struct StepRecord {
   std::string session;
   std::string sql;  // what it sent (for C++ steps, every statement, "; "-joined)
   StepOutcome outcome = StepOutcome::not_run;
-  bool waited = false;   // seen blocked on another session's lock before it ended
-  std::string sqlstate;  // for error and cancelled
+  bool waited = false;                  // seen blocked on another session's lock before it ended
+  std::vector<std::string> blocked_by;  // waited: the sessions it waited for when first seen waiting
+  std::string sqlstate;                 // for error and cancelled
   std::string message;
   std::string observation;         // its rows as text
   int completed_as = -1;           // its place in the order of completion (0-based); -1: never completed
@@ -222,6 +223,9 @@ struct ScenarioResult {
   std::string deadlock_timeout;  // in force for the workers' sessions
   Stress stress;                 // stress mode only (zero in interleave mode)
   Exploration exploration;       // interleave mode only (empty in stress mode)
+  // On a violation or error, with pgrace's own ephemeral server: the
+  // server's log lines of the scenario's time window (at most 200).
+  std::vector<std::string> server_log;
 };
 
 // Whether the invariants violated in a statement-level exploration

@@ -24,4 +24,9 @@ std::string pid_array(const std::vector<int>& pids);
 // for one `control`.
 bool is_blocked(pqxx::connection& control, int pid, const std::vector<int>& others);
 
+// The backends of `others` that backend `pid` waits for (a lock or a safe
+// snapshot), as pg_blocking_pids() and pg_safe_snapshot_blocking_pids() say
+// now; asked on `control` as is_blocked() is.
+std::vector<int> blockers_of(pqxx::connection& control, int pid, const std::vector<int>& others);
+
 }  // namespace pgrace::detail

@@ -39,8 +39,8 @@ std::string reproducer_command(const RunReport& report, const ScenarioResult& r)
   if (r.mode == Mode::interleave) {
     words.insert(words.end(), {"explore", r.info.name, "--isolation", isolation});
     if (r.exploration.statement_workers)  // the seed fixes the transactions' parameters
-      words.insert(words.end(), {"--workers", std::to_string(r.exploration.statement_workers), "--seed",
-                                 std::to_string(r.seed), "--retries", std::to_string(r.knobs.retry.max_retries)});
+      words.insert(words.end(),
+                   {"--workers", std::to_string(r.exploration.statement_workers), "--seed", std::to_string(r.seed)});
     if (r.exploration.reproducer) {
       if (r.exploration.reproducer->draw.value_or(0) != 0)
         words.insert(words.end(), {"--draw", std::to_string(*r.exploration.reproducer->draw)});

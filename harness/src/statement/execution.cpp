@@ -141,11 +141,22 @@ struct StatementRunner::Impl {
 
   // Whether worker `w`'s request waits for a lock (or a safe snapshot) that
   // another worker holds.
-  bool is_blocked(int w) {
+  bool is_blocked(int w) { return detail::is_blocked(*control, pid(w), other_pids(w)); }
+
+  // The workers that worker `w`'s request waits for now.
+  std::vector<int> blockers_of(int w) {
+    std::vector<int> workers;
+    for (int blocker : detail::blockers_of(*control, pid(w), other_pids(w)))
+      for (std::size_t o = 0; o < connections.size(); ++o)
+        if (pid(o) == blocker) workers.push_back(static_cast<int>(o));
+    return workers;
+  }
+
+  std::vector<int> other_pids(int w) const {
     std::vector<int> others;
     for (std::size_t o = 0; o < connections.size(); ++o)
       if (static_cast<int>(o) != w) others.push_back(pid(o));
-    return detail::is_blocked(*control, pid(w), others);
+    return others;
   }
 };
 
@@ -296,8 +307,10 @@ class Execution {
   // once it has neither completed nor waited for the step timeout.
   bool waiting(int w) {
     if (r_.is_blocked(w)) {
-      if (!waiting_since_.count(w)) waiting_since_[w] = Clock::now();
-      r_.scheduler->mark_waiting(w);
+      if (!waiting_since_.count(w)) {
+        waiting_since_[w] = Clock::now();
+        r_.scheduler->mark_waiting(w, r_.blockers_of(w));
+      }
       return true;
     }
     waiting_since_.erase(w);

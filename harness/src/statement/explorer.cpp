@@ -60,6 +60,7 @@ StepRecord step_of(const ScheduledRequest& r, const std::string& name) {
   step.session = worker_name(r.worker);
   step.sql = sql_text(r.request);
   step.waited = r.waited;
+  for (int blocker : r.blocked_by) step.blocked_by.push_back(worker_name(blocker));
   step.sqlstate = r.request.sqlstate;
   step.completed_as = r.completed_as;
   step.outcome = !r.request.completed            ? StepOutcome::not_run

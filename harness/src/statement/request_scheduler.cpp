@@ -49,7 +49,7 @@ Fault RequestScheduler::before_request(const WireRequest& request) {
   if (!armed_) return {};
   in_flight_[w] = static_cast<int>(record_.size());
   const bool chosen = !pending_begin_[w];
-  record_.push_back({w, request, chosen, false, -1, chosen ? ++chosen_[w] : 0});
+  record_.push_back({w, request, chosen, false, -1, chosen ? ++chosen_[w] : 0, {}});
   spots_[w] = WorkerSpot::in_flight;
   ++generation_;
   changed_.notify_all();
@@ -140,9 +140,12 @@ bool RequestScheduler::pending_begin(int w) const {
   return spots_[w] == WorkerSpot::pending && pending_begin_[w];
 }
 
-void RequestScheduler::mark_waiting(int w) {
+void RequestScheduler::mark_waiting(int w, const std::vector<int>& blockers) {
   std::lock_guard lock(mutex_);
-  if (in_flight_[w] >= 0) record_[in_flight_[w]].waited = true;
+  if (in_flight_[w] < 0) return;
+  ScheduledRequest& request = record_[in_flight_[w]];
+  if (!request.waited) request.blocked_by = blockers;
+  request.waited = true;
 }
 
 std::vector<ScheduledRequest> RequestScheduler::record() const {

@@ -33,7 +33,8 @@ struct ScheduledRequest {
   bool chosen = true;   // false: let through without a choice (a bare BEGIN, see pending_begin())
   bool waited = false;  // seen blocked on a lock before it completed
   int completed_as = -1;
-  int ordinal = 0;  // chosen: its worker's n-th chosen request, from 1 (0: not chosen)
+  int ordinal = 0;              // chosen: its worker's n-th chosen request, from 1 (0: not chosen)
+  std::vector<int> blocked_by;  // waited: the workers it waited for when first seen waiting
 };
 
 // A fault an execution injects: into worker `worker`'s `ordinal`-th chosen
@@ -88,8 +89,9 @@ class RequestScheduler final : public RequestGate, public FaultedConnections {
   // does on first use only, so such requests come and go between
   // executions). The explorer lets it through without a choice.
   bool pending_begin(int w) const;
-  // Marks worker `w`'s in-flight request as seen waiting for a lock.
-  void mark_waiting(int w);
+  // Marks worker `w`'s in-flight request as seen waiting for a lock held by
+  // the workers `blockers` (kept from the first time it is marked).
+  void mark_waiting(int w, const std::vector<int>& blockers);
   // The requests of the execution so far, in the order they were let through.
   std::vector<ScheduledRequest> record() const;
 

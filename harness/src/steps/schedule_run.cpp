@@ -201,6 +201,7 @@ class ScheduleRun {
     for (;;) {
       if (sessions_[s]->wait_idle(wait)) return;
       if (is_blocked(s)) {
+        if (!result.steps[i].waited) result.steps[i].blocked_by = blockers_of(s);
         result.steps[i].waited = true;
         if (!waiting_seen_.count(s)) waiting_seen_[s] = Clock::now();
         return;
@@ -217,11 +218,22 @@ class ScheduleRun {
     }
   }
 
-  bool is_blocked(std::size_t s) {
+  std::vector<int> other_pids(std::size_t s) const {
     std::vector<int> others;
     for (std::size_t o = 0; o < sessions_.size(); ++o)
       if (o != s) others.push_back(sessions_[o]->pid());
-    return detail::is_blocked(control_, sessions_[s]->pid(), others);
+    return others;
+  }
+
+  bool is_blocked(std::size_t s) { return detail::is_blocked(control_, sessions_[s]->pid(), other_pids(s)); }
+
+  // The names of the sessions that session `s` waits for now.
+  std::vector<std::string> blockers_of(std::size_t s) {
+    std::vector<std::string> names;
+    for (int pid : detail::blockers_of(control_, sessions_[s]->pid(), other_pids(s)))
+      for (std::size_t o = 0; o < sessions_.size(); ++o)
+        if (sessions_[o]->pid() == pid) names.push_back(definitions_[o].name);
+    return names;
   }
 
   // Waits for session `s`'s running step to end. Returns false, without
