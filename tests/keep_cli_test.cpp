@@ -58,6 +58,17 @@ constexpr char kLowestOverdraft[] = "SELECT coalesce(min(balance), 0) FROM overd
 
 json read_json(const fs::path& path) { return json::parse(read_text(path)); }
 
+// Whether the report at `path` validates against reports/pgrace-report.schema.json
+// ("" if it does, else the validator's complaint), with Debian's python3-jsonschema.
+std::string schema_complaint(const fs::path& path) {
+  const fs::path schema = specs_dir().parent_path().parent_path() / "reports" / "pgrace-report.schema.json";
+  const RunResult r = run({"/usr/bin/python3", "-c",
+                           "import json, sys, jsonschema\n"
+                           "jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))",
+                           path.string(), schema.string()});
+  return r.exit_code == 0 ? "" : r.err;
+}
+
 // The instance directory of the ephemeral server the psql command names
 // (its host is the socket directory inside it).
 fs::path instance_of(const std::string& psql_line) {
@@ -104,6 +115,7 @@ TEST(KeepCli, AStressRunKeepsTheFirstViolatingRepetitionsStateUntilSigint) {
                         // The state of a violating repetition: an account went below zero
                         // (transfer.sql's trigger records it in overdrafts, the invariant's table).
                         EXPECT_LT(std::stol(query(psql, kLowestOverdraft)), 0);
+                        EXPECT_EQ(schema_complaint(report), "");
                         const json s = read_json(report)["scenarios"][0];
                         EXPECT_EQ(s["repetitions"], 1) << "the run goes on after the first violating repetition";
                         ASSERT_TRUE(s.contains("kept")) << s.dump(2);
