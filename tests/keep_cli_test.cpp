@@ -150,6 +150,16 @@ TEST(KeepCli, ExploreKeepsTheStateTheShrunkInterleaveReproducerLeaves) {
   });
 }
 
+// A check scenario (no concurrent work) keeps its seeded database, where
+// the query its plan invariant complains of can be explained by hand.
+TEST(KeepCli, AViolatingCheckScenarioKeepsItsDatabase) {
+  TempDir tmp;
+  hold_then_interrupt({"run", "plan.missing_index", "--repeat", "3", "--keep", "-q"}, tmp, [](const std::string& out) {
+    EXPECT_THAT(out, HasSubstr("after repetition 1, the first violating one"));
+    EXPECT_NE(query(line_with(out, "  psql "), "SELECT count(*) FROM orders"), "0");
+  });
+}
+
 TEST(KeepCli, AHeldRunKeepsNothingAndDoesNotWait) {
   TempDir tmp;
   const fs::path report = tmp.path() / "r.json";
