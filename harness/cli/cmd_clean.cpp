@@ -1,5 +1,5 @@
 // pgrace clean: removes the per-run databases that killed pgrace runs left on
-// a server of the user's, and lists those it must keep.
+// a server of the user's, and those --keep kept, and lists those it must keep.
 
 #include <iostream>
 
@@ -13,7 +13,8 @@ namespace pgrace::cli {
 
 void add_clean_command(CLI::App& app, const Selected& selected) {
   auto* command = app.add_subcommand(
-      "clean", "Drop the databases that killed pgrace runs left on a server (--dsn) and whose process is gone");
+      "clean",
+      "Drop the databases that killed pgrace runs or --keep left on a server (--dsn) and whose process is gone");
   auto dsn = std::make_shared<std::optional<std::string>>();
   add_dsn_option(*command, *dsn);
   command->callback([selected, dsn] {
@@ -26,7 +27,7 @@ void add_clean_command(CLI::App& app, const Selected& selected) {
             "nothing to clean without a server of your own: pass --dsn DSN (or set PGRACE_DSN or "
             "DATABASE_URL); an ephemeral server is removed whole");
       int removed = 0, kept = 0;
-      for (const LeftoverDatabase& database : remove_leftover_databases(*resolved)) {
+      for (const LeftoverDatabase& database : remove_leftover_databases(*resolved, Leftovers::abandoned_and_kept)) {
         std::cout << terminal_text((database.removed ? "removed " : "kept    ") + database.name + ": " +
                                    database.reason)
                   << "\n";  // the reason may quote a session's application_name

@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "flags.hpp"
+#include "keep.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/steps.hpp"
@@ -125,9 +126,8 @@ int explore(const ExploreOptions& o, const std::string& program) {
   batch.files = check_report_files(o.common.reports);
   ScenarioHooks hooks;
   if (!o.common.quiet) hooks.finished = print_exploration;
-  const RunReport report = run_batch(batch, o.common, hooks, started, program);
-  print_total(batch.files.terminal(), report, batch.files);
-  return report.exit_code;
+  hooks.reported = [&batch](std::ostream& out, const RunReport& report) { print_total(out, report, batch.files); };
+  return run_batch(batch, o.common, hooks, started, program).exit_code;
 }
 
 }  // namespace
@@ -151,6 +151,7 @@ void add_explore_command(CLI::App& app, const Selected& selected) {
                       "sessions' transactions rolled back); repeatable");
   add_scenario_options(*command, o->common, Offered{false, true},
                        "Seed for sampling schedules, 0 to 2^64-1 (default: random)", "Print only the final line");
+  add_keep_option(*command, o->common.keep);
   command->callback(
       [selected, o, command] { *selected = [o, command] { return explore(*o, command->get_parent()->get_name()); }; });
 }

@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "flags.hpp"
+#include "keep.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/report.hpp"
@@ -47,6 +48,8 @@ int run(const RunOptions& o, const std::string& program) {
   const std::size_t selected_count = batch.selected.size();
   std::optional<Shard> shard;
   if (o.shard) {
+    if (o.common.keep)
+      throw usage_error("--keep keeps the databases of one run for inspection, and --shard splits a CI run: drop one");
     shard = parse_shard(*o.shard);
     batch.selected = shard_of(batch.selected, *shard);
     batch.shard = {shard->index, shard->count, selected_count};
@@ -66,9 +69,8 @@ int run(const RunOptions& o, const std::string& program) {
     };
     hooks.finished = [](std::ostream& out, const ScenarioResult& r) { out << summary_text(r); };
   }
-  const RunReport report = run_batch(batch, o.common, hooks, started, program);
-  print_total(batch.files.terminal(), report, batch.files);
-  return report.exit_code;
+  hooks.reported = [&batch](std::ostream& out, const RunReport& report) { print_total(out, report, batch.files); };
+  return run_batch(batch, o.common, hooks, started, program).exit_code;
 }
 
 }  // namespace
@@ -89,6 +91,7 @@ void add_run_command(CLI::App& app, const Selected& selected) {
   add_scenario_options(*command, o->common, Offered{true, true},
                        "Seed for the workers' random parameters, 0 to 2^64-1 (default: random, printed)",
                        "Print only the final line");
+  add_keep_option(*command, o->common.keep);
   command->callback(
       [selected, o, command] { *selected = [o, command] { return run(*o, command->get_parent()->get_name()); }; });
 }

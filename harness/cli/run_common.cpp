@@ -1,5 +1,6 @@
 #include "run_common.hpp"
 
+#include <filesystem>
 #include <iostream>
 #include <set>
 
@@ -25,6 +26,27 @@ void refuse_settings_without_effect(const std::vector<const ScenarioDefinition*>
                         (count == 1 ? selected.front()->info.name : "any of the selected scenarios") +
                         ": it sets the concurrent workers of a stress scenario, and check and interleave scenarios "
                         "have none; drop it");
+}
+
+// The server log lines of the scenarios that have some, each scenario's
+// under a line naming it; "" when none has any.
+std::string server_log_text(const RunReport& report) {
+  std::string text;
+  for (const auto& r : report.scenarios) {
+    if (r.server_log.empty()) continue;
+    text += "== " + r.info.name + " (" + to_string(r.verdict) + "): the server's log while it ran\n";
+    for (const auto& line : r.server_log) text += line + "\n";
+  }
+  return text;
+}
+
+// Writes the server log lines beside the report at `path` (none: removes an
+// older run's file there, which would be taken for this run's).
+void write_server_log(const std::string& path, const RunReport& report) {
+  const std::string text = server_log_text(report);
+  if (!text.empty()) return write_file_atomically(path, text);
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
 }
 
 }  // namespace
@@ -134,6 +156,7 @@ void finish_report(RunReport& report, std::chrono::steady_clock::time_point star
   // Witnesses may hold any bytes: invalid UTF-8 becomes U+FFFD instead of an exception.
   if (files.json)
     files.json->write(to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  if (const auto log = files.json ? files.json->beside(kServerLogSuffix) : std::nullopt) write_server_log(*log, report);
   if (files.junit) files.junit->write(to_junit(report, files.junit_suite));
   if (files.html) files.html->write(to_html(report));
 }

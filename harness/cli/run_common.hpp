@@ -79,8 +79,14 @@ ProgressStyle progress_style(bool quiet, const ReportFiles& files);
 RunReport new_report(const Server& server, const RunSettings& settings, const std::string& program,
                      const PreparedScenarios& prepared);
 
+// What the file beside a JSON report written as a regular file is named
+// after it: FILE.server.log holds the server log lines of its scenarios
+// (ScenarioResult::server_log), each under a "== name (verdict)" line.
+inline constexpr char kServerLogSuffix[] = ".server.log";
+
 // Fills in the exit code and wall time and writes the report files that
-// were asked for (creating missing parent directories now).
+// were asked for (creating missing parent directories now), and the server
+// log beside the JSON report when some scenario has log lines.
 void finish_report(RunReport& report, std::chrono::steady_clock::time_point started, const ReportFiles& files);
 
 // The last line of run and explore (the only one with -q): how many

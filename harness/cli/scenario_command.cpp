@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "flags.hpp"
+#include "keep.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "pgrace/report.hpp"
@@ -106,6 +107,7 @@ RunSettings settings_from(const ScenarioOptions& o) {
   if (o.statement_timeout)
     settings.statement_timeout_s = parse_setting<double>("statement_timeout_s", *o.statement_timeout);
   apply_exploration_options(o.exploration, settings);
+  settings.keep = o.keep;
   return settings;
 }
 
@@ -130,6 +132,8 @@ RunReport run_batch(const ScenarioBatch& batch, const ScenarioOptions& options, 
     out.flush();
   }
   finish_report(report, started, batch.files);
+  if (hooks.reported) hooks.reported(out, report);
+  if (options.keep) hold_kept(out, *server, report);
   return report;
 }
 

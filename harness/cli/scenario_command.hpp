@@ -36,6 +36,7 @@ struct ScenarioOptions {
   std::vector<std::string> options;  // -o key=value
   ReportOptions reports;
   bool quiet = false;
+  bool keep = false;  // --keep (run and explore add it; see keep.hpp)
 };
 
 // Which knobs a command offers besides --dsn, the report options and -q.
@@ -58,6 +59,7 @@ RunSettings settings_from(const ScenarioOptions& options);
 struct ScenarioHooks {
   std::function<void(std::ostream&, const Server&)> started;           // the server is up
   std::function<void(std::ostream&, const ScenarioResult&)> finished;  // one scenario is judged
+  std::function<void(std::ostream&, const RunReport&)> reported;       // the report files are written
 };
 
 // Scenarios chosen and made, ready to run.
@@ -70,8 +72,9 @@ struct ScenarioBatch {
 };
 
 // Opens the server of `options.dsn`, runs every scenario of `batch` with a
-// progress line (unless -q), calls `hooks`, writes the report files and
-// returns the report (its exit code set). `started` is when the command
+// progress line (unless -q), calls `hooks`, writes the report files, with
+// --keep shows what was kept (and waits, see hold_kept()), stops the server
+// and returns the report (its exit code set). `started` is when the command
 // began; `program` is argv[0], for reproducer commands.
 RunReport run_batch(const ScenarioBatch& batch, const ScenarioOptions& options, const ScenarioHooks& hooks,
                     std::chrono::steady_clock::time_point started, const std::string& program);

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -151,6 +152,9 @@ class ReportFile {
   bool same_file_as(const ReportFile& other) const;
   // Writes `content` (checking the path again first).
   void write(const std::string& content) const;
+  // Where a file beside the report goes: path() + `suffix` for a report
+  // written as a regular file; nullopt for a stream, FIFO or device.
+  std::optional<std::string> beside(const std::string& suffix) const;
 
  private:
   std::string path_;
@@ -158,6 +162,7 @@ class ReportFile {
   std::shared_ptr<const int> fifo_;  // a FIFO: its write end, open from the check to the end
   bool stdout_ = false;
   bool stderr_ = false;
+  bool regular_ = false;  // written as a regular file (temporary file + rename)
 };
 
 // Writes `content` to `path` via a temporary file and rename, so a reader

@@ -205,6 +205,13 @@ struct PhaseTimings {
   double teardown_ms = 0;  // connections closed, database dropped
 };
 
+// With RunSettings::keep, on a violation: the scenario's database, kept on
+// the run's server with the state the violation left instead of dropped.
+struct KeptDatabase {
+  std::string database;  // its name (pgrace clean or DROP DATABASE removes it from a server of yours)
+  std::string state;     // which state it holds, one line, e.g. "after repetition 3, the first violating one"
+};
+
 struct ScenarioResult {
   ScenarioInfo info;
   Knobs knobs;  // as run
@@ -212,6 +219,7 @@ struct ScenarioResult {
   Verdict verdict = Verdict::held;
   bool matched = false;  // verdict and violated set match the expectation (see run_scenario())
   std::string error;     // for Verdict::error
+  std::optional<KeptDatabase> kept;  // RunSettings::keep: the database kept (absent: none)
   Mode mode = Mode::stress;
   std::vector<InvariantResult> invariants;
   // Stress: the final outcome of every transaction; interleave: of every

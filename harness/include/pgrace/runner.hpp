@@ -54,7 +54,11 @@ std::unique_ptr<Scenario> make_scenario(const ScenarioDefinition& definition, Op
 // fails (naming the scenario, and the invariant), or as check_runnable()
 // does; infrastructure (exit 3) as soon as a connection to the server is
 // lost (a worker's, the invariant monitor's or pgrace's control connection).
-// Leaves no database behind and no thread, except one stuck in the
+// With settings.keep, a violating run keeps its database with the state
+// the violation left (ScenarioResult::kept; see RunSettings::keep). On a
+// violation or error on an ephemeral server, ScenarioResult::server_log
+// holds the server's log lines written during the run.
+// Leaves no other database behind and no thread, except one stuck in the
 // scenario's C++ code past the timeout (see RunSettings::timeout_s).
 //
 // `make_more`, when given, makes another instance of the scenario as its

@@ -75,6 +75,12 @@ class Server {
   // directory: ours and private (mode 0700; 0710 for the server account's
   // group when pgrace runs as root and the server as `postgres`), or "".
   std::string directory() const;
+  // The ephemeral server's log file, in directory(), or "" for a DSN
+  // server. Its lines start with a millisecond timestamp, the backend's pid
+  // and (for sessions) application@database (see EphemeralServerOptions).
+  std::string log_file() const;
+  // The pid of the ephemeral server's postmaster, or 0 for a DSN server.
+  long pid() const;
 
  private:
   Server() = default;

@@ -36,6 +36,12 @@ struct RunSettings {
   std::uint64_t seed = 0;
   int repeat = 1;                  // fresh state (TRUNCATE + seed) before each repetition
   std::size_t max_witnesses = 10;  // per invariant
+  // Keep the evidence of a violation (pgrace run/explore --keep): a stress
+  // run stops after its first violating repetition, an exploration replays
+  // its reproducer once more, and the scenario's database is kept with that
+  // state instead of dropped (ScenarioResult::kept). Nothing is kept when
+  // nothing was violated.
+  bool keep = false;
   // Interleave mode:
   std::size_t max_schedules = 1000;                 // sample this many when there are more (statement level: per input draw)
   std::optional<int> max_switches;                  // only schedules with at most this many context switches

@@ -285,7 +285,7 @@ nlohmann::json to_json(const ScenarioResult& r) {
     first_violation = {{"first", stress.first_violation_ms.front()},
                        {"median", median(stress.first_violation_ms)},
                        {"per_run", stress.first_violation_ms}};
-  return {
+  json scenario = {
       {"name", r.info.name},
       {"description", r.info.description},
       {"mode", to_string(r.mode)},
@@ -332,6 +332,9 @@ nlohmann::json to_json(const ScenarioResult& r) {
         {"check", r.phases.check_ms},
         {"teardown", r.phases.teardown_ms}}},
   };
+  if (r.kept) scenario["kept"] = {{"database", r.kept->database}, {"state", r.kept->state}};
+  if (!r.server_log.empty()) scenario["server_log"] = r.server_log;
+  return scenario;
 }
 
 nlohmann::json to_json(const RunReport& report) {

@@ -177,6 +177,7 @@ ReportFile::ReportFile(std::string path) : path_(std::move(path)) {
   const Resolved r = resolve(path_);
   stdout_ = r.kind == Kind::stream && r.fd == 1;
   stderr_ = r.kind == Kind::stream && r.fd == 2;
+  regular_ = r.kind == Kind::replace;
   if (r.kind == Kind::replace) check_directory(path_, r.target.parent_path());
   if (r.kind == Kind::in_place && faccessat(AT_FDCWD, path_.c_str(), W_OK, AT_EACCESS) != 0) fail(path_, errno_text());
   if (r.kind == Kind::in_place && S_ISFIFO(r.existing->st_mode)) fifo_ = open_fifo(path_);
@@ -190,6 +191,11 @@ ReportFile::ReportFile(std::string path) : path_(std::move(path)) {
 }
 
 bool ReportFile::same_file_as(const ReportFile& other) const { return identity_ == other.identity_; }
+
+std::optional<std::string> ReportFile::beside(const std::string& suffix) const {
+  if (!regular_) return std::nullopt;
+  return path_ + suffix;
+}
 
 void ReportFile::write(const std::string& content) const {
   if (fifo_) return write_all(path_, *fifo_, content);

@@ -18,8 +18,9 @@ double ms_since(Clock::time_point from) {
   return std::chrono::duration<double, std::milli>(Clock::now() - from).count();
 }
 
-// Checks every invariant after repetition `r` and records the violations.
-void check_repetition(pqxx::connection& control, const std::vector<Invariant>& invariants, const RunSettings& settings,
+// Checks every invariant after repetition `r` and records the violations;
+// returns whether one was violated.
+bool check_repetition(pqxx::connection& control, const std::vector<Invariant>& invariants, const RunSettings& settings,
                       ScenarioResult& result) {
   pqxx::work tx(control);
   const std::map<OutcomeClass, long> no_outcomes;
@@ -32,6 +33,7 @@ void check_repetition(pqxx::connection& control, const std::vector<Invariant>& i
     violated = true;
   }
   if (violated) ++result.stress.violating_runs;
+  return violated;
 }
 
 }  // namespace
@@ -48,22 +50,29 @@ void run_checks(const Server& server, const ScenarioInfo& info, Scenario& scenar
   const std::string schema = call_scenario(info, "schema()", dsn, [&] { return scenario.schema(); });
   auto phase_start = Clock::now();
   ScenarioDatabase database(dsn, schema, info.name);
+  int kept_repetition = 0;  // RunSettings::keep: the first violating repetition (from 1), whose state stays
   {
     auto control = connect(database.dsn());
     prepare_session(*control, Isolation::read_committed, "pgrace-control", settings.statement_timeout_s);
     result.phases.setup_ms = ms_since(phase_start);
-    for (int r = 0; r < settings.repeat; ++r) {  // quick: no progress report
+    for (int r = 0; r < settings.repeat && !kept_repetition; ++r) {  // quick: no progress report
       phase_start = Clock::now();
       reset_state(*control, scenario, info, dsn);
       result.phases.reset_ms += ms_since(phase_start);
       phase_start = Clock::now();
-      check_repetition(*control, invariants, settings, result);
+      if (check_repetition(*control, invariants, settings, result) && settings.keep) kept_repetition = r + 1;
       result.phases.check_ms += ms_since(phase_start);
       ++result.stress.repetitions;
     }
     phase_start = Clock::now();
   }
-  database.drop();
+  if (kept_repetition) {
+    database.keep();
+    result.kept = KeptDatabase{database.name(), "after repetition " + std::to_string(kept_repetition) +
+                                                    ", the first violating one (the run stopped there)"};
+  } else {
+    database.drop();
+  }
   result.phases.teardown_ms = ms_since(phase_start);
 }
 

@@ -9,7 +9,9 @@ namespace pgrace::detail {
 
 // Runs `scenario` `settings.repeat` times in its own database on `server`:
 // per repetition reset (TRUNCATE + seed) and check, and records the
-// violations in `result` (made by new_result(), mode check) for judge().
+// violations in `result` (made by new_result(), mode check) for judge();
+// with settings.keep, only up to the first violating repetition, whose
+// database it keeps (result.kept).
 // Sets result.error when the scenario has no invariant (a run that checks
 // nothing proves nothing). Throws what run_stress() throws for the
 // scenario's code, its SQL and lost connections.

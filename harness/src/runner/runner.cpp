@@ -13,9 +13,13 @@
 #include "statement/explorer.hpp"
 #include "steps/interleave_runner.hpp"
 #include "stress/stress_runner.hpp"
+#include "util/file_window.hpp"
 
 namespace pgrace {
 namespace {
+
+// How many of the server's log lines of a scenario's run its result keeps (the last ones).
+constexpr std::size_t kServerLogLines = 200;
 
 // Stands in for a scenario whose constructor threw (see make_scenario()).
 class UnconstructedScenario final : public Scenario {
@@ -140,6 +144,7 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
                             const ScenarioMaker& make_more) {
   ScenarioResult result = detail::new_result(info, settings);
   detail::ProgressReporter reporter(progress, info.name);
+  const std::uintmax_t log_start = detail::file_end(server.log_file());
   try {
     if (const auto* unconstructed = dynamic_cast<const UnconstructedScenario*>(&scenario))
       throw detail::ScenarioFailure(unconstructed->error());
@@ -165,6 +170,8 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
     throw detail::lost_connection_error("pgrace's main thread", info.name, e.what(), server.dsn());
   }
   detail::judge(result);
+  if (result.verdict != Verdict::held)
+    result.server_log = detail::lines_since(server.log_file(), log_start, kServerLogLines);
   return result;
 }
 

@@ -196,7 +196,7 @@ void remove_leftovers_once(const std::string& maintenance_dsn) {
     if (!done.insert(maintenance_dsn).second) return;
   }
   try {
-    remove_leftover_databases(maintenance_dsn);
+    remove_leftover_databases(maintenance_dsn, Leftovers::abandoned);
   } catch (const Error&) {
     // Not this run's problem: it goes on and reports its own errors.
   }
@@ -276,6 +276,17 @@ ScenarioDatabase::ScenarioDatabase(const std::string& maintenance_dsn, const std
   const std::string template_db = template_name(role, schema);
   ensure_template(maintenance_dsn, *maintenance, role, schema, template_db, scenario_name);
   create_database(*maintenance, database_.name(), template_db, role, scenario_name);
+}
+
+void ScenarioDatabase::keep() {
+  auto maintenance = connect(maintenance_dsn_);
+  try {
+    exec_autocommit(*maintenance, "COMMENT ON DATABASE " + maintenance->quote_name(name()) + " IS " +
+                                      maintenance->quote(std::string(kKeptComment)));
+  } catch (const pqxx::sql_error& e) {
+    throw infrastructure_error("cannot keep database " + name() + " (--keep): " + server_message(e));
+  }
+  database_.release();
 }
 
 std::string ScenarioDatabase::dsn() const { return dsn_with_database(maintenance_dsn_, database_.name()); }

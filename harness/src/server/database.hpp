@@ -59,6 +59,11 @@ class ScenarioDatabase {
   const std::string& name() const { return database_.name(); }
   // Drops it now; idempotent, never throws. Close its connections first.
   void drop() noexcept { database_.drop(); }
+  // Keeps it instead (--keep): marks it with kKeptComment (see
+  // database_owner.hpp), so that later runs leave it alone, and never drops
+  // it. Throws pgrace::Error (infrastructure) if the server refuses the
+  // comment; then it is dropped as usual.
+  void keep();
 
  private:
   std::string maintenance_dsn_;

@@ -12,6 +12,11 @@
 
 namespace pgrace::detail {
 
+// The comment (COMMENT ON DATABASE) that marks a run's database kept by
+// --keep: runs never remove it as a leftover; pgrace clean does once its
+// process is gone.
+inline constexpr char kKeptComment[] = "kept by pgrace --keep";
+
 // A new name of `kind` ("run" or "build") for a database that this process
 // owns; no other process, here or elsewhere, gets the same. Thread-safe.
 std::string owned_database_name(const std::string& kind);

@@ -384,7 +384,7 @@ void EphemeralCluster::copy_template(const fs::path& cached) {
 void EphemeralCluster::launch(const ServerBinaries& bin, const EphemeralServerOptions& options) {
   std::random_device random;
   const int port = kFirstPort + static_cast<int>(random() % (kLastPort - kFirstPort + 1));
-  const fs::path log = dir_ / "server.log";
+  const fs::path log = log_file();
   const fs::path socket_dir = dir_ / kSocketDir;
   std::vector<std::string> argv = {
       (bin.bindir / "postgres").string(),
@@ -418,6 +418,15 @@ void EphemeralCluster::launch(const ServerBinaries& bin, const EphemeralServerOp
       "shared_buffers=64MB",
       "-c",
       "max_wal_size=256MB",
+      // The log lines a report keeps (ScenarioResult::server_log): timestamped
+      // to the millisecond, naming the session's application and database,
+      // with its connections and the lock waits longer than deadlock_timeout.
+      "-c",
+      "log_line_prefix=%m [%p] %q%a@%d ",
+      "-c",
+      "log_lock_waits=on",
+      "-c",
+      "log_connections=on",
   };
   argv.reserve(argv.size() + 2 * options.settings.size());
   for (const auto& [name, value] : options.settings) argv.insert(argv.end(), {"-c", name + "=" + value});
@@ -450,6 +459,11 @@ void EphemeralCluster::launch(const ServerBinaries& bin, const EphemeralServerOp
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   timings_.start_ms = ms_since(launch_start);
+}
+
+pid_t EphemeralCluster::pid() {
+  std::lock_guard lock(stop_mutex_);
+  return postmaster_;
 }
 
 void EphemeralCluster::stop() noexcept {

@@ -47,6 +47,10 @@ class EphemeralCluster {
   const std::string& dsn() const { return dsn_; }
   const ProvisionTimings& timings() const { return timings_; }
   const std::filesystem::path& directory() const { return dir_; }
+  // The postmaster's pid; -1 once stopped.
+  pid_t pid();
+  // The server's log (its stdout and stderr), a file of ours in directory().
+  std::filesystem::path log_file() const { return dir_ / "server.log"; }
 
  private:
   void create_instance(const std::filesystem::path& base);

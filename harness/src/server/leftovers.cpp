@@ -17,14 +17,22 @@ namespace {
 
 using detail::OwnerState;
 
-// Names that owned_database_name() gives, and those older pgrace versions gave.
-std::vector<std::string> pgrace_databases(pqxx::connection& connection) {
+// A database named as owned_database_name() names them (or as older pgrace
+// versions did), and whether --keep kept it.
+struct PgraceDatabase {
+  std::string name;
+  bool kept = false;
+};
+
+std::vector<PgraceDatabase> pgrace_databases(pqxx::connection& connection) {
   pqxx::nontransaction tx(connection);
-  std::vector<std::string> names;
-  for (const auto& row : tx.exec("SELECT datname FROM pg_database WHERE datname ~ '^pgrace_.+_[0-9]+_[0-9]+_[0-9]+$' "
-                                 "ORDER BY datname"))
-    names.push_back(row[0].as<std::string>());
-  return names;
+  std::vector<PgraceDatabase> found;
+  for (const auto& row :
+       tx.exec_params("SELECT datname, coalesce(shobj_description(oid, 'pg_database') = $1, false) FROM pg_database "
+                      "WHERE datname ~ '^pgrace_.+_[0-9]+_[0-9]+_[0-9]+$' ORDER BY datname",
+                      std::string(detail::kKeptComment)))
+    found.push_back({row[0].as<std::string>(), row[1].as<bool>()});
+  return found;
 }
 
 // Who is connected to database `name` besides us, as "1 session (pid 7, user
@@ -48,8 +56,10 @@ std::string sessions_in(pqxx::connection& connection, const std::string& name) {
 
 // Drops `name` unless someone is connected to it: pgrace never ends a
 // session it did not open.
-LeftoverDatabase drop_abandoned(pqxx::connection& connection, const std::string& name, long pid) {
-  const std::string gone = "its pgrace process (pid " + std::to_string(pid) + " on this machine) is gone";
+LeftoverDatabase drop_abandoned(pqxx::connection& connection, const PgraceDatabase& database, long pid) {
+  const std::string& name = database.name;
+  const std::string gone = std::string(database.kept ? "kept by --keep; " : "") + "its pgrace process (pid " +
+                           std::to_string(pid) + " on this machine) is gone";
   const auto in_use = [&](const std::string& who) {
     return LeftoverDatabase{name, false,
                             gone + ", but " + who +
@@ -69,13 +79,16 @@ LeftoverDatabase drop_abandoned(pqxx::connection& connection, const std::string&
   }
 }
 
-LeftoverDatabase judge(pqxx::connection& connection, const std::string& name) {
+LeftoverDatabase judge(pqxx::connection& connection, const PgraceDatabase& database, Leftovers which) {
+  const std::string& name = database.name;
   const detail::DatabaseOwner owner = detail::database_owner(name);
+  if (database.kept && which == Leftovers::abandoned)
+    return {name, false, "kept by --keep for inspection: pgrace clean (or DROP DATABASE) removes it"};
   const std::string pid = std::to_string(owner.pid);
   const std::string drop_it = "DROP DATABASE " + connection.quote_name(name);
   switch (owner.state) {
     case OwnerState::gone:
-      return drop_abandoned(connection, name, owner.pid);
+      return drop_abandoned(connection, database, owner.pid);
     case OwnerState::running:
       return {name, false, "its pgrace process (pid " + pid + " on this machine) is still running"};
     case OwnerState::elsewhere:
@@ -93,10 +106,11 @@ LeftoverDatabase judge(pqxx::connection& connection, const std::string& name) {
 
 }  // namespace
 
-std::vector<LeftoverDatabase> remove_leftover_databases(const std::string& dsn) {
+std::vector<LeftoverDatabase> remove_leftover_databases(const std::string& dsn, Leftovers which) {
   auto connection = connect(dsn);
   std::vector<LeftoverDatabase> seen;
-  for (const std::string& name : pgrace_databases(*connection)) seen.push_back(judge(*connection, name));
+  for (const PgraceDatabase& database : pgrace_databases(*connection))
+    seen.push_back(judge(*connection, database, which));
   return seen;
 }
 

@@ -19,17 +19,23 @@ struct LeftoverDatabase {
   std::string reason;  // one line: why it was removed or kept, and if kept what to do
 };
 
+// Which databases remove_leftover_databases() may drop: those of killed
+// runs only (what every run does before its first database on a server), or
+// also those kept by --keep (pgrace clean).
+enum class Leftovers { abandoned, abandoned_and_kept };
+
 // Drops the per-run databases on the server at `dsn` whose pgrace process is
 // gone: made on this machine (same boot, same pid namespace) by a process
 // that has exited, and that nobody is connected to. Keeps every other one:
 // a process still running, one on another machine or in another container
 // (pgrace cannot tell whether that run is over), one made by an older
-// pgrace, one the role may not drop, one with sessions in it (named: pid,
-// user, application, client; pgrace never ends a session it did not open).
-// Returns each database seen, with what was done. Never touches templates
-// (pgrace_tpl_*) or databases pgrace did not make. Throws pgrace::Error
-// (infrastructure) if the server cannot be reached. Thread-safe.
-std::vector<LeftoverDatabase> remove_leftover_databases(const std::string& dsn);
+// pgrace, one kept by --keep (unless `which` includes those), one the role
+// may not drop, one with sessions in it (named: pid, user, application,
+// client; pgrace never ends a session it did not open). Returns each
+// database seen, with what was done. Never touches templates (pgrace_tpl_*)
+// or databases pgrace did not make. Throws pgrace::Error (infrastructure)
+// if the server cannot be reached. Thread-safe.
+std::vector<LeftoverDatabase> remove_leftover_databases(const std::string& dsn, Leftovers which);
 
 // Removes the private directories that wire proxies of pgrace processes
 // that are gone (killed: SIGKILL, a crash) left under the base directory

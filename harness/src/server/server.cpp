@@ -53,4 +53,8 @@ std::string Server::display_dsn() const { return redact_dsn(dsn_); }
 
 std::string Server::directory() const { return cluster_ ? cluster_->directory().string() : ""; }
 
+std::string Server::log_file() const { return cluster_ ? cluster_->log_file().string() : ""; }
+
+long Server::pid() const { return cluster_ ? cluster_->pid() : 0; }
+
 }  // namespace pgrace

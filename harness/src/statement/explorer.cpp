@@ -163,7 +163,9 @@ class StatementExploration {
         runner_(runner),
         pool_(pool) {}
 
-  void run() {
+  // `deadline`: for the replay of the reproducer with RunSettings::keep (the
+  // pool's runs have theirs).
+  void run(Clock::time_point deadline) {
     // Known from the start, so that a run that times out says the same.
     result_.exploration.max_switches = settings_.max_switches;
     result_.exploration.statement_workers = runner_.workers();
@@ -184,7 +186,12 @@ class StatementExploration {
       explore(budget_end);
     }
     finish();
+    if (settings_.keep && result_.exploration.reproducer) replay_reproducer(deadline);
   }
+
+  // With RunSettings::keep: what the last execution left in the database,
+  // the reproducer's state ("" when none was replayed).
+  const std::string& kept_state() const { return kept_state_; }
 
  private:
   void explore(Clock::time_point budget_end) {
@@ -246,6 +253,15 @@ class StatementExploration {
     for (int draw = 1; draw < x.draws; ++draw) frontier.insert(Candidate{0, draw, {}, {}});
   }
 
+  // Runs the reproducer once more, uncounted, so that the database holds the
+  // state it leaves (RunSettings::keep).
+  void replay_reproducer(Clock::time_point deadline) {
+    const StatementExecution e =
+        runner_.run(reproducer_run_.prefix, reproducer_run_.fault, reproducer_run_.draw, deadline);
+    kept_state_ = std::string("the state the minimal reproducer leaves (replayed once more after the exploration") +
+                  (e.violated() ? ")" : "; this replay violated nothing, so it may not show the violation)");
+  }
+
   StatementExecution execute(const Candidate& candidate, bool explored_in_order) {
     Exploration& x = result_.exploration;
     progress_.offer(ProgressUnit::schedules, x.explored, std::nullopt, x.violating);
@@ -273,6 +289,8 @@ class StatementExploration {
       if (!x.reproducer || e.switches() < reproducer_switches_) {
         x.reproducer = schedule;
         reproducer_switches_ = e.switches();
+        reproducer_run_ = {e.switches(), e.draw, candidate.fault, {}};
+        for (const ChoicePoint& point : e.points) reproducer_run_.prefix.push_back(point.chosen);
       }
       if (x.violating_schedules.size() < kKeptSchedules) x.violating_schedules.push_back(std::move(schedule));
     } else if (x.held_schedules.size() < kKeptSchedules) {
@@ -367,6 +385,8 @@ class StatementExploration {
   const Clock::time_point started_ = Clock::now();
   std::map<int, std::size_t> explored_in_draw_;  // executions run, per input draw
   int reproducer_switches_ = 0;
+  Candidate reproducer_run_;  // the reproducer's every choice, to replay it
+  std::string kept_state_;
   bool any_committed_ = false;
   std::string first_code_error_;  // where the first request that failed with a code error came from
   long forgotten_commits_ = 0;    // transactions said committed whose last request was a ROLLBACK
@@ -519,6 +539,7 @@ void explore_statements(const Server& server, const ScenarioInfo& info, Scenario
   const std::string schema = call_scenario(info, "schema()", dsn, [&] { return scenario.schema(); });
   auto phase_start = Clock::now();
   ScenarioDatabase database(dsn, schema, info.name);
+  std::string kept_state;  // RunSettings::keep: what the database holds, once the reproducer ran again
   {
     StatementRunner runner(info, scenario, invariants, result.knobs, settings, database.dsn(),
                            *settings.statement_workers);
@@ -538,14 +559,21 @@ void explore_statements(const Server& server, const ScenarioInfo& info, Scenario
         runner, [deadline](StatementRunner& r, const ExecutionKey& key) { return r.run(key.prefix, key.fault, key.draw, deadline); },
         make_runner, settings.schedules.empty() ? kMaxRunners : 1);
     phase_start = Clock::now();
-    StatementExploration(info, settings, progress, result, invariants, runner, pool).run();
+    StatementExploration exploration(info, settings, progress, result, invariants, runner, pool);
+    exploration.run(deadline);
     result.exploration.runners = pool.runners();
+    kept_state = exploration.kept_state();
     result.phases.run_ms = std::chrono::duration<double, std::milli>(Clock::now() - phase_start).count();
     result.exploration.schedules_per_s =
         result.phases.run_ms > 0 ? result.exploration.explored / (result.phases.run_ms / 1000.0) : 0;
     phase_start = Clock::now();
   }
-  database.drop();
+  if (!kept_state.empty()) {
+    database.keep();
+    result.kept = KeptDatabase{database.name(), kept_state};
+  } else {
+    database.drop();
+  }
   result.phases.teardown_ms = std::chrono::duration<double, std::milli>(Clock::now() - phase_start).count();
 }
 

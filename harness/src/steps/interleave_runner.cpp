@@ -380,11 +380,12 @@ bool holds_serially(Stage& stage, const Plan& plan, const std::string& invariant
 }
 
 // Shrinks the first violating schedule into the reproducer, keeping its
-// first violated invariant violated (see still_violates()). When the serial
+// first violated invariant violated (see still_violates()), and returns
+// the reproducer's plan. When the serial
 // order of the original holds, a candidate's serial order must hold too: an
 // invariant about the whole work ("the counter is 2") is violated by merely
 // leaving work out, which reproduces nothing.
-void shrink_reproducer(Stage& stage, const Plan& first, const std::vector<Session>& sessions,
+Plan shrink_reproducer(Stage& stage, const Plan& first, const std::vector<Session>& sessions,
                        const std::string& server_dsn, Clock::time_point deadline, Exploration& exploration) {
   const ScheduleResult& original = exploration.violating_schedules.front();
   const std::string invariant = original.violated.front();
@@ -408,6 +409,15 @@ void shrink_reproducer(Stage& stage, const Plan& first, const std::vector<Sessio
   if (outcome.out_of_time)
     shrinking.changes.push_back("stopped at the shrinking time limit: a smaller reproducer may exist");
   exploration.shrinking = std::move(shrinking);
+  return outcome.plan;
+}
+
+// Runs the reproducer `plan` once more (RunSettings::keep), so that the
+// database holds the state it leaves; returns what the kept database holds.
+std::string replay_reproducer(Stage& stage, const Plan& plan) {
+  const Played replay = stage.play(plan, "the reproducer's replay (--keep)", true);
+  return std::string("the state the minimal reproducer leaves (replayed once more after the exploration") +
+         (replay.schedule.violated.empty() ? "; this replay violated nothing, so it may not show the violation)" : ")");
 }
 
 // Why a run whose schedules ran proves nothing, or "": a C++ step threw
@@ -462,6 +472,7 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
   auto phase_start = Clock::now();
   ScenarioDatabase database(server_dsn, schema, info.name);
   Evidence evidence;
+  std::string kept_state;  // RunSettings::keep: what the database holds, once the reproducer ran again
   {
     Stage stage(info, scenario, sessions, invariants, settings, server_dsn, database.dsn(), result.knobs);
     result.deadlock_timeout = stage.deadlock_timeout();
@@ -479,11 +490,17 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
       result.exploration.runners = pool.runners();
       pool.for_each_extra([&](const Stage& extra) { add_phases(result.phases, extra.phases()); });
     }
-    if (evidence.first_violating && settings.shrink && settings.schedules.empty())
-      shrink_reproducer(stage, *evidence.first_violating, sessions, server_dsn, shrink_deadline(result, budget_end),
-                        result.exploration);
+    std::optional<Plan> reproducer = evidence.first_violating;
+    if (reproducer && settings.shrink && settings.schedules.empty())
+      reproducer = shrink_reproducer(stage, *reproducer, sessions, server_dsn, shrink_deadline(result, budget_end),
+                                     result.exploration);
+    if (reproducer && settings.keep) kept_state = replay_reproducer(stage, *reproducer);
     add_phases(result.phases, stage.phases());
     phase_start = Clock::now();
+  }
+  if (!kept_state.empty()) {
+    database.keep();
+    result.kept = KeptDatabase{database.name(), kept_state};
   }
   result.error = scrub_secrets(lack_of_evidence(info, result, evidence), server_dsn);
   result.phases.teardown_ms = ms_between(phase_start, Clock::now());

@@ -88,7 +88,7 @@ class StressRun {
       result_.phases.setup_ms = ms_between(phase_start, Clock::now());
       start_clock();
       try {
-        for (int r = 0; r < settings_.repeat && result_.error.empty(); ++r)
+        for (int r = 0; r < settings_.repeat && result_.error.empty() && !kept_repetition_; ++r)
           if (!repetition(r, connections)) break;
       } catch (...) {
         record_statistics(connections);  // what the repetitions that ran measured stays in the report
@@ -97,7 +97,13 @@ class StressRun {
       record_statistics(connections);
       phase_start = Clock::now();
     }  // connections close here (those of threads left running, when those end)
-    database.drop();
+    if (kept_repetition_) {
+      database.keep();
+      result_.kept = KeptDatabase{database.name(), "after repetition " + std::to_string(kept_repetition_) +
+                                                       ", the first violating one (the run stopped there)"};
+    } else {
+      database.drop();
+    }
     result_.phases.teardown_ms = ms_between(phase_start, Clock::now());
   }
 
@@ -161,6 +167,7 @@ class StressRun {
     const int violating_before = result_.stress.violating_runs;
     final_check(rep, *connections.control, run.run_ms, result_);
     const bool violated = result_.stress.violating_runs > violating_before;
+    if (violated && settings_.keep) kept_repetition_ = r + 1;
     if (connections.faults && violated && !result_.stress.requests_repetition)
       record_requests(r, run.released, connections.faults->proxy);
     result_.phases.check_ms += ms_between(phase_start, Clock::now());
@@ -234,6 +241,7 @@ class StressRun {
   std::vector<Invariant> invariants_;
   std::vector<double> latencies_;  // every transaction's, every repetition
   long ended_before_ = 0;          // transactions ended in earlier repetitions
+  int kept_repetition_ = 0;        // RunSettings::keep: the first violating repetition (from 1), whose state stays
   std::chrono::duration<double> timeout_{0};
   Clock::time_point deadline_ = Clock::time_point::max();
 };

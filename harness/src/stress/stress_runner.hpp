@@ -17,8 +17,10 @@ namespace pgrace::detail {
 // (each repetition from a fresh state) and records what happened in
 // `result` (made by new_result(), mode stress) for judge(): outcomes,
 // violations (with the time to the first), throughput and latency, phase
-// timings. Sets result.error when a repetition lacks evidence (see
-// ScenarioInfo::expects_no_commits), transaction() threw, or the run's
+// timings; with settings.keep, only up to the first violating repetition,
+// whose database it keeps (result.kept). Sets result.error when a
+// repetition lacks evidence (see ScenarioInfo::expects_no_commits),
+// transaction() threw, or the run's
 // timeout passed (then stops; see RunSettings::timeout_s). Throws
 // ScenarioFailure when the scenario's code throws elsewhere, pgrace::Error
 // (usage) when its seed or invariant SQL fails, and infrastructure as soon
