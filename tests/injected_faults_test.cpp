@@ -575,11 +575,12 @@ TEST(InjectedFaultsProgram, ARunWithFaultsLeavesNoProxyDirectory) {
   }
   EXPECT_EQ(*code, 0) << child.out() << child.err();
   EXPECT_EQ(seen.size(), 1u) << "the run's proxy directory was never seen under PGRACE_TMPDIR";
-  // What is left: the report, and the ephemeral servers' initdb cache (kept by design).
+  // What is left: the report, the server log lines of the violating
+  // scenario beside it, and the ephemeral servers' initdb cache (kept by design).
   std::set<std::string> left;
   for (const auto& entry : fs::directory_iterator(tmp.path()))
     if (entry.path().filename() != "pgrace-cache-" + std::to_string(server_uid())) left.insert(entry.path().filename());
-  EXPECT_EQ(left, std::set<std::string>{"report.json"});
+  EXPECT_EQ(left, (std::set<std::string>{"report.json", "report.json.server.log"}));
   const nlohmann::json scenario = nlohmann::json::parse(read_text(report)).at("scenarios").at(0);
   EXPECT_GT(scenario.at("faults").at("drop_reply").get<long>(), 0);
   EXPECT_EQ(scenario.at("requests").at("repetition"), 1);

@@ -74,7 +74,7 @@ std::string timeout_text(const RunSettings& settings, std::chrono::duration<doub
 std::string partial_exploration_error(const std::string& stopped, const std::string& unit);
 
 // Throws unless the server of `dsn` has room for four times `connections`
-// more: an extra runner (core/ahead_pool.hpp) must never take a connection
+// more: an extra runner (util/ahead_pool.hpp) must never take a connection
 // the first runner needs (a worker reconnecting after a fault).
 void require_connection_room(const std::string& dsn, int connections);
 

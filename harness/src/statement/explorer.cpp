@@ -5,7 +5,7 @@
 #include <set>
 #include <sstream>
 
-#include "core/ahead_pool.hpp"
+#include "util/ahead_pool.hpp"
 #include "core/judge.hpp"
 #include "core/run_shared.hpp"
 #include "faults/rules.hpp"
@@ -22,7 +22,7 @@ constexpr std::size_t kKeptSchedules = 20;
 constexpr double kPlannedSecondsPerExecution = 0.05;
 // The time an extra runner's first, unrecorded execution may take.
 constexpr std::chrono::seconds kWarmUpLimit{10};
-// Runners at most, each on a database of its own (core/ahead_pool.hpp).
+// Runners at most, each on a database of its own (util/ahead_pool.hpp).
 constexpr int kMaxRunners = 4;
 using ExecutionPool = AheadPool<ExecutionKey, StatementRunner, StatementExecution>;
 

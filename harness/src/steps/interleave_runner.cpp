@@ -7,7 +7,7 @@
 #include <map>
 #include <pqxx/pqxx>
 
-#include "core/ahead_pool.hpp"
+#include "util/ahead_pool.hpp"
 #include "core/judge.hpp"
 #include "core/run_shared.hpp"
 #include "core/session_setup.hpp"
@@ -28,7 +28,7 @@ constexpr int kMaxShrinkAttempts = 200;
 // The sessions' deadlock_timeout: the server checks a waiting step for a
 // deadlock this soon, and each step waits for those checks (ScheduleBounds).
 constexpr std::chrono::milliseconds kDeadlockTimeout{2};
-// Stages at most, each on a database of its own (core/ahead_pool.hpp).
+// Stages at most, each on a database of its own (util/ahead_pool.hpp).
 constexpr int kMaxStages = 4;
 
 double ms_between(Clock::time_point from, Clock::time_point to) {

@@ -29,7 +29,7 @@ namespace pgrace::detail {
 // is lost. Offers `progress` a report (in schedules) before each schedule.
 // With `make_more`, after the first few schedules it runs the next ones
 // ahead of their turn on a few more instances of the scenario, each on a
-// database of its own (core/ahead_pool.hpp); what it finds is the same.
+// database of its own (util/ahead_pool.hpp); what it finds is the same.
 void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& scenario,
                      const std::vector<Session>& sessions, const RunSettings& settings, ProgressReporter& progress,
                      ScenarioResult& result, const ScenarioMaker& make_more);
