@@ -2,9 +2,9 @@
 // PostgreSQL: a query that fails with an error concurrency never causes
 // (an undefined table on a rarely taken path) is verdict "error" naming the
 // first, in run, explore and interleave mode, unless the scenario expects
-// such errors; and at statement level, a transaction that said it committed
-// while the wire saw it roll back (a forgotten tx.commit()) is verdict
-// "error" too.
+// such errors; and a transaction that said it committed while the server
+// rolled it back (a forgotten tx.commit()) is verdict "error" too, in run
+// and explore.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -20,6 +20,7 @@
 #include "pgrace/runner.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
+#include "scenario_support.hpp"
 
 namespace {
 
@@ -144,8 +145,58 @@ TEST_F(CodeDefects, AForgottenCommitIsAnErrorInExplore) {
   const auto forgotten = explore(false, true, 3);
   EXPECT_EQ(forgotten.verdict, pgrace::Verdict::error);
   EXPECT_THAT(forgotten.error, HasSubstr("transaction(s) returned TxResult::committed but were rolled back: the "
-                                         "first, w1 in execution 1, whose last request was ROLLBACK"));
+                                         "first, w1 in execution 1, whose transaction ended with ROLLBACK"));
   EXPECT_THAT(forgotten.error, HasSubstr("call commit() before returning TxResult::committed"));
+}
+
+// In a stress run, without a proxy, the server's replies on each worker's
+// connection (CommitWatch) show the same: every reservation rolled back.
+TEST_F(CodeDefects, AForgottenCommitIsAnErrorInRun) {
+  const auto forgotten = run(false, true);
+  EXPECT_EQ(forgotten.verdict, pgrace::Verdict::error);
+  EXPECT_THAT(forgotten.error, HasSubstr("12 transaction(s) returned TxResult::committed but were rolled back: the "
+                                         "first, worker "));
+  EXPECT_THAT(forgotten.error, HasSubstr(", iteration 0, attempt 0 (repetition 1)"));
+}
+
+// Code that commits its work and then reads in a transaction it lets roll
+// back, or writes without a transaction block (autocommit), committed.
+class CommitThenRead : public pgrace::Scenario {
+ public:
+  explicit CommitThenRead(bool autocommit) : autocommit_(autocommit) {}
+  std::string schema() const override { return "CREATE TABLE counter (v int NOT NULL)"; }
+  void seed(pqxx::work& tx) override { tx.exec("INSERT INTO counter VALUES (0)"); }
+  pgrace::TxResult transaction(pgrace::Worker& w) override {
+    if (autocommit_) {
+      pqxx::nontransaction(w.connection()).exec0("UPDATE counter SET v = v + 1");
+    } else {
+      pqxx::work tx(w.connection());
+      tx.exec0("UPDATE counter SET v = v + 1");
+      tx.commit();
+    }
+    pqxx::read_transaction read(w.connection());
+    read.exec1("SELECT v FROM counter");
+    return pgrace::TxResult::committed;  // `read` rolls back
+  }
+  std::vector<pgrace::Invariant> invariants() const override {
+    return {pgrace::test::every_increment_counts("SELECT v FROM counter")};
+  }
+
+ private:
+  bool autocommit_;
+};
+
+TEST_F(CodeDefects, AReadAfterTheCommitIsNoForgottenCommit) {
+  pgrace::RunSettings explored;
+  explored.statement_workers = 2;
+  explored.max_switches = 1;
+  for (bool autocommit : {false, true})
+    for (const auto& settings : {pgrace::RunSettings{}, explored}) {
+      CommitThenRead scenario(autocommit);
+      const auto r = pgrace::run_scenario(*server_, reservations_info(), scenario, settings);
+      EXPECT_EQ(r.verdict, pgrace::Verdict::held) << (autocommit ? "autocommit, " : "")
+                                                  << (settings.statement_workers ? "explore: " : "run: ") << r.error;
+    }
 }
 
 // In interleave mode a step whose SQL names a missing column is an error

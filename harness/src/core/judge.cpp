@@ -59,6 +59,12 @@ std::string code_errors_error(const ScenarioInfo& info, const std::map<std::stri
          "part of it";
 }
 
+std::string forgotten_commits_error(long count, const std::string& first) {
+  if (count == 0) return "";
+  return std::to_string(count) + " transaction(s) returned TxResult::committed but were rolled back: the first, " +
+         first + "; nothing they wrote was committed: call commit() before returning TxResult::committed";
+}
+
 void judge(ScenarioResult& result) {
   if (!result.error.empty()) {
     result.verdict = Verdict::error;

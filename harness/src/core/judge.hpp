@@ -39,6 +39,12 @@ std::set<std::string> violated_invariants(const ScenarioResult& result);
 std::string code_errors_error(const ScenarioInfo& info, const std::map<std::string, long>& sqlstates,
                               const std::string& first);
 
+// The error of a run in which `count` transactions returned
+// TxResult::committed although none of their transactions committed and
+// one rolled back (a forgotten commit()); `first` says where the first was.
+// "" when `count` is 0.
+std::string forgotten_commits_error(long count, const std::string& first);
+
 // Sets `result.verdict` and `result.matched` from what the run recorded:
 // verdict error (never matched) when result.error is set; else violated
 // when some invariant was violated, held otherwise. It matches when the

@@ -4,12 +4,16 @@
 
 namespace pgrace::detail {
 
-WorkerConnection::WorkerConnection(Opener open, std::shared_ptr<FaultedConnections> drops, int worker)
+WorkerConnection::WorkerConnection(Opener open, std::shared_ptr<FaultedConnections> drops, int worker,
+                                   bool watch_commits)
     : open_(std::move(open)),
       drops_(std::move(drops)),
       worker_(worker),
+      watch_(watch_commits ? std::make_unique<CommitWatch>() : nullptr),
       connection_(open_set_up()),
-      pid_(connection_->backendpid()) {}
+      pid_(connection_->backendpid()) {
+  if (watch_) watch_->attach(*connection_);
+}
 
 std::unique_ptr<pqxx::connection> WorkerConnection::open_set_up() {
   if (!drops_) return open_();
@@ -36,6 +40,7 @@ pqxx::connection& WorkerConnection::get() {
     connection_.reset();  // closed before its replacement opens
     dropped_.reset();     // handled: a failure from here on (opening included) is a new event
     connection_ = open_set_up();
+    if (watch_) watch_->attach(*connection_);
     pid_ = connection_->backendpid();
     lost_ = false;
   }

@@ -13,6 +13,7 @@
 #include <pqxx/connection>
 
 #include "pgrace/outcome.hpp"
+#include "server/commit_watch.hpp"
 #include "wire/request.hpp"
 
 namespace pgrace::detail {
@@ -37,7 +38,8 @@ class WorkerConnection {
   // Opens the first connection now; throws what `open` throws. `drops`
   // (null: no fault injection) says when worker `worker`'s connection was
   // dropped, and is told while a connection is being opened.
-  WorkerConnection(Opener open, std::shared_ptr<FaultedConnections> drops, int worker);
+  // With `watch_commits`, commits() watches every connection it opens.
+  WorkerConnection(Opener open, std::shared_ptr<FaultedConnections> drops, int worker, bool watch_commits = false);
 
   // The connection; a new one if the last was dropped. Only the thread that
   // uses the connection calls get(), forget_drop() and judged(). Throws what
@@ -56,6 +58,9 @@ class WorkerConnection {
   int backend_pid() const { return pid_.load(); }
   // Whether the connection is open and was not dropped. Call while no thread uses it.
   bool is_open() const { return !lost_ && connection_->is_open(); }
+  // What its connections' transactions came to (null unless watched). Only
+  // the thread that uses the connection.
+  CommitWatch* commits() { return watch_.get(); }
 
  private:
   // Notes a drop the gate reported: the next get() reopens.
@@ -66,6 +71,7 @@ class WorkerConnection {
   Opener open_;
   std::shared_ptr<FaultedConnections> drops_;
   int worker_;
+  std::unique_ptr<CommitWatch> watch_;  // before connection_: it outlives every connection it watches
   std::unique_ptr<pqxx::connection> connection_;
   std::atomic<int> pid_{0};
   bool lost_ = false;

@@ -334,21 +334,32 @@ class StatementExploration {
            ") in execution " + std::to_string(result_.exploration.explored) + ": " + r.request.sqlstate + message;
   }
 
-  // A worker whose transaction() said it committed, while the last request
-  // of its transaction that the wire saw was a ROLLBACK: nothing it wrote
-  // was committed (e.g. a forgotten tx.commit(), whose pqxx::work rolled
-  // back when it was destroyed).
+  // A worker whose transaction() said it committed, while none of its
+  // transactions committed and one rolled back, as the wire saw them (e.g.
+  // a forgotten tx.commit(), whose pqxx::work rolled back when it was
+  // destroyed). A request that ends a transaction block without error
+  // commits it (a COMMIT), and so does one outside a block (autocommit); a
+  // ROLLBACK, or the end of a failed block, rolls back.
   void note_forgotten_commits(const StatementExecution& e) {
     for (std::size_t w = 0; w < e.outcomes.size(); ++w) {
       if (e.outcomes[w].kind != OutcomeClass::committed) continue;
-      const ScheduledRequest* last = nullptr;
-      for (const ScheduledRequest& r : e.requests)
-        if (r.worker == static_cast<int>(w) && r.request.executes && r.request.completed) last = &r;
-      if (!last || !is_rollback(last->request.sql)) continue;
+      char before = 'I';
+      bool committed = false;
+      const ScheduledRequest* rollback = nullptr;
+      for (const ScheduledRequest& r : e.requests) {
+        if (r.worker != static_cast<int>(w) || !r.request.executes || !r.request.completed) continue;
+        const char after = r.request.status;
+        if (is_rollback(r.request.sql) || (before == 'E' && after == 'I'))
+          rollback = &r;
+        else if (after == 'I' && r.request.sqlstate.empty())
+          committed = true;
+        before = after;
+      }
+      if (committed || !rollback) continue;
       if (forgotten_commits_++ == 0)
-        first_forgotten_commit_ = worker_name(last->worker) + " in execution " +
-                                  std::to_string(result_.exploration.explored) + ", whose last request was " +
-                                  one_line(sql_text(last->request), 100);
+        first_forgotten_commit_ = worker_name(rollback->worker) + " in execution " +
+                                  std::to_string(result_.exploration.explored) + ", whose transaction ended with " +
+                                  one_line(sql_text(rollback->request), 100);
     }
   }
 
@@ -360,10 +371,7 @@ class StatementExploration {
     const long feasible = x.explored - x.infeasible;
     const std::string code_errors = code_errors_error(info_, result_.sqlstates, first_code_error_);
     if (forgotten_commits_ > 0)
-      result_.error = std::to_string(forgotten_commits_) +
-                      " transaction(s) returned TxResult::committed but were rolled back: the first, " +
-                      first_forgotten_commit_ +
-                      "; nothing they wrote was committed: call commit() before returning TxResult::committed";
+      result_.error = forgotten_commits_error(forgotten_commits_, first_forgotten_commit_);
     else if (!code_errors.empty())
       result_.error = code_errors;
     else if (!x.stopped.empty() && x.violating == 0)

@@ -115,6 +115,9 @@ Failures collect_workers(const Repetition& rep, const RepetitionRun& run, const 
     if (!failures.first) failures.first = worker.first_failure;
     if (failures.first_code_error.empty() && worker.first_code_error)
       failures.first_code_error = "worker " + std::to_string(i) + ", " + *worker.first_code_error;
+    failures.forgotten_commits += worker.forgotten_commits;
+    if (failures.first_forgotten_commit.empty() && worker.first_forgotten_commit)
+      failures.first_forgotten_commit = "worker " + std::to_string(i) + ", " + *worker.first_forgotten_commit;
     for (auto& [kind, n] : worker.outcomes) result.outcomes[kind] += n;
     for (auto& [state, n] : worker.sqlstates) result.sqlstates[state] += n;
     result.attempts += worker.attempts;

@@ -31,6 +31,8 @@ void final_check(Repetition& rep, pqxx::connection& control, double run_ms, Scen
 struct Failures {
   std::optional<Outcome> first;  // the first failed attempt
   std::string first_code_error;  // the first that concurrency never causes: "worker 1, iteration 3: 42P01 ..."
+  long forgotten_commits = 0;           // attempts that said committed and rolled back (WorkerState)
+  std::string first_forgotten_commit;  // "worker 1, iteration 3, attempt 0"
 };
 
 // Adds what the workers that ended recorded to `result` and `latencies`;

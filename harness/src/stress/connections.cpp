@@ -32,7 +32,7 @@ Connections open_connections(const std::string& dsn, const ScenarioInfo& info, S
     };
     std::shared_ptr<FaultedConnections> drops;
     if (c.faults) drops = std::shared_ptr<FaultedConnections>(c.faults, &c.faults->gate);
-    c.workers.push_back(std::make_shared<WorkerConnection>(open, drops, i));
+    c.workers.push_back(std::make_shared<WorkerConnection>(open, drops, i, true));
   }
   if (info.uses_shared_pool) {
     std::vector<std::unique_ptr<pqxx::connection>> pooled;

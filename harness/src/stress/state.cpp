@@ -7,6 +7,21 @@
 namespace pgrace::detail::stress {
 namespace {
 
+// One iteration in kWatchEvery of each worker is watched for a forgotten
+// commit (CommitWatch), the first included: watching all would cost a
+// fifth of the throughput of short transactions.
+constexpr long kWatchEvery = 8;
+
+// An attempt returned TxResult::committed: was anything of it committed?
+void note_forgotten_commit(WorkerState& worker, long iteration) {
+  CommitWatch* commits = worker.commits();
+  if (!commits || iteration % kWatchEvery != 0 || worker.used_pool || commits->committed() || !commits->rolled_back())
+    return;
+  if (worker.forgotten_commits++ == 0)
+    worker.first_forgotten_commit =
+        "iteration " + std::to_string(iteration) + ", attempt " + std::to_string(worker.attempt_);
+}
+
 void run_one_transaction(Repetition& rep, WorkerState& worker, long iteration) {
   worker.begin_iteration(iteration);
   const auto started = Clock::now();
@@ -15,9 +30,12 @@ void run_one_transaction(Repetition& rep, WorkerState& worker, long iteration) {
   Outcome outcome{OutcomeClass::committed, "", ""};
   for (worker.attempt_ = 0;; ++worker.attempt_) {
     ++worker.attempts;
+    worker.used_pool = false;
+    if (CommitWatch* commits = worker.commits()) commits->reset(iteration % kWatchEvery == 0);
     try {
       TxResult result = rep.scenario.transaction(worker);
       outcome = {result == TxResult::committed ? OutcomeClass::committed : OutcomeClass::rejected, "", ""};
+      if (result == TxResult::committed) note_forgotten_commit(worker, iteration);
     } catch (...) {
       outcome = worker.judged(classify(std::current_exception()));
       ++worker.sqlstates[outcome.sqlstate.empty() ? to_string(outcome.kind) : outcome.sqlstate];

@@ -89,11 +89,13 @@ class WorkerState final : public Worker {
   }
   SharedPool& shared_pool() override {
     if (!pool_) throw std::logic_error("shared_pool() needs uses_shared_pool = true in the scenario's info()");
+    used_pool = true;
     return *pool_;
   }
   Pool& pool() override {
     if (!leases_)
       throw std::logic_error("pool() needs a pool: set Knobs::pool.size in the scenario's info() or pass --pool-size");
+    used_pool = true;
     return *leases_;
   }
   std::mt19937_64& rng() override { return rng_; }
@@ -117,6 +119,15 @@ class WorkerState final : public Worker {
   // Its first attempt that failed with an error concurrency never causes
   // (is_code_error()): "iteration 3: 42P01 relation ... does not exist".
   std::optional<std::string> first_code_error;
+  // Attempts that returned TxResult::committed although nothing of theirs
+  // committed and something rolled back (CommitWatch), and where the first
+  // was: "iteration 3, attempt 0".
+  long forgotten_commits = 0;
+  std::optional<std::string> first_forgotten_commit;
+  // Whether the running attempt took a pooled connection: then the watch
+  // of its own connection does not see all it did.
+  bool used_pool = false;
+  CommitWatch* commits() { return connection_->commits(); }
 
  private:
   std::shared_ptr<WorkerConnection> connection_;

@@ -171,6 +171,9 @@ class StressRun {
     if (connections.faults && violated && !result_.stress.requests_repetition)
       record_requests(r, run.released, connections.faults->proxy);
     result_.phases.check_ms += ms_between(phase_start, Clock::now());
+    if (result_.error.empty() && failures.forgotten_commits > 0)
+      result_.error = forgotten_commits_error(failures.forgotten_commits, failures.first_forgotten_commit +
+                                                                              " (repetition " + std::to_string(r + 1) + ")");
     if (result_.error.empty() && !failures.first_code_error.empty())
       result_.error = scrub_secrets(
           code_errors_error(info_, result_.sqlstates,
