@@ -13,7 +13,7 @@
 #include <pqxx/connection>
 
 #include "pgrace/outcome.hpp"
-#include "server/commit_watch.hpp"
+#include "wire/commit_watch.hpp"
 #include "wire/request.hpp"
 
 namespace pgrace::detail {

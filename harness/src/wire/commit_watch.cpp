@@ -1,4 +1,4 @@
-#include "server/commit_watch.hpp"
+#include "wire/commit_watch.hpp"
 
 #include <stdexcept>
 
