@@ -11,6 +11,7 @@
 #include "pgrace/error.hpp"
 #include "server/database.hpp"
 #include "statement/execution.hpp"
+#include "statement/shard_parts.hpp"
 #include "wire/request_history.hpp"
 
 namespace pgrace::detail {
@@ -29,8 +30,7 @@ struct Candidate {
   std::optional<PlannedFault> fault;
   std::vector<int> prefix;
   bool operator<(const Candidate& other) const {
-    return std::tie(switches, draw, fault, prefix) <
-           std::tie(other.switches, other.draw, other.fault, other.prefix);
+    return std::tie(switches, draw, fault, prefix) < std::tie(other.switches, other.draw, other.fault, other.prefix);
   }
 };
 
@@ -44,7 +44,9 @@ std::string worker_name(int w) { return "w" + std::to_string(w + 1); }
 // through without a choice: a bare BEGIN, a request that executes nothing).
 std::string step_name_of(const ScheduledRequest& r) {
   return worker_name(r.worker) + "." +
-         (r.chosen ? std::to_string(r.ordinal) : r.request.executes ? "begin" : "prepare") +
+         (r.chosen             ? std::to_string(r.ordinal)
+          : r.request.executes ? "begin"
+                               : "prepare") +
          fault_suffix(r.request.fault);
 }
 
@@ -152,7 +154,12 @@ class StatementExploration {
         progress_(progress),
         result_(result),
         invariants_(invariants),
-        runner_(runner) {}
+        runner_(runner) {
+    if (settings.shard) {
+      parts_.emplace(*settings.shard);
+      result_.exploration.shard = ShardShare{settings.shard->index, settings.shard->count, 0, 0};
+    }
+  }
 
   void run(Clock::time_point deadline) {
     // Known from the start, so that a run that times out says the same.
@@ -166,9 +173,10 @@ class StatementExploration {
       result_.exploration.total = settings_.schedules.size();
       result_.exploration.draws = 1;
       for (const auto& schedule : settings_.schedules) {
-        const StatementExecution e = execute({0, settings_.draw.value_or(0), planned_fault_of(schedule, runner_.workers()),
-                                              choices_of(schedule, runner_.workers())},
-                                             deadline, false);
+        const StatementExecution e =
+            execute({0, settings_.draw.value_or(0), planned_fault_of(schedule, runner_.workers()),
+                     choices_of(schedule, runner_.workers())},
+                    deadline, false);
         if (e.chose_finished) throw usage_error(missing_request(schedule, runner_.workers(), e.points.size()));
       }
     } else {
@@ -179,9 +187,13 @@ class StatementExploration {
 
  private:
   void explore(Clock::time_point deadline, Clock::time_point budget_end) {
-    std::set<Candidate> frontier{Candidate{0, settings_.draw.value_or(0), {}, {}}};
+    std::set<Candidate> frontier;
     Exploration& x = result_.exploration;
     x.draws = 1;
+    if (parts_)
+      deal_parts(frontier, deadline);
+    else
+      frontier.insert(Candidate{0, settings_.draw.value_or(0), {}, {}});
     const auto within_bound = [this](const Candidate& c) {
       return !settings_.max_switches || c.switches <= *settings_.max_switches;
     };
@@ -206,12 +218,10 @@ class StatementExploration {
       }
       frontier.erase(frontier.begin());
       const StatementExecution e = execute(next, deadline, true);
-      if (x.explored == 1 && e.drew_inputs && !settings_.draw) add_draws(frontier);
+      if (!parts_ && x.explored == 1 && e.drew_inputs && !settings_.draw) add_draws(frontier);
+      // (With a shard, every order below one of its executions is its own.)
       for (Candidate& branch : branches(e, next.prefix.size())) frontier.insert(std::move(branch));
-      if (!next.fault && !e.diverged)
-        for (Candidate& faulted : fault_candidates(e, result_.knobs.faults))
-          if (planted_.insert({faulted.draw, *faulted.fault, faulted.prefix}).second)
-            frontier.insert(std::move(faulted));
+      plant_faults(next, e, frontier);
     }
     x.total = known();
   }
@@ -222,6 +232,50 @@ class StatementExploration {
     Exploration& x = result_.exploration;
     x.draws = settings_.draws.value_or(kDefaultDraws);
     for (int draw = 1; draw < x.draws; ++draw) frontier.insert(Candidate{0, draw, {}, {}});
+  }
+
+  // The faults to try on the order of `e`, run for `run`, that this
+  // exploration owns (all of them, but for a shard) and has not queued yet.
+  void plant_faults(const Candidate& run, const StatementExecution& e, std::set<Candidate>& frontier) {
+    if (run.fault || e.diverged) return;
+    for (Candidate& faulted : fault_candidates(e, result_.knobs.faults))
+      if ((!parts_ || parts_->owns(faulted.draw, faulted.prefix)) &&
+          planted_.insert({faulted.draw, *faulted.fault, faulted.prefix}).second)
+        frontier.insert(std::move(faulted));
+  }
+
+  // A shard's start (see statement/shard_parts.hpp): runs every draw's
+  // first execution, judging those it owns and only learning the branches
+  // of the others, and queues the branches and faults it owns.
+  void deal_parts(std::set<Candidate>& frontier, Clock::time_point deadline) {
+    Exploration& x = result_.exploration;
+    for (int draw = 0; draw < x.draws; ++draw) {
+      const Candidate first{0, draw, {}, {}};
+      const StatementExecution e =
+          parts_->owns_next_first() ? execute(first, deadline, true) : discover(first, deadline);
+      if (draw == 0 && e.drew_inputs) x.draws = settings_.draws.value_or(kDefaultDraws);
+      std::vector<int> choices;
+      for (const ChoicePoint& point : e.points) choices.push_back(point.chosen);
+      std::vector<Candidate> below = branches(e, 0);
+      std::vector<std::vector<int>> prefixes;
+      for (const Candidate& branch : below) prefixes.push_back(branch.prefix);
+      parts_->add_first(draw, std::move(choices), prefixes);
+      for (Candidate& branch : below)
+        if (parts_->owns(draw, branch.prefix)) frontier.insert(std::move(branch));
+      plant_faults(first, e, frontier);
+    }
+    x.shard->parts = parts_->parts();
+  }
+
+  // Runs `candidate` only to learn what it discovers: neither judged nor
+  // counted as explored (ShardShare::discovery).
+  StatementExecution discover(const Candidate& candidate, Clock::time_point deadline) {
+    Exploration& x = result_.exploration;
+    progress_.offer(ProgressUnit::schedules, x.explored, std::nullopt, x.violating);
+    StatementExecution e = runner_.run(candidate.prefix, candidate.fault, candidate.draw, deadline);
+    x.inputs_drawn = x.inputs_drawn || e.drew_inputs;
+    ++x.shard->discovery;
+    return e;
   }
 
   StatementExecution execute(const Candidate& candidate, Clock::time_point deadline, bool explored_in_order) {
@@ -237,6 +291,7 @@ class StatementExploration {
     ++bound.explored;
     ++bound.total;
     ScheduleResult schedule = schedule_of(e, invariants_);
+    if (settings_.on_explored) settings_.on_explored(candidate.draw, schedule.schedule);
     if (e.diverged) {
       ++x.infeasible;
       ++bound.infeasible;
@@ -248,9 +303,12 @@ class StatementExploration {
         x.first_violation_ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
       ++x.violating;
       ++bound.violated;
-      if (!x.reproducer || e.switches() < reproducer_switches_) {
+      // The least in the order of candidates, not the first found: a shard
+      // finds its own in another order, and must name the same one.
+      const Candidate key{e.switches(), candidate.draw, candidate.fault, candidate.prefix};
+      if (!x.reproducer || key < reproducer_key_) {
         x.reproducer = schedule;
-        reproducer_switches_ = e.switches();
+        reproducer_key_ = key;
       }
       if (x.violating_schedules.size() < kKeptSchedules) x.violating_schedules.push_back(std::move(schedule));
     } else if (x.held_schedules.size() < kKeptSchedules) {
@@ -317,6 +375,7 @@ class StatementExploration {
   // errors that concurrency never causes.
   void finish() {
     Exploration& x = result_.exploration;
+    if (x.shard && x.shard->empty() && x.stopped.empty()) return;  // the other shards explore it all
     const long feasible = x.explored - x.infeasible;
     const std::string code_errors = code_errors_error(info_, result_.sqlstates, first_code_error_);
     if (forgotten_commits_ > 0)
@@ -343,7 +402,8 @@ class StatementExploration {
   StatementRunner& runner_;
   const Clock::time_point started_ = Clock::now();
   std::map<int, std::size_t> explored_in_draw_;  // executions run, per input draw
-  int reproducer_switches_ = 0;
+  Candidate reproducer_key_;                     // of the reproducer
+  std::optional<ShardParts> parts_;              // with a shard: which parts are its own
   bool any_committed_ = false;
   std::string first_code_error_;  // where the first request that failed with a code error came from
   long forgotten_commits_ = 0;    // transactions said committed whose last request was a ROLLBACK
