@@ -6,7 +6,8 @@
 // scenario's planned schedules; a statement-level exploration of three
 // input draws; and one with fault rules, whose faulted executions are
 // planted by several parents. The shard that holds one run's reproducer
-// names the same one; a shard whose part is empty says so and passes.
+// names the same one (and the command line prints it the same, with the
+// same exit code); a shard whose part is empty says so and passes.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <pqxx/pqxx>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -26,9 +28,11 @@
 #include "pgrace/server.hpp"
 #include "pgrace/steps.hpp"
 #include "scenario_support.hpp"
+#include "test_support.hpp"
 
 namespace {
 
+namespace fs = std::filesystem;
 using namespace pgrace::test;
 using ::testing::HasSubstr;
 
@@ -227,6 +231,60 @@ TEST(ShardedExploration, AShardBeyondASmallerSpaceIsEmptyAndSaysSo) {
                         "shards, and the other shards explore all of it"));
   EXPECT_EQ(pgrace::to_json(r).at("schedules").at("shard"),
             (nlohmann::json{{"index", 3}, {"count", 3}, {"parts", 2}, {"discovery", 0}, {"empty", true}}));
+}
+
+// The lines from "minimal reproducer" up to "also violating" or the last
+// line ("1/1 scenarios matched ..."), without "(completed N)": the order
+// in which a waiting request and the COMMIT that released it complete is
+// the server's, and varies from run to run, sharded or not.
+std::string reproducer_lines(const std::string& out) {
+  const auto from = out.find("minimal reproducer");
+  if (from == std::string::npos) return "";
+  const auto also = out.find("also violating", from);
+  const auto to = also != std::string::npos ? also : out.rfind('\n', out.find(" scenarios matched", from));
+  return std::regex_replace(out.substr(from, to - from), std::regex(R"( \(completed \d+\))"), "");
+}
+
+// The parts of a reported schedule that name it: its steps, draw and violations.
+nlohmann::json named(const nlohmann::json& schedule) {
+  return {schedule.at("schedule"), schedule.at("draw"), schedule.at("violated")};
+}
+
+// A violating shard prints one run's reproducer, replay command included
+// (--draw and --schedule, no --shard), and exits as one run does: 0 for a
+// demonstration that violates as expected, 1 for a scenario expected to hold.
+TEST(ShardedExploration, TheShardHoldingTheReproducerPrintsItAsOneRunDoes) {
+  const std::vector<std::vector<std::string>> commands = {
+      {"explore", "transfer.check_then_debit", "--workers", "2", "--seed", "1", "--max-switches", "1", "--draws", "3"},
+      {"explore", "hermitage.g_single.repeatable_read", "--isolation", "read_committed", "--seed", "1"}};
+  for (const auto& command : commands) {
+    TempDir tmp;
+    const fs::path whole_report = tmp.path() / "whole.json";
+    auto args = command;
+    args.insert(args.end(), {"--report", whole_report.string()});
+    const RunResult whole = run_pgrace(args, without_dsn(), 120s);
+    const std::string reproducer = reproducer_lines(whole.out);
+    ASSERT_FALSE(reproducer.empty()) << whole.out << whole.err;
+    const auto minimal = named(
+        nlohmann::json::parse(read_text(whole_report)).at("scenarios").at(0).at("schedules").at("minimal_reproducer"));
+    int printing = 0;
+    for (int index = 1; index <= 2; ++index) {
+      const fs::path report = tmp.path() / ("shard" + std::to_string(index) + ".json");
+      args = command;
+      args.insert(args.end(), {"--shard", std::to_string(index) + "/2", "--report", report.string()});
+      const RunResult part = run_pgrace(args, without_dsn(), 120s);
+      EXPECT_THAT(part.out, HasSubstr(": shard " + std::to_string(index) + "/2: ")) << part.out;
+      EXPECT_THAT(part.out, HasSubstr("(shard " + std::to_string(index) + "/2)"));
+      const auto j = nlohmann::json::parse(read_text(report));
+      EXPECT_EQ(j.at("shard"), (nlohmann::json{{"index", index}, {"count", 2}, {"selected", 1}}));
+      EXPECT_EQ(j.at("scenarios").at(0).at("schedules").at("shard").at("index"), index);
+      if (reproducer_lines(part.out) != reproducer) continue;
+      ++printing;
+      EXPECT_EQ(part.exit_code, whole.exit_code) << part.out;
+      EXPECT_EQ(named(j.at("scenarios").at(0).at("schedules").at("minimal_reproducer")), minimal);
+    }
+    EXPECT_EQ(printing, 1) << "shards printing one run's reproducer:\n" << reproducer;
+  }
 }
 
 }  // namespace
