@@ -30,7 +30,8 @@ struct Candidate {
   std::optional<PlannedFault> fault;
   std::vector<int> prefix;
   bool operator<(const Candidate& other) const {
-    return std::tie(switches, draw, fault, prefix) < std::tie(other.switches, other.draw, other.fault, other.prefix);
+    return std::tie(switches, draw, fault, prefix) <
+           std::tie(other.switches, other.draw, other.fault, other.prefix);
   }
 };
 
@@ -44,9 +45,7 @@ std::string worker_name(int w) { return "w" + std::to_string(w + 1); }
 // through without a choice: a bare BEGIN, a request that executes nothing).
 std::string step_name_of(const ScheduledRequest& r) {
   return worker_name(r.worker) + "." +
-         (r.chosen             ? std::to_string(r.ordinal)
-          : r.request.executes ? "begin"
-                               : "prepare") +
+         (r.chosen ? std::to_string(r.ordinal) : r.request.executes ? "begin" : "prepare") +
          fault_suffix(r.request.fault);
 }
 
@@ -173,10 +172,9 @@ class StatementExploration {
       result_.exploration.total = settings_.schedules.size();
       result_.exploration.draws = 1;
       for (const auto& schedule : settings_.schedules) {
-        const StatementExecution e =
-            execute({0, settings_.draw.value_or(0), planned_fault_of(schedule, runner_.workers()),
-                     choices_of(schedule, runner_.workers())},
-                    deadline, false);
+        const StatementExecution e = execute({0, settings_.draw.value_or(0), planned_fault_of(schedule, runner_.workers()),
+                                              choices_of(schedule, runner_.workers())},
+                                             deadline, false);
         if (e.chose_finished) throw usage_error(missing_request(schedule, runner_.workers(), e.points.size()));
       }
     } else {
