@@ -202,6 +202,20 @@ TEST(ShardedExploration, StatementShardsOfThreeDrawsTogetherExploreWhatOneRunDoe
   expect_one_shard_names_the_reproducer(runs, 3);
 }
 
+// At --max-switches 0 the orders branching off a draw's first execution
+// with a preemption are explored by nobody, and are no shard's part: each
+// shard's parts are ones it explores.
+TEST(ShardedExploration, StatementShardsWithinTheSwitchBoundDealOnlyWhatIsExplored) {
+  pgrace::RunSettings settings = statement_settings(3);
+  settings.max_switches = 0;
+  const auto runs = expect_shards_partition(statement_run("transfer.check_then_debit"), settings);
+  for (const Explored& run : runs) {
+    const auto& shard = run.result.exploration.shard;
+    if (!shard) continue;
+    EXPECT_LE(shard->parts, static_cast<std::uint64_t>(runs.front().result.exploration.explored));
+  }
+}
+
 TEST(ShardedExploration, StatementShardsWithFaultRulesTogetherExploreWhatOneRunDoes) {
   const auto runs = expect_shards_partition(statement_run("payment.retry_any_error"), statement_settings(2));
   EXPECT_GT(runs.front().result.exploration.faulted, 0);

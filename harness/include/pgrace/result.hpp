@@ -119,7 +119,8 @@ struct ShardShare {
   int count = 1;  // of this many
   // What the whole exploration was dealt in, round-robin: interleave mode,
   // the planned schedules; statement level, each input draw's first
-  // execution and each order branching off it (with the orders below it).
+  // execution and each order branching off it within max_switches (with
+  // the orders below it).
   // This shard got none of them when index > parts (a space smaller than
   // the shards: the others explore all of it).
   std::uint64_t parts = 0;

@@ -581,7 +581,7 @@ std::string shard_text(const Exploration& exploration) {
   const std::string parts = exploration.statement_workers
                                 ? std::to_string(shard.parts) +
                                       " part(s) (each input draw's first execution, and each order branching off it "
-                                      "with the orders below)"
+                                      "within the switch bound, with the orders below)"
                                 : std::to_string(shard.parts) + " planned schedule(s)";
   if (shard.empty())
     return name + " explored nothing: the exploration has " + parts + ", fewer than the " +

@@ -192,13 +192,11 @@ class StatementExploration {
       deal_parts(frontier, deadline);
     else
       frontier.insert(Candidate{0, settings_.draw.value_or(0), {}, {}});
-    const auto within_bound = [this](const Candidate& c) {
-      return !settings_.max_switches || c.switches <= *settings_.max_switches;
-    };
     // The executions known within the bound: run, and still to run.
     const auto known = [&] {
       return static_cast<std::uint64_t>(x.explored) +
-             static_cast<std::uint64_t>(std::count_if(frontier.begin(), frontier.end(), within_bound));
+             static_cast<std::uint64_t>(std::count_if(frontier.begin(), frontier.end(),
+                                                      [this](const Candidate& c) { return within_bound(c); }));
     };
     while (!frontier.empty()) {
       x.total = known();  // so far, should the run time out
@@ -224,6 +222,10 @@ class StatementExploration {
     x.total = known();
   }
 
+  bool within_bound(const Candidate& c) const {
+    return !settings_.max_switches || c.switches <= *settings_.max_switches;
+  }
+
   // The first execution drew its inputs from w.rng(): the other draws'
   // first executions join the frontier (at 0 switches, after draw 0's).
   void add_draws(std::set<Candidate>& frontier) {
@@ -244,7 +246,8 @@ class StatementExploration {
 
   // A shard's start (see statement/shard_parts.hpp): runs every draw's
   // first execution, judging those it owns and only learning the branches
-  // of the others, and queues the branches and faults it owns.
+  // of the others, and queues the branches and faults it owns. Branches
+  // beyond --max-switches are no part (nothing below them is explored).
   void deal_parts(std::set<Candidate>& frontier, Clock::time_point deadline) {
     Exploration& x = result_.exploration;
     for (int draw = 0; draw < x.draws; ++draw) {
@@ -255,6 +258,8 @@ class StatementExploration {
       std::vector<int> choices;
       for (const ChoicePoint& point : e.points) choices.push_back(point.chosen);
       std::vector<Candidate> below = branches(e, 0);
+      below.erase(std::remove_if(below.begin(), below.end(), [this](const Candidate& c) { return !within_bound(c); }),
+                  below.end());
       std::vector<std::vector<int>> prefixes;
       for (const Candidate& branch : below) prefixes.push_back(branch.prefix);
       parts_->add_first(draw, std::move(choices), prefixes);

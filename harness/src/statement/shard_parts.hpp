@@ -4,8 +4,8 @@
 // execution (no prefix, 0 switches) at the root, every other execution
 // below the one whose run discovered it. The parts dealt round-robin over
 // the shards are, draw by draw, the first execution, then each order that
-// branches off it (in the order branches() lists them) with every
-// execution below that order. Every shard runs each draw's first execution
+// branches off it within the switch bound (in the order branches() lists
+// them) with every execution below that order. Every shard runs each draw's first execution
 // (to learn its branches) but judges it only when it owns it. A faulted
 // execution belongs to the part its prefix lies in, whichever execution
 // planted it. Internal to pgrace.
