@@ -247,6 +247,23 @@ TEST(ShardedExploration, AShardBeyondASmallerSpaceIsEmptyAndSaysSo) {
             (nlohmann::json{{"index", 3}, {"count", 3}, {"parts", 2}, {"discovery", 0}, {"empty", true}}));
 }
 
+// At statement level too: one draw at no preemption has two parts, and the
+// eighth of eight shards, having run the first execution only to learn
+// that, explored nothing and passes.
+TEST(ShardedExploration, AStatementShardBeyondItsPartsIsEmptyAndSaysSo) {
+  pgrace::RunSettings settings = statement_settings(1);
+  settings.max_switches = 0;
+  settings.shard = pgrace::ExplorationShard{8, 8};
+  const auto r = run_registered(server(), "transfer.check_then_debit", settings);
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.exploration.explored, 0);
+  ASSERT_TRUE(r.exploration.shard);
+  EXPECT_TRUE(r.exploration.shard->empty());
+  EXPECT_EQ(r.exploration.shard->discovery, 1);
+  EXPECT_TRUE(r.matched);
+  EXPECT_THAT(pgrace::shard_text(r.exploration), HasSubstr("shard 8/8 explored nothing"));
+}
+
 // The lines from "minimal reproducer" up to "also violating" or the last
 // line ("1/1 scenarios matched ..."), without "(completed N)": the order
 // in which a waiting request and the COMMIT that released it complete is
