@@ -225,6 +225,24 @@ TEST(GTestIntegration, ExploreOfAtomicIncrementsHoldsInEveryOrder) {
   EXPECT_FALSE(pgrace::testing::Violates(result, {kCounts}));
 }
 
+// ExploreSettings::shard: the two shards of three workers' atomic
+// increments explore, between them, every execution one explore() does.
+TEST(GTestIntegration, ExploreShardsTogetherExploreEveryExecution) {
+  pgrace::testing::ExploreSettings settings = with_workers(3);
+  settings.seed = 5;
+  const long whole = pgrace::testing::explore<AtomicCounter>(settings).exploration.explored;
+  long shards = 0;
+  for (int index = 1; index <= 2; ++index) {
+    settings.shard = pgrace::ExplorationShard{index, 2};
+    const auto result = pgrace::testing::explore<AtomicCounter>(settings);
+    EXPECT_PGRACE_HOLDS(result);
+    ASSERT_TRUE(result.exploration.shard);
+    EXPECT_GT(result.exploration.explored, 0);
+    shards += result.exploration.explored;
+  }
+  EXPECT_EQ(shards, whole);
+}
+
 TEST(GTestIntegration, APartialExplorationIsNotAPass) {
   pgrace::testing::ExploreSettings settings;
   settings.max_schedules = 2;

@@ -71,6 +71,8 @@ run_pgrace explore explore transfer.lost_update_schedule \
   --schedule "b1 b2 r1 r2 w1 c1 w2 c2" \
   --schedule "b1 b2 r1 r2 w1 w2 c1 c2" \
   --schedule "b1 b2 r1 r2 w2 w1 c1 c2"
+# One shard of a statement-level exploration of three input draws.
+run_pgrace shard explore transfer.check_then_debit --workers 2 --seed 1 --max-switches 1 --draws 3 --shard 2/3
 # Interleave runs with verdict "error": the report must still be valid.
 error_labels="budget no_switches timeout late_timeout partial"
 run_pgrace budget explore transfer.lost_update_schedule_for_update --budget 0.1
@@ -202,6 +204,11 @@ def check(label, report, rc, junit_path):
             p(f"shard {shard} does not fit {len(scenarios)} scenarios")
         for s in scenarios:
             name = s["name"]
+            part = s["schedules"] and s["schedules"]["shard"]
+            if part and (shard is None or (part["index"], part["count"]) != (shard["index"], shard["count"])):
+                p(f"{name}: schedules.shard {part} is not the report's shard {shard}")
+            if part and part["empty"] != (part["index"] > part["parts"]) or part and part["empty"] and s["schedules"]["explored"]:
+                p(f"{name}: schedules.shard {part} is empty only when its index exceeds the parts, and then explored nothing")
             if s["config"]["seed"] != report["seed"]:
                 p(f"{name}: config.seed {s['config']['seed']} != seed {report['seed']}")
             if s["config"]["seed_text"] != report["seed_text"]:
@@ -290,7 +297,7 @@ def check(label, report, rc, junit_path):
 
 
 reports = {}
-for label in ["run", "explore"] + error_labels:
+for label in ["run", "explore", "shard"] + error_labels:
     path = f"{tmp}/{label}.json"
     try:
         with open(path) as f:
@@ -333,6 +340,9 @@ if not problems:
                             f"{(sch['total'], sch['explored'], sch['infeasible'], sch['violating'])}, expected (3, 3, 1, 2)")
         if not any(st["waited"] for v in sch["violating_schedules"] for st in v["steps"]):
             problems.append("explore: no step of a violating schedule waited (b1 b2 r1 r2 w1 w2 c1 c2: w2 should)")
+    sh = reports["shard"]["scenarios"][0]["schedules"]["shard"]
+    if reports["shard"]["shard"] != {"index": 2, "count": 3, "selected": 1} or not sh or sh["empty"] or sh["discovery"] < 1:
+        problems.append(f"shard: expected shard 2/3 of one scenario, a part of its own and first executions run to find it, got {sh}")
     for label in error_labels:
         verdicts = [(s["mode"], s["verdict"]) for s in reports[label]["scenarios"]]
         if verdicts != [("interleave", "error")]:

@@ -125,7 +125,8 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"draws without --workers",
                   {"explore", kScenario, "--draws", "4"},
                   "--draws varies a stress scenario's inputs at statement level: give --workers too"},
-        UsageCase{"draws 0", {"explore", kScenario, "--workers", "2", "--draws", "0"}, "--draws must be a whole number"},
+        UsageCase{
+            "draws 0", {"explore", kScenario, "--workers", "2", "--draws", "0"}, "--draws must be a whole number"},
         UsageCase{"draw past the draws",
                   {"explore", kScenario, "--workers", "2", "--draws", "4", "--draw", "4"},
                   "--draw 4 is not one of the 4 draws (0 to 3)"},
@@ -243,6 +244,27 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"empty shard",
                   {"run", kScenario, "--shard", "2/3"},
                   "shard 2/3 is empty: only 1 scenario(s) are selected, fewer than the 3 shards"},
+        // explore --shard: a malformed shard, or one given with a replay of one execution.
+        UsageCase{"explore shard 0/2",
+                  {"explore", kSchedule, "--seed", "1", "--shard", "0/2"},
+                  "--shard must be I/N with 1 <= I <= N"},
+        UsageCase{"explore shard 3/2", {"explore", kSchedule, "--seed", "1", "--shard", "3/2"}, "got '3/2'"},
+        UsageCase{"explore shard x", {"explore", kSchedule, "--seed", "1", "--shard", "x"}, "got 'x'"},
+        UsageCase{"explore shard without a seed",
+                  {"explore", kSchedule, "--shard", "1/2"},
+                  "--shard needs --seed: the jobs split one exploration only when they share its seed"},
+        UsageCase{"explore shard with a schedule",
+                  {"explore", kSchedule, "--seed", "1", "--shard", "1/2", "--schedule", "b1 r1"},
+                  "--shard splits an exploration over jobs, but a given schedule replays whole in one job: drop "
+                  "the shard"},
+        UsageCase{"explore shard with a draw",
+                  {"explore", kScenario, "--workers", "2", "--seed", "1", "--shard", "1/2", "--draw", "1"},
+                  "--shard splits an exploration over jobs, but one input draw replays whole in one job: drop the "
+                  "shard"},
+        UsageCase{"explore shard of a stress scenario without workers",
+                  {"explore", kScenario, "--seed", "1", "--shard", "1/2"},
+                  "--shard splits an exploration, and transfer.for_update is a stress scenario, whose run is not an "
+                  "exploration: explore its statements"},
         // 18: a report path in missing directories with a usage error: no directory is made.
         UsageCase{"report in missing dirs, bad option",
                   {"run", kScenario, "-o", "nosuch=1", "--report", "{tmp}/a/b/r.json", "--junit", "{tmp}/c/j.xml"},

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -288,34 +289,55 @@ TEST(CliRun, UnmetExpectationExitsOneAndReportsIt) {
   EXPECT_THAT(again.out, HasSubstr("serializable, seed " + j.at("seed_text").get<std::string>()));
 }
 
-// --shard I/N over N jobs runs every selected scenario exactly once, in
-// shards whose sizes differ by at most one; each report says which shard.
-TEST(CliRun, ShardsPartitionTheSelection) {
-  std::set<std::string> selection;
+// --shard I/N over N jobs runs every selected stress and check scenario
+// exactly once, dealt in shards whose sizes differ by at most one, and
+// every interleave scenario in every job, each job its share of the
+// schedules (together each planned schedule once); each report says which
+// shard.
+TEST(CliRun, ShardsDealTheSelectionAndSplitInterleaveSchedules) {
+  std::set<std::string> dealt_selection, split_selection;
   const RunResult list = run_pgrace({"list", "--json"});
   ASSERT_EQ(list.exit_code, 0) << output_of(list);
-  for (const auto& s : nlohmann::json::parse(list.out))
-    if (s.at("name").get<std::string>().rfind("hermitage.g1", 0) == 0)
-      selection.insert(s.at("name").get<std::string>());
-  ASSERT_EQ(selection.size(), 9u);
-  TempDir tmp;
-  std::multiset<std::string> ran;
-  std::vector<std::size_t> sizes;
-  for (int i = 1; i <= 4; ++i) {
-    const fs::path report = tmp.path() / ("shard" + std::to_string(i) + ".json");
-    const RunResult r =
-        run_pgrace({"run", "hermitage.g1*", "--shard", std::to_string(i) + "/4", "--report", report.string(), "-q"},
-                   without_dsn(), 120s);
-    ASSERT_EQ(r.exit_code, 0) << output_of(r);
-    EXPECT_THAT(r.out, HasSubstr("(shard " + std::to_string(i) + "/4)"));
-    const auto j = nlohmann::json::parse(slurp(report));
-    EXPECT_EQ(j.at("shard"), (nlohmann::json{{"index", i}, {"count", 4}, {"selected", 9}}));
-    sizes.push_back(j.at("scenarios").size());
-    for (const auto& s : j.at("scenarios")) ran.insert(s.at("name").get<std::string>());
+  for (const auto& s : nlohmann::json::parse(list.out)) {
+    const std::string name = s.at("name");
+    if (name.rfind("hermitage.g1", 0) == 0) split_selection.insert(name);
+    if (name.rfind("plan.", 0) == 0) dealt_selection.insert(name);
   }
-  EXPECT_EQ(std::set<std::string>(ran.begin(), ran.end()), selection) << "the union is not the selection";
-  EXPECT_EQ(ran.size(), selection.size()) << "a scenario ran in two shards";
+  ASSERT_EQ(split_selection.size(), 9u);
+  ASSERT_EQ(dealt_selection.size(), 4u);
+  TempDir tmp;
+  std::multiset<std::string> dealt;
+  std::map<std::string, long> explored, parts;  // per interleave scenario, over the shards
+  std::vector<std::size_t> sizes;
+  for (int i = 1; i <= 3; ++i) {
+    const fs::path report = tmp.path() / ("shard" + std::to_string(i) + ".json");
+    const RunResult r = run_pgrace(
+        {"run", "hermitage.g1*", "plan.*", "--shard", std::to_string(i) + "/3", "--report", report.string(), "-q"},
+        without_dsn(), 120s);
+    ASSERT_EQ(r.exit_code, 0) << output_of(r);
+    EXPECT_THAT(r.out, HasSubstr("(shard " + std::to_string(i) + "/3)"));
+    const auto j = nlohmann::json::parse(slurp(report));
+    EXPECT_EQ(j.at("shard"), (nlohmann::json{{"index", i}, {"count", 3}, {"selected", 13}}));
+    std::size_t size = 0;
+    for (const auto& s : j.at("scenarios")) {
+      const std::string name = s.at("name");
+      if (!split_selection.count(name)) {
+        dealt.insert(name);
+        ++size;
+        continue;
+      }
+      const auto& shard = s.at("schedules").at("shard");
+      EXPECT_EQ(shard.at("index"), i) << name;
+      explored[name] += s.at("schedules").at("explored").get<long>();
+      parts[name] = shard.at("parts").get<long>();
+    }
+    sizes.push_back(size);
+  }
+  EXPECT_EQ(std::set<std::string>(dealt.begin(), dealt.end()), dealt_selection) << "the union is not the selection";
+  EXPECT_EQ(dealt.size(), dealt_selection.size()) << "a scenario ran in two shards";
   EXPECT_LE(*std::max_element(sizes.begin(), sizes.end()) - *std::min_element(sizes.begin(), sizes.end()), 1u);
+  EXPECT_EQ(explored.size(), split_selection.size()) << "an interleave scenario missing from a shard";
+  for (const auto& [name, n] : explored) EXPECT_EQ(n, parts[name]) << name << ": schedules over the shards";
 }
 
 // Seeds pgrace draws stay below 2^53, so a JSON reader that uses doubles

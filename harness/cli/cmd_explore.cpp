@@ -23,6 +23,7 @@ struct ExploreOptions {
   std::optional<std::string> workers;  // as given, parsed by explore (flags.hpp)
   std::optional<std::string> draws;
   std::optional<std::string> draw;
+  std::optional<std::string> shard;
   ScenarioOptions common;
 };
 
@@ -60,8 +61,8 @@ void print_reproducer(std::ostream& out, const ScenarioResult& r) {
 
 void print_exploration(std::ostream& out, const ScenarioResult& r) {
   const Exploration& e = r.exploration;
-  out << (r.matched ? "ok   " : "FAIL ") << r.info.name << " (" << to_sql(r.knobs.isolation) << "): " << e.explored
-      << " schedule(s) explored";
+  out << (r.matched ? "ok   " : "FAIL ") << r.info.name << " (" << to_sql(r.knobs.isolation) << "): " << shard_prefix(e)
+      << e.explored << " schedule(s) explored";
   // At statement level the total is only known once every execution ran:
   // a partial one knows a number that grows with the limit it stopped at.
   if (e.statement_workers && static_cast<std::uint64_t>(e.explored) < e.total)
@@ -73,6 +74,7 @@ void print_exploration(std::ostream& out, const ScenarioResult& r) {
   if (e.faulted) out << ", " << e.faulted << " with an injected fault";
   out << " (expected " << expectation_text(r.info.expectation) << ")\n";
   if (const std::string draws = draws_text(e); !draws.empty()) out << "  " << draws << "\n";
+  if (const std::string shard = shard_text(e); !shard.empty()) out << "  " << shard << "\n";
   if (const std::string bounds = bounds_text(e); !bounds.empty()) out << "  " << bounds << "\n";
   if (!r.error.empty()) out << "  error: " << r.error << "\n";
   if (e.explored > e.infeasible)  // else no schedule was judged: nothing held or was violated
@@ -116,6 +118,15 @@ int explore(const ExploreOptions& o, const std::string& program) {
   if ((o.draws || o.draw) && !o.workers)
     throw usage_error(std::string(o.draws ? "--draws" : "--draw") +
                       " varies a stress scenario's inputs at statement level: give --workers too");
+  if (o.shard) {
+    const Shard shard = parse_shard(*o.shard);
+    if (!o.common.seed)
+      throw usage_error(
+          "--shard needs --seed: the jobs split one exploration only when they share its seed; give "
+          "every job the same --seed N");
+    batch.settings.shard = ExplorationShard{shard.index, shard.count};
+    batch.shard = {shard.index, shard.count, batch.selected.size()};
+  }
   for (const auto& s : o.schedules) {
     batch.settings.schedules.push_back(words(s));
     if (batch.settings.schedules.back().empty())
@@ -146,6 +157,9 @@ void add_explore_command(CLI::App& app, const Selected& selected) {
                           "), each giving the workers' w.rng() new seeds from --seed, every draw's orders explored");
   command->add_option("--draw", o->draw,
                       "With --workers: explore only this input draw (0..), as a reproducer's replay command names it");
+  command->add_option("--shard", o->shard,
+                      "Explore only shard I of N (I/N, e.g. 2/4) of each scenario's executions, for N CI jobs that "
+                      "together explore exactly what one job does, each execution once");
   command->add_option("--schedule", o->schedules,
                       "Run this schedule (step names, space-separated; steps left out are not run and their "
                       "sessions' transactions rolled back); repeatable");

@@ -1,5 +1,6 @@
 // pgrace run: run scenarios in stress mode, judge them, write reports.
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
@@ -40,6 +41,16 @@ RunSettings run_settings(const RunOptions& o) {
   return settings;
 }
 
+// Which of `selected` are interleave scenarios, whose schedules --shard
+// splits over the jobs (made with the -o options only to ask).
+std::vector<bool> interleaved(const std::vector<const ScenarioDefinition*>& selected,
+                              const std::vector<std::string>& option_items, const RunSettings& settings) {
+  const PreparedScenarios all = make_scenarios(selected, option_items, settings);
+  std::vector<bool> split;
+  for (const auto& scenario : all.scenarios) split.push_back(!scenario->sessions().empty());
+  return split;
+}
+
 int run(const RunOptions& o, const std::string& program) {
   const auto started = std::chrono::steady_clock::now();
   // Everything that can be wrong with the command line fails before a server starts.
@@ -47,15 +58,22 @@ int run(const RunOptions& o, const std::string& program) {
   batch.selected = select_scenarios(o.patterns, o.all);
   const std::size_t selected_count = batch.selected.size();
   std::optional<Shard> shard;
+  std::size_t dealt_count = 0;  // of the selection: stress and check scenarios
+  batch.settings = run_settings(o);
   if (o.shard) {
     if (o.common.keep)
       throw usage_error("--keep keeps the databases of one run for inspection, and --shard splits a CI run: drop one");
     shard = parse_shard(*o.shard);
-    batch.selected = shard_of(batch.selected, *shard);
+    const std::vector<bool> split = interleaved(batch.selected, o.common.options, batch.settings);
+    dealt_count = static_cast<std::size_t>(std::count(split.begin(), split.end(), false));
+    batch.selected = shard_of(batch.selected, split, *shard);
     batch.shard = {shard->index, shard->count, selected_count};
   }
-  batch.settings = run_settings(o);
   batch.prepared = make_scenarios(batch.selected, o.common.options, batch.settings);
+  if (shard)
+    for (std::size_t i = 0; i < batch.selected.size(); ++i)
+      if (!batch.prepared.scenarios[i]->sessions().empty())
+        batch.split_shards[i] = ExplorationShard{shard->index, shard->count};
   batch.files = check_report_files(o.common.reports);
 
   ScenarioHooks hooks;
@@ -64,8 +82,10 @@ int run(const RunOptions& o, const std::string& program) {
       out << "pgrace " << PGRACE_VERSION << " on PostgreSQL " << server.version() << " (" << server.source()
           << "), seed " << batch.settings.seed << "\n";
       if (shard)
-        out << "shard " << shard->index << "/" << shard->count << ": " << batch.selected.size() << " of "
-            << selected_count << " selected scenarios\n";
+        out << "shard " << shard->index << "/" << shard->count << ": "
+            << batch.selected.size() - batch.split_shards.size() << " of the " << dealt_count
+            << " stress and check scenarios, and its share of the schedules of " << batch.split_shards.size()
+            << " interleave scenario(s)\n";
     };
     hooks.finished = [](std::ostream& out, const ScenarioResult& r) { out << summary_text(r); };
   }
@@ -80,7 +100,9 @@ void add_run_command(CLI::App& app, const Selected& selected) {
   auto* command = app.add_subcommand("run", "Run scenarios concurrently against PostgreSQL and check their invariants");
   command->add_option("scenarios", o->patterns, "Scenario names or globs, e.g. 'transfer.*'");
   command->add_flag("--all", o->all, "Run every registered scenario");
-  command->add_option("--shard", o->shard, "Run only shard I of N of the selection (I/N, e.g. 2/4), for CI jobs");
+  command->add_option("--shard", o->shard,
+                      "Run shard I of N (I/N, e.g. 2/4), for N CI jobs: the stress and check scenarios dealt over "
+                      "the jobs, every interleave scenario's schedules split over all of them");
   command->add_option("--threads", o->threads, "Workers, one connection each (1-256; default: the scenario's)");
   command->add_option("--iterations", o->iterations, "Transactions per worker (1-1000000000; default: the scenario's)");
   command->add_option("--duration", o->duration,

@@ -34,6 +34,7 @@ const Flag kFlags[] = {
     {"seed", "--seed", {}},
     {"faults", "--fault", {}},
     {"schedules", "--schedule", {}},
+    {"shard", "--shard", {}},
 };
 
 bool digits(const std::string& text) {

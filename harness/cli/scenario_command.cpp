@@ -80,9 +80,10 @@ EphemeralServerOptions server_options(const std::vector<std::string>& given) {
 ScenarioResult run_one(const Server& server, const ScenarioBatch& batch, std::size_t i,
                        const ProgressCallback& progress) {
   const ScenarioInfo& info = batch.selected[i]->info;
+  RunSettings settings = batch.settings;
+  if (const auto split = batch.split_shards.find(i); split != batch.split_shards.end()) settings.shard = split->second;
   try {
-    return run_scenario(server, info, *batch.prepared.scenarios[i], batch.settings, progress,
-                        batch.prepared.makers[i]);
+    return run_scenario(server, info, *batch.prepared.scenarios[i], settings, progress, batch.prepared.makers[i]);
   } catch (const Error& e) {
     if (e.code() != ExitCode::usage || batch.selected.size() == 1) throw;
     return error_result(info, batch.settings, one_line(e.what()));

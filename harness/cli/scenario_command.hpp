@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -69,6 +70,10 @@ struct ScenarioBatch {
   RunSettings settings;
   ReportFiles files;       // check_report_files() of the options
   RunReport::Shard shard;  // recorded in the report (count 0: not sharded)
+  // run --shard: the scenarios (index in `selected`) explored in part, as
+  // this shard of their schedules (RunSettings::shard); explore --shard
+  // sets settings.shard instead.
+  std::map<std::size_t, ExplorationShard> split_shards;
 };
 
 // Opens the server of `options.dsn`, runs every scenario of `batch` with a

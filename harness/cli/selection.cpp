@@ -58,11 +58,13 @@ Shard parse_shard(const std::string& text) {
   return shard;
 }
 
-std::vector<const ScenarioDefinition*> shard_of(const std::vector<const ScenarioDefinition*>& selected, Shard shard) {
+std::vector<const ScenarioDefinition*> shard_of(const std::vector<const ScenarioDefinition*>& selected,
+                                                const std::vector<bool>& split, Shard shard) {
   std::vector<const ScenarioDefinition*> mine;
-  for (std::size_t i = static_cast<std::size_t>(shard.index - 1); i < selected.size();
-       i += static_cast<std::size_t>(shard.count))
-    mine.push_back(selected[i]);
+  std::size_t dealt = 0;  // scenarios dealt so far
+  for (std::size_t i = 0; i < selected.size(); ++i)
+    if (split[i] || dealt++ % static_cast<std::size_t>(shard.count) == static_cast<std::size_t>(shard.index - 1))
+      mine.push_back(selected[i]);
   if (mine.empty())
     throw usage_error("shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + " is empty: only " +
                       std::to_string(selected.size()) + " scenario(s) are selected, fewer than the " +

@@ -24,12 +24,17 @@ struct Shard {
 // Parses "I/N" with 1 <= I <= N (digits only). Throws pgrace::Error (usage).
 Shard parse_shard(const std::string& text);
 
-// Shard `shard` of `selected` (sorted by name): dealt round-robin, shard I
-// of N gets the I-th, (I+N)-th, (2N+I)-th ... scenario. The N shards are
-// disjoint, their union is `selected`, their sizes differ by at most one,
-// and none is empty unless N exceeds the number of scenarios. Throws
-// pgrace::Error (usage) for an empty shard: a CI job that tests nothing
-// must not pass.
-std::vector<const ScenarioDefinition*> shard_of(const std::vector<const ScenarioDefinition*>& selected, Shard shard);
+// Shard `shard` of `selected` (sorted by name) for `pgrace run`: the
+// scenarios whose work is not split (`split[i]` false: stress and check
+// scenarios) dealt round-robin, shard I of N getting the I-th, (I+N)-th,
+// (2N+I)-th ... of them; every scenario whose schedules are split over the
+// shards (`split[i]` true: interleave scenarios, RunSettings::shard) in
+// every shard. In the order of `selected`. The N shards' dealt scenarios
+// are disjoint, their union is all of them and their sizes differ by at
+// most one. Throws pgrace::Error (usage) for a shard with nothing to run
+// (N exceeds the number of dealt scenarios and none is split): a CI job
+// that tests nothing must not pass.
+std::vector<const ScenarioDefinition*> shard_of(const std::vector<const ScenarioDefinition*>& selected,
+                                                const std::vector<bool>& split, Shard shard);
 
 }  // namespace pgrace::cli

@@ -220,6 +220,7 @@ RunSettings run_settings_of(const ExploreSettings& explore) {
   settings.draws = explore.draws;
   settings.draw = explore.draw;
   settings.faults = explore.faults;
+  settings.shard = explore.shard;
   return settings;
 }
 

@@ -106,6 +106,10 @@ struct ExploreSettings {
   // Replace the scenario's Knobs::faults (an empty list: none); each rule
   // goes at every request it targets in turn (pgrace/faults.hpp).
   std::optional<std::vector<FaultRule>> faults;
+  // Explore only this shard of the executions (RunSettings::shard), e.g.
+  // from an environment variable set by a CI matrix: the shards' runs
+  // together explore what one run does. Not with `draw`.
+  std::optional<ExplorationShard> shard;
 };
 
 // Explores a stress scenario (its info() and factory) with `settings` and

@@ -25,7 +25,7 @@ struct RunReport {
   double wall_ms = 0;
   std::string server_source;  // "ephemeral" or "dsn"
   std::string server_version;
-  std::string server_dsn;  // redacted
+  std::string server_dsn;                              // redacted
   std::map<std::string, std::string> server_settings;  // the ephemeral server's --server-setting ones
   ProvisionTimings provision;
   std::uint64_t seed = 0;
@@ -64,7 +64,8 @@ std::string to_junit(const RunReport& report, const std::string& suite = "pgrace
 // The command line that reruns `result` alone with the same settings:
 // `pgrace run NAME --seed N --threads ...` for a stress scenario, `pgrace
 // explore NAME --schedule "..."` for an interleave one (its minimal
-// reproducer, else its seeded sample). Shell-quoted where needed.
+// reproducer, which replays without a shard; else its seeded sample, with
+// --shard I/N for one shard of it). Shell-quoted where needed.
 std::string reproducer_command(const RunReport& report, const ScenarioResult& result);
 
 // One scenario of an HTML timeline page: its result and the command line
@@ -116,6 +117,16 @@ std::string bounds_text(const Exploration& exploration);
 // the workers' w.rng() (--draws)" or "inputs: one (the workers draw no
 // parameters from w.rng())". Empty for the scenario's own steps.
 std::string draws_text(const Exploration& exploration);
+
+// One shard of an exploration (Exploration::shard): "shard 2/4: ", to put
+// before its counts, or "" when it was the whole exploration.
+std::string shard_prefix(const Exploration& exploration);
+
+// One shard of an exploration: which share of the parts it explored ("shard
+// 2/4 explores numbers 2, 6, 10, ... of the 37 part(s) ...", with the
+// executions it ran only to find them), or that it explored nothing because
+// the whole space has fewer parts than shards. Empty when not sharded.
+std::string shard_text(const Exploration& exploration);
 
 // What a scenario's author expected, as the summaries say it: "hold", or
 // "violation of \"a\", \"b\"".

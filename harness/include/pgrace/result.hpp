@@ -113,6 +113,24 @@ struct Shrinking {
   int attempts = 0;                  // schedules run while shrinking
 };
 
+// An exploration's share of the work when it ran one shard of it
+// (RunSettings::shard).
+struct ShardShare {
+  int index = 1;  // this shard, from 1
+  int count = 1;  // of this many
+  // What the whole exploration was dealt in, round-robin: interleave mode,
+  // the planned schedules; statement level, each input draw's first
+  // execution and each order branching off it within max_switches (with
+  // the orders below it).
+  // This shard got none of them when index > parts (a space smaller than
+  // the shards: the others explore all of it).
+  std::uint64_t parts = 0;
+  // Statement level: executions run only to find this shard's parts (other
+  // shards' draws' first executions), neither judged nor counted as explored.
+  long discovery = 0;
+  bool empty() const { return static_cast<std::uint64_t>(index) > parts; }
+};
+
 // Interleave mode: what the exploration covered and found. Schedules run in
 // order of their number of context switches, fewest first.
 struct Exploration {
@@ -147,6 +165,9 @@ struct Exploration {
   // end of the first violating one. Absent: none violated.
   std::optional<double> first_violation_ms;
   std::optional<Shrinking> shrinking;  // how it was shrunk (absent: not shrunk)
+  // The shard this exploration was (its counts, bounds and schedules are
+  // the shard's own); absent: the whole exploration.
+  std::optional<ShardShare> shard;
 };
 
 struct LatencySummary {

@@ -22,6 +22,13 @@ namespace pgrace {
 // RunSettings::draws is unset (see there).
 inline constexpr int kDefaultDraws = 16;
 
+// One of `count` parts of an exploration (RunSettings::shard): shard
+// `index`, from 1 to `count`.
+struct ExplorationShard {
+  int index = 1;
+  int count = 1;
+};
+
 // Command-line overrides of a scenario's default knobs, and run-wide settings.
 struct RunSettings {
   std::optional<int> threads;
@@ -43,10 +50,10 @@ struct RunSettings {
   // nothing was violated.
   bool keep = false;
   // Interleave mode:
-  std::size_t max_schedules = 1000;                 // sample this many when there are more (statement level: per input draw)
-  std::optional<int> max_switches;                  // only schedules with at most this many context switches
-  std::optional<double> budget_s;                   // stop exploring after this many seconds (0.1 .. 30 days)
-  bool shrink = true;                               // shrink the first violating schedule into the reproducer
+  std::size_t max_schedules = 1000;  // sample this many when there are more (statement level: per input draw)
+  std::optional<int> max_switches;   // only schedules with at most this many context switches
+  std::optional<double> budget_s;    // stop exploring after this many seconds (0.1 .. 30 days)
+  bool shrink = true;                // shrink the first violating schedule into the reproducer
   std::vector<std::vector<std::string>> schedules;  // run these instead of the scenario's
   std::chrono::milliseconds step_timeout{5000};     // neither done nor seen waiting: cancelled
   // Statement level (pgrace explore NAME --workers N): run a stress
@@ -64,6 +71,23 @@ struct RunSettings {
   std::optional<int> draws;
   // Statement level: explore only this draw (0 ..), as a reproducer names it.
   std::optional<int> draw;
+  // Explore only this shard of the scenario's executions (interleave mode,
+  // or statement level), for CI jobs that share one exploration: the
+  // `count` shards of a command run with the same settings together explore
+  // exactly the executions one run without a shard explores (unless a
+  // budget or max_schedules cuts it short), each judged by one shard. An
+  // interleave scenario's planned schedules are dealt round-robin (schedule
+  // k, from 0, to shard k mod count + 1); at statement level the parts
+  // dealt are, draw by draw, each draw's first execution and the subtrees
+  // of orders branching off it (README, "Sharded exploration"). Not with
+  // `schedules` or `draw`, which replay one execution.
+  std::optional<ExplorationShard> shard;
+  // Called on the calling thread after each execution the exploration
+  // judged (interleave mode or statement level; not those a shard only runs
+  // to find its part, nor shrinking attempts) with its input draw (statement
+  // level) and its schedule of step names, as a reproducer names them. Must
+  // not throw. For tests and tools that record what was explored.
+  std::function<void(std::optional<int> draw, const std::vector<std::string>& schedule)> on_explored;
   // Wall-clock bound on each scenario's run (from its database and
   // connections being ready to its last check), in seconds (0.1 .. 30 days).
   // Unset: max(10 x the planned time, 60 s), where the planned time is
@@ -103,6 +127,7 @@ inline constexpr WholeRange statement_workers{2, 8};
 inline constexpr WholeRange max_switches{0, 1'000'000};
 inline constexpr WholeRange draws{1, 1'000'000};
 inline constexpr WholeRange draw{0, 999'999};
+inline constexpr WholeRange shard_count{1, 1'000'000};
 inline constexpr WholeRange max_schedules{1, SIZE_MAX};
 inline constexpr SecondsRange budget_s{0.1, 2'592'000};
 inline constexpr WholeRange step_timeout_ms{1, 86'400'000};

@@ -51,7 +51,9 @@ std::string forgotten_commits_error(long count, const std::string& first);
 // violated invariants are exactly the expected ones and, in stress mode,
 // each expected one was violated in every repetition (in interleave mode,
 // in some schedule); a statement-level exploration, when it meets them as
-// meets_explored_expectation() says.
+// meets_explored_expectation() says. One shard of an exploration
+// (Exploration::shard) that violated nothing matches whatever was expected:
+// an expected violation is up to the shard whose part holds it.
 void judge(ScenarioResult& result);
 
 }  // namespace pgrace::detail

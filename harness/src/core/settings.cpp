@@ -39,6 +39,18 @@ void check_range(const char* setting, Value value, Range range, bool given, cons
       scenario.empty() ? "the scenario" : scenario);
 }
 
+// A shard in range, and not given with a replay of one execution.
+void check_shard(const ExplorationShard& shard, const RunSettings& settings) {
+  check_range("shard", shard.count, limits::shard_count, true);
+  if (shard.index < 1 || shard.index > shard.count)
+    throw SettingError("shard", "must be I/N with 1 <= I <= N, got " + std::to_string(shard.index) + "/" +
+                                    std::to_string(shard.count));
+  if (!settings.schedules.empty() || settings.draw)
+    throw SettingError("shard", "splits an exploration over jobs, but " +
+                                    std::string(settings.draw ? "one input draw" : "a given schedule") +
+                                    " replays whole in one job: drop the shard (a reproducer replays without one)");
+}
+
 }  // namespace
 
 SettingError::SettingError(std::string setting, std::string problem, std::string knob_of_scenario)
@@ -77,9 +89,11 @@ Knobs apply_overrides(const Knobs& defaults, const RunSettings& settings, const 
   if (settings.draws) check_range("draws", *settings.draws, limits::draws, true);
   if (settings.draw) check_range("draw", *settings.draw, limits::draw, true);
   if (settings.draw && settings.draws && *settings.draw >= *settings.draws)
-    throw SettingError("draw", std::to_string(*settings.draw) + " is not one of the " + std::to_string(*settings.draws) +
-                                   " draws (0 to " + std::to_string(*settings.draws - 1) +
+    throw SettingError("draw", std::to_string(*settings.draw) + " is not one of the " +
+                                   std::to_string(*settings.draws) + " draws (0 to " +
+                                   std::to_string(*settings.draws - 1) +
                                    "): give a smaller one, or leave the draws out");
+  if (settings.shard) check_shard(*settings.shard, settings);
   check_range("max_schedules", settings.max_schedules, limits::max_schedules, true);
   if (settings.budget_s) check_range("budget_s", *settings.budget_s, limits::budget_s, true);
   check_range("step_timeout", settings.step_timeout.count(), limits::step_timeout_ms, true);

@@ -251,6 +251,12 @@ nlohmann::json exploration_json(const ScenarioResult& r) {
           {"inputs_drawn", e.inputs_drawn},
           {"runners", e.runners},
           {"first_violation_ms", e.first_violation_ms ? json(*e.first_violation_ms) : json()},
+          {"shard", e.shard ? json{{"index", e.shard->index},
+                                   {"count", e.shard->count},
+                                   {"parts", e.shard->parts},
+                                   {"discovery", e.shard->discovery},
+                                   {"empty", e.shard->empty()}}
+                            : json()},
           {"by_switches", bounds},
           {"stopped", e.stopped.empty() ? json() : json(e.stopped)},
           {"minimal_reproducer", e.reproducer ? to_json(*e.reproducer) : json()},
@@ -567,6 +573,31 @@ std::string draws_text(const Exploration& exploration) {
          " of the workers' w.rng() (--draws)";
 }
 
+std::string shard_prefix(const Exploration& exploration) {
+  if (!exploration.shard) return "";
+  return "shard " + std::to_string(exploration.shard->index) + "/" + std::to_string(exploration.shard->count) + ": ";
+}
+
+std::string shard_text(const Exploration& exploration) {
+  if (!exploration.shard) return "";
+  const ShardShare& shard = *exploration.shard;
+  const std::string name = "shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count);
+  const std::string parts = exploration.statement_workers
+                                ? std::to_string(shard.parts) +
+                                      " part(s) (each input draw's first execution, and each order branching off it "
+                                      "within the switch bound, with the orders below)"
+                                : std::to_string(shard.parts) + " planned schedule(s)";
+  if (shard.empty())
+    return name + " explored nothing: the exploration has " + parts + ", fewer than the " +
+           std::to_string(shard.count) +
+           " shards, and the other shards explore all of it; not a failure, but fewer shards would do";
+  const auto nth = [&](int k) { return std::to_string(shard.index + k * shard.count); };
+  std::string text = name + " explores numbers " + nth(0) + ", " + nth(1) + ", " + nth(2) + ", ... of the " + parts;
+  if (exploration.statement_workers)
+    text += "; " + std::to_string(shard.discovery) + " first execution(s) of other shards run only to find its parts";
+  return text;
+}
+
 namespace {
 
 // "8 threads x 50 iterations, read committed, seed 7: committed=400, 812
@@ -598,10 +629,12 @@ std::string summary_text(const ScenarioResult& r) {
   if (r.verdict == Verdict::violated) out << " " << violated_text(r);
   out << " (expected " << expectation_text(r.info.expectation) << ")";
   if (r.mode == Mode::interleave) {
-    out << ", " << r.exploration.violating << "/" << r.exploration.explored << " schedules violated";
+    out << ", " << shard_prefix(r.exploration) << r.exploration.violating << "/" << r.exploration.explored
+        << " schedules violated";
     if (r.exploration.infeasible) out << " (" << r.exploration.infeasible << " infeasible)";
     out << ", " << to_sql(r.knobs.isolation) << "\n";
     if (const std::string draws = draws_text(r.exploration); !draws.empty()) out << "     " << draws << "\n";
+    if (const std::string shard = shard_text(r.exploration); !shard.empty()) out << "     " << shard << "\n";
     if (!r.error.empty()) out << "     error: " << r.error << "\n";
     if (const std::string bounds = bounds_text(r.exploration); !bounds.empty()) out << "     " << bounds << "\n";
     if (r.exploration.reproducer) {

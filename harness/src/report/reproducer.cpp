@@ -57,6 +57,8 @@ std::string reproducer_command(const RunReport& report, const ScenarioResult& r)
         const auto faults = fault_words(r);
         words.insert(words.end(), faults.begin(), faults.end());
       }
+      if (const auto& shard = r.exploration.shard)
+        words.insert(words.end(), {"--shard", std::to_string(shard->index) + "/" + std::to_string(shard->count)});
     }
   } else if (r.mode == Mode::check) {
     words.insert(words.end(), {"run", r.info.name});

@@ -103,6 +103,11 @@ void check_runnable(const ScenarioInfo& info, const Scenario& scenario, const Ru
   if ((settings.draws || settings.draw) && !settings.statement_workers)
     throw SettingError(settings.draws ? "draws" : "draw",
                        "varies a stress scenario's inputs at statement level: explore it with statement_workers");
+  if (settings.shard && *mode != Mode::interleave && !settings.statement_workers)
+    throw SettingError(
+        "shard",
+        "splits an exploration, and " + info.name + " is " + (*mode == Mode::check ? "a check" : "a stress") +
+            " scenario, whose run is not an exploration: explore its statements (statement_workers) or drop the shard");
   check_schedules(scenario.sessions(), settings);
 }
 

@@ -12,6 +12,7 @@
 #include "pgrace/error.hpp"
 #include "server/database.hpp"
 #include "statement/execution.hpp"
+#include "statement/shard_parts.hpp"
 #include "wire/request_history.hpp"
 
 namespace pgrace::detail {
@@ -161,11 +162,17 @@ class StatementExploration {
         result_(result),
         invariants_(invariants),
         runner_(runner),
-        pool_(pool) {}
+        pool_(pool) {
+    if (settings.shard) {
+      parts_.emplace(*settings.shard);
+      result_.exploration.shard = ShardShare{settings.shard->index, settings.shard->count, 0, 0};
+    }
+  }
 
-  // `deadline`: for the replay of the reproducer with RunSettings::keep (the
-  // pool's runs have theirs).
+  // `deadline`: the run's, for the executions run outside the pool (a
+  // shard's discovery, the reproducer's replay with RunSettings::keep).
   void run(Clock::time_point deadline) {
+    deadline_ = deadline;
     // Known from the start, so that a run that times out says the same.
     result_.exploration.max_switches = settings_.max_switches;
     result_.exploration.statement_workers = runner_.workers();
@@ -186,7 +193,7 @@ class StatementExploration {
       explore(budget_end);
     }
     finish();
-    if (settings_.keep && result_.exploration.reproducer) replay_reproducer(deadline);
+    if (settings_.keep && result_.exploration.reproducer) replay_reproducer();
   }
 
   // With RunSettings::keep: what the last execution left in the database,
@@ -195,16 +202,18 @@ class StatementExploration {
 
  private:
   void explore(Clock::time_point budget_end) {
-    std::set<Candidate> frontier{Candidate{0, settings_.draw.value_or(0), {}, {}}};
+    std::set<Candidate> frontier;
     Exploration& x = result_.exploration;
     x.draws = 1;
-    const auto within_bound = [this](const Candidate& c) {
-      return !settings_.max_switches || c.switches <= *settings_.max_switches;
-    };
+    if (parts_)
+      deal_parts(frontier);
+    else
+      frontier.insert(Candidate{0, settings_.draw.value_or(0), {}, {}});
     // The executions known within the bound: run, and still to run.
     const auto known = [&] {
       return static_cast<std::uint64_t>(x.explored) +
-             static_cast<std::uint64_t>(std::count_if(frontier.begin(), frontier.end(), within_bound));
+             static_cast<std::uint64_t>(std::count_if(frontier.begin(), frontier.end(),
+                                                      [this](const Candidate& c) { return within_bound(c); }));
     };
     while (!frontier.empty()) {
       x.total = known();  // so far, should the run time out
@@ -221,22 +230,23 @@ class StatementExploration {
         break;
       }
       frontier.erase(frontier.begin());
-      pool_.ahead(upcoming(frontier, within_bound));
+      pool_.ahead(upcoming(frontier));
       const StatementExecution e = execute(next, true);
-      if (x.explored == 1 && e.drew_inputs && !settings_.draw) add_draws(frontier);
+      if (!parts_ && x.explored == 1 && e.drew_inputs && !settings_.draw) add_draws(frontier);
+      // (With a shard, every order below one of its executions is its own.)
       for (Candidate& branch : branches(e, next.prefix.size())) frontier.insert(std::move(branch));
-      if (!next.fault && !e.diverged)
-        for (Candidate& faulted : fault_candidates(e, result_.knobs.faults))
-          if (planted_.insert({faulted.draw, *faulted.fault, faulted.prefix}).second)
-            frontier.insert(std::move(faulted));
+      plant_faults(next, e, frontier);
     }
     x.total = known();
   }
 
+  bool within_bound(const Candidate& c) const {
+    return !settings_.max_switches || c.switches <= *settings_.max_switches;
+  }
+
   // The first executions of `frontier` within the bound: what the other
   // runners can run ahead of their turn.
-  template <typename WithinBound>
-  std::vector<ExecutionKey> upcoming(const std::set<Candidate>& frontier, const WithinBound& within_bound) const {
+  std::vector<ExecutionKey> upcoming(const std::set<Candidate>& frontier) const {
     std::vector<ExecutionKey> keys;
     for (auto c = frontier.begin(); c != frontier.end() && keys.size() < 2 * kMaxRunners && within_bound(*c); ++c)
       keys.push_back(key_of(*c));
@@ -255,11 +265,58 @@ class StatementExploration {
 
   // Runs the reproducer once more, uncounted, so that the database holds the
   // state it leaves (RunSettings::keep).
-  void replay_reproducer(Clock::time_point deadline) {
+  void replay_reproducer() {
     const StatementExecution e =
-        runner_.run(reproducer_run_.prefix, reproducer_run_.fault, reproducer_run_.draw, deadline);
+        runner_.run(reproducer_run_.prefix, reproducer_run_.fault, reproducer_run_.draw, deadline_);
     kept_state_ = std::string("the state the minimal reproducer leaves (replayed once more after the exploration") +
                   (e.violated() ? ")" : "; this replay violated nothing, so it may not show the violation)");
+  }
+
+  // The faults to try on the order of `e`, run for `run`, that this
+  // exploration owns (all of them, but for a shard) and has not queued yet.
+  void plant_faults(const Candidate& run, const StatementExecution& e, std::set<Candidate>& frontier) {
+    if (run.fault || e.diverged) return;
+    for (Candidate& faulted : fault_candidates(e, result_.knobs.faults))
+      if ((!parts_ || parts_->owns(faulted.draw, faulted.prefix)) &&
+          planted_.insert({faulted.draw, *faulted.fault, faulted.prefix}).second)
+        frontier.insert(std::move(faulted));
+  }
+
+  // A shard's start (see statement/shard_parts.hpp): runs every draw's
+  // first execution, judging those it owns and only learning the branches
+  // of the others, and queues the branches and faults it owns. Branches
+  // beyond --max-switches are no part (nothing below them is explored).
+  void deal_parts(std::set<Candidate>& frontier) {
+    Exploration& x = result_.exploration;
+    for (int draw = 0; draw < x.draws; ++draw) {
+      const Candidate first{0, draw, {}, {}};
+      const StatementExecution e =
+          parts_->owns_next_first() ? execute(first, true) : discover(first);
+      if (draw == 0 && e.drew_inputs) x.draws = settings_.draws.value_or(kDefaultDraws);
+      std::vector<int> choices;
+      for (const ChoicePoint& point : e.points) choices.push_back(point.chosen);
+      std::vector<Candidate> below = branches(e, 0);
+      below.erase(std::remove_if(below.begin(), below.end(), [this](const Candidate& c) { return !within_bound(c); }),
+                  below.end());
+      std::vector<std::vector<int>> prefixes;
+      for (const Candidate& branch : below) prefixes.push_back(branch.prefix);
+      parts_->add_first(draw, std::move(choices), prefixes);
+      for (Candidate& branch : below)
+        if (parts_->owns(draw, branch.prefix)) frontier.insert(std::move(branch));
+      plant_faults(first, e, frontier);
+    }
+    x.shard->parts = parts_->parts();
+  }
+
+  // Runs `candidate` only to learn what it discovers: neither judged nor
+  // counted as explored (ShardShare::discovery).
+  StatementExecution discover(const Candidate& candidate) {
+    Exploration& x = result_.exploration;
+    progress_.offer(ProgressUnit::schedules, x.explored, std::nullopt, x.violating);
+    StatementExecution e = runner_.run(candidate.prefix, candidate.fault, candidate.draw, deadline_);
+    x.inputs_drawn = x.inputs_drawn || e.drew_inputs;
+    ++x.shard->discovery;
+    return e;
   }
 
   StatementExecution execute(const Candidate& candidate, bool explored_in_order) {
@@ -275,6 +332,7 @@ class StatementExploration {
     ++bound.explored;
     ++bound.total;
     ScheduleResult schedule = schedule_of(e, invariants_);
+    if (settings_.on_explored) settings_.on_explored(candidate.draw, schedule.schedule);
     if (e.diverged) {
       ++x.infeasible;
       ++bound.infeasible;
@@ -286,9 +344,12 @@ class StatementExploration {
         x.first_violation_ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
       ++x.violating;
       ++bound.violated;
-      if (!x.reproducer || e.switches() < reproducer_switches_) {
+      // The least in the order of candidates, not the first found: a shard
+      // finds its own in another order, and must name the same one.
+      const Candidate key{e.switches(), candidate.draw, candidate.fault, candidate.prefix};
+      if (!x.reproducer || key < reproducer_key_) {
         x.reproducer = schedule;
-        reproducer_switches_ = e.switches();
+        reproducer_key_ = key;
         reproducer_run_ = {e.switches(), e.draw, candidate.fault, {}};
         for (const ChoicePoint& point : e.points) reproducer_run_.prefix.push_back(point.chosen);
       }
@@ -368,6 +429,7 @@ class StatementExploration {
   // errors that concurrency never causes.
   void finish() {
     Exploration& x = result_.exploration;
+    if (x.shard && x.shard->empty() && x.stopped.empty()) return;  // the other shards explore it all
     const long feasible = x.explored - x.infeasible;
     const std::string code_errors = code_errors_error(info_, result_.sqlstates, first_code_error_);
     if (forgotten_commits_ > 0)
@@ -392,9 +454,11 @@ class StatementExploration {
   ExecutionPool& pool_;
   const Clock::time_point started_ = Clock::now();
   std::map<int, std::size_t> explored_in_draw_;  // executions run, per input draw
-  int reproducer_switches_ = 0;
-  Candidate reproducer_run_;  // the reproducer's every choice, to replay it
+  Candidate reproducer_key_;                     // of the reproducer
+  Candidate reproducer_run_;                     // the reproducer's every choice, to replay it
   std::string kept_state_;
+  std::optional<ShardParts> parts_;              // with a shard: which parts are its own
+  Clock::time_point deadline_;                   // of the run (the pool's runs have theirs)
   bool any_committed_ = false;
   std::string first_code_error_;  // where the first request that failed with a code error came from
   long forgotten_commits_ = 0;    // transactions said committed whose last request was a ROLLBACK

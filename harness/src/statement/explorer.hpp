@@ -20,8 +20,11 @@ namespace pgrace::detail {
 // interleave; ScenarioResult::exploration, each schedule's steps being the
 // workers' requests): executions in order of their context switches
 // (preemptions), up to settings.max_switches, max_schedules and budget_s;
-// or only settings.schedules, replayed. The reproducer is the violating
-// execution with the fewest switches. An exploration stopped early
+// or only settings.schedules, replayed; with settings.shard, only that
+// shard's parts (statement/shard_parts.hpp). The reproducer is the
+// violating execution with the fewest switches, the least draw, fault and
+// prefix among those (whatever order they ran in, so that the shard
+// holding one run's reproducer names the same). An exploration stopped early
 // (max_schedules, budget_s) without a violation ends in verdict error.
 // Throws what run_stress() throws, and pgrace::Error (usage) for a schedule
 // that names no worker (see choices_of()) or a request its worker never sent.

@@ -248,8 +248,8 @@ void tally(Played&& played, int switches, const std::string& server_dsn, Scenari
       evidence.first_failure = "step " + step.step + ": " + (step.sqlstate.empty() ? "" : step.sqlstate + " ") +
                                pgrace::one_line(step.message, 200);
     if (evidence.first_code_error.empty() && is_code_error(step.sqlstate))
-      evidence.first_code_error = "step " + step.step + " (" + pgrace::one_line(step.sql, 200) +
-                                  "): " + step.sqlstate + " " + pgrace::one_line(step.message, 300);
+      evidence.first_code_error = "step " + step.step + " (" + pgrace::one_line(step.sql, 200) + "): " + step.sqlstate +
+                                  " " + pgrace::one_line(step.message, 300);
   }
   if (!played.schedule.feasible) {
     ++bound->infeasible;
@@ -299,6 +299,7 @@ void explore(StagePool& pool, const SchedulePlan& planned, const RunSettings& se
     for (std::size_t next = k + 1; next < count && upcoming.size() < 2 * kMaxStages; ++next) upcoming.push_back(next);
     pool.ahead(upcoming);
     Played played = pool.run(k);
+    if (settings.on_explored) settings.on_explored(std::nullopt, played.schedule.schedule);
     if (!played.schedule.violated.empty() && !evidence.first_violating) evidence.first_violating = plan;
     tally(std::move(played), plan_switches(plan), server_dsn, result, evidence);
   }
@@ -462,11 +463,14 @@ void run_interleaved(const Server& server, const ScenarioInfo& info, Scenario& s
   const std::vector<Invariant> invariants =
       call_scenario(info, "invariants()", server_dsn, [&] { return scenario.invariants(); });
   result.invariants = invariant_entries(invariants);
-  const SchedulePlan planned = plan_schedules(sessions, scenario, info, settings, server_dsn);
+  const SchedulePlan whole = plan_schedules(sessions, scenario, info, settings, server_dsn);
+  const SchedulePlan planned = settings.shard ? shard_of(whole, *settings.shard) : whole;
+  if (settings.shard)
+    result.exploration.shard = ShardShare{settings.shard->index, settings.shard->count, whole.plans.size(), 0};
   result.exploration.total = planned.total;
   result.exploration.max_switches = settings.max_switches;
   result.exploration.bounds = planned.bounds;
-  require_schedules(planned, settings);
+  require_schedules(whole, settings);
   const std::string schema = call_scenario(info, "schema()", server_dsn, [&] { return scenario.schema(); });
 
   auto phase_start = Clock::now();

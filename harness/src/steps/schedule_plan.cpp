@@ -110,6 +110,21 @@ SchedulePlan plan_schedules(const std::vector<Session>& sessions, Scenario& scen
   return listed.empty() ? generated_plan(sessions, settings) : listed_plans(listed, sessions, by_name, settings);
 }
 
+SchedulePlan shard_of(const SchedulePlan& planned, ExplorationShard shard) {
+  SchedulePlan mine;
+  mine.fewest_switches = planned.fewest_switches;
+  for (std::size_t k = static_cast<std::size_t>(shard.index - 1); k < planned.plans.size();
+       k += static_cast<std::size_t>(shard.count))
+    mine.plans.push_back(planned.plans[k]);
+  mine.total = mine.plans.size();
+  for (const SwitchBound& bound : planned.bounds) {
+    SwitchBound own{bound.switches};
+    for (const Plan& plan : mine.plans) own.total += plan_switches(plan) == bound.switches;
+    if (own.total > 0) mine.bounds.push_back(own);
+  }
+  return mine;
+}
+
 }  // namespace pgrace::detail
 
 namespace pgrace {

@@ -40,4 +40,10 @@ struct SchedulePlan {
 SchedulePlan plan_schedules(const std::vector<Session>& sessions, Scenario& scenario, const ScenarioInfo& info,
                             const RunSettings& settings, const std::string& dsn);
 
+// Shard `shard` of `planned` (RunSettings::shard): its plans k (from 0)
+// with k mod count = index - 1, in their order; its total and bounds count
+// those. The count shards of a plan are disjoint and together hold its
+// plans; a shard is empty only when the plan has fewer than index plans.
+SchedulePlan shard_of(const SchedulePlan& planned, ExplorationShard shard);
+
 }  // namespace pgrace::detail
