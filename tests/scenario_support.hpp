@@ -2,7 +2,8 @@
 // Helpers shared by the tests that run pgrace's registered (bundled)
 // scenarios on a real server and read their results: finding a scenario by
 // name, running it, counting outcomes, describing a result, joining a
-// schedule's steps; and a counter invariant of the tests' own scenarios.
+// schedule's steps; and a counter invariant and the write-skew scenario
+// (two doctors) of the tests' own.
 // Header-only; everything is `inline`.
 
 #include <stdexcept>
@@ -17,6 +18,7 @@
 #include "pgrace/runner.hpp"
 #include "pgrace/scenario.hpp"
 #include "pgrace/server.hpp"
+#include "pgrace/steps.hpp"
 
 namespace pgrace::test {
 
@@ -33,6 +35,31 @@ inline Invariant every_increment_counts(std::string sql) {
       },
       false);
 }
+
+// Two doctors on call; each, at REPEATABLE READ, reads how many are on call
+// and, seeing two, takes themself off: write skew leaves nobody on call.
+class Doctors : public Scenario {
+ public:
+  std::string schema() const override { return "CREATE TABLE doctors (name text PRIMARY KEY, on_call bool)"; }
+  void seed(pqxx::work& tx) override { tx.exec("INSERT INTO doctors VALUES ('alice', true), ('bob', true)"); }
+  std::vector<Session> sessions() const override { return {doctor("a", "alice"), doctor("b", "bob")}; }
+  std::vector<Invariant> invariants() const override {
+    return {equals("someone is on call", "SELECT count(*) > 0 FROM doctors WHERE on_call", "t")};
+  }
+
+ private:
+  static Session doctor(const std::string& n, const std::string& name) {
+    return {n,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ",
+            {sql_step(n + "_read", "SELECT count(*) FROM doctors WHERE on_call"),
+             cpp_step(n + "_write",
+                      [n, name](StepContext& ctx) {
+                        if (ctx.observed(n + "_read") == "2")
+                          ctx.exec("UPDATE doctors SET on_call = false WHERE name = '" + name + "'");
+                      }),
+             sql_step(n + "_commit", "COMMIT")}};
+  }
+};
 
 // The registered scenario named `name`. Throws std::runtime_error if there is none.
 inline const ScenarioDefinition& definition(const std::string& name) {

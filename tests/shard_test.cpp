@@ -41,32 +41,6 @@ pgrace::Server& server() {
   return *s;
 }
 
-// Two doctors on call; each, at REPEATABLE READ, reads how many are on call
-// and, seeing two, takes themself off: write skew in some of the 20
-// interleavings of their three steps.
-class Doctors : public pgrace::Scenario {
- public:
-  std::string schema() const override { return "CREATE TABLE doctors (name text PRIMARY KEY, on_call bool)"; }
-  void seed(pqxx::work& tx) override { tx.exec("INSERT INTO doctors VALUES ('alice', true), ('bob', true)"); }
-  std::vector<pgrace::Session> sessions() const override { return {doctor("a", "alice"), doctor("b", "bob")}; }
-  std::vector<pgrace::Invariant> invariants() const override {
-    return {pgrace::equals("someone is on call", "SELECT count(*) > 0 FROM doctors WHERE on_call", "t")};
-  }
-
- private:
-  static pgrace::Session doctor(const std::string& n, const std::string& name) {
-    return {n,
-            "BEGIN ISOLATION LEVEL REPEATABLE READ",
-            {pgrace::sql_step(n + "_read", "SELECT count(*) FROM doctors WHERE on_call"),
-             pgrace::cpp_step(n + "_write",
-                              [n, name](pgrace::StepContext& ctx) {
-                                if (ctx.observed(n + "_read") == "2")
-                                  ctx.exec("UPDATE doctors SET on_call = false WHERE name = '" + name + "'");
-                              }),
-             pgrace::sql_step(n + "_commit", "COMMIT")}};
-  }
-};
-
 const pgrace::ScenarioInfo kDoctors{"test.doctors", "", pgrace::expect_violation({"someone is on call"}),
                                     pgrace::Knobs{}};
 
