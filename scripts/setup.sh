@@ -6,7 +6,7 @@
 set -eu
 
 packages="g++ cmake make pkg-config libpq-dev libpqxx-dev libboost-thread-dev libcli11-dev
-nlohmann-json3-dev libgtest-dev libbenchmark-dev postgresql python3-jsonschema jq ccache chromium"
+nlohmann-json3-dev libtomlplusplus-dev python3-psycopg libgtest-dev libbenchmark-dev postgresql python3-jsonschema jq ccache chromium"
 
 missing=""
 for p in $packages; do

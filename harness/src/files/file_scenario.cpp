@@ -1,0 +1,86 @@
+#include "files/file_scenario.hpp"
+
+#include "files/check_command.hpp"
+#include "files/worker_processes.hpp"
+#include "pgrace/error.hpp"
+#include "util/text.hpp"
+
+namespace pgrace::files {
+namespace {
+
+// How long an invariant's command may run.
+constexpr int kCheckCommandTimeoutS = 60;
+
+}  // namespace
+
+FileScenario::FileScenario(std::shared_ptr<const ScenarioFile> file, Options& options) : file_(std::move(file)) {
+  for (const auto& [name, fallback] : file_->options) options_[name] = options.get_string(name, fallback);
+  require_program(file_->command, file_->folder, file_->path.string(), "workers.command");
+  schema_ = substituted(detail::joined(file_->schema, "\n"), "database.schema");
+  seed_ = substituted(file_->seed, "database.seed");
+  for (const auto& check : file_->invariants) {
+    FileInvariant invariant = check;
+    const std::string key = "invariant '" + check.name + "'";
+    invariant.no_rows = substituted(check.no_rows, key);
+    invariant.sql = substituted(check.sql, key);
+    invariant.equals = substituted(check.equals, key);
+    if (!check.command.empty()) require_program(check.command, file_->folder, file_->path.string(), key + " command");
+    checks_.push_back(std::move(invariant));
+  }
+}
+
+std::string FileScenario::substituted(const std::string& text, const std::string& key) const {
+  std::string out;
+  for (std::size_t at = 0; at < text.size();) {
+    const std::size_t open = text.find("${", at);
+    if (open == std::string::npos) return out + text.substr(at);
+    const std::size_t close = text.find('}', open);
+    const std::string name = text.substr(open + 2, close == std::string::npos ? std::string::npos : close - open - 2);
+    if (close == std::string::npos || !options_.count(name))
+      throw usage_error(file_->path.string() + ": key '" + key + "' uses ${" + name +
+                        (close == std::string::npos ? "" : "}") + ", which is no option: define " + name +
+                        " under [options]");
+    out += text.substr(at, open - at) + options_.at(name);
+    at = close + 1;
+  }
+  return out;
+}
+
+void FileScenario::seed(pqxx::work& tx) {
+  if (!seed_.empty()) tx.exec(seed_);
+}
+
+Invariant FileScenario::invariant_of(const FileInvariant& check) const {
+  if (!check.no_rows.empty()) return no_rows(check.name, check.no_rows);
+  if (!check.sql.empty()) return equals(check.name, check.sql, check.equals);
+  return predicate(
+      check.name,
+      [this, command = check.command](const CheckContext&) {
+        return run_check_command(command, file_->folder, {{"DATABASE_URL", database_url_}}, kCheckCommandTimeoutS);
+      },
+      false);
+}
+
+std::vector<Invariant> FileScenario::invariants() const {
+  std::vector<Invariant> result;
+  for (const auto& check : checks_) result.push_back(invariant_of(check));
+  return result;
+}
+
+ScenarioDefinition definition_of(std::shared_ptr<const ScenarioFile> file) {
+  ScenarioInfo info;
+  info.name = file->name;
+  info.description = file->description;
+  info.expectation.violated = {file->expect.begin(), file->expect.end()};
+  info.defaults.threads = file->count;
+  info.defaults.iterations = file->iterations;
+  info.defaults.sync = file->sync;
+  if (file->isolation) info.defaults.isolation = *file->isolation;
+  info.source_file = file->path.string();
+  info.labels["file"] = file->path.string();
+  return {std::move(info), [file](Options& options) -> std::unique_ptr<Scenario> {
+            return std::make_unique<FileScenario>(file, options);
+          }};
+}
+
+}  // namespace pgrace::files

@@ -1,0 +1,122 @@
+#include "files/process_gate.hpp"
+
+#include <cctype>
+
+#include "core/session_setup.hpp"
+
+namespace pgrace::files {
+namespace {
+
+// Whether `sql` (a request's text) starts with ROLLBACK or ABORT: the
+// application ended its transaction itself.
+bool is_rollback(const std::string& sql) {
+  std::string word;
+  for (char c : sql) {
+    if (std::isspace(static_cast<unsigned char>(c)) && word.empty()) continue;
+    if (!std::isalpha(static_cast<unsigned char>(c))) break;
+    word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return word == "rollback" || word == "abort";
+}
+
+}  // namespace
+
+ProcessGate::ProcessGate(int workers, Sync sync, std::chrono::milliseconds hold_limit)
+    : workers_(workers), sync_(sync), hold_limit_(hold_limit) {}
+
+int ProcessGate::worker_of(const std::string& client) const {
+  for (int w = 0; w < workers_; ++w)
+    if (client == detail::worker_session_name(w)) return w;
+  return -1;
+}
+
+detail::Fault ProcessGate::before_request(const detail::WireRequest& request) {
+  const int worker = worker_of(request.client);
+  std::unique_lock lock(mutex_);
+  if (worker < 0 || !request.executes || connections_[request.backend_pid].status != 'I') return {};
+  if (sync_ == Sync::start && !started_.insert(worker).second) return {};
+  arrive(worker, lock);
+  return {};
+}
+
+// Holds `worker` until every worker still running arrived, or hold_limit_.
+void ProcessGate::arrive(int worker, std::unique_lock<std::mutex>& lock) {
+  const long generation = generation_;
+  arrived_.insert(worker);
+  const auto release = [this] {
+    ++generation_;
+    arrived_.clear();
+    changed_.notify_all();
+  };
+  const auto all_there = [this] {
+    std::set<int> counted = arrived_;
+    counted.insert(exited_.begin(), exited_.end());
+    return static_cast<int>(counted.size()) >= workers_;
+  };
+  if (all_there()) return release();
+  if (!changed_.wait_for(lock, hold_limit_, [&] { return generation_ != generation; })) release();
+}
+
+void ProcessGate::exited(int w) {
+  std::lock_guard lock(mutex_);
+  exited_.insert(w);
+  arrived_.erase(w);
+  std::set<int> counted = arrived_;
+  counted.insert(exited_.begin(), exited_.end());
+  if (!arrived_.empty() && static_cast<int>(counted.size()) >= workers_) {
+    ++generation_;
+    arrived_.clear();
+    changed_.notify_all();
+  }
+}
+
+void ProcessGate::after_request(const detail::WireRequest& request) {
+  const int worker = worker_of(request.client);
+  if (worker < 0) return;
+  std::lock_guard lock(mutex_);
+  if (!request.sqlstate.empty()) {
+    ++seen_.sqlstates[request.sqlstate];
+    if (seen_.first_code_error.empty() && is_code_error(request.sqlstate))
+      seen_.first_code_error = "worker " + std::to_string(worker + 1) + ": " + request.sqlstate + " in " + request.sql;
+  }
+  Connection& connection = connections_[request.backend_pid];
+  const char before = connection.status;
+  if (!request.completed) {  // the connection ended with the request in flight
+    if (before != 'I' || request.executes) ++seen_.outcomes[OutcomeClass::connection_dropped];
+    connections_.erase(request.backend_pid);
+    return;
+  }
+  const char after = request.status;
+  if (before == 'I' && after == 'I') {
+    if (request.executes) end_transaction(worker, request.sqlstate, false);  // a transaction of its own
+  } else if (before == 'I') {
+    connection.sqlstate = request.sqlstate;  // it began one
+  } else if (after == 'I') {
+    end_transaction(worker, connection.sqlstate.empty() ? request.sqlstate : connection.sqlstate,
+                    is_rollback(request.sql));
+  } else if (before == 'E' && after == 'T') {
+    connection.sqlstate.clear();  // rolled back to a savepoint
+  } else if (connection.sqlstate.empty()) {
+    connection.sqlstate = request.sqlstate;
+  }
+  connection.status = after;
+}
+
+void ProcessGate::end_transaction(int worker, const std::string& sqlstate, bool rolled_back) {
+  const OutcomeClass kind = !sqlstate.empty() ? classify_sqlstate(sqlstate)
+                            : rolled_back     ? OutcomeClass::rejected
+                                              : OutcomeClass::committed;
+  ++seen_.outcomes[kind];
+  if (!seen_.first_failure && !sqlstate.empty())
+    seen_.first_failure = Outcome{kind, sqlstate, "worker " + std::to_string(worker + 1)};
+}
+
+WireOutcomes ProcessGate::outcomes() const {
+  std::lock_guard lock(mutex_);
+  WireOutcomes result = seen_;
+  for (const auto& [pid, connection] : connections_)
+    if (connection.status != 'I') ++result.outcomes[OutcomeClass::connection_dropped];
+  return result;
+}
+
+}  // namespace pgrace::files
