@@ -15,6 +15,12 @@ for p in $packages; do
   fi
 done
 
+# The Node example (examples/node) needs node and npm; a machine may have
+# them from elsewhere (e.g. NodeSource's nodejs, which brings npm).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing="$missing nodejs npm"
+fi
+
 if [ -z "$missing" ]; then
   echo "setup: all packages present"
   exit 0

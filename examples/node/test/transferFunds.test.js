@@ -1,0 +1,51 @@
+// The team's own regression check (npm test): pgrace runs each version of
+// transferFunds 20 times on a throwaway PostgreSQL and the verdicts must be
+// the article's. PGRACE names the pgrace program (default: the repository's
+// build/pgrace).
+const { test } = require('node:test');
+const assert = require('node:assert');
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const pgrace = process.env.PGRACE || path.resolve(__dirname, '../../../build/pgrace');
+const repeat = 20;
+
+// Runs one scenario file and returns its scenario from the JSON report.
+function run(file) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrace-node-'));
+  const report = path.join(dir, 'report.json');
+  try {
+    const args = ['run', path.join(__dirname, '..', file), '--repeat', String(repeat), '--report', report, '-q'];
+    // No DSN: pgrace starts its own ephemeral server.
+    const env = { ...process.env, PGRACE_DSN: '', DATABASE_URL: '' };
+    const result = spawnSync(pgrace, args, { encoding: 'utf8', env });
+    assert.equal(result.status, 0, `pgrace ${args.join(' ')}: exit ${result.status}\n${result.stdout}${result.stderr}`);
+    return JSON.parse(fs.readFileSync(report, 'utf8')).scenarios[0];
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('BEGIN/COMMIT through pool.query overdraws alice in every repetition', () => {
+  const scenario = run('pool_query.pgrace.toml');
+  assert.equal(scenario.verdict, 'violated');
+  assert.equal(scenario.violating_runs, repeat);
+});
+
+test("FOR UPDATE without a funds check ends alice at -100, the article's number", () => {
+  const scenario = run('for_update.pgrace.toml');
+  assert.equal(scenario.verdict, 'violated');
+  assert.equal(scenario.violating_runs, repeat);
+  assert.deepEqual(scenario.invariants.find((i) => i.name === 'no negative balance').witnesses, ['(id=1, balance=-100)']);
+  assert.equal(scenario.outcomes.committed, 20 * repeat);
+});
+
+test('the funds check under the lock holds: 10 of the 20 transfers commit, 10 are declined', () => {
+  const scenario = run('checked.pgrace.toml');
+  assert.equal(scenario.verdict, 'held');
+  assert.equal(scenario.violating_runs, 0);
+  assert.equal(scenario.outcomes.committed, 10 * repeat);
+  assert.equal(scenario.outcomes.rejected, 10 * repeat);
+});
