@@ -7,7 +7,9 @@
 // isolation level; pgrace learns its transactions from the wire; a worker
 // that fails, or outlives the timeout, ends in verdict error naming it and
 // leaves no process behind; a malformed file exits 2 before any server
-// starts, in one line, without a report.
+// starts, in one line, without a report; explore --workers 2 finds the
+// check-then-act's lost update in the same order on every run, and no
+// order breaks its fix.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -165,6 +167,32 @@ TEST_F(ScenarioFileRun, AMalformedFileExitsTwoInOneLineWithoutAReport) {
   const RunResult glob = run_pgrace({"run", (dir_ / "none" / "*.pgrace.toml").string()}, without_dsn());
   EXPECT_EQ(glob.exit_code, 2);
   EXPECT_THAT(glob.err, HasSubstr("no scenario file matches"));
+}
+
+// explore --workers 2: each execution starts one process per worker (one
+// transaction each) and orders their requests at the proxy.
+TEST_F(ScenarioFileRun, ExploreFindsTheCheckThenActsLostUpdateWithOneSwitchTheSameOnEveryRun) {
+  const fs::path file = repo_root() / "examples" / "python" / "unsafe.pgrace.toml";
+  std::vector<nlohmann::json> reproducers;
+  for (int run = 0; run < 2; ++run) {
+    const auto scenarios = run_with_report({"explore", file.string(), "--workers", "2", "--max-switches", "1"}, 0);
+    ASSERT_EQ(scenarios[0]["verdict"], "violated") << scenarios[0].dump();
+    const auto& x = scenarios[0]["schedules"];
+    EXPECT_EQ(x["explored"], 8);
+    // Both buyers read the stock before either writes it back.
+    reproducers.push_back(x["minimal_reproducer"]["schedule"]);
+  }
+  EXPECT_EQ(reproducers[0], reproducers[1]);
+  EXPECT_EQ(reproducers[0], nlohmann::json::array({"w1.begin", "w2.begin", "w1.1", "w1.2", "w1.3", "w2.1", "w2.2",
+                                                   "w1.4", "w2.3", "w2.4"}));
+}
+
+TEST_F(ScenarioFileRun, ExploreHoldsForTheConditionalUpdateInEveryOrderUpToThreeSwitches) {
+  const fs::path file = repo_root() / "examples" / "python" / "safe.pgrace.toml";
+  const auto scenarios = run_with_report({"explore", file.string(), "--workers", "2", "--max-switches", "3"}, 0);
+  EXPECT_EQ(scenarios[0]["verdict"], "held") << scenarios[0].dump();
+  EXPECT_EQ(scenarios[0]["schedules"]["explored"], scenarios[0]["schedules"]["total"]);
+  EXPECT_EQ(scenarios[0]["outcomes"]["committed"], 2 * scenarios[0]["schedules"]["explored"].get<int>());
 }
 
 TEST_F(ScenarioFileRun, ListShowsTheScenariosOfTheFilesGiven) {

@@ -12,12 +12,12 @@ const path = require('node:path');
 const pgrace = process.env.PGRACE || path.resolve(__dirname, '../../../build/pgrace');
 const repeat = 20;
 
-// Runs one scenario file and returns its scenario from the JSON report.
-function run(file) {
+// Runs `pgrace COMMAND FILE ARGS...` and returns the scenario of the JSON report.
+function pgraceOn(command, file, extra) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrace-node-'));
   const report = path.join(dir, 'report.json');
   try {
-    const args = ['run', path.join(__dirname, '..', file), '--repeat', String(repeat), '--report', report, '-q'];
+    const args = [command, path.join(__dirname, '..', file), ...extra, '--report', report, '-q'];
     // No DSN: pgrace starts its own ephemeral server.
     const env = { ...process.env, PGRACE_DSN: '', DATABASE_URL: '' };
     const result = spawnSync(pgrace, args, { encoding: 'utf8', env });
@@ -27,6 +27,11 @@ function run(file) {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+const run = (file) => pgraceOn('run', file, ['--repeat', String(repeat)]);
+// Two workers, one transfer each, every order of their statements: with
+// balances of 10 two transfers are enough to overdraw.
+const explore = (file) => pgraceOn('explore', file, ['--workers', '2', '--max-switches', '2', '-o', 'balance=10']);
 
 test('BEGIN/COMMIT through pool.query overdraws alice in every repetition', () => {
   const scenario = run('pool_query.pgrace.toml');
@@ -48,4 +53,19 @@ test('the funds check under the lock holds: 10 of the 20 transfers commit, 10 ar
   assert.equal(scenario.violating_runs, 0);
   assert.equal(scenario.outcomes.committed, 10 * repeat);
   assert.equal(scenario.outcomes.rejected, 10 * repeat);
+});
+
+test('explore finds the pool.query overdraft with at most 2 switches, the same reproducer every time', () => {
+  // --max-switches 2 bounds every schedule explored, the reproducer's too.
+  const first = explore('pool_query.pgrace.toml');
+  const second = explore('pool_query.pgrace.toml');
+  assert.equal(first.verdict, 'violated');
+  assert.ok(first.matched);
+  assert.deepEqual(first.schedules.minimal_reproducer.schedule, second.schedules.minimal_reproducer.schedule);
+});
+
+test('explore: the funds check under the lock holds in every order up to 2 switches', () => {
+  const scenario = explore('checked.pgrace.toml');
+  assert.equal(scenario.verdict, 'held');
+  assert.equal(scenario.schedules.explored, scenario.schedules.total);
 });

@@ -1,6 +1,12 @@
 #include "files/file_scenario.hpp"
 
+#include <cctype>
+#include <pqxx/connection>
+#include <stdexcept>
+
+#include "core/session_setup.hpp"
 #include "files/check_command.hpp"
+#include "files/database_url.hpp"
 #include "files/worker_processes.hpp"
 #include "pgrace/error.hpp"
 #include "util/text.hpp"
@@ -10,6 +16,8 @@ namespace {
 
 // How long an invariant's command may run.
 constexpr int kCheckCommandTimeoutS = 60;
+// How long one worker process of a statement-level execution may run.
+constexpr std::chrono::seconds kWorkerTimeout{120};
 
 }  // namespace
 
@@ -46,6 +54,41 @@ std::string FileScenario::substituted(const std::string& text, const std::string
   return out;
 }
 
+std::map<std::string, std::string> FileScenario::environment(const std::string& proxied_dsn, int w, long iterations,
+                                                             std::uint64_t seed) const {
+  const std::string name = detail::worker_session_name(w);
+  std::map<std::string, std::string> env = libpq_environment(proxied_dsn, name);
+  env["DATABASE_URL"] = database_url(proxied_dsn, name);
+  env["PGRACE_WORKER"] = std::to_string(w + 1);
+  env["PGRACE_ITERATIONS"] = std::to_string(iterations);
+  env["PGRACE_SEED"] = std::to_string(seed);
+  for (const auto& [option, value] : options_) {
+    std::string key = "PGRACE_OPTION_";
+    for (char c : option) key += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    env[key] = value;
+  }
+  return env;
+}
+
+TxResult FileScenario::transaction(Worker& worker) {
+  pqxx::connection& c = worker.connection();
+  const std::string proxied = "host='" + std::string(c.hostname()) + "' port=" + c.port() + " user='" + c.username() +
+                              "' dbname='" + c.dbname() + "'";
+  // Not from w.rng(): whether a process reads PGRACE_SEED is unknown, and
+  // input draws would multiply the executions of every file for nothing.
+  auto env = environment(proxied, worker.index(), 1, static_cast<std::uint64_t>(worker.index()) + 1);
+  if (file_->isolation) env["PGOPTIONS"] = std::string("-c default_transaction_isolation=") + to_sql(*file_->isolation);
+  WorkerProcesses process(file_->command, file_->folder, 1, [&env](int) { return env; });
+  const bool exited = process.wait(std::chrono::steady_clock::now() + kWorkerTimeout, [](int) {});
+  const WorkerExit& exit = process.exits()[0];
+  if (exited && exit.code == 0) return TxResult::committed;
+  throw std::runtime_error("worker " + std::to_string(worker.index() + 1) + " (" + detail::joined(file_->command, " ") +
+                           ") " +
+                           (!exited ? "ran past " + std::to_string(kWorkerTimeout.count()) + " s"
+                                    : "exited with status " + std::to_string(exit.code)) +
+                           (exit.output_tail.empty() ? "" : "; its output ended: " + exit.output_tail));
+}
+
 void FileScenario::seed(pqxx::work& tx) {
   if (!seed_.empty()) tx.exec(seed_);
 }
@@ -76,6 +119,7 @@ ScenarioDefinition definition_of(std::shared_ptr<const ScenarioFile> file) {
   info.defaults.iterations = file->iterations;
   info.defaults.sync = file->sync;
   if (file->isolation) info.defaults.isolation = *file->isolation;
+  info.outcomes_from_wire = true;
   info.source_file = file->path.string();
   info.labels["file"] = file->path.string();
   return {std::move(info), [file](Options& options) -> std::unique_ptr<Scenario> {

@@ -4,6 +4,7 @@
 // are started with. The run itself is files/process_run.hpp's. Internal to
 // pgrace.
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,9 +25,21 @@ class FileScenario final : public Scenario {
 
   std::string schema() const override { return schema_; }
   void seed(pqxx::work& tx) override;
+  // Statement-level exploration (explore --workers N): runs one worker
+  // process with PGRACE_ITERATIONS=1 and PGRACE_SEED its number (1..N),
+  // connecting where w.connection() does (the proxy) as that worker, and
+  // waits for it. Returns committed when it exits 0 (the invariants judge
+  // what it did); throws std::runtime_error naming the worker, its exit and
+  // the tail of its output otherwise.
+  TxResult transaction(Worker& worker) override;
   std::vector<Invariant> invariants() const override;
 
   const ScenarioFile& file() const { return *file_; }
+  // What worker `w` (0-based) connecting through `proxied_dsn` is started
+  // with besides pgrace's environment: DATABASE_URL, the PG* variables,
+  // PGRACE_WORKER, PGRACE_ITERATIONS, PGRACE_SEED and PGRACE_OPTION_*.
+  std::map<std::string, std::string> environment(const std::string& proxied_dsn, int w, long iterations,
+                                                 std::uint64_t seed) const;
   // The options in force, by name.
   const std::map<std::string, std::string>& options() const { return options_; }
   // The URL of the scenario's database (not through the proxy) that a

@@ -1,26 +1,9 @@
 #include "files/process_gate.hpp"
 
-#include <cctype>
-
 #include "core/session_setup.hpp"
+#include "faults/rules.hpp"
 
 namespace pgrace::files {
-namespace {
-
-// Whether `sql` (a request's text) starts with ROLLBACK or ABORT: the
-// application ended its transaction itself.
-bool is_rollback(const std::string& sql) {
-  std::string word;
-  for (char c : sql) {
-    if (std::isspace(static_cast<unsigned char>(c)) && word.empty()) continue;
-    if (!std::isalpha(static_cast<unsigned char>(c))) break;
-    word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return word == "rollback" || word == "abort";
-}
-
-}  // namespace
-
 ProcessGate::ProcessGate(int workers, Sync sync, std::chrono::milliseconds hold_limit)
     : workers_(workers), sync_(sync), hold_limit_(hold_limit) {}
 
@@ -93,7 +76,7 @@ void ProcessGate::after_request(const detail::WireRequest& request) {
     connection.sqlstate = request.sqlstate;  // it began one
   } else if (after == 'I') {
     end_transaction(worker, connection.sqlstate.empty() ? request.sqlstate : connection.sqlstate,
-                    is_rollback(request.sql));
+                    detail::is_rollback(request.sql));
   } else if (before == 'E' && after == 'T') {
     connection.sqlstate.clear();  // rolled back to a savepoint
   } else if (connection.sqlstate.empty()) {

@@ -30,24 +30,6 @@ double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// What worker `w` of repetition `r` is started with, besides pgrace's own environment.
-WorkerProcesses::Environment worker_environment(const FileScenario& scenario, const std::string& proxied_dsn,
-                                                const ScenarioResult& result, int w, int r) {
-  const std::string name = detail::worker_session_name(w);
-  WorkerProcesses::Environment env = libpq_environment(proxied_dsn, name);
-  env["DATABASE_URL"] = database_url(proxied_dsn, name);
-  env["PGRACE_WORKER"] = std::to_string(w + 1);
-  env["PGRACE_ITERATIONS"] = std::to_string(result.knobs.iterations);
-  env["PGRACE_SEED"] =
-      std::to_string(result.seed + 1000003ULL * static_cast<std::uint64_t>(r) + static_cast<std::uint64_t>(w) + 1);
-  for (const auto& [option, value] : scenario.options()) {
-    std::string key = "PGRACE_OPTION_";
-    for (char c : option) key += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    env[key] = value;
-  }
-  return env;
-}
-
 // "worker 2 (python3 buy.py) exited with status 1", or nullopt when it exited 0.
 std::optional<std::string> worker_failure(const FileScenario& scenario, const WorkerExit& exit, int w) {
   if (exit.exited && exit.code == 0) return std::nullopt;
@@ -71,7 +53,7 @@ class ProcessRun {
         knobs_(result.knobs) {}
 
   void run() {
-    check_processes_runnable(info_, knobs_, settings_);
+    check_processes_runnable(info_, knobs_);
     invariants_ = detail::call_scenario(info_, "invariants()", server_dsn_, [&] { return scenario_.invariants(); });
     result_.invariants = detail::invariant_entries(invariants_);
     auto phase_start = Clock::now();
@@ -129,8 +111,9 @@ class ProcessRun {
     const auto released = Clock::now();
     bool finished = false;
     {
-      WorkerProcesses workers(scenario_.file().command, scenario_.file().folder, knobs_.threads,
-                              [&](int w) { return worker_environment(scenario_, proxied, result_, w, r); });
+      WorkerProcesses workers(scenario_.file().command, scenario_.file().folder, knobs_.threads, [&](int w) {
+        return scenario_.environment(proxied, w, knobs_.iterations, worker_seed(w, r));
+      });
       finished = workers.wait(deadline_, [&gate](int w) { gate.exited(w); });
       for (int w = 0; w < knobs_.threads; ++w) {
         gate.exited(w);
@@ -160,6 +143,11 @@ class ProcessRun {
       result_.error =
           detail::stress::lack_of_evidence(info_, seen.outcomes, seen.first_failure, r, settings_.repeat, violated);
     return violated;
+  }
+
+  // Worker `w`'s PGRACE_SEED in repetition `r`: derived from the run's seed.
+  std::uint64_t worker_seed(int w, int r) const {
+    return result_.seed + 1000003ULL * static_cast<std::uint64_t>(r) + static_cast<std::uint64_t>(w) + 1;
   }
 
   void record(const WireOutcomes& seen) {
@@ -204,10 +192,7 @@ class ProcessRun {
 
 }  // namespace
 
-void check_processes_runnable(const ScenarioInfo& info, const Knobs& knobs, const RunSettings& settings) {
-  if (settings.statement_workers)
-    throw SettingError("statement_workers", "does not explore the worker processes of a scenario file yet (" +
-                                                info.name + "): run it with pgrace run");
+void check_processes_runnable(const ScenarioInfo& info, const Knobs& knobs) {
   if (!knobs.faults.empty())
     throw SettingError(
         "faults", "does not reach the worker processes of scenario files yet: run " + info.name + " without --fault");

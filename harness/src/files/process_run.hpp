@@ -13,8 +13,8 @@
 namespace pgrace::files {
 
 // Throws SettingError (usage) for settings that do not reach worker
-// processes yet: faults, a pool, duration_s, statement_workers (explore).
-void check_processes_runnable(const ScenarioInfo& info, const Knobs& knobs, const RunSettings& settings);
+// processes yet: faults, a pool, duration_s.
+void check_processes_runnable(const ScenarioInfo& info, const Knobs& knobs);
 
 // Runs `scenario` as run_scenario() says for stress mode, recording what it
 // saw in `result` (judge() gives the verdict): a worker that exits non-zero
