@@ -253,6 +253,23 @@ TEST(ProcessGate, TransactionsAreClassifiedFromTheWire) {
   EXPECT_EQ(seen.first_failure->sqlstate, "40001");
 }
 
+TEST(ProcessGate, ATransactionLastsFromItsFirstRequestsStartToItsLastRequestsEnd) {
+  pgrace::files::ProcessGate gate(1, pgrace::Sync::round, std::chrono::milliseconds(10));
+  const auto t0 = pgrace::detail::Clock::now();
+  auto begin = request("BEGIN", 'T');
+  begin.started = t0;
+  begin.ended = t0 + std::chrono::milliseconds(1);
+  auto commit = request("COMMIT", 'I');
+  commit.started = t0 + std::chrono::milliseconds(3);
+  commit.ended = t0 + std::chrono::milliseconds(5);
+  for (const auto& q : {begin, commit}) {
+    gate.before_request(q);
+    gate.after_request(q);
+  }
+  ASSERT_EQ(gate.outcomes().latencies_ms.size(), 1u);
+  EXPECT_DOUBLE_EQ(gate.outcomes().latencies_ms[0], 5.0);
+}
+
 TEST(ProcessGate, ATransactionWaitsForTheOtherWorkersAtTheBarrierUntilTheyExit) {
   pgrace::files::ProcessGate gate(2, pgrace::Sync::round, std::chrono::seconds(30));
   const auto started = std::chrono::steady_clock::now();

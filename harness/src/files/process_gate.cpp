@@ -71,12 +71,14 @@ void ProcessGate::after_request(const detail::WireRequest& request) {
   }
   const char after = request.status;
   if (before == 'I' && after == 'I') {
-    if (request.executes) end_transaction(worker, request.sqlstate, false);  // a transaction of its own
+    if (request.executes)  // a transaction of its own
+      end_transaction(worker, request.sqlstate, false, request.started, request.ended);
   } else if (before == 'I') {
     connection.sqlstate = request.sqlstate;  // it began one
+    connection.began = request.started;
   } else if (after == 'I') {
     end_transaction(worker, connection.sqlstate.empty() ? request.sqlstate : connection.sqlstate,
-                    detail::is_rollback(request.sql));
+                    detail::is_rollback(request.sql), connection.began, request.ended);
   } else if (before == 'E' && after == 'T') {
     connection.sqlstate.clear();  // rolled back to a savepoint
   } else if (connection.sqlstate.empty()) {
@@ -85,7 +87,9 @@ void ProcessGate::after_request(const detail::WireRequest& request) {
   connection.status = after;
 }
 
-void ProcessGate::end_transaction(int worker, const std::string& sqlstate, bool rolled_back) {
+void ProcessGate::end_transaction(int worker, const std::string& sqlstate, bool rolled_back,
+                                  detail::Clock::time_point began, detail::Clock::time_point ended) {
+  seen_.latencies_ms.push_back(std::chrono::duration<double, std::milli>(ended - began).count());
   const OutcomeClass kind = !sqlstate.empty() ? classify_sqlstate(sqlstate)
                             : rolled_back     ? OutcomeClass::rejected
                                               : OutcomeClass::committed;

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "pgrace/knobs.hpp"
 #include "pgrace/outcome.hpp"
@@ -25,7 +26,8 @@ struct WireOutcomes {
   std::map<OutcomeClass, long> outcomes;  // one per transaction
   std::map<std::string, long> sqlstates;  // one per failed request
   std::optional<Outcome> first_failure;
-  std::string first_code_error;  // "worker 2: 42P01 ..." (pgrace::is_code_error())
+  std::string first_code_error;      // "worker 2: 42P01 ..." (pgrace::is_code_error())
+  std::vector<double> latencies_ms;  // per transaction ended: from its first request's start to its last's end
 };
 
 // A transaction starts with a request that runs something on a connection
@@ -51,12 +53,14 @@ class ProcessGate final : public detail::RequestGate {
 
  private:
   struct Connection {
-    char status = 'I';     // the transaction status after its last request
-    std::string sqlstate;  // the first error of the transaction in progress
+    char status = 'I';                  // the transaction status after its last request
+    std::string sqlstate;               // the first error of the transaction in progress
+    detail::Clock::time_point began{};  // its first request started
   };
   int worker_of(const std::string& client) const;
   void arrive(int worker, std::unique_lock<std::mutex>& lock);
-  void end_transaction(int worker, const std::string& sqlstate, bool rolled_back);
+  void end_transaction(int worker, const std::string& sqlstate, bool rolled_back, detail::Clock::time_point began,
+                       detail::Clock::time_point ended);
 
   const int workers_;
   const Sync sync_;

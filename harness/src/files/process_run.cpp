@@ -12,6 +12,7 @@
 #include "pgrace/dsn.hpp"
 #include "server/database.hpp"
 #include "stress/check.hpp"
+#include "stress/latency.hpp"
 #include "util/text.hpp"
 #include "wire/proxy.hpp"
 
@@ -84,6 +85,7 @@ class ProcessRun {
     long ended = 0;
     for (const auto& [kind, n] : result_.outcomes) ended += n;
     if (result_.phases.run_ms > 0) result_.stress.throughput_tps = ended / (result_.phases.run_ms / 1000.0);
+    result_.stress.latency = detail::summary_of(std::move(latencies_));
   }
 
  private:
@@ -103,7 +105,8 @@ class ProcessRun {
     auto phase_start = Clock::now();
     detail::reset_state(control, scenario_, info_, server_dsn_);
     result_.phases.reset_ms += ms_since(phase_start);
-    progress_.offer(ProgressUnit::transactions, 0, std::nullopt, result_.stress.violating_runs, r, settings_.repeat);
+    progress_.offer(ProgressUnit::transactions, ended_, planned_transactions(), result_.stress.violating_runs, r,
+                    settings_.repeat);
 
     ProcessGate gate(knobs_.threads, knobs_.sync, kHoldLimit);
     detail::WireProxy proxy(database.dsn(), &gate);
@@ -145,6 +148,9 @@ class ProcessRun {
     return violated;
   }
 
+  // Every repetition's transactions, if each worker runs PGRACE_ITERATIONS of them.
+  long planned_transactions() const { return long{knobs_.threads} * knobs_.iterations * settings_.repeat; }
+
   // Worker `w`'s PGRACE_SEED in repetition `r`: derived from the run's seed.
   std::uint64_t worker_seed(int w, int r) const {
     return result_.seed + 1000003ULL * static_cast<std::uint64_t>(r) + static_cast<std::uint64_t>(w) + 1;
@@ -152,10 +158,12 @@ class ProcessRun {
 
   void record(const WireOutcomes& seen) {
     for (const auto& [kind, n] : seen.outcomes) {
+      ended_ += n;
       result_.outcomes[kind] += n;
       result_.attempts += n;
     }
     for (const auto& [state, n] : seen.sqlstates) result_.sqlstates[state] += n;
+    latencies_.insert(latencies_.end(), seen.latencies_ms.begin(), seen.latencies_ms.end());
   }
 
   // Every invariant after the repetition; returns whether one was violated.
@@ -186,6 +194,8 @@ class ProcessRun {
   ScenarioResult& result_;
   const Knobs& knobs_;
   std::vector<Invariant> invariants_;
+  std::vector<double> latencies_;  // every transaction's, every repetition
+  long ended_ = 0;                 // transactions ended, every repetition so far
   std::chrono::duration<double> timeout_{0};
   Clock::time_point deadline_ = Clock::time_point::max();
 };
