@@ -14,8 +14,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "test_support.hpp"
 
@@ -154,6 +157,37 @@ no_rows = "SELECT 1 WHERE false"
     const std::string cmdline = read_text(entry.path() / "cmdline");
     EXPECT_EQ(cmdline.find("sleeper.sh"), std::string::npos) << "left running: " << entry.path();
   }
+}
+
+// Whether a process whose command line holds `marker` runs.
+bool runs_with(const std::string& marker) {
+  for (const auto& entry : fs::directory_iterator("/proc"))
+    if (read_text(entry.path() / "cmdline").find(marker) != std::string::npos) return true;
+  return false;
+}
+
+TEST_F(ScenarioFileRun, CtrlCKillsTheWorkerProcesses) {
+  // In the command lines of both the shell (its script's name) and its sleep.
+  const std::string marker = "1000." + std::to_string(getpid());
+  write("sleeper" + marker + ".sh", "echo started > started.$PGRACE_WORKER; sleep " + marker + "\n");
+  const fs::path file = write("sigint.pgrace.toml", R"(
+name = "files.interrupted"
+[workers]
+command = ["/bin/sh", "sleeper)" + marker + R"(.sh"]
+count = 2
+[[invariant]]
+name = "n"
+no_rows = "SELECT 1 WHERE false"
+)");
+  Child pgrace({pgrace_binary(), "run", file.string()}, without_dsn());
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!(fs::exists(dir_ / "started.1") && fs::exists(dir_ / "started.2")) &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(runs_with(marker)) << "the workers never started";
+  kill(pgrace.pid(), SIGINT);
+  ASSERT_TRUE(pgrace.wait(std::chrono::seconds(30)));
+  EXPECT_FALSE(runs_with(marker)) << "a worker outlived pgrace";
 }
 
 TEST_F(ScenarioFileRun, AMalformedFileExitsTwoInOneLineWithoutAReport) {
