@@ -179,6 +179,19 @@ TEST_F(ScenarioFileTest, OptionsAreSubstitutedAndGivenValuesOverrideTheDefaults)
   EXPECT_TRUE(given.unread().empty());
 }
 
+TEST_F(ScenarioFileTest, AnUndefinedOptionInAnInvariantIsNamedByItsKey) {
+  auto file = std::make_shared<const pgrace::files::ScenarioFile>(pgrace::files::load_scenario_file(
+      write("c.pgrace.toml",
+            "name = \"t\"\n" + kWorkers + "[[invariant]]\nname = \"a\"\nsql = \"SELECT ${x}\"\nequals = \"1\"\n")));
+  pgrace::Options options;
+  try {
+    pgrace::files::FileScenario scenario(file, options);
+    FAIL() << "made a scenario with ${x} undefined";
+  } catch (const pgrace::Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("key 'invariant[1].sql' uses ${x}, which is no option: define x under [options]"));
+  }
+}
+
 TEST_F(ScenarioFileTest, AnUndefinedOptionInSqlAndAMissingProgramAreUsageErrors) {
   auto file = std::make_shared<const pgrace::files::ScenarioFile>(pgrace::files::load_scenario_file(
       write("a.pgrace.toml", kMinimal + "[database]\nseed = \"INSERT INTO t VALUES (${stokc})\"\n")));

@@ -26,13 +26,14 @@ FileScenario::FileScenario(std::shared_ptr<const ScenarioFile> file, Options& op
   require_program(file_->command, file_->folder, file_->path.string(), "workers.command");
   schema_ = substituted(detail::joined(file_->schema, "\n"), "database.schema");
   seed_ = substituted(file_->seed, "database.seed");
-  for (const auto& check : file_->invariants) {
+  for (std::size_t i = 0; i < file_->invariants.size(); ++i) {
+    const FileInvariant& check = file_->invariants[i];
     FileInvariant invariant = check;
-    const std::string key = "invariant '" + check.name + "'";
-    invariant.no_rows = substituted(check.no_rows, key);
-    invariant.sql = substituted(check.sql, key);
-    invariant.equals = substituted(check.equals, key);
-    if (!check.command.empty()) require_program(check.command, file_->folder, file_->path.string(), key + " command");
+    const std::string key = "invariant[" + std::to_string(i + 1) + "].";
+    invariant.no_rows = substituted(check.no_rows, key + "no_rows");
+    invariant.sql = substituted(check.sql, key + "sql");
+    invariant.equals = substituted(check.equals, key + "equals");
+    if (!check.command.empty()) require_program(check.command, file_->folder, file_->path.string(), key + "command");
     checks_.push_back(std::move(invariant));
   }
 }
