@@ -229,6 +229,21 @@ TEST_F(ScenarioFileRun, ExploreHoldsForTheConditionalUpdateInEveryOrderUpToThree
   EXPECT_EQ(scenarios[0]["outcomes"]["committed"], 2 * scenarios[0]["schedules"]["explored"].get<int>());
 }
 
+TEST_F(ScenarioFileRun, SettingsThatDoNotReachWorkerProcessesExitTwoBeforeAServerStarts) {
+  const std::string file = (repo_root() / "examples" / "python" / "safe.pgrace.toml").string();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"explore", file, "--workers", "2", "--fault", "drop_reply:commit"}, "scenario files in explore yet"},
+      {{"run", file, "--pool-size", "2"}, "has no effect on worker processes"},
+      {{"run", file, "--duration", "1"}, "cannot bound worker processes"},
+  };
+  for (const auto& [args, expected] : cases) {
+    const RunResult result = run_pgrace(args, without_dsn());
+    EXPECT_EQ(result.exit_code, 2) << args[2];
+    EXPECT_THAT(result.err, HasSubstr(expected));
+    EXPECT_THAT(result.out, ::testing::Not(HasSubstr("ephemeral"))) << "a server started";
+  }
+}
+
 TEST_F(ScenarioFileRun, ListShowsTheScenariosOfTheFilesGiven) {
   const RunResult result = run_pgrace({"list", (repo_root() / "examples" / "python" / "*.pgrace.toml").string()});
   EXPECT_EQ(result.exit_code, 0) << result.err;

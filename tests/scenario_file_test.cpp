@@ -266,6 +266,22 @@ TEST(ProcessGate, TransactionsAreClassifiedFromTheWire) {
   EXPECT_EQ(seen.first_failure->sqlstate, "40001");
 }
 
+TEST(ProcessGate, ALostCommitReplyIsIndeterminateAndAnotherDroppedRequestADroppedConnection) {
+  pgrace::files::ProcessGate gate(1, pgrace::Sync::round, std::chrono::milliseconds(10));
+  const auto send = [&gate](pgrace::detail::WireRequest q, std::optional<pgrace::FaultKind> fault = std::nullopt) {
+    q.fault = fault;
+    gate.before_request(q);
+    gate.after_request(q);
+  };
+  send(request("BEGIN", 'T', "", 1));
+  send(request("COMMIT", 'I', "", 1), pgrace::FaultKind::drop_reply);  // it committed; the client cannot know
+  send(request("BEGIN", 'T', "", 2));
+  send(request("UPDATE t SET x = 1", 'T', "", 2), pgrace::FaultKind::drop_reply);  // rolled back with its connection
+  using pgrace::OutcomeClass;
+  EXPECT_EQ(gate.outcomes().outcomes,
+            (std::map<OutcomeClass, long>{{OutcomeClass::indeterminate, 1}, {OutcomeClass::connection_dropped, 1}}));
+}
+
 TEST(ProcessGate, ATransactionLastsFromItsFirstRequestsStartToItsLastRequestsEnd) {
   pgrace::files::ProcessGate gate(1, pgrace::Sync::round, std::chrono::milliseconds(10));
   const auto t0 = pgrace::detail::Clock::now();

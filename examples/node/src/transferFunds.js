@@ -1,6 +1,7 @@
 // The article's transferFunds(fromId, toId, amount, db), db a pg Pool, in
 // the three versions the article walks through. Each resolves to true when
 // the transfer committed and false when it was declined.
+const { inTransaction } = require('./inTransaction');
 
 // 1. Transaction statements sent with pool.query(): each goes to whichever
 // pooled connection is free, so BEGIN, the check, the updates and COMMIT
@@ -16,22 +17,6 @@ async function transferFundsPoolQuery(fromId, toId, amount, db) {
   await db.query('UPDATE accounts SET balance = balance + $1 WHERE id = $2', [amount, toId]);
   await db.query('COMMIT');
   return true;
-}
-
-// Runs work(client) in a transaction on one checked-out connection.
-async function inTransaction(db, work) {
-  const client = await db.connect();
-  try {
-    await client.query('BEGIN');
-    const committed = await work(client);
-    await client.query(committed ? 'COMMIT' : 'ROLLBACK');
-    return committed;
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
 }
 
 // 2. The article's "fix": one connection, the payer's row locked with

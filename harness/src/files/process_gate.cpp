@@ -4,8 +4,8 @@
 #include "faults/rules.hpp"
 
 namespace pgrace::files {
-ProcessGate::ProcessGate(int workers, Sync sync, std::chrono::milliseconds hold_limit)
-    : workers_(workers), sync_(sync), hold_limit_(hold_limit) {}
+ProcessGate::ProcessGate(int workers, Sync sync, std::chrono::milliseconds hold_limit, detail::RequestGate* faults)
+    : workers_(workers), sync_(sync), hold_limit_(hold_limit), faults_(faults) {}
 
 int ProcessGate::worker_of(const std::string& client) const {
   for (int w = 0; w < workers_; ++w)
@@ -14,12 +14,17 @@ int ProcessGate::worker_of(const std::string& client) const {
 }
 
 detail::Fault ProcessGate::before_request(const detail::WireRequest& request) {
+  hold(request);
+  return faults_ ? faults_->before_request(request) : detail::Fault{};
+}
+
+// Holds a request that starts a transaction at the barrier.
+void ProcessGate::hold(const detail::WireRequest& request) {
   const int worker = worker_of(request.client);
   std::unique_lock lock(mutex_);
-  if (worker < 0 || !request.executes || connections_[request.backend_pid].status != 'I') return {};
-  if (sync_ == Sync::start && !started_.insert(worker).second) return {};
+  if (worker < 0 || !request.executes || connections_[request.backend_pid].status != 'I') return;
+  if (sync_ == Sync::start && !started_.insert(worker).second) return;
   arrive(worker, lock);
-  return {};
 }
 
 // Holds `worker` until every worker still running arrived, or hold_limit_.
@@ -54,6 +59,7 @@ void ProcessGate::exited(int w) {
 }
 
 void ProcessGate::after_request(const detail::WireRequest& request) {
+  if (faults_) faults_->after_request(request);
   const int worker = worker_of(request.client);
   if (worker < 0) return;
   std::lock_guard lock(mutex_);
@@ -64,8 +70,12 @@ void ProcessGate::after_request(const detail::WireRequest& request) {
   }
   Connection& connection = connections_[request.backend_pid];
   const char before = connection.status;
-  if (!request.completed) {  // the connection ended with the request in flight
-    if (before != 'I' || request.executes) ++seen_.outcomes[OutcomeClass::connection_dropped];
+  // The connection ended with the request in flight, or a fault dropped it:
+  // the client never saw the reply.
+  if (!request.completed || request.fault == FaultKind::drop_reply || request.fault == FaultKind::drop_before_send) {
+    const bool lost_commit = request.fault == FaultKind::drop_reply && detail::is_commit(request.sql);
+    if (before != 'I' || request.executes)
+      ++seen_.outcomes[lost_commit ? OutcomeClass::indeterminate : OutcomeClass::connection_dropped];
     connections_.erase(request.backend_pid);
     return;
   }

@@ -36,11 +36,16 @@ struct WireOutcomes {
 // Sync::round every such request waits until every worker still running
 // sent one (each worker's first one with Sync::start), or `hold_limit`
 // passed: a worker that does something else for that long (e.g. sleeps)
-// does not hang the others. Thread-safe: the proxy calls it on each
-// connection's thread.
+// does not hang the others. A transaction whose connection ended first is
+// connection_dropped, or indeterminate when it was its COMMIT whose reply
+// an injected drop_reply fault lost. Thread-safe: the proxy calls it on
+// each connection's thread.
 class ProcessGate final : public detail::RequestGate {
  public:
-  ProcessGate(int workers, Sync sync, std::chrono::milliseconds hold_limit);
+  // `faults`, if not null, is asked for each request's fault once it passed
+  // the barrier, and told of its end (a FaultGate: --fault); it must outlive
+  // the gate.
+  ProcessGate(int workers, Sync sync, std::chrono::milliseconds hold_limit, detail::RequestGate* faults = nullptr);
 
   detail::Fault before_request(const detail::WireRequest& request) override;
   void after_request(const detail::WireRequest& request) override;
@@ -58,6 +63,7 @@ class ProcessGate final : public detail::RequestGate {
     detail::Clock::time_point began{};  // its first request started
   };
   int worker_of(const std::string& client) const;
+  void hold(const detail::WireRequest& request);
   void arrive(int worker, std::unique_lock<std::mutex>& lock);
   void end_transaction(int worker, const std::string& sqlstate, bool rolled_back, detail::Clock::time_point began,
                        detail::Clock::time_point ended);
@@ -65,6 +71,7 @@ class ProcessGate final : public detail::RequestGate {
   const int workers_;
   const Sync sync_;
   const std::chrono::milliseconds hold_limit_;
+  detail::RequestGate* const faults_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::set<int> exited_;

@@ -6,6 +6,7 @@
 #include "core/judge.hpp"
 #include "core/run_shared.hpp"
 #include "core/session_setup.hpp"
+#include "faults/gate.hpp"
 #include "files/database_url.hpp"
 #include "files/process_gate.hpp"
 #include "files/worker_processes.hpp"
@@ -54,7 +55,7 @@ class ProcessRun {
         knobs_(result.knobs) {}
 
   void run() {
-    check_processes_runnable(info_, knobs_);
+    check_processes_runnable(info_, knobs_, settings_);
     invariants_ = detail::call_scenario(info_, "invariants()", server_dsn_, [&] { return scenario_.invariants(); });
     result_.invariants = detail::invariant_entries(invariants_);
     auto phase_start = Clock::now();
@@ -108,7 +109,13 @@ class ProcessRun {
     progress_.offer(ProgressUnit::transactions, ended_, planned_transactions(), result_.stress.violating_runs, r,
                     settings_.repeat);
 
-    ProcessGate gate(knobs_.threads, knobs_.sync, kHoldLimit);
+    // --fault: placed per worker over the whole repetition (its requests ranked as one iteration's).
+    std::optional<detail::FaultGate> faults;
+    if (!knobs_.faults.empty()) {
+      faults.emplace(knobs_.faults, result_.seed, knobs_.threads);
+      for (int w = 0; w < knobs_.threads; ++w) faults->begin_iteration(w, r, 0);
+    }
+    ProcessGate gate(knobs_.threads, knobs_.sync, kHoldLimit, faults ? &*faults : nullptr);
     detail::WireProxy proxy(database.dsn(), &gate);
     const std::string proxied = proxy.proxied_dsn(database.dsn());
     const auto released = Clock::now();
@@ -131,6 +138,8 @@ class ProcessRun {
     ++result_.stress.repetitions;
     const WireOutcomes seen = gate.outcomes();
     record(seen);
+    if (faults)
+      for (const auto& [kind, n] : faults->injected()) result_.stress.faults[kind] += n;
     if (!finished) {
       result_.error = "timed out after " + detail::timeout_text(settings_, timeout_) + " in repetition " +
                       std::to_string(r + 1) + ": the worker processes were still running and were killed";
@@ -202,10 +211,10 @@ class ProcessRun {
 
 }  // namespace
 
-void check_processes_runnable(const ScenarioInfo& info, const Knobs& knobs) {
-  if (!knobs.faults.empty())
-    throw SettingError(
-        "faults", "does not reach the worker processes of scenario files yet: run " + info.name + " without --fault");
+void check_processes_runnable(const ScenarioInfo& info, const Knobs& knobs, const RunSettings& settings) {
+  if (!knobs.faults.empty() && settings.statement_workers)
+    throw SettingError("faults", "does not reach the worker processes of scenario files in explore yet: run " +
+                                     info.name + " with --fault instead");
   if (knobs.pool.size > 0)
     throw SettingError("pool_size", "has no effect on worker processes, which open their own connections: run " +
                                         info.name + " without --pool-size");

@@ -13,8 +13,9 @@
 namespace pgrace::files {
 
 // Throws SettingError (usage) for settings that do not reach worker
-// processes yet: faults, a pool, duration_s.
-void check_processes_runnable(const ScenarioInfo& info, const Knobs& knobs);
+// processes yet: a pool, duration_s, faults in a statement-level
+// exploration (settings.statement_workers).
+void check_processes_runnable(const ScenarioInfo& info, const Knobs& knobs, const RunSettings& settings);
 
 // Runs `scenario` as run_scenario() says for stress mode, recording what it
 // saw in `result` (judge() gives the verdict): a worker that exits non-zero

@@ -100,7 +100,7 @@ void check_runnable(const ScenarioInfo& info, const Scenario& scenario, const Ru
   if (!mode) return;
   const Knobs knobs = apply_overrides(info.defaults, settings, info.name);
   check_faults(info, *mode, knobs, settings);
-  if (dynamic_cast<const files::FileScenario*>(&scenario)) files::check_processes_runnable(info, knobs);
+  if (dynamic_cast<const files::FileScenario*>(&scenario)) files::check_processes_runnable(info, knobs, settings);
   if (settings.statement_workers) check_statement_level(info, *mode, knobs);
   if ((settings.draws || settings.draw) && !settings.statement_workers)
     throw SettingError(settings.draws ? "draws" : "draw",

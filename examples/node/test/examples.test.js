@@ -69,3 +69,19 @@ test('explore: the funds check under the lock holds in every order up to 2 switc
   assert.equal(scenario.verdict, 'held');
   assert.equal(scenario.schedules.explored, scenario.schedules.total);
 });
+
+// Faults: pgrace drops the reply to one COMMIT in five (the server committed).
+const runWithLostCommits = (file) => pgraceOn('run', file, ['--repeat', String(repeat), '--fault', 'drop_reply:commit:0.2']);
+
+test('retrying a charge on any error charges an order twice when a COMMIT reply is lost', () => {
+  const scenario = runWithLostCommits('payment_retry_any.pgrace.toml');
+  assert.equal(scenario.verdict, 'violated');
+  assert.equal(scenario.violating_runs, repeat);
+  assert.ok(scenario.outcomes.indeterminate > 0);
+});
+
+test('the idempotent charge holds under the same lost COMMIT replies', () => {
+  const scenario = runWithLostCommits('payment_idempotent.pgrace.toml');
+  assert.equal(scenario.verdict, 'held');
+  assert.ok(scenario.outcomes.indeterminate > 0);
+});
