@@ -6,7 +6,7 @@
 set -eu
 
 packages="g++ cmake make pkg-config libpq-dev libpqxx-dev libboost-thread-dev libcli11-dev
-nlohmann-json3-dev libgtest-dev libbenchmark-dev postgresql python3-jsonschema jq ccache chromium"
+nlohmann-json3-dev libtomlplusplus-dev python3-psycopg libgtest-dev libbenchmark-dev postgresql python3-jsonschema jq ccache chromium"
 
 missing=""
 for p in $packages; do
@@ -14,6 +14,12 @@ for p in $packages; do
     missing="$missing $p"
   fi
 done
+
+# The Node example (examples/node) needs node and npm; a machine may have
+# them from elsewhere (e.g. NodeSource's nodejs, which brings npm).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing="$missing nodejs npm"
+fi
 
 if [ -z "$missing" ]; then
   echo "setup: all packages present"

@@ -6,6 +6,8 @@
 #   2. builds and tests the example user project against this checkout, by
 #      FetchContent, by an installed pgrace (find_package) and by
 #      add_subdirectory (scripts/test-example.sh);
+#   2b. installs the Node example's npm packages and runs its npm test
+#      (scripts/test-node-example.sh);
 #   3. builds libpqxx 7.8.1 from ../shared/third_party and builds and tests
 #      pgrace, then the example project, against it (scripts/test-pqxx7.sh).
 # Every stage prints its time at its end, and the total at the end.
@@ -26,6 +28,7 @@ stage "build (libpqxx 6)" env PGRACE_CXX_FLAGS="$strict_flags" PGRACE_TEST_BUILD
 stage "ctest (libpqxx 6)" run_ctest build 600 "$@"
 if [ $# -eq 0 ]; then
   stage "example (libpqxx 6)" ./scripts/test-example.sh
+  stage "example (Node, npm test)" ./scripts/test-node-example.sh
   ./scripts/test-pqxx7.sh
 fi
 if [ "${PGRACE_TSAN:-0}" = 1 ]; then

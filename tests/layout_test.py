@@ -19,10 +19,11 @@ ALLOWED = {
     "src/steps": {"pgrace", "server", "core", "steps"},
     "src/stress": {"pgrace", "server", "core", "wire", "faults", "stress"},
     "src/statement": {"pgrace", "server", "core", "wire", "faults", "steps", "statement"},
-    "src/runner": {"pgrace", "server", "core", "steps", "stress", "statement", "runner"},
+    "src/files": {"pgrace", "server", "core", "wire", "faults", "stress", "statement", "files"},
+    "src/runner": {"pgrace", "server", "core", "steps", "stress", "statement", "files", "runner"},
     "spec": {"pgrace", "server", "core", "spec"},
     "gtest": {"pgrace", "server"},
-    "cli": {"pgrace", "server", "spec"},
+    "cli": {"pgrace", "server", "spec", "files"},
 }
 # The dispatcher's header: only what stands above the modes may include it.
 DISPATCHER = "pgrace/runner.hpp"

@@ -6,7 +6,8 @@
 # counts, detection rates, exit code; in interleave mode the schedule counts,
 # the violating schedules and the minimal reproducer), and the JUnit XML
 # written next to it parses and has one testcase per scenario. It runs
-#   pgrace run 'transfer.*' 'pool.*' 'payment.*' 'hermitage.g2*' 'plan.*' --repeat 2   (stress + interleave + check, >= 27 scenarios)
+#   pgrace run 'transfer.*' 'pool.*' 'payment.*' 'hermitage.g2*' 'plan.*' examples/python/*.pgrace.toml --repeat 2
+#     (stress + interleave + check + scenario files, >= 27 scenarios)
 #   pgrace explore transfer.lost_update_schedule --schedule ... (a waited step, an infeasible schedule)
 #   and explorations that end in verdict "error" (one report each): --budget
 #   running out, --max-switches leaving no
@@ -62,8 +63,10 @@ run_pgrace() {
   echo "$rc" >"$tmp/$name.rc"
 }
 
-# Stress, interleave and check scenarios in one report.
-run_pgrace run run 'transfer.*' 'pool.*' 'payment.*' 'hermitage.g2*' 'plan.*' --repeat 2 --shard 1/1
+# Stress, interleave and check scenarios in one report, with the scenario
+# files of examples/python (worker processes).
+run_pgrace run run 'transfer.*' 'pool.*' 'payment.*' 'hermitage.g2*' 'plan.*' "$2"/examples/python/*.pgrace.toml \
+  --repeat 2 --shard 1/1
 # Three fixed schedules of the lost-update transfer: the one the scenario
 # lists (violating), one where w2 waits on s1's lock (violating), and one
 # where c1's session is still waiting when its turn comes (infeasible).

@@ -9,11 +9,20 @@
 
 namespace pgrace::cli {
 
-// The registered scenarios matching any of `patterns` (exact names or shell
+// The scenarios of the scenario files among `arguments` (those ending in
+// ".pgrace.toml", each a path or a glob of paths), loaded, in the order
+// given; the definitions live as long as the program. Throws pgrace::Error
+// (usage) for a glob that matches nothing, a malformed file (see
+// files::load_scenario_file()) or a name another scenario has.
+std::vector<const ScenarioDefinition*> load_scenario_files(const std::vector<std::string>& arguments);
+
+// The registered scenarios matching any of `arguments` (exact names or shell
 // globs such as 'transfer.*'), in registry order (sorted by name), each
-// once; all of them if `all`. Throws pgrace::Error (usage) for a pattern that
-// matches nothing, suggesting the closest names, or when nothing was asked for.
-std::vector<const ScenarioDefinition*> select_scenarios(const std::vector<std::string>& patterns, bool all);
+// once, all of them if `all`; then those of the scenario files among
+// `arguments` (load_scenario_files()). Throws pgrace::Error (usage) for a
+// pattern that matches nothing, suggesting the closest names, or when
+// nothing was asked for.
+std::vector<const ScenarioDefinition*> select_scenarios(const std::vector<std::string>& arguments, bool all);
 
 // `--shard I/N`: this is shard `index` (1-based) of `count`.
 struct Shard {

@@ -105,6 +105,12 @@ struct ScenarioInfo {
   // per repetition reset (seed) and check, with no workers; its evidence is
   // that every invariant was checked, so it needs at least one.
   bool checks_only = false;
+  // True for a scenario whose transaction() runs code pgrace cannot see
+  // into (a scenario file's worker process): statement-level exploration
+  // then takes each worker's outcome from its requests on the wire (its
+  // first error's SQLSTATE, else a ROLLBACK it sent: rejected, else
+  // committed) whenever transaction() returns committed.
+  bool outcomes_from_wire = false;
 };
 
 // Statements issued the way a connection pool without checkout issues them

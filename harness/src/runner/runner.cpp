@@ -6,6 +6,7 @@
 #include "core/judge.hpp"
 #include "core/progress_reporter.hpp"
 #include "core/run_shared.hpp"
+#include "files/process_run.hpp"
 #include "pgrace/dsn.hpp"
 #include "pgrace/error.hpp"
 #include "runner/check_runner.hpp"
@@ -99,6 +100,7 @@ void check_runnable(const ScenarioInfo& info, const Scenario& scenario, const Ru
   if (!mode) return;
   const Knobs knobs = apply_overrides(info.defaults, settings, info.name);
   check_faults(info, *mode, knobs, settings);
+  if (dynamic_cast<const files::FileScenario*>(&scenario)) files::check_processes_runnable(info, knobs, settings);
   if (settings.statement_workers) check_statement_level(info, *mode, knobs);
   if ((settings.draws || settings.draw) && !settings.statement_workers)
     throw SettingError(settings.draws ? "draws" : "draw",
@@ -163,6 +165,8 @@ ScenarioResult run_scenario(const Server& server, const ScenarioInfo& info, Scen
       detail::run_interleaved(server, info, scenario, sessions, settings, reporter, result, make_more);
     else if (result.mode == Mode::check)
       detail::run_checks(server, info, scenario, settings, result);
+    else if (auto* file = dynamic_cast<files::FileScenario*>(&scenario))
+      files::run_processes(server, info, *file, settings, reporter, result);
     else
       detail::run_stress(server, info, scenario, settings, reporter, result);
   } catch (const detail::ScenarioFailure& e) {

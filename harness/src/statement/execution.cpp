@@ -10,6 +10,7 @@
 #include "core/session_setup.hpp"
 #include "core/stragglers.hpp"
 #include "core/watched_thread.hpp"
+#include "faults/rules.hpp"
 #include "pgrace/connection.hpp"
 #include "pgrace/error.hpp"
 #include "server/connection_errors.hpp"
@@ -137,7 +138,12 @@ struct StatementRunner::Impl {
     connections.push_back(std::make_shared<WorkerConnection>(open, scheduler, w));
   }
 
-  int pid(std::size_t w) const { return connections[w]->backend_pid(); }
+  // Worker `w`'s session: that of its latest request (a worker process's own
+  // connection), else the connection pgrace opened for it.
+  int pid(std::size_t w) const {
+    const int seen = scheduler->last_backend_pid(static_cast<int>(w));
+    return seen != 0 ? seen : connections[w]->backend_pid();
+  }
 
   // Whether worker `w`'s request waits for a lock (or a safe snapshot) that
   // another worker holds.
@@ -197,6 +203,7 @@ class Execution {
     }
     end_workers();
     result_.requests = r_.scheduler->record();
+    if (r_.info.outcomes_from_wire) judge_from_wire();
     result_.outcomes = *outcomes_;
     result_.fault = fault_;
     result_.fault_injected = r_.scheduler->fault_injected();
@@ -219,6 +226,26 @@ class Execution {
         (*outcomes)[w] = run_transaction(scenario, worker, retries);
         scheduler->finish(static_cast<int>(w));
       }));
+    }
+  }
+
+  // ScenarioInfo::outcomes_from_wire: each worker's transaction said to
+  // have committed ended as its requests show.
+  void judge_from_wire() {
+    for (std::size_t w = 0; w < outcomes_->size(); ++w) {
+      Outcome& outcome = (*outcomes_)[w];
+      if (outcome.kind != OutcomeClass::committed) continue;
+      const ScheduledRequest* last = nullptr;
+      for (const ScheduledRequest& r : result_.requests) {
+        if (r.worker != static_cast<int>(w) || !r.request.completed || !r.request.executes) continue;
+        if (!r.request.sqlstate.empty()) {
+          outcome = {classify_sqlstate(r.request.sqlstate), r.request.sqlstate, ""};
+          break;
+        }
+        last = &r;
+      }
+      if (outcome.kind == OutcomeClass::committed && last && is_rollback(last->request.sql))
+        outcome.kind = OutcomeClass::rejected;
     }
   }
 

@@ -153,4 +153,11 @@ std::vector<ScheduledRequest> RequestScheduler::record() const {
   return record_;
 }
 
+int RequestScheduler::last_backend_pid(int w) const {
+  std::lock_guard lock(mutex_);
+  for (auto it = record_.rbegin(); it != record_.rend(); ++it)
+    if (it->worker == w && it->request.backend_pid != 0) return it->request.backend_pid;
+  return 0;
+}
+
 }  // namespace pgrace::detail

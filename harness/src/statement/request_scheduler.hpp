@@ -94,6 +94,10 @@ class RequestScheduler final : public RequestGate, public FaultedConnections {
   void mark_waiting(int w, const std::vector<int>& blockers);
   // The requests of the execution so far, in the order they were let through.
   std::vector<ScheduledRequest> record() const;
+  // The backend pid of worker `w`'s latest request of the execution that
+  // reached the gate (0: none yet): the worker's session, also when its
+  // code opened it itself (a scenario file's worker process).
+  int last_backend_pid(int w) const;
 
  private:
   int worker_of(const std::string& client) const;

@@ -11,6 +11,7 @@
 #include "server/database.hpp"
 #include "stress/check.hpp"
 #include "stress/connections.hpp"
+#include "stress/latency.hpp"
 #include "stress/repetition.hpp"
 #include "stress/state.hpp"
 #include "wire/request_history.hpp"
@@ -24,18 +25,6 @@ using namespace stress;
 constexpr double kPlannedSecondsPerIteration = 0.1;
 // How many of each worker's last requests a report keeps (Stress::requests).
 constexpr std::size_t kRequestsPerWorker = 100;
-
-double percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  std::size_t at = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
-  return sorted[std::min(at, sorted.size() - 1)];
-}
-
-LatencySummary summary_of(std::vector<double> values_ms) {
-  std::sort(values_ms.begin(), values_ms.end());
-  return {percentile(values_ms, 0.5), percentile(values_ms, 0.9), percentile(values_ms, 0.99),
-          values_ms.empty() ? 0 : values_ms.back()};
-}
 
 double planned_seconds(const Knobs& knobs, int repeat) {
   const double per_repetition =
