@@ -5,8 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "pgrace/error.hpp"
@@ -22,6 +25,33 @@ namespace fs = std::filesystem;
 
 // How many lines of a worker's output a failure quotes.
 constexpr int kTailLines = 5;
+
+// Whether some process of group `group` still runs (a zombie has ended).
+bool group_runs(pid_t group) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(line.substr(close + 1));
+    char state = 0;
+    long parent = 0, process_group = 0;
+    if (fields >> state >> parent >> process_group && process_group == group && state != 'Z') return true;
+  }
+  return false;
+}
+
+// Kills process group `group` and returns once none of it runs (at most a
+// few seconds: SIGKILL cannot be ignored), so that no worker, nor what it
+// started, outlives pgrace.
+void kill_group(pid_t group) noexcept {
+  kill(-group, SIGKILL);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (group_runs(group) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
 
 bool executable(const fs::path& path) { return fs::is_regular_file(path) && access(path.c_str(), X_OK) == 0; }
 
@@ -126,6 +156,7 @@ WorkerProcesses::WorkerProcesses(const std::vector<std::string>& command, const 
   }
   cleanup_ = detail::register_cleanup([groups = pids_] {
     for (pid_t pid : groups) kill(-pid, SIGKILL);
+    for (pid_t pid : groups) kill_group(pid);
   });
 }
 
@@ -143,6 +174,7 @@ void WorkerProcesses::kill_all() noexcept {
     if (pid == 0) continue;
     kill(-pid, SIGKILL);
     waitpid(pid, nullptr, 0);
+    kill_group(pid);  // what it started itself
     pid = 0;
   }
 }
