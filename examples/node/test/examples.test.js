@@ -12,8 +12,9 @@ const path = require('node:path');
 const pgrace = process.env.PGRACE || path.resolve(__dirname, '../../../build/pgrace');
 const repeat = 20;
 
-// Runs `pgrace COMMAND FILE ARGS...` and returns the scenario of the JSON report.
-function pgraceOn(command, file, extra) {
+// Runs `pgrace COMMAND FILE ARGS...` and returns the scenario of the JSON
+// report. `exits`: the exit codes expected (default: 0).
+function pgraceOn(command, file, extra, exits = [0]) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrace-node-'));
   const report = path.join(dir, 'report.json');
   try {
@@ -21,22 +22,27 @@ function pgraceOn(command, file, extra) {
     // No DSN: pgrace starts its own ephemeral server.
     const env = { ...process.env, PGRACE_DSN: '', DATABASE_URL: '' };
     const result = spawnSync(pgrace, args, { encoding: 'utf8', env });
-    assert.equal(result.status, 0, `pgrace ${args.join(' ')}: exit ${result.status}\n${result.stdout}${result.stderr}`);
+    assert.ok(exits.includes(result.status), `pgrace ${args.join(' ')}: exit ${result.status}\n${result.stdout}${result.stderr}`);
     return JSON.parse(fs.readFileSync(report, 'utf8')).scenarios[0];
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const run = (file) => pgraceOn('run', file, ['--repeat', String(repeat)]);
+const run = (file, exits) => pgraceOn('run', file, ['--repeat', String(repeat)], exits);
 // Two workers, one transfer each, every order of their statements: with
 // balances of 10 two transfers are enough to overdraw.
 const explore = (file) => pgraceOn('explore', file, ['--workers', '2', '--max-switches', '2', '-o', 'balance=10']);
 
-test('BEGIN/COMMIT through pool.query overdraws alice in every repetition', () => {
-  const scenario = run('pool_query.pgrace.toml');
+// Not in every repetition: a BEGIN sent with pool.query() leaves its pooled
+// connection in a transaction that a later debit may join and nothing
+// commits, so that debit is rolled back when the pool ends (17 to 20 of 20
+// repetitions overdrew in our runs). pgrace then exits 1, the expectation
+// (a violation in every repetition) unmet.
+test('BEGIN/COMMIT through pool.query overdraws alice in most repetitions', () => {
+  const scenario = run('pool_query.pgrace.toml', [0, 1]);
   assert.equal(scenario.verdict, 'violated');
-  assert.equal(scenario.violating_runs, repeat);
+  assert.ok(scenario.violating_runs >= repeat / 2, `${scenario.violating_runs} of ${repeat} repetitions overdrew`);
 });
 
 test("FOR UPDATE without a funds check ends alice at -100, the article's number", () => {
