@@ -36,7 +36,8 @@ if [ "${PGRACE_TSAN:-0}" = 1 ]; then
   stage "build (ThreadSanitizer)" cmake --build build-tsan -j "$jobs"
   # One test per core: ThreadSanitizer's slowdown leaves no room to wait in.
   (
-    export TSAN_OPTIONS=halt_on_error=1
+    TSAN_OPTIONS="halt_on_error=1 suppressions=$(pwd)/tests/tsan.supp"
+    export TSAN_OPTIONS
     ctest_jobs=$jobs
     stage "ctest (ThreadSanitizer)" run_ctest build-tsan 900 "$@"
   )
