@@ -179,7 +179,9 @@ count = 2
 name = "n"
 no_rows = "SELECT 1 WHERE false"
 )");
-  Child pgrace({pgrace_binary(), "run", file.string()}, without_dsn());
+  const fs::path tmp = dir_ / "tmp";
+  fs::create_directories(tmp);
+  Child pgrace({pgrace_binary(), "run", file.string()}, without_dsn({{"TMPDIR", tmp.string()}}));
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!(fs::exists(dir_ / "started.1") && fs::exists(dir_ / "started.2")) &&
          std::chrono::steady_clock::now() < until)
@@ -188,6 +190,9 @@ no_rows = "SELECT 1 WHERE false"
   kill(pgrace.pid(), SIGINT);
   ASSERT_TRUE(pgrace.wait(std::chrono::seconds(30)));
   EXPECT_FALSE(runs_with(marker)) << "a worker outlived pgrace";
+  for (const auto& entry : fs::directory_iterator(tmp))
+    EXPECT_EQ(entry.path().filename().string().rfind("pgrace-workers-", 0), std::string::npos)
+        << "left behind: " << entry.path();
 }
 
 TEST_F(ScenarioFileRun, AMalformedFileExitsTwoInOneLineWithoutAReport) {

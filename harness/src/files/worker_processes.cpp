@@ -154,9 +154,11 @@ WorkerProcesses::WorkerProcesses(const std::vector<std::string>& command, const 
     fs::remove_all(directory_, ignored);
     throw;
   }
-  cleanup_ = detail::register_cleanup([groups = pids_] {
+  cleanup_ = detail::register_cleanup([groups = pids_, directory = directory_] {
     for (pid_t pid : groups) kill(-pid, SIGKILL);
     for (pid_t pid : groups) kill_group(pid);
+    std::error_code ignored;
+    fs::remove_all(directory, ignored);  // the destructor never runs: the process is ending
   });
 }
 
